@@ -1,0 +1,477 @@
+"""`tradebot` command line (SPEC §2). Every bad option is one line naming it, exit code 2."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+import urllib.error
+import urllib.request
+from collections.abc import AsyncIterator, Callable, Coroutine
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime
+from functools import wraps
+from typing import Any, TypeVar
+
+import click
+from pydantic import ValidationError
+from rich.console import Console
+from rich.table import Table
+from tortoise import Tortoise
+
+from bot.config import ConfigError, Settings, load_settings
+from bot.logs import setup_logging
+from bot.templates import alert_template
+from db import repo
+from db.config import tortoise_config
+from trading.bots import BotConfig, BotSpec
+from trading.errors import TradingError
+
+T = TypeVar("T")
+console = Console()
+
+
+def _settings() -> Settings:
+    try:
+        return load_settings()
+    except ConfigError as exc:
+        click.echo(f"config error: {exc}", err=True)
+        sys.exit(2)
+
+
+def _run(coro: Coroutine[Any, Any, T]) -> T:
+    try:
+        return asyncio.run(coro)
+    except TradingError as exc:
+        raise click.ClickException(exc.user_message) from None
+
+
+@asynccontextmanager
+async def database(settings: Settings) -> AsyncIterator[None]:
+    await Tortoise.init(config=tortoise_config(settings.database_url))
+    try:
+        yield
+    finally:
+        await Tortoise.close_connections()
+
+
+def with_db(func: Callable[..., Coroutine[Any, Any, T]]) -> Callable[..., T]:
+    """Run an async command body with the database open."""
+
+    @wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> T:
+        settings = _settings()
+
+        async def body() -> T:
+            async with database(settings):
+                return await func(settings, *args, **kwargs)
+
+        return _run(body())
+
+    return wrapper
+
+
+def _print_json(data: Any) -> None:
+    click.echo(json.dumps(data, indent=2, default=str))
+
+
+@click.group()
+def main() -> None:
+    """Tradebot: TradingView alerts in, trades out, every trade reported in Telegram."""
+
+
+# ---------------------------------------------------------------- serve / migrate
+
+
+async def _migrate(settings: Settings) -> list[str]:
+    from db.migrate import upgrade
+
+    return await upgrade(settings.database_url)
+
+
+@main.command()
+def migrate() -> None:
+    """Apply database migrations (safe to run twice)."""
+    settings = _settings()
+    applied = _run(_migrate(settings))
+    if applied:
+        click.echo(f"applied {len(applied)} migration(s): {', '.join(applied)}")
+    else:
+        click.echo("database is up to date")
+
+
+async def _first_start(settings: Settings) -> BotConfig | None:
+    """On an empty database, create the `demo` bot so there is something to send alerts to."""
+    async with database(settings):
+        if await repo.count_bots():
+            return None
+        bot = await repo.create_bot(
+            BotSpec(name="demo", symbols=["BTCUSDT"], size="0.001", direction="both", max_entries=3)
+        )
+        await repo.audit("system", "bot.create", bot.name, details={"why": "first start"})
+        return bot
+
+
+@main.command()
+@click.option("--no-monitor", is_flag=True, help="Do not run the position monitor in this process.")
+def serve(no_monitor: bool) -> None:
+    """Start the web server (webhooks, API, health), Telegram and the monitor."""
+    from aiohttp import web
+
+    from bot.app import create_app
+
+    settings = _settings()
+    setup_logging(settings)
+    _run(_migrate(settings))
+    demo = _run(_first_start(settings))
+    base = settings.base_url()
+    click.echo(
+        f"Tradebot on {base}  (database {settings.database_url.split('?')[0]}, "
+        f"broker {settings.broker})"
+    )
+    if not settings.telegram_enabled:
+        click.echo(
+            "Telegram is off: set TRADEBOT_TELEGRAM_TOKEN (and TRADEBOT_TELEGRAM_ADMINS) "
+            "to control the bot from a chat."
+        )
+    if demo is not None:
+        click.echo(
+            f"\nCreated bot 'demo' (BTCUSDT, signal strategy, 0.001 per order).\n"
+            f"Webhook URL:  {base}/webhook/{demo.webhook_key}\n"
+            f"TradingView alert message to paste:\n{alert_template(demo)}\n"
+            f"Try it:  tradebot alert {demo.webhook_key} --action buy --symbol BTCUSDT "
+            f"--price 65000\n"
+        )
+    if not settings.public_url:
+        click.echo(
+            "TradingView must reach this server on port 80/443: set TRADEBOT_PUBLIC_URL "
+            "and put a reverse proxy in front (see deploy/README.md)."
+        )
+    web.run_app(
+        create_app(settings), host=settings.host, port=settings.port, print=None, access_log=None
+    )
+
+
+@main.command()
+def monitor() -> None:
+    """Run the position monitor alone (not built yet)."""
+    raise click.ClickException("the position monitor is not built yet")
+
+
+# ---------------------------------------------------------------- bots
+
+
+@main.group()
+def bots() -> None:
+    """List, create and manage trading bots."""
+
+
+def _bot_dict(settings: Settings, bot: BotConfig) -> dict[str, Any]:
+    return repo.bot_view(bot, settings.base_url()).model_dump(mode="json")
+
+
+def _show_bot(settings: Settings, bot: BotConfig, as_json: bool, with_key: bool = False) -> None:
+    data = _bot_dict(settings, bot)
+    if with_key:
+        data["webhook_key"] = bot.webhook_key
+    if as_json:
+        _print_json(data)
+        return
+    table = Table(show_header=False, box=None)
+    table.add_column(no_wrap=True)
+    table.add_column(overflow="fold")
+    for key, value in data.items():
+        table.add_row(
+            f"[bold]{key}[/]", ", ".join(value) if isinstance(value, list) else str(value)
+        )
+    console.print(table)
+
+
+@bots.command("list")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@with_db
+async def bots_list(settings: Settings, as_json: bool) -> None:
+    """All bots."""
+    items = [_bot_dict(settings, bot) for bot in await repo.list_bots()]
+    if as_json:
+        _print_json(items)
+        return
+    table = Table("id", "name", "symbols", "strategy", "size", "direction", "entries", "paused")
+    for item in items:
+        table.add_row(
+            str(item["id"]),
+            item["name"],
+            ",".join(item["symbols"]),
+            item["strategy"],
+            item["size"],
+            item["direction"],
+            str(item["max_entries"]),
+            "yes" if item["paused"] else "no",
+        )
+    console.print(table)
+
+
+@bots.command("add")
+@click.option("--name", required=True, help="Bot name: letters, digits, - and _.")
+@click.option(
+    "--symbol",
+    "symbols",
+    required=True,
+    multiple=True,
+    help="Ticker, e.g. BTCUSDT; repeat for more.",
+)
+@click.option("--strategy", default="signal", show_default=True)
+@click.option(
+    "--qty",
+    "size",
+    default="0.001",
+    show_default=True,
+    help="Order size: 0.01 (base), 100USDT (quote amount) or 5% (of equity).",
+)
+@click.option(
+    "--direction", type=click.Choice(["long", "short", "both"]), default="long", show_default=True
+)
+@click.option("--max-entries", type=click.IntRange(1, 100), default=1, show_default=True)
+@click.option("--sl", default=None, help="Stop-loss: a price or a percentage like 2%.")
+@click.option("--tp", default=None, help="Take-profit: a price or a percentage like 4%.")
+@click.option("--trail", default=None, help="Trailing stop distance, e.g. 1%.")
+@click.option(
+    "--max-lag",
+    "max_lag_seconds",
+    type=click.IntRange(1, 86400),
+    default=60,
+    show_default=True,
+    help="Alerts whose time is older than this many seconds are rejected as stale.",
+)
+@click.option("--passphrase", default=None, help="Required 'passphrase' field in every alert.")
+@click.option(
+    "--allow-ip", "allow_ips", multiple=True, help="tradingview or an IP/CIDR; repeat for more."
+)
+@click.option("--json", "as_json", is_flag=True)
+def bots_add(as_json: bool, **options: Any) -> None:
+    """Create a bot and print its webhook URL."""
+    options["symbols"] = list(options["symbols"])
+    options["allow_ips"] = list(options["allow_ips"])
+    try:
+        spec = BotSpec(**options)
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        field = str(error["loc"][0]) if error["loc"] else "?"
+        option = {
+            "symbols": "symbol",
+            "size": "qty",
+            "max_lag_seconds": "max-lag",
+            "allow_ips": "allow-ip",
+            "max_entries": "max-entries",
+        }.get(field, field)
+        raise click.BadParameter(
+            str(error["msg"]).removeprefix("Value error, "), param_hint=f"'--{option}'"
+        ) from None
+    settings = _settings()
+
+    async def body() -> BotConfig:
+        async with database(settings):
+            bot = await repo.create_bot(spec)
+            await repo.audit("cli", "bot.create", bot.name)
+            return bot
+
+    bot = _run(body())
+    _show_bot(settings, bot, as_json, with_key=True)
+    if not as_json:
+        click.echo(f"\nTradingView alert message:\n{alert_template(bot)}")
+
+
+@bots.command("show")
+@click.argument("name")
+@click.option("--json", "as_json", is_flag=True)
+@with_db
+async def bots_show(settings: Settings, name: str, as_json: bool) -> None:
+    """One bot, with its alert template."""
+    bot = await repo.bot_by_name(name)
+    _show_bot(settings, bot, as_json)
+    if not as_json:
+        click.echo(f"\nTradingView alert message:\n{alert_template(bot)}")
+
+
+def _toggle(paused: bool) -> Callable[..., None]:
+    @click.argument("name")
+    @click.option("--json", "as_json", is_flag=True)
+    @with_db
+    async def command(settings: Settings, name: str, as_json: bool) -> None:
+        bot = await repo.set_paused(name, paused)
+        await repo.audit("cli", "bot.pause" if paused else "bot.resume", name)
+        if as_json:
+            _print_json(_bot_dict(settings, bot))
+        else:
+            click.echo(f"{name} {'paused: alerts are rejected' if paused else 'resumed'}")
+
+    return command
+
+
+bots.command("pause", help="Reject alerts for a bot until resumed.")(_toggle(True))
+bots.command("resume", help="Accept alerts for a paused bot again.")(_toggle(False))
+
+
+@bots.command("rotate-key")
+@click.argument("name")
+@click.option("--json", "as_json", is_flag=True)
+@with_db
+async def bots_rotate_key(settings: Settings, name: str, as_json: bool) -> None:
+    """Give a bot a new webhook key; the old URL stops working at once."""
+    bot = await repo.rotate_key(name)
+    await repo.audit("cli", "bot.rotate_key", name)
+    if as_json:
+        _print_json(_bot_dict(settings, bot))
+    else:
+        click.echo(f"new webhook URL for {name}: {settings.base_url()}/webhook/{bot.webhook_key}")
+
+
+# ---------------------------------------------------------------- positions / trades
+
+
+@main.command()
+@click.option("--bot", "bot_name", default=None, help="Only this bot's positions.")
+@click.option("--json", "as_json", is_flag=True)
+@with_db
+async def positions(settings: Settings, bot_name: str | None, as_json: bool) -> None:
+    """Open positions."""
+    items = await repo.list_positions(bot_name)
+    if as_json:
+        _print_json([item.model_dump(mode="json") for item in items])
+        return
+    if not items:
+        click.echo("no open positions")
+        return
+    table = Table(
+        "id", "bot", "symbol", "side", "qty", "avg price", "entries", "last", "unrealized", "opened"
+    )
+    for p in items:
+        table.add_row(
+            str(p.id),
+            p.bot,
+            p.symbol,
+            p.side,
+            f"{p.qty.normalize():f}",
+            f"{p.avg_price.normalize():f}",
+            str(p.entries),
+            f"{p.last_price.normalize():f}" if p.last_price is not None else "-",
+            f"{p.unrealized_pnl.normalize():f} {p.quote}" if p.unrealized_pnl is not None else "-",
+            p.opened_at.astimezone(UTC).strftime("%Y-%m-%d %H:%M"),
+        )
+    console.print(table)
+
+
+@main.command()
+@click.option("--limit", type=click.IntRange(1, 1000), default=20, show_default=True)
+@click.option("--bot", "bot_name", default=None)
+@click.option("--json", "as_json", is_flag=True)
+@with_db
+async def trades(settings: Settings, limit: int, bot_name: str | None, as_json: bool) -> None:
+    """Closed trades, newest first."""
+    items = await repo.list_trades(bot_name, limit)
+    if as_json:
+        _print_json([item.model_dump(mode="json") for item in items])
+        return
+    if not items:
+        click.echo("no closed trades yet")
+        return
+    table = Table(
+        "id", "bot", "symbol", "side", "qty", "entry", "exit", "pnl", "fees", "reason", "closed"
+    )
+    for t in items:
+        colour = "green" if t.pnl >= 0 else "red"
+        table.add_row(
+            str(t.id),
+            t.bot,
+            t.symbol,
+            t.side,
+            f"{t.qty.normalize():f}",
+            f"{t.entry_price.normalize():f}",
+            f"{t.exit_price.normalize():f}",
+            f"[{colour}]{t.pnl.normalize():f}[/] {t.quote}",
+            f"{t.fees.normalize():f}",
+            t.reason,
+            t.closed_at.astimezone(UTC).strftime("%Y-%m-%d %H:%M"),
+        )
+    console.print(table)
+
+
+# ---------------------------------------------------------------- alert
+
+
+@main.command()
+@click.argument("url_or_key")
+@click.option("--action", default="buy", show_default=True)
+@click.option("--symbol", default="BTCUSDT", show_default=True)
+@click.option("--price", default=None)
+@click.option("--qty", default=None)
+@click.option("--sl", default=None)
+@click.option("--tp", default=None)
+@click.option("--id", "alert_id", default=None, help="Alert id (repeats are answered 'duplicate').")
+@click.option("--passphrase", default=None)
+@click.option("--field", "fields", multiple=True, help="Extra field key=value; repeat for more.")
+@click.option(
+    "--text", "text_form", is_flag=True, help="Send the one-line text form instead of JSON."
+)
+@click.option(
+    "--timeout",
+    type=click.FloatRange(0.1, 60),
+    default=3.0,
+    show_default=True,
+    help="Seconds to wait, like TradingView (3 s).",
+)
+def alert(
+    url_or_key: str,
+    text_form: bool,
+    timeout: float,
+    fields: tuple[str, ...],
+    alert_id: str | None,
+    **values: str | None,
+) -> None:
+    """Send a test alert to a webhook URL, or to this server by bot key."""
+    if url_or_key.startswith(("http://", "https://")):
+        url = url_or_key
+    else:
+        url = f"{_settings().base_url()}/webhook/{url_or_key}"
+    payload: dict[str, str] = {k: v for k, v in values.items() if v is not None}
+    if alert_id:
+        payload["id"] = alert_id
+    payload["time"] = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    for item in fields:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise click.BadParameter(f"expected key=value, got {item!r}", param_hint="'--field'")
+        payload[key] = value
+    if text_form:
+        rest = " ".join(f"{k}={v}" for k, v in payload.items() if k not in ("action", "symbol"))
+        body = f"{payload['action']} {payload['symbol']} {rest}".strip()
+    else:
+        body = json.dumps(payload)
+    # TradingView sends text/plain unless the message is valid JSON; we send what it would.
+    content_type = "text/plain; charset=utf-8" if text_form else "application/json; charset=utf-8"
+    request = urllib.request.Request(
+        url, data=body.encode(), method="POST", headers={"Content-Type": content_type}
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            status, answer = response.status, response.read().decode()
+    except urllib.error.HTTPError as exc:
+        status, answer = exc.code, exc.read().decode()
+    except (urllib.error.URLError, TimeoutError) as exc:
+        raise click.ClickException(
+            f"could not reach {url.split('/webhook/')[0]}: {getattr(exc, 'reason', exc)}"
+        ) from None
+    click.echo(f"HTTP {status}")
+    click.echo(answer)
+    if status >= 400:
+        sys.exit(1)
+
+
+@main.command()
+def backtest() -> None:
+    """Replay OHLCV through a strategy (not built yet)."""
+    raise click.ClickException("the backtester is not built yet")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,241 @@
+"""Tortoise models: every table of SPEC §9.
+
+Money is `Decimal` (DecimalField) everywhere. Times are timezone-aware UTC. Exactly-once rules live
+in unique constraints (one open position per bot and symbol, one order per client order id, one
+accepted alert per bot and alert id), so they hold across processes and on SQLite, where
+`select_for_update` does nothing.
+"""
+
+from __future__ import annotations
+
+from tortoise import fields
+from tortoise.models import Model
+
+MONEY = {"max_digits": 38, "decimal_places": 12}
+
+
+class TradingBot(Model):
+    id = fields.IntField(primary_key=True)
+    name = fields.CharField(max_length=64, unique=True)
+    symbols: list[str] = fields.JSONField(default=list)  # type: ignore[assignment]
+    strategy = fields.CharField(max_length=32, default="signal")
+    # Order size: kind is qty (base units), quote (amount of quote currency) or equity_pct.
+    size_kind = fields.CharField(max_length=16, default="qty")
+    size_value = fields.DecimalField(**MONEY)
+    direction = fields.CharField(max_length=8, default="long")
+    max_entries = fields.IntField(default=1)
+    sl = fields.CharField(max_length=32, null=True)
+    tp = fields.CharField(max_length=32, null=True)
+    trail = fields.CharField(max_length=32, null=True)
+    interval = fields.CharField(max_length=16, null=True)
+    max_lag_seconds = fields.IntField(default=60)
+    approval = fields.CharField(max_length=8, default="auto")
+    paused = fields.BooleanField(default=False)
+    webhook_key = fields.CharField(max_length=128, unique=True)
+    passphrase = fields.CharField(max_length=128, null=True)
+    allow_ips: list[str] = fields.JSONField(default=list)  # type: ignore[assignment]
+    risk: dict = fields.JSONField(default=dict)  # type: ignore[assignment]
+    created_at = fields.DatetimeField(auto_now_add=True)
+    updated_at = fields.DatetimeField(auto_now=True)
+
+    class Meta:
+        table = "trading_bots"
+
+
+class StrategyConfig(Model):
+    """Parameters of a bot's strategy; the newest row for a bot is in force."""
+
+    id = fields.IntField(primary_key=True)
+    bot: fields.ForeignKeyRelation[TradingBot] = fields.ForeignKeyField(
+        "models.TradingBot", related_name="strategy_configs", on_delete=fields.CASCADE
+    )
+    strategy = fields.CharField(max_length=32)
+    params: dict = fields.JSONField(default=dict)  # type: ignore[assignment]
+    created_at = fields.DatetimeField(auto_now_add=True)
+
+    class Meta:
+        table = "strategy_configs"
+
+
+class Instrument(Model):
+    """A tradable symbol and the last price seen for it (from alerts or the exchange)."""
+
+    id = fields.IntField(primary_key=True)
+    symbol = fields.CharField(max_length=32, unique=True)
+    base = fields.CharField(max_length=16)
+    quote = fields.CharField(max_length=16)
+    last_price = fields.DecimalField(**MONEY, null=True)
+    last_price_at = fields.DatetimeField(null=True)
+    last_price_source = fields.CharField(max_length=16, null=True)
+
+    class Meta:
+        table = "instruments"
+
+
+class Order(Model):
+    """Written before the broker is called (status pending), completed after."""
+
+    id = fields.IntField(primary_key=True)
+    client_order_id = fields.CharField(max_length=64, unique=True)
+    bot: fields.ForeignKeyRelation[TradingBot] = fields.ForeignKeyField(
+        "models.TradingBot", related_name="orders", on_delete=fields.RESTRICT
+    )
+    symbol = fields.CharField(max_length=32)
+    side = fields.CharField(max_length=4)  # buy | sell
+    order_type = fields.CharField(max_length=8, default="market")
+    qty = fields.DecimalField(**MONEY)
+    price = fields.DecimalField(**MONEY, null=True)  # reference price the order was sized at
+    status = fields.CharField(max_length=12, default="pending")  # pending|filled|rejected|failed
+    filled_qty = fields.DecimalField(**MONEY, default=0)
+    avg_fill_price = fields.DecimalField(**MONEY, null=True)
+    fee = fields.DecimalField(**MONEY, default=0)
+    fee_currency = fields.CharField(max_length=16, null=True)
+    broker = fields.CharField(max_length=32)
+    broker_order_id = fields.CharField(max_length=64, null=True)
+    intent = fields.CharField(max_length=16)  # open|add|reduce|close|reverse
+    reason = fields.CharField(max_length=32, default="signal")
+    webhook_log_id = fields.IntField(null=True, db_index=True)
+    error = fields.TextField(null=True)
+    created_at = fields.DatetimeField(auto_now_add=True)
+    updated_at = fields.DatetimeField(auto_now=True)
+
+    class Meta:
+        table = "orders"
+
+
+class CurrentPosition(Model):
+    """An open position. Deleted when flat; its life is then one `trade_history` row."""
+
+    id = fields.IntField(primary_key=True)
+    bot: fields.ForeignKeyRelation[TradingBot] = fields.ForeignKeyField(
+        "models.TradingBot", related_name="positions", on_delete=fields.RESTRICT
+    )
+    symbol = fields.CharField(max_length=32)
+    quote = fields.CharField(max_length=16)
+    side = fields.CharField(max_length=5)  # long | short
+    qty = fields.DecimalField(**MONEY)
+    avg_price = fields.DecimalField(**MONEY)
+    entries = fields.IntField(default=1)
+    opened_qty = fields.DecimalField(**MONEY)
+    exit_qty = fields.DecimalField(**MONEY, default=0)
+    exit_value = fields.DecimalField(**MONEY, default=0)
+    realized_pnl = fields.DecimalField(**MONEY, default=0)  # after all fees so far
+    fees = fields.DecimalField(**MONEY, default=0)
+    sl = fields.DecimalField(**MONEY, null=True)
+    tp = fields.DecimalField(**MONEY, null=True)
+    trail = fields.CharField(max_length=32, null=True)
+    opened_at = fields.DatetimeField()
+    updated_at = fields.DatetimeField(auto_now=True)
+    # Optimistic concurrency: every update is `WHERE version = seen`; losers retry.
+    version = fields.IntField(default=0)
+
+    class Meta:
+        table = "current_positions"
+        unique_together = (("bot", "symbol"),)
+
+
+class PositionEntry(Model):
+    """One fill applied to a position: an entry, an add or an exit."""
+
+    id = fields.IntField(primary_key=True)
+    position_id = fields.IntField(db_index=True)
+    bot: fields.ForeignKeyRelation[TradingBot] = fields.ForeignKeyField(
+        "models.TradingBot", related_name="entries", on_delete=fields.RESTRICT
+    )
+    order: fields.ForeignKeyNullableRelation[Order] = fields.ForeignKeyField(
+        "models.Order", related_name="entries", null=True, on_delete=fields.RESTRICT
+    )
+    symbol = fields.CharField(max_length=32)
+    kind = fields.CharField(max_length=8)  # open | add | reduce | close
+    side = fields.CharField(max_length=4)  # buy | sell
+    qty = fields.DecimalField(**MONEY)
+    price = fields.DecimalField(**MONEY)
+    fee = fields.DecimalField(**MONEY)
+    gross_pnl = fields.DecimalField(**MONEY, default=0)  # exits only, before fees
+    reason = fields.CharField(max_length=32, default="signal")
+    created_at = fields.DatetimeField()
+
+    class Meta:
+        table = "position_entries"
+
+
+class TradeHistory(Model):
+    """A position's life from open to flat."""
+
+    id = fields.IntField(primary_key=True)
+    position_id = fields.IntField(unique=True)
+    bot: fields.ForeignKeyRelation[TradingBot] = fields.ForeignKeyField(
+        "models.TradingBot", related_name="trades", on_delete=fields.RESTRICT
+    )
+    symbol = fields.CharField(max_length=32)
+    quote = fields.CharField(max_length=16)
+    side = fields.CharField(max_length=5)
+    qty = fields.DecimalField(**MONEY)
+    entry_price = fields.DecimalField(**MONEY)
+    exit_price = fields.DecimalField(**MONEY)
+    pnl = fields.DecimalField(**MONEY)
+    fees = fields.DecimalField(**MONEY)
+    entries = fields.IntField(default=1)
+    opened_at = fields.DatetimeField()
+    closed_at = fields.DatetimeField(db_index=True)
+    reason = fields.CharField(max_length=32)
+
+    class Meta:
+        table = "trade_history"
+
+
+class WebhookLog(Model):
+    """Every webhook request, refused ones included, with secrets redacted.
+
+    `dedup_key` is set only on the accepted request of an alert id, so a unique index makes the
+    duplicate check atomic across processes.
+    """
+
+    id = fields.IntField(primary_key=True)
+    bot: fields.ForeignKeyNullableRelation[TradingBot] = fields.ForeignKeyField(
+        "models.TradingBot", related_name="webhook_logs", null=True, on_delete=fields.SET_NULL
+    )
+    key_hint = fields.CharField(max_length=16, default="")
+    remote_ip = fields.CharField(max_length=64, default="")
+    content_type = fields.CharField(max_length=128, default="")
+    body = fields.TextField(default="")
+    alert: dict | None = fields.JSONField(null=True)  # type: ignore[assignment]
+    alert_id = fields.CharField(max_length=128, null=True)
+    dedup_key = fields.CharField(max_length=160, null=True, unique=True)
+    symbol = fields.CharField(max_length=32, null=True)
+    action = fields.CharField(max_length=16, null=True)
+    http_status = fields.IntField(default=0)
+    status = fields.CharField(max_length=16, default="received")
+    reason = fields.TextField(null=True)
+    order_id = fields.IntField(null=True)
+    received_at = fields.DatetimeField(db_index=True)
+    finished_at = fields.DatetimeField(null=True)
+
+    class Meta:
+        table = "webhook_logs"
+
+
+class User(Model):
+    id = fields.IntField(primary_key=True)
+    telegram_id = fields.BigIntField(unique=True)
+    username = fields.CharField(max_length=64, null=True)
+    role = fields.CharField(max_length=8)  # owner | trader | viewer
+    notify: dict = fields.JSONField(default=dict)  # type: ignore[assignment]
+    totp_secret = fields.CharField(max_length=64, null=True)
+    created_at = fields.DatetimeField(auto_now_add=True)
+
+    class Meta:
+        table = "users"
+
+
+class AuditLog(Model):
+    id = fields.IntField(primary_key=True)
+    actor = fields.CharField(max_length=64)  # "tg:<id>", "cli", "api"
+    action = fields.CharField(max_length=64)
+    target = fields.CharField(max_length=128, default="")
+    outcome = fields.CharField(max_length=16)  # ok | refused | failed
+    details: dict = fields.JSONField(default=dict)  # type: ignore[assignment]
+    created_at = fields.DatetimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        table = "audit_log"

@@ -1,0 +1,57 @@
+"""`POST /webhook/{key}`: read the body within limits, hand it to the intake, answer JSON."""
+
+from __future__ import annotations
+
+import logging
+import time
+
+from aiohttp import web
+from tortoise.exceptions import DBConnectionError, OperationalError
+
+from bot.keys import INTAKE, METRICS
+from trading.alerts import MAX_BODY_BYTES
+
+log = logging.getLogger(__name__)
+routes = web.RouteTableDef()
+
+
+async def _read_limited(request: web.Request) -> tuple[bytes, bool]:
+    """The body, and whether it was over the limit (then only its start is kept for the log)."""
+    if request.content_length is not None and request.content_length > MAX_BODY_BYTES:
+        return b"", True
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.content.iter_chunked(16384):
+        chunks.append(chunk)
+        size += len(chunk)
+        if size > MAX_BODY_BYTES:
+            return b"".join(chunks)[:4096], True
+    return b"".join(chunks), False
+
+
+@routes.post("/webhook/{key}")
+async def tradingview_webhook(request: web.Request) -> web.Response:
+    started = time.perf_counter()
+    metrics = request.app[METRICS]
+    try:
+        body, oversized = await _read_limited(request)
+        answer = await request.app[INTAKE].receive(
+            request.match_info["key"],
+            body,
+            content_type=request.headers.get("Content-Type", ""),
+            remote_ip=request.remote or "",
+            oversized=oversized,
+        )
+        status, payload, headers = answer.http_status, answer.body, answer.headers
+    except (DBConnectionError, OperationalError, ConnectionError, OSError) as exc:
+        # The database is down: 503 makes TradingView retry, and nothing was half-written.
+        log.error("webhook storage unavailable: %s", type(exc).__name__)
+        metrics.errors.labels("webhook_storage").inc()
+        status, payload, headers = (
+            503,
+            {"status": "error", "reason": "storage unavailable, retry"},
+            {"Retry-After": "5"},
+        )
+    metrics.alerts.labels(payload.get("status", "?"), str(status)).inc()
+    metrics.webhook_latency.observe(time.perf_counter() - started)
+    return web.json_response(payload, status=status, headers=headers)

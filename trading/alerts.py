@@ -1,0 +1,311 @@
+"""TradingView alert parsing (SPEC §5).
+
+The body is parsed by its content, never its header: TradingView sends `text/plain` for anything
+that is not valid JSON, and other senders get the header wrong. Numbers may be JSON numbers or
+numeric strings (placeholders expand into text). Every error names the field.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from datetime import UTC, datetime
+from decimal import Decimal, InvalidOperation
+from enum import StrEnum
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, ValidationError, field_validator, model_validator
+
+from trading.errors import AlertError
+from trading.levels import Level
+from trading.symbols import normalize_symbol
+
+MAX_BODY_BYTES = 64 * 1024
+MAX_NUMBER = Decimal("1e15")
+MAX_TP_LEVELS = 10
+
+_ACTIONS = {
+    "buy": "buy",
+    "long": "buy",
+    "sell": "sell",
+    "short": "sell",
+    "close": "close",
+    "exit": "close",
+    "flat": "close",
+    "close_long": "close_long",
+    "exit_long": "close_long",
+    "close_short": "close_short",
+    "exit_short": "close_short",
+    "tick": "tick",
+    "price": "tick",
+}
+_PLACEHOLDER = re.compile(r"\{\{[^}]*\}\}")
+_SECRET_JSON = re.compile(r'("passphrase"\s*:\s*)("(?:[^"\\]|\\.)*"|[^,}\s]+)', re.IGNORECASE)
+_SECRET_TEXT = re.compile(r"(\bpassphrase=)(\S+)", re.IGNORECASE)
+
+
+class Action(StrEnum):
+    BUY = "buy"
+    SELL = "sell"
+    CLOSE = "close"
+    CLOSE_LONG = "close_long"
+    CLOSE_SHORT = "close_short"
+    TICK = "tick"
+
+
+def parse_decimal(value: Any, *, allow_negative: bool = False, allow_zero: bool = False) -> Decimal:
+    """A finite decimal from a JSON number or a numeric string, within sane bounds."""
+    if isinstance(value, bool) or value is None:
+        raise ValueError("must be a number")
+    if isinstance(value, float):
+        value = repr(value)
+    text = str(value).strip().replace(",", "") if isinstance(value, str) else str(value)
+    if _PLACEHOLDER.search(text):
+        raise ValueError("is an unexpanded TradingView placeholder")
+    try:
+        number = Decimal(text)
+    except InvalidOperation:
+        raise ValueError(f"must be a number, got {text[:40]!r}") from None
+    if not number.is_finite():
+        raise ValueError("must be a finite number")
+    if abs(number) >= MAX_NUMBER:
+        raise ValueError("is too large")
+    if number < 0 and not allow_negative:
+        raise ValueError("must not be negative")
+    if number == 0 and not allow_zero:
+        raise ValueError("must be greater than zero")
+    return (
+        number.quantize(Decimal("1e-12")).normalize()
+        if number.as_tuple().exponent < -12
+        else number
+    )
+
+
+def parse_time(value: Any) -> datetime:
+    """ISO-8601 (TradingView's {{timenow}}) or epoch seconds / milliseconds, as aware UTC."""
+    if isinstance(value, bool):
+        raise ValueError("must be a time")
+    if isinstance(value, int | float) or (isinstance(value, str) and value.strip().isdigit()):
+        number = float(value)
+        if number > 1e11:  # milliseconds
+            number /= 1000
+        try:
+            return datetime.fromtimestamp(number, tz=UTC)
+        except (OverflowError, OSError, ValueError):
+            raise ValueError("is out of range") from None
+    if not isinstance(value, str):
+        raise ValueError("must be an ISO-8601 time or epoch seconds")
+    text = value.strip()
+    if _PLACEHOLDER.search(text):
+        raise ValueError("is an unexpanded TradingView placeholder")
+    try:
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise ValueError(f"must be an ISO-8601 time, got {text[:40]!r}") from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC)
+
+
+class TakeProfitLevel(BaseModel):
+    level: Level
+    share: Decimal | None = None
+
+
+class Alert(BaseModel):
+    """A validated alert. Unknown fields are kept in `fields` for the strategy."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+    action: Action
+    symbol: str
+    exchange: str | None = None
+    price: Decimal | None = None
+    qty: Decimal | None = None
+    market_position: str | None = None
+    position_size: Decimal | None = None
+    order_id: str | None = None
+    comment: str | None = None
+    interval: str | None = None
+    time: datetime | None = None
+    bar_time: datetime | None = None
+    sl: Level | None = None
+    tp: Level | None = None
+    trail: Level | None = None
+    take_profits: list[TakeProfitLevel] = []
+    id: str | None = None
+    passphrase: str | None = None
+
+    @field_validator("action", mode="before")
+    @classmethod
+    def _action(cls, value: Any) -> str:
+        text = str(value).strip().lower() if isinstance(value, str) else value
+        if isinstance(text, str) and _PLACEHOLDER.search(text):
+            raise ValueError("is an unexpanded TradingView placeholder")
+        if text not in _ACTIONS:
+            raise ValueError(
+                f"must be one of buy, sell, long, short, close, close_long, "
+                f"close_short, tick (got {str(value)[:20]!r})"
+            )
+        return _ACTIONS[text]
+
+    @field_validator("symbol", mode="before")
+    @classmethod
+    def _symbol(cls, value: Any) -> str:
+        if not isinstance(value, str):
+            raise ValueError("must be a string")
+        if _PLACEHOLDER.search(value):
+            raise ValueError("is an unexpanded TradingView placeholder")
+        return normalize_symbol(value)
+
+    @field_validator("price", "qty", mode="before")
+    @classmethod
+    def _positive(cls, value: Any) -> Decimal | None:
+        return None if value is None or value == "" else parse_decimal(value)
+
+    @field_validator("position_size", mode="before")
+    @classmethod
+    def _signed(cls, value: Any) -> Decimal | None:
+        if value is None or value == "":
+            return None
+        return parse_decimal(value, allow_negative=True, allow_zero=True)
+
+    @field_validator("market_position", mode="before")
+    @classmethod
+    def _market_position(cls, value: Any) -> str | None:
+        if value is None or value == "":
+            return None
+        text = str(value).strip().lower()
+        if text not in ("long", "short", "flat"):
+            raise ValueError("must be long, short or flat")
+        return text
+
+    @field_validator("time", "bar_time", mode="before")
+    @classmethod
+    def _time(cls, value: Any) -> datetime | None:
+        return None if value is None or value == "" else parse_time(value)
+
+    @field_validator("sl", "tp", "trail", mode="before")
+    @classmethod
+    def _level(cls, value: Any) -> Level | None:
+        return None if value is None or value == "" else Level.parse(value)
+
+    @field_validator(
+        "exchange", "order_id", "comment", "interval", "id", "passphrase", mode="before"
+    )
+    @classmethod
+    def _text(cls, value: Any) -> str | None:
+        if value is None:
+            return None
+        if isinstance(value, bool) or not isinstance(value, str | int | float):
+            raise ValueError("must be a string")
+        text = str(value).strip()
+        if len(text) > 128:
+            raise ValueError("must be at most 128 characters")
+        return text or None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _take_profits(cls, data: Any) -> Any:
+        """Collect tp1, tp2, ... and tpN_share into `take_profits`."""
+        if not isinstance(data, dict):
+            return data
+        levels = []
+        for n in range(1, MAX_TP_LEVELS + 1):
+            raw = data.get(f"tp{n}")
+            if raw is None or raw == "":
+                continue
+            try:
+                level = Level.parse(raw)
+            except ValueError as exc:
+                raise AlertError(f"tp{n}", str(exc)) from None
+            share = data.get(f"tp{n}_share")
+            try:
+                parsed_share = None if share in (None, "") else parse_decimal(share)
+            except ValueError as exc:
+                raise AlertError(f"tp{n}_share", str(exc)) from None
+            if parsed_share is not None and parsed_share > 1:
+                parsed_share = parsed_share / 100  # "50" means 50 %
+            levels.append({"level": level, "share": parsed_share})
+        if levels:
+            data = dict(data)
+            data["take_profits"] = levels
+        return data
+
+    @property
+    def fields(self) -> dict[str, Any]:
+        """Fields the contract does not name (an `rsi` value from the chart, say)."""
+        return dict(self.model_extra or {})
+
+
+def redact(body: str) -> str:
+    """The body with passphrases replaced, for `webhook_logs`."""
+    body = _SECRET_JSON.sub(r'\1"***"', body)
+    return _SECRET_TEXT.sub(r"\1***", body)
+
+
+def _decode(body: bytes) -> str:
+    try:
+        return body.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise AlertError("body", "must be UTF-8 text") from None
+
+
+def _parse_text_form(text: str) -> dict[str, Any]:
+    """`buy BTCUSDT qty=0.01 price=100 sl=2% tp=4%`."""
+    words = text.split()
+    if len(words) < 2:
+        raise AlertError(
+            "body", "expected JSON or 'ACTION SYMBOL key=value ...', e.g. 'buy BTCUSDT qty=0.01'"
+        )
+    data: dict[str, Any] = {"action": words[0], "symbol": words[1]}
+    for word in words[2:]:
+        key, sep, value = word.partition("=")
+        if not sep or not key:
+            raise AlertError("body", f"expected key=value, got {word[:40]!r}")
+        data[key.lower()] = value
+    return data
+
+
+def parse_alert_payload(body: bytes) -> dict[str, Any]:
+    """Raw alert fields from a body, JSON or the one-line text form."""
+    text = _decode(body).strip()
+    if not text:
+        raise AlertError("body", "is empty")
+    if text.startswith("{"):
+        try:
+            data = json.loads(text, parse_float=str, parse_int=str, parse_constant=_reject_constant)
+        except json.JSONDecodeError as exc:
+            raise AlertError(
+                "body", f"malformed JSON ({exc.msg} at line {exc.lineno} column {exc.colno})"
+            ) from None
+        except ValueError as exc:
+            raise AlertError("body", str(exc)) from None
+        if not isinstance(data, dict):
+            raise AlertError("body", "must be a JSON object")
+        return data
+    if text.startswith("["):
+        raise AlertError("body", "must be a JSON object, not a list")
+    return _parse_text_form(text)
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a number")
+
+
+def build_alert(data: dict[str, Any]) -> Alert:
+    for required in ("action", "symbol"):
+        if data.get(required) in (None, ""):
+            raise AlertError(required, "is required")
+    try:
+        return Alert.model_validate(data)
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        field = ".".join(str(part) for part in error["loc"]) or "body"
+        message = str(error["msg"]).removeprefix("Value error, ")
+        raise AlertError(field, message) from None
+
+
+def parse_alert(body: bytes) -> Alert:
+    """Parse and validate an alert body; raises AlertError naming the field."""
+    return build_alert(parse_alert_payload(body))

@@ -1,0 +1,144 @@
+"""A trading bot's configuration, validated in one place for the CLI, the chat and the API."""
+
+from __future__ import annotations
+
+import re
+import secrets
+from decimal import Decimal, InvalidOperation
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from trading.levels import Level
+from trading.symbols import normalize_symbol
+
+NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,31}$")
+SizeKind = Literal["qty", "quote", "equity_pct"]
+
+
+def new_webhook_key() -> str:
+    """32 random bytes, URL-safe: the bot's secret path segment."""
+    return secrets.token_urlsafe(32)
+
+
+def parse_size(raw: Any) -> tuple[SizeKind, Decimal]:
+    """`0.01` (base quantity), `100USDT` / `100 quote` (quote amount), `5%` (of equity)."""
+    text = str(raw).strip().upper().replace(" ", "")
+    kind: SizeKind = "qty"
+    if text.endswith("%"):
+        kind, text = "equity_pct", text[:-1]
+    else:
+        match = re.fullmatch(r"([0-9.]+)([A-Z]+)", text)
+        if match:
+            kind, text = "quote", match.group(1)
+    try:
+        value = Decimal(text)
+    except InvalidOperation:
+        raise ValueError(
+            f"size must be a quantity (0.01), a quote amount (100USDT) or a percentage (5%), "
+            f"got {str(raw)[:20]!r}"
+        ) from None
+    if not value.is_finite() or value <= 0:
+        raise ValueError("size must be positive")
+    if kind == "equity_pct" and value > 100:
+        raise ValueError("size percentage must be at most 100%")
+    return kind, value
+
+
+def format_size(kind: str, value: Decimal, quote: str = "") -> str:
+    text = f"{value.normalize():f}"
+    if kind == "equity_pct":
+        return f"{text}% of equity"
+    if kind == "quote":
+        return f"{text} {quote}".strip()
+    return text
+
+
+class BotSpec(BaseModel):
+    """What a user gives to create a bot."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str
+    symbols: list[str] = Field(min_length=1, max_length=20)
+    strategy: str = "signal"
+    strategy_params: dict[str, Any] = {}
+    size: str = "0.001"
+    direction: Literal["long", "short", "both"] = "long"
+    max_entries: int = Field(default=1, ge=1, le=100)
+    sl: str | None = None
+    tp: str | None = None
+    trail: str | None = None
+    interval: str | None = None
+    max_lag_seconds: int = Field(default=60, ge=1, le=86400)
+    approval: Literal["auto", "manual"] = "auto"
+    passphrase: str | None = Field(default=None, min_length=4, max_length=128)
+    allow_ips: list[str] = []
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str) -> str:
+        if not NAME.match(value):
+            raise ValueError("name must be 1-32 letters, digits, '-' or '_'")
+        return value
+
+    @field_validator("symbols", mode="before")
+    @classmethod
+    def _symbols(cls, value: Any) -> list[str]:
+        items = value.split(",") if isinstance(value, str) else list(value)
+        symbols = [normalize_symbol(str(item)) for item in items if str(item).strip()]
+        return list(dict.fromkeys(symbols))
+
+    @field_validator("size")
+    @classmethod
+    def _size(cls, value: str) -> str:
+        parse_size(value)
+        return value
+
+    @field_validator("sl", "tp", "trail")
+    @classmethod
+    def _level(cls, value: str | None) -> str | None:
+        return None if value in (None, "") else str(Level.parse(value))
+
+    @field_validator("strategy")
+    @classmethod
+    def _strategy(cls, value: str) -> str:
+        from trading.strategies import registry
+
+        if value not in registry.names():
+            raise ValueError(
+                f"unknown strategy {value!r}; choose one of {', '.join(registry.names())}"
+            )
+        return value
+
+
+class BotConfig(BaseModel):
+    """A stored bot as the trading core sees it."""
+
+    model_config = ConfigDict(frozen=True)
+
+    id: int
+    name: str
+    symbols: list[str]
+    strategy: str
+    strategy_params: dict[str, Any]
+    size_kind: SizeKind
+    size_value: Decimal
+    direction: Literal["long", "short", "both"]
+    max_entries: int
+    sl: Level | None
+    tp: Level | None
+    trail: Level | None
+    interval: str | None
+    max_lag_seconds: int
+    approval: Literal["auto", "manual"]
+    paused: bool
+    webhook_key: str
+    passphrase: str | None
+    allow_ips: list[str]
+    risk: dict[str, Any]
+
+    @field_validator("sl", "tp", "trail", mode="before")
+    @classmethod
+    def _level(cls, value: Any) -> Level | None:
+        return None if value in (None, "") else Level.parse(value)

@@ -1,0 +1,65 @@
+"""The broker interface. A new broker is one subclass plus a name in `trading.brokers.factory`."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from typing import Literal
+
+
+@dataclass(frozen=True, slots=True)
+class OrderRequest:
+    client_order_id: str
+    symbol: str
+    base: str
+    quote: str
+    side: Literal["buy", "sell"]
+    qty: Decimal
+    price: Decimal  # reference price: the alert's price or the last known one
+    open_qty: Decimal  # part of qty that opens exposure (needs balance); the rest reduces
+    order_type: Literal["market", "limit"] = "market"
+
+
+@dataclass(frozen=True, slots=True)
+class OrderFill:
+    client_order_id: str
+    broker_order_id: str
+    qty: Decimal
+    price: Decimal
+    fee: Decimal
+    fee_currency: str
+    time: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Balance:
+    currency: str
+    total: Decimal
+    available: Decimal
+
+
+class BaseBroker(ABC):
+    name: str
+
+    async def start(self) -> None:
+        """Connect, load markets; called once before the first order."""
+
+    async def close(self) -> None:
+        """Release connections."""
+
+    @abstractmethod
+    async def place_order(self, request: OrderRequest) -> OrderFill:
+        """Fill `request` or raise BrokerRefusal (nothing traded) / BrokerUnavailable (unknown)."""
+
+    @abstractmethod
+    async def fetch_order(self, client_order_id: str) -> OrderFill | None:
+        """The fill of an order sent earlier, by client order id; None if the broker has none."""
+
+    @abstractmethod
+    async def balances(self) -> list[Balance]:
+        """Balances per currency."""
+
+    async def health(self) -> tuple[bool, str]:
+        return True, "ok"

@@ -1,0 +1,94 @@
+"""The paper broker: instant market fills at the reference price, with slippage and fees.
+
+The account is a margin account per quote currency: cash moves only by realized PnL and fees,
+and opening exposure needs its notional plus the fee in available cash (cash minus the notional
+of open positions). Cash is derived from stored rows through a `PaperLedger`, so it survives
+restarts and is the same in every process.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Protocol
+
+from trading.brokers.base import Balance, BaseBroker, OrderFill, OrderRequest
+from trading.errors import BrokerRefusal
+from trading.positions import q12
+
+BPS = Decimal(10000)
+
+
+class PaperLedger(Protocol):
+    async def realized(self) -> dict[str, Decimal]:
+        """Realized PnL after fees so far, per quote currency (closed and open positions)."""
+
+    async def exposure(self) -> dict[str, Decimal]:
+        """Notional (qty × entry price) of open positions, per quote currency."""
+
+
+class PaperBroker(BaseBroker):
+    name = "paper"
+
+    def __init__(
+        self,
+        ledger: PaperLedger,
+        *,
+        fee_bps: Decimal = Decimal(10),
+        slippage_bps: Decimal = Decimal(0),
+        initial_balance: Decimal = Decimal(10000),
+    ) -> None:
+        self.ledger = ledger
+        self.fee_rate = fee_bps / BPS
+        self.slippage_rate = slippage_bps / BPS
+        self.initial_balance = initial_balance
+
+    def fill_price(self, side: str, price: Decimal) -> Decimal:
+        """Slippage always goes against the trader."""
+        move = price * self.slippage_rate
+        return q12(price + move if side == "buy" else price - move)
+
+    def fee(self, qty: Decimal, price: Decimal) -> Decimal:
+        return q12(qty * price * self.fee_rate)
+
+    async def _cash(self, currency: str) -> tuple[Decimal, Decimal]:
+        realized = (await self.ledger.realized()).get(currency, Decimal(0))
+        exposure = (await self.ledger.exposure()).get(currency, Decimal(0))
+        cash = self.initial_balance + realized
+        return cash, cash - exposure
+
+    async def place_order(self, request: OrderRequest) -> OrderFill:
+        price = self.fill_price(request.side, request.price)
+        fee = self.fee(request.qty, price)
+        if request.open_qty > 0:
+            _cash, available = await self._cash(request.quote)
+            needed = q12(request.open_qty * price) + fee
+            if needed > available:
+                raise BrokerRefusal(
+                    f"insufficient {request.quote} balance: need {needed.normalize():f}, "
+                    f"available {max(available, Decimal(0)).normalize():f}"
+                )
+        return OrderFill(
+            client_order_id=request.client_order_id,
+            broker_order_id=f"paper-{uuid.uuid4().hex[:12]}",
+            qty=request.qty,
+            price=price,
+            fee=fee,
+            fee_currency=request.quote,
+            time=datetime.now(UTC),
+        )
+
+    async def fetch_order(self, client_order_id: str) -> OrderFill | None:
+        # Paper fills are instant and only exist once stored: a pending row never filled.
+        return None
+
+    async def balances(self) -> list[Balance]:
+        realized = await self.ledger.realized()
+        exposure = await self.ledger.exposure()
+        currencies = sorted(set(realized) | set(exposure)) or ["USDT"]
+        result = []
+        for currency in currencies:
+            cash = self.initial_balance + realized.get(currency, Decimal(0))
+            result.append(Balance(currency, cash, cash - exposure.get(currency, Decimal(0))))
+        return result

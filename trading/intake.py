@@ -1,0 +1,274 @@
+"""Webhook intake (SPEC §5): authenticate, parse, store, then execute within TradingView's patience.
+
+The alert is stored (a `webhook_logs` row) before it is executed. Execution runs as its own task:
+if it outlasts `answer_timeout` the sender gets `202 accepted` and the task finishes in the
+background, updating the row and reporting the outcome as a `LateExecution` event.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import logging
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from db import repo
+from trading.alerts import MAX_BODY_BYTES, Alert, parse_alert, redact
+from trading.bots import BotConfig
+from trading.errors import AlertError, TradingError
+from trading.events import ErrorEvent, EventSink, LateExecution, WebhookRefused
+from trading.service import TradingService
+from trading.views import ExecutionResult
+
+log = logging.getLogger(__name__)
+
+MAX_LOGGED_BODY = 4096
+
+
+@dataclass(frozen=True, slots=True)
+class IntakeAnswer:
+    http_status: int
+    body: dict[str, Any]
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+def key_hint(key: str) -> str:
+    """Enough of a key to recognise it in a log, never enough to use it."""
+    return f"{key[:4]}…" if len(key) > 8 else "…"
+
+
+def _answer(
+    status: int, state: str, reason: str, bot: str | None = None, **extra: Any
+) -> IntakeAnswer:
+    return IntakeAnswer(
+        status,
+        {"status": state, "reason": reason, "bot": bot, "position": None, "order": None, **extra},
+    )
+
+
+class WebhookIntake:
+    def __init__(
+        self,
+        trading: TradingService,
+        events: EventSink,
+        *,
+        answer_timeout: float = 2.0,
+    ) -> None:
+        self.trading = trading
+        self.events = events
+        self.answer_timeout = answer_timeout
+        self._tasks: set[asyncio.Task[ExecutionResult]] = set()
+
+    async def receive(
+        self,
+        key: str,
+        body: bytes,
+        *,
+        content_type: str = "",
+        remote_ip: str = "",
+        oversized: bool = False,
+    ) -> IntakeAnswer:
+        received_at = datetime.now(UTC)
+        log_fields: dict[str, Any] = {
+            "key_hint": key_hint(key),
+            "remote_ip": remote_ip[:64],
+            "content_type": content_type[:128],
+            "body": redact(body[:MAX_LOGGED_BODY].decode("utf-8", "replace")),
+            "received_at": received_at,
+        }
+        if oversized:
+            return await self._refuse(
+                log_fields, None, 413, f"body: larger than {MAX_BODY_BYTES} bytes"
+            )
+
+        bot = await repo.bot_by_key(key) if 16 <= len(key) <= 128 else None
+        if bot is None or not hmac.compare_digest(bot.webhook_key.encode(), key.encode()):
+            return await self._refuse(log_fields, None, 401, "unknown webhook key")
+        log_fields["bot_id"] = bot.id
+
+        try:
+            alert = parse_alert(body)
+        except AlertError as exc:
+            return await self._refuse(log_fields, bot, 400, exc.user_message, field=exc.field)
+        log_fields.update(
+            alert=redacted_alert(alert),
+            alert_id=alert.id,
+            symbol=alert.symbol,
+            action=alert.action.value,
+        )
+
+        if bot.passphrase and not hmac.compare_digest(
+            (alert.passphrase or "").encode(), bot.passphrase.encode()
+        ):
+            return await self._refuse(log_fields, bot, 401, "passphrase: missing or wrong")
+
+        refusal = self._precheck(bot, alert, received_at)
+        if refusal:
+            await repo.insert_webhook_log(
+                **log_fields,
+                http_status=200,
+                status="rejected",
+                reason=refusal,
+                finished_at=received_at,
+            )
+            log.info(
+                "alert rejected bot=%s symbol=%s id=%s reason=%s",
+                bot.name,
+                alert.symbol,
+                alert.id,
+                refusal,
+            )
+            return _answer(200, "rejected", refusal, bot.name)
+
+        dedup_key = f"{bot.id}:{alert.id}" if alert.id else None
+        try:
+            log_id = await repo.insert_webhook_log(
+                **log_fields, dedup_key=dedup_key, status="received"
+            )
+        except repo.IntegrityError:
+            first = await repo.webhook_log_by_dedup(dedup_key or "")
+            seen = first.received_at.strftime("%Y-%m-%d %H:%M:%S UTC") if first else "earlier"
+            reason = f"alert id {alert.id!r} already received at {seen}"
+            await repo.insert_webhook_log(
+                **log_fields,
+                http_status=200,
+                status="duplicate",
+                reason=reason,
+                finished_at=received_at,
+            )
+            log.info("alert duplicate bot=%s symbol=%s id=%s", bot.name, alert.symbol, alert.id)
+            return _answer(200, "duplicate", reason, bot.name)
+
+        return await self._execute(bot, alert, log_id)
+
+    def _precheck(self, bot: BotConfig, alert: Alert, now: datetime) -> str | None:
+        if bot.paused:
+            return f"bot {bot.name} is paused"
+        if alert.symbol not in bot.symbols:
+            return (
+                f"symbol {alert.symbol} is not traded by bot {bot.name} ({', '.join(bot.symbols)})"
+            )
+        if alert.time is not None:
+            lag = (now - alert.time).total_seconds()
+            if lag > bot.max_lag_seconds:
+                return f"stale: alert fired {lag:.0f} s ago (max_lag {bot.max_lag_seconds} s)"
+        return None
+
+    async def _execute(self, bot: BotConfig, alert: Alert, log_id: int) -> IntakeAnswer:
+        started = time.perf_counter()
+        late = asyncio.Event()
+        task = asyncio.create_task(self._run(bot, alert, log_id, late), name=f"alert-{log_id}")
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        done, _ = await asyncio.wait({task}, timeout=self.answer_timeout)
+        if not done:
+            late.set()
+            await repo.update_webhook_log(log_id, http_status=202, status="accepted")
+            log.info(
+                "alert accepted, running on bot=%s symbol=%s log=%d", bot.name, alert.symbol, log_id
+            )
+            return IntakeAnswer(
+                202,
+                {
+                    "status": "accepted",
+                    "reason": "executing in the background",
+                    "bot": bot.name,
+                    "position": None,
+                    "order": None,
+                },
+            )
+        result = task.result()
+        log.info(
+            "alert %s bot=%s symbol=%s id=%s log=%d in %.1f ms reason=%s",
+            result.status,
+            bot.name,
+            alert.symbol,
+            alert.id,
+            log_id,
+            (time.perf_counter() - started) * 1000,
+            result.reason,
+        )
+        return IntakeAnswer(200, result.answer())
+
+    async def _run(
+        self, bot: BotConfig, alert: Alert, log_id: int, late: asyncio.Event
+    ) -> ExecutionResult:
+        try:
+            result = await self.trading.execute_alert(bot, alert, webhook_log_id=log_id)
+        except TradingError as exc:
+            result = ExecutionResult(status="rejected", reason=exc.user_message, bot=bot.name)
+        except Exception as exc:
+            log.exception("alert failed bot=%s symbol=%s log=%d", bot.name, alert.symbol, log_id)
+            self.events.publish(
+                ErrorEvent(where=f"alert #{log_id} ({bot.name})", message=type(exc).__name__)
+            )
+            result = ExecutionResult(
+                status="rejected", reason=f"internal error (webhook log #{log_id})", bot=bot.name
+            )
+        order_id = result.order.get("id") if result.order else None
+        await repo.update_webhook_log(
+            log_id,
+            status=result.status,
+            reason=result.reason,
+            order_id=order_id,
+            finished_at=datetime.now(UTC),
+            **({} if late.is_set() else {"http_status": 200}),
+        )
+        if late.is_set():
+            self.events.publish(
+                LateExecution(
+                    bot=bot.name,
+                    symbol=alert.symbol,
+                    status=result.status,
+                    reason=result.reason,
+                    webhook_log_id=log_id,
+                )
+            )
+        return result
+
+    async def _refuse(
+        self,
+        log_fields: dict[str, Any],
+        bot: BotConfig | None,
+        status: int,
+        reason: str,
+        **extra: Any,
+    ) -> IntakeAnswer:
+        await repo.insert_webhook_log(
+            **log_fields,
+            http_status=status,
+            status="refused",
+            reason=reason,
+            finished_at=datetime.now(UTC),
+        )
+        log.info(
+            "webhook refused status=%d bot=%s key=%s ip=%s reason=%s",
+            status,
+            bot.name if bot else "-",
+            log_fields["key_hint"],
+            log_fields["remote_ip"],
+            reason,
+        )
+        self.events.publish(
+            WebhookRefused(bot=bot.name if bot else None, http_status=status, reason=reason)
+        )
+        return _answer(status, "rejected", reason, bot.name if bot else None, **extra)
+
+    async def drain(self, timeout: float = 10.0) -> None:
+        """Let background executions finish before shutdown."""
+        if self._tasks:
+            await asyncio.wait(set(self._tasks), timeout=timeout)
+
+    @property
+    def running(self) -> int:
+        return len(self._tasks)
+
+
+def redacted_alert(alert: Alert) -> dict[str, Any]:
+    data = alert.model_dump(mode="json", exclude_none=True)
+    if "passphrase" in data:
+        data["passphrase"] = "***"
+    return data

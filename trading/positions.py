@@ -1,0 +1,279 @@
+"""Position arithmetic and order planning, free of storage and transport.
+
+The live service and the backtester both use these two functions, so a backtest and a replay of
+the same prices through the webhook trade alike:
+
+* `plan_order` turns a signal (buy / sell / close..., an order quantity or a target position) into
+  the one order to send, following TradingView's semantics: `qty` is the size of that order, so
+  `sell qty=2` while long 1 closes the long and opens a short of 1 (a long-only bot just closes).
+* `apply_fill` turns a fill into the new position, the fill's legs (entry, add, exit) and, when the
+  position goes flat, the closed trade. Realized PnL is after all fees; the fee of a fill that both
+  closes and opens is split between the two in proportion to quantity.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from datetime import datetime
+from decimal import ROUND_HALF_EVEN, Decimal
+from typing import Literal
+
+Side = Literal["long", "short"]
+OrderSide = Literal["buy", "sell"]
+Direction = Literal["long", "short", "both"]
+Intent = Literal["open", "add", "reduce", "close", "reverse"]
+
+ZERO = Decimal(0)
+Q = Decimal("1e-12")
+
+
+def q12(value: Decimal) -> Decimal:
+    """Round to the storage precision (12 decimal places) so memory and database agree."""
+    return value.quantize(Q, rounding=ROUND_HALF_EVEN)
+
+
+def side_of(order_side: OrderSide) -> Side:
+    return "long" if order_side == "buy" else "short"
+
+
+def sign(side: Side) -> int:
+    return 1 if side == "long" else -1
+
+
+@dataclass(frozen=True, slots=True)
+class PositionState:
+    side: Side
+    qty: Decimal
+    avg_price: Decimal
+    entries: int
+    opened_qty: Decimal
+    opened_at: datetime
+    exit_qty: Decimal = ZERO
+    exit_value: Decimal = ZERO
+    realized_pnl: Decimal = ZERO  # after every fee paid so far
+    fees: Decimal = ZERO
+
+    @property
+    def signed_qty(self) -> Decimal:
+        return self.qty * sign(self.side)
+
+    def unrealized_pnl(self, price: Decimal) -> Decimal:
+        return q12((price - self.avg_price) * self.qty * sign(self.side))
+
+
+@dataclass(frozen=True, slots=True)
+class Fill:
+    side: OrderSide
+    qty: Decimal
+    price: Decimal
+    fee: Decimal
+    time: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class FillLeg:
+    kind: Literal["open", "add", "reduce", "close"]
+    qty: Decimal
+    price: Decimal
+    fee: Decimal
+    gross_pnl: Decimal = ZERO
+
+
+@dataclass(frozen=True, slots=True)
+class ClosedTrade:
+    side: Side
+    qty: Decimal  # total quantity the position opened
+    entry_price: Decimal
+    exit_price: Decimal
+    pnl: Decimal  # after all fees
+    fees: Decimal
+    entries: int
+    opened_at: datetime
+    closed_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class FillOutcome:
+    legs: tuple[FillLeg, ...]
+    position: PositionState | None  # after the fill; None when flat
+    closed: ClosedTrade | None  # the trade this fill ended, if any
+
+    @property
+    def reopened(self) -> bool:
+        return self.closed is not None and self.position is not None
+
+
+def _open(fill: Fill, qty: Decimal, fee: Decimal) -> PositionState:
+    return PositionState(
+        side=side_of(fill.side),
+        qty=qty,
+        avg_price=fill.price,
+        entries=1,
+        opened_qty=qty,
+        opened_at=fill.time,
+        realized_pnl=-fee,
+        fees=fee,
+    )
+
+
+def apply_fill(position: PositionState | None, fill: Fill) -> FillOutcome:
+    """The position after `fill`, its legs, and the trade it closed (if it went flat)."""
+    if fill.qty <= 0:
+        raise ValueError("fill quantity must be positive")
+    if position is None:
+        opened = _open(fill, fill.qty, fill.fee)
+        return FillOutcome((FillLeg("open", fill.qty, fill.price, fill.fee),), opened, None)
+
+    if side_of(fill.side) == position.side:
+        qty = position.qty + fill.qty
+        avg = q12((position.avg_price * position.qty + fill.price * fill.qty) / qty)
+        added = replace(
+            position,
+            qty=qty,
+            avg_price=avg,
+            entries=position.entries + 1,
+            opened_qty=position.opened_qty + fill.qty,
+            realized_pnl=position.realized_pnl - fill.fee,
+            fees=position.fees + fill.fee,
+        )
+        return FillOutcome((FillLeg("add", fill.qty, fill.price, fill.fee),), added, None)
+
+    close_qty = min(fill.qty, position.qty)
+    open_qty = fill.qty - close_qty
+    close_fee = fill.fee if open_qty == 0 else q12(fill.fee * close_qty / fill.qty)
+    open_fee = fill.fee - close_fee
+    gross = q12((fill.price - position.avg_price) * close_qty * sign(position.side))
+    remaining = position.qty - close_qty
+    reduced = replace(
+        position,
+        qty=remaining,
+        exit_qty=position.exit_qty + close_qty,
+        exit_value=position.exit_value + fill.price * close_qty,
+        realized_pnl=position.realized_pnl + gross - close_fee,
+        fees=position.fees + close_fee,
+    )
+    if remaining > 0:
+        leg = FillLeg("reduce", close_qty, fill.price, close_fee, gross)
+        return FillOutcome((leg,), reduced, None)
+
+    closed = ClosedTrade(
+        side=position.side,
+        qty=reduced.opened_qty,
+        entry_price=reduced.avg_price,
+        exit_price=q12(reduced.exit_value / reduced.exit_qty),
+        pnl=reduced.realized_pnl,
+        fees=reduced.fees,
+        entries=reduced.entries,
+        opened_at=reduced.opened_at,
+        closed_at=fill.time,
+    )
+    legs = [FillLeg("close", close_qty, fill.price, close_fee, gross)]
+    reopened = None
+    if open_qty > 0:
+        reopened = _open(fill, open_qty, open_fee)
+        legs.append(FillLeg("open", open_qty, fill.price, open_fee))
+    return FillOutcome(tuple(legs), reopened, closed)
+
+
+@dataclass(frozen=True, slots=True)
+class OrderPlan:
+    side: OrderSide
+    qty: Decimal
+    intent: Intent
+    close_qty: Decimal  # part of qty that reduces the current position
+    open_qty: Decimal  # part of qty that opens or adds
+
+
+@dataclass(frozen=True, slots=True)
+class Skip:
+    reason: str
+
+
+Signal = Literal["buy", "sell", "close", "close_long", "close_short"]
+
+
+def _allowed(direction: Direction, side: Side) -> bool:
+    return direction == "both" or direction == side
+
+
+def _plan_delta(
+    position: PositionState | None, delta: Decimal, max_entries: int
+) -> OrderPlan | Skip:
+    current = position.signed_qty if position else ZERO
+    order_side: OrderSide = "buy" if delta > 0 else "sell"
+    qty = abs(delta)
+    if position is None:
+        return OrderPlan(order_side, qty, "open", ZERO, qty)
+    if side_of(order_side) == position.side:
+        if position.entries >= max_entries:
+            return Skip(f"max entries reached ({position.entries}/{max_entries})")
+        return OrderPlan(order_side, qty, "add", ZERO, qty)
+    close_qty = min(qty, abs(current))
+    open_qty = qty - close_qty
+    if open_qty > 0:
+        intent: Intent = "reverse"
+    elif close_qty < position.qty:
+        intent = "reduce"
+    else:
+        intent = "close"
+    return OrderPlan(order_side, qty, intent, close_qty, open_qty)
+
+
+def plan_target(
+    position: PositionState | None,
+    target: Decimal,
+    *,
+    direction: Direction,
+    max_entries: int,
+) -> OrderPlan | Skip:
+    """The order that brings the position to `target` (signed: negative is short)."""
+    if target > 0 and not _allowed(direction, "long"):
+        target = ZERO
+    if target < 0 and not _allowed(direction, "short"):
+        target = ZERO
+    current = position.signed_qty if position else ZERO
+    delta = target - current
+    if delta == 0:
+        return Skip("position already matches the alert's target")
+    return _plan_delta(position, delta, max_entries)
+
+
+def plan_order(
+    position: PositionState | None,
+    signal: Signal,
+    *,
+    qty: Decimal | None,
+    default_qty: Decimal | None,
+    direction: Direction,
+    max_entries: int,
+) -> OrderPlan | Skip:
+    """The order for a signal. `qty` is the alert's order size; `default_qty` the bot's."""
+    if signal in ("close", "close_long", "close_short"):
+        if position is None:
+            return Skip("no open position to close")
+        if signal == "close_long" and position.side != "long":
+            return Skip("no long position to close")
+        if signal == "close_short" and position.side != "short":
+            return Skip("no short position to close")
+        amount = position.qty if qty is None else min(qty, position.qty)
+        delta = amount * -sign(position.side)
+        return _plan_delta(position, delta, max_entries)
+
+    side: Side = "long" if signal == "buy" else "short"
+    unit = 1 if side == "long" else -1
+    if position is None or position.side == side:
+        if not _allowed(direction, side):
+            return Skip(f"bot trades {direction} only; {signal} with no opposite position")
+        size = qty if qty is not None else default_qty
+        if size is None or size <= 0:
+            return Skip("no order size: set the bot's size or send qty")
+        return _plan_delta(position, size * unit, max_entries)
+
+    # Opposite signal while in a position.
+    if qty is not None:
+        close_qty = min(qty, position.qty)
+        open_qty = qty - close_qty if _allowed(direction, side) else ZERO
+    else:
+        close_qty = position.qty
+        open_qty = default_qty if (_allowed(direction, side) and default_qty) else ZERO
+    return _plan_delta(position, (close_qty + open_qty) * unit, max_entries)

@@ -1,0 +1,1 @@
+"""Strategies: `BaseStrategy`, and the registry of strategies by name."""
