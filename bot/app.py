@@ -10,38 +10,24 @@ import logging
 from collections.abc import AsyncIterator
 
 from aiogram import Bot
-from aiogram.client.default import DefaultBotProperties
-from aiogram.client.session.aiohttp import AiohttpSession
-from aiogram.client.telegram import TelegramAPIServer
 from aiohttp import web
 from tortoise import Tortoise
 
 from bot.config import Settings
 from bot.keys import BROKER, EVENTS, INTAKE, METRICS, SETTINGS, STATUS, TRADING
 from bot.metrics import Metrics
-from bot.notifier import TelegramNotifier
 from bot.status import Status
+from bot.telegram_runtime import TELEGRAM_BOT, setup_telegram
 from db import repo
 from db.config import tortoise_config
 from handlers.web import api, health, tradingview
 from trading.brokers.base import BaseBroker
 from trading.brokers.factory import create_broker
-from trading.events import Event, EventBus, Lifecycle
+from trading.events import EventBus
 from trading.intake import WebhookIntake
 from trading.service import TradingService
 
 log = logging.getLogger(__name__)
-
-TELEGRAM_BOT = web.AppKey("telegram_bot", Bot)
-
-
-def make_telegram_bot(settings: Settings) -> Bot:
-    session = AiohttpSession(api=TelegramAPIServer.from_base(settings.telegram_api_url))
-    return Bot(
-        settings.telegram_token.get_secret_value(),
-        session=session,
-        default=DefaultBotProperties(parse_mode="HTML"),
-    )
 
 
 def create_app(
@@ -73,7 +59,7 @@ def create_app(
 
     app.cleanup_ctx.append(_database)
     app.cleanup_ctx.append(_broker)
-    app.cleanup_ctx.append(_telegram)
+    setup_telegram(app)
     app.cleanup_ctx.append(_background_alerts)
     app.add_routes(tradingview.routes)
     app.add_routes(api.routes)
@@ -96,34 +82,6 @@ async def _broker(app: web.Application) -> AsyncIterator[None]:
         yield
     finally:
         await broker.close()
-
-
-async def _telegram(app: web.Application) -> AsyncIterator[None]:
-    settings = app[SETTINGS]
-    status = app[STATUS]
-    if TELEGRAM_BOT not in app and not settings.telegram_enabled:
-        log.info("telegram off: TRADEBOT_TELEGRAM_TOKEN is empty")
-        yield
-        return
-    own_bot = TELEGRAM_BOT not in app
-    bot = app[TELEGRAM_BOT] if not own_bot else make_telegram_bot(settings)
-    admins = list(settings.telegram_admins)
-
-    async def recipients(event: Event) -> list[int]:
-        return admins
-
-    notifier = TelegramNotifier(bot, recipients)
-    await notifier.start()
-    app[EVENTS].subscribe(notifier)
-    status.telegram = {"status": "ok", "detail": f"notifying {len(admins)} owner(s)"}
-    app[EVENTS].publish(Lifecycle(what="started", detail=f"broker {settings.broker}"))
-    try:
-        yield
-    finally:
-        app[EVENTS].publish(Lifecycle(what="stopping"))
-        await notifier.stop()
-        if own_bot:
-            await bot.session.close()
 
 
 async def _background_alerts(app: web.Application) -> AsyncIterator[None]:

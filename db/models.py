@@ -35,8 +35,12 @@ class TradingBot(Model):
     passphrase = fields.CharField(max_length=128, null=True)
     allow_ips: list[str] = fields.JSONField(default=list)  # type: ignore[assignment]
     risk: dict = fields.JSONField(default=dict)  # type: ignore[assignment]
+    # Group chat and forum topic where this bot's notifications go (None: owners' private chats).
+    chat_id = fields.BigIntField(null=True)
+    topic_id = fields.BigIntField(null=True)
     created_at = fields.DatetimeField(auto_now_add=True)
     updated_at = fields.DatetimeField(auto_now=True)
+    deleted_at = fields.DatetimeField(null=True)  # soft delete: history keeps its bot
 
     class Meta:
         table = "trading_bots"
@@ -239,3 +243,33 @@ class AuditLog(Model):
 
     class Meta:
         table = "audit_log"
+
+
+class PriceBar(Model):
+    """One bar of a symbol's price series at an interval, built from alert prices or candles."""
+
+    id = fields.IntField(primary_key=True)
+    symbol = fields.CharField(max_length=32)
+    interval = fields.CharField(max_length=16)
+    open_time = fields.DatetimeField()
+    open = fields.DecimalField(**MONEY)
+    high = fields.DecimalField(**MONEY)
+    low = fields.DecimalField(**MONEY)
+    close = fields.DecimalField(**MONEY)
+    volume = fields.DecimalField(**MONEY, default=0)
+    closed = fields.BooleanField(default=False)
+    source = fields.CharField(max_length=16, default="alert")
+
+    class Meta:
+        table = "price_bars"
+        unique_together = (("symbol", "interval", "open_time"),)
+
+
+class TelegramUpdate(Model):
+    """Telegram update ids already handled, so a redelivered update is acted on once."""
+
+    update_id = fields.BigIntField(primary_key=True, generated=False)
+    received_at = fields.DatetimeField(auto_now_add=True)
+
+    class Meta:
+        table = "telegram_updates"

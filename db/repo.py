@@ -102,7 +102,7 @@ def bot_view(bot: BotConfig, base_url: str) -> BotView:
 async def create_bot(spec: BotSpec) -> BotConfig:
     kind, value = parse_size(spec.size)
     async with in_transaction():
-        if await TradingBot.filter(name=spec.name).exists():
+        if await TradingBot.filter(name=spec.name, deleted_at=None).exists():
             raise InvalidRequest(f"a bot named {spec.name!r} already exists")
         row = await TradingBot.create(
             name=spec.name,
@@ -129,20 +129,20 @@ async def create_bot(spec: BotSpec) -> BotConfig:
 
 
 async def list_bots() -> list[BotConfig]:
-    return await _configs(await TradingBot.all().order_by("id"))
+    return await _configs(await TradingBot.filter(deleted_at=None).order_by("id"))
 
 
 async def count_bots() -> int:
-    return await TradingBot.all().count()
+    return await TradingBot.filter(deleted_at=None).count()
 
 
 async def bot_by_key(key: str) -> BotConfig | None:
-    row = await TradingBot.get_or_none(webhook_key=key)
+    row = await TradingBot.get_or_none(webhook_key=key, deleted_at=None)
     return (await _configs([row]))[0] if row else None
 
 
 async def bot_by_name(name: str) -> BotConfig:
-    row = await TradingBot.get_or_none(name=name)
+    row = await TradingBot.get_or_none(name=name, deleted_at=None)
     if row is None:
         raise NotFound(f"no bot named {name!r}")
     return (await _configs([row]))[0]
@@ -156,14 +156,16 @@ async def bot_by_id(bot_id: int) -> BotConfig:
 
 
 async def set_paused(name: str, paused: bool) -> BotConfig:
-    updated = await TradingBot.filter(name=name).update(paused=paused)
+    updated = await TradingBot.filter(name=name, deleted_at=None).update(paused=paused)
     if not updated:
         raise NotFound(f"no bot named {name!r}")
     return await bot_by_name(name)
 
 
 async def rotate_key(name: str) -> BotConfig:
-    updated = await TradingBot.filter(name=name).update(webhook_key=new_webhook_key())
+    updated = await TradingBot.filter(name=name, deleted_at=None).update(
+        webhook_key=new_webhook_key()
+    )
     if not updated:
         raise NotFound(f"no bot named {name!r}")
     return await bot_by_name(name)

@@ -39,8 +39,8 @@ from trading.positions import (
     plan_target,
     q12,
 )
-from trading.strategies import registry
-from trading.strategies.base import Decision, StrategyContext
+from trading.strategies.base import Decision
+from trading.strategy_runner import StrategyRunner
 from trading.views import ExecutionResult
 
 log = logging.getLogger(__name__)
@@ -55,11 +55,17 @@ def _plain(value: Decimal | None) -> str | None:
 
 class TradingService:
     def __init__(
-        self, broker: BaseBroker, events: EventSink, *, locks: KeyedLocks | None = None
+        self,
+        broker: BaseBroker,
+        events: EventSink,
+        *,
+        locks: KeyedLocks | None = None,
+        strategies: StrategyRunner | None = None,
     ) -> None:
         self.broker = broker
         self.events = events
         self.locks = locks or KeyedLocks()
+        self.strategies = strategies or StrategyRunner()
 
     # ------------------------------------------------------------ entry points
 
@@ -73,14 +79,7 @@ class TradingService:
             if alert.price is not None:
                 await repo.record_price(symbol, alert.price, datetime.now(UTC), "alert")
             stored = await repo.load_position(bot.id, symbol)
-            strategy = registry.create(bot.strategy, bot.strategy_params)
-            context = StrategyContext(
-                alert=alert,
-                position=stored.state if stored else None,
-                params=strategy.params,
-                fields=alert.fields,
-            )
-            decision = strategy.decide(context)
+            decision = await self.strategies.decide(bot, alert, stored.state if stored else None)
             if decision.signal is None:
                 return ExecutionResult(status="ignored", reason=decision.reason, bot=bot.name)
             return await self._trade(

@@ -24,6 +24,24 @@ CREATE TABLE IF NOT EXISTS "instruments" (
     "last_price_at" TIMESTAMP,
     "last_price_source" VARCHAR(16)
 ) /* A tradable symbol and the last price seen for it (from alerts or the exchange). */;
+CREATE TABLE IF NOT EXISTS "price_bars" (
+    "id" INTEGER PRIMARY KEY AUTOINCREMENT NOT NULL,
+    "symbol" VARCHAR(32) NOT NULL,
+    "interval" VARCHAR(16) NOT NULL,
+    "open_time" TIMESTAMP NOT NULL,
+    "open" VARCHAR(40) NOT NULL,
+    "high" VARCHAR(40) NOT NULL,
+    "low" VARCHAR(40) NOT NULL,
+    "close" VARCHAR(40) NOT NULL,
+    "volume" VARCHAR(40) NOT NULL,
+    "closed" INT NOT NULL,
+    "source" VARCHAR(16) NOT NULL,
+    CONSTRAINT "uid_price_bars_symbol_80d85d" UNIQUE ("symbol", "interval", "open_time")
+) /* One bar of a symbol's price series at an interval, built from alert prices or candles. */;
+CREATE TABLE IF NOT EXISTS "telegram_updates" (
+    "update_id" BIGINT NOT NULL PRIMARY KEY,
+    "received_at" TIMESTAMP NOT NULL
+) /* Telegram update ids already handled, so a redelivered update is acted on once. */;
 CREATE TABLE IF NOT EXISTS "trading_bots" (
     "id" INTEGER PRIMARY KEY AUTOINCREMENT NOT NULL,
     "name" VARCHAR(64) NOT NULL UNIQUE,
@@ -44,8 +62,11 @@ CREATE TABLE IF NOT EXISTS "trading_bots" (
     "passphrase" VARCHAR(128),
     "allow_ips" JSON NOT NULL,
     "risk" JSON NOT NULL,
+    "chat_id" BIGINT,
+    "topic_id" BIGINT,
     "created_at" TIMESTAMP NOT NULL,
-    "updated_at" TIMESTAMP NOT NULL
+    "updated_at" TIMESTAMP NOT NULL,
+    "deleted_at" TIMESTAMP
 );
 CREATE TABLE IF NOT EXISTS "current_positions" (
     "id" INTEGER PRIMARY KEY AUTOINCREMENT NOT NULL,
@@ -177,69 +198,78 @@ async def downgrade(db: BaseDBAsyncClient) -> str:
 
 
 MODELS_STATE = (
-    "eJztXWtz2zYW/SsYfakz4/XY8iPedGdnZMdpvXXsTOJsOm06DERCEsYUwQCgbbXr/74AHx"
-    "LfImSKJll8aR0QB6QOLsH7wsVfgzmxkM32Rp6F+RWZDt6AvwYOnCPxR+baLhhA111dkQ0c"
-    "jm2/M5S9DDvsNmacQpOLCxNoMySaLMRMil2OiSNaHc+2ZSMxRUfsTFdNnoO/e8jgZIr4DF"
-    "Fx4fc/RDN2LPSIWPRP986YYGRbiefFlry3327wheu3XTr8nd9R3m1smMT25s6qs7vgM+Is"
-    "e2OHy9YpchCFHMnhOfXk48unC39q9IuCJ111CR4xhrHQBHo2j/3csbFqGxjG9c2t8eni1j"
-    "AGCgSZxJHkikdl/q+fykf4x/Dg6PXR6eHJ0ano4j/msuX1U3DrFTEB0Kfn+nbw5F+HHAY9"
-    "fI5XpIpZJDTL6/kM0nxil4AUt+Kh09xGTJaRGzWs2F1JVBP0zuGjYSNnymfinydHJVz+d/"
-    "Tx/OfRx52To1fyhkS8AMGrcR1eGfqXJN0JeuUTqfEbIjTBFQjmkIqVRIXgFaI5ggeDRug9"
-    "GJ5W4Ff0KiTYv5ZkmHjcJOJPBYpjkB4K8cFJFZJPijk+SVNsIQ5x8MFNUvyfTzfX+RTHIC"
-    "mKLWxy8D9gY5b52NUmzv+aeI6/ToGxh22OHbYnb/vvbYl5CeGSIjnynLHvdpzonfejX9Nz"
-    "cH51c+ZTRhifUn8Uf4Cz1ISYFEnKDJizsrwVVzieo/x5SSLTUxNC96I/6pmgRvUR8fusG8"
-    "dehPctmZnby/cXn25H7z8kpuft6PZCXhn6rYtU6076tVkOAr5c3v4M5D/BbzfXF+lZXPa7"
-    "/W0gnwl6nBgOeTCgFaMoao1ofJLK5uQuphnJhjE07x4gtYzMFTIkRX2zl+bDeboFOnDqT5"
-    "kkVz5mqIOfe5Qih38gDIcTklHT011KtXUz6Gy4YW9WSWsfjBxAXOSACLYH3iIbCdEEDzPR"
-    "PLEh/xFgzsTiMkEAM8BlM3EQ+CZGtpAxE4sOoYtvgJKHvUFKoLYwfI418ftgTPx3jy3mY2"
-    "IP/tDmxQuaF+EkKOgOK0QPVYfDYQXV4XBYqDrIS8kv1XePcCXdbAnoIb31a2YMW0rsRv17"
-    "SO5xBW6PC6k9zgguX+ToVsjEc2gXSG6ASOtUAWQvhHaQ5hJe316cX74fXe0cnu4eBKuC0J"
-    "cwR3HOj/YzTof7qeFSbOZIbinBCZymeR3NQsGiGOVYbYVaQwyxXnWoi9KDVqsOMT+DUA2F"
-    "4aS+LiSBWm7Xyu0j5hvQHIe9DMn7nWL4Htqe6gqcBGqWS1mmCNr4T/Hmu06OhVHKcxqqmS"
-    "5leoLyPnOlDEcQzWwps0xVclk98hr6GHr7jeOuIq8BQPO6jlcxtpI7ZwnYyCJuGZ3bduaE"
-    "mqx61CEBbCbo0BY5blOUIeIkE2aIT7LnWhvGlpLIHk5zR4NLOdMePv1q1u8RZbmZIIXOgh"
-    "iiOWfBthSnup0FY8INpYDNCtAcmS2P22Rinwl6s9y+IxThqfMLWvgUX4oHgk6uszAMWd5S"
-    "aIkfcUa6yPBTJEFR60odofBhGT+MCZYgwPLjmbL5o1gwPl6eC55fJqIsZ4d6c+Q/dyaYHL"
-    "u6WxZHxst+VSPIQEZqJRwEgTwAHUvGcYENGQe+dxkwJKO9hALMwc6EkjmANqKcAdEku6JH"
-    "cwadKXqVE0Kuf3ydkapDxm2id8s2xhgypYhm1L+HEc36w8U6Gr9VeuUav1FkMwnUXp41Xp"
-    "4VXRtYqRlwDYZqdwhvuV2adUfEposRj+a9WsXLVy64f56+elayluSa3lDL13IzRkFwodQe"
-    "ILJLRVPgC8WcC0V8jIQqjnzFe0zJHaIys9OEto0ssCNMSO4x4CJHWoqvdoFJ5m6QEwonHN"
-    "GsBVDfsFrxb5fib9pY5iz7Mpbr3Cleh3KgvTMF6t879fKWVqtW+fptLZ09uiS3ivAWy25G"
-    "dIM33SdIgd8kqsHtf3NI74I9h9tnusoWwOINgJntfzpPd2tm1iaWrDZiq7Ib6IBKy+8S0e"
-    "DSEOqozawNB1U+cQfFn7iDzCdugqXGvUE6aRKo08RKZVlm5kvCNk7rT4L12rGG7wlSJTlE"
-    "aDlex6sR7E01c9aL4pU5jdMupvXO8sArohTqWSJ6aIBsIZLm07WRvyIH2j+Rrt9hIe4Tpi"
-    "xUJXqF6KFI179mUASZWrmiFaJBnZnhqRN8Tbu4bjyg8YyQO1lMTS2HLQvcKJdt/aLRPa9y"
-    "bO8VpXkFzW7RY9GmzAjQhxW4LDJ58ettIiiZKZSzDExe3Vz/FHVPV8/pcqEcncz8ZuNKOT"
-    "qFvc+zXiWFXedcP/9LpXOuXzjnukL5hrMQ+O6Xj8iGBdU4Q7qjclwXYrBFZ9WFDOFP20xA"
-    "SXKWk4iSIbU4ISUqJWbEZnN9asqNg4D0iAIxsI2RBTgBcFmW7A2ADpDjLXblX2KBlInjsu"
-    "0R82xCynMH02ko7UpDWYqUErsp1LY+eN0jWqebNOZYuBO/S4XeqH8Pya05CUIn8mwrkUen"
-    "l/Q0vaT39HYsRtwlaqeUMLZBWacETofiSznWoZ4GNDLtHt9EoFvuGM36w7VntF5LsTilop"
-    "DRklSKuqKinaNUO5sbcTZnJLcGZpd78boltVU5jb+trSqb8olLsqeLc+JMcO5xeakeu2Xe"
-    "aRb2lYSIzhW90x8gFbfkiDJAJgACIYA/MBCN9aO/5dFBD4hxeQ6GX+jE7yQ3QGK/8ImJsm"
-    "7q2kbV/up2+aujKVTyT8UwPfRR1a/Iu/LtUTqga4XQ53Ml9Pi/3/lcOgFlvZ1VJe1Im1na"
-    "JmiH/lpgE5yPPp2P3l68lPIqqUc/B2ek5amuieulimviuLVqWutomfLwQ3iAm195zz/wjR"
-    "P/cLe8cn7VQFrnbJfO2aIciR7wrFMk9HF5/dg/pPMk9HF5nYs2+9mZG+2sTyE11ZUOxtqI"
-    "6QRQE70290c5d+JFsya6RG3nDsPqErn6TM3BFs7U1AcK9Tn7xLQJ28wXHgc2M8lNGud9mu"
-    "NuZOt12DGgYws6ttDIctTVA4Vi3BeEFlYzUx5YEP0M8SOrZcMU06tjAu2KCfj/V/hARf11"
-    "oe7Ux6moULdS+kkM0o78E3m/3uSfdCfnquMbKBj+Exmq+1oToAapDj3u3QzcCMruoe2pOm"
-    "aTQO3gWufgsjBFZlRTpKpAJ0ANCrRNmipMXfN+bTm2uisxhdLuxEx6glpqgj73veJXjrsq"
-    "vAa9Na8VeBW3UhLZJUCzu55dWVuX3kMlguOY/nFcv17mDw+nBkPixpbqxyyFbO6DdtKVc+"
-    "Sh61KiKMNxTIPKmIwPdFIZc6HHUI4Bd0aIjaBTtH0mAqUoHhOyNUNi2dKsJXF2c3OVcFGc"
-    "XaZL735+f3Yhlo6UmZGV56hE9B1S8k2kYL1zyR0Mq8i06FVy8k2OXDPmzqjiedpJVA+/gd"
-    "ugGto2eTCwq+QCTYC0E7R2JyjF7E5lPqL+7ZgKvR9S74dscVaILsP+d5z1nFygZTnmikeH"
-    "ZzdpPbPE9bl/7haPijJ3UBiKMi+ylVueSVXVqi2dJOhF6qV3kqm8si+bU5YtONNHzvwdx8"
-    "9kKr2/uY88xc6AeiZbX4KRrkgVmWqZyVlI1TYz4D4zP8ssk/vmt++WZb15LPy06HS33qS7"
-    "cWSjKYXz3KzhMzwtJDgF7M8u+H8Oh4eHr4f7hyenx0evXx+f7i85z14qI//s8ifJf0LBzr"
-    "o65UulmnMYx/TP9VZ/4iElthK/Uf8ebjmoOSjiEI4nOT76YvfZCqEdaLU70DjhrgyVUqR0"
-    "vGwKppeU9UuKdlUWU99Np1WRq1LBabVNtT1m5+Qo70krqFiFT9td6wtiXdwjugAhDlAkRI"
-    "zxXfHHREa2AXGQLKxq2p6FrF3wgPkMBCsJE30sMTSysgWz6hj0q/PV+Saue66M936TBV4Z"
-    "4gJrL8R//EKw0DSRK/pGd/BLxjoA2ohygMXITJ5xFrw3wH9bwBzeiXsL8FdHjGxjU7x3wJ"
-    "wh8w5ATubYFIPK4xmAS4mJGENMV/ZqoVkjJMKYYbVD1uOYBhNitqV7bP+Q9TnhyMBKSZ8J"
-    "UO9I3oKaQRyOHB5wpMBzGtc7qreSnzEmVo4tU3zmetS/B+yWKWnbOHHd/war2I1LwLPMxp"
-    "ZZKU3bhz6Jua6+kjzRGKZ/luFW1pGlVqrCcwJUC9Ftylw82a+kf+yXKCCZTWiNlxlttSTX"
-    "vzMCKu/wg8/b3tdqfuvXoGdcut045J7KjogUqrndEF3ZDFHEaNme9gI2t6nJUWQifI+ip+"
-    "mc9BbVcipWl59Zy6llq0PTGrM+Ta72lSJ6BTfw4qeguuxce1JNsxnGE+xgNttonlPQGua5"
-    "Ze9Un+a56ep3LZvK/hW/axnBRfl6u9Vq34nbg+vPV1cvVftuhCg2Z4Oc8GF4ZbcsdAhXfX"
-    "T6X5de6d2SONk9okzRxo9BepgfNTyucuKF6FVoKfnXMtvzlbwobsPhseZ8KPuV3ID7JW7A"
-    "/YwbMIx1qQQTYpDms9A6Hk940XyYp/8Dn8s2Zg=="
+    "eJztXWlz2zYa/isYfWk6483Y8pFsu7MztuO23jp2JlE2mR7DQCQkYUwRLAjaVrv57wvwvk"
+    "XIJEWy+BSHxANSD0DgvfHXZE0MZDovz10DsxuynHwH/ppYcI34H7l7B2ACbTu+Iy4wODe9"
+    "xlC00syg2dxhFOqM31hA00H8koEcnWKbYWLxq5ZrmuIi0XlDbC3jS66F/3CRxsgSsRWi/M"
+    "avv/PL2DLQE3LC/9r32gIj00i9LzbEs73rGtvY3rVri/3gNRRPm2s6Md21FTe2N2xFrKg1"
+    "tpi4ukQWopAh0T2jrnh98XbBTw1/kf+mcRP/FRMYAy2ga7LEz51r8bWJpt3ezbQPVzNNm0"
+    "gQpBNLkMtf1fF+/VK8wj+mRyevTl4fn5285k2814yuvPrqPzomxgd69NzOJl+9+5BBv4XH"
+    "cUwqH0VC87xeriAtJjYCZLjlL53lNmSyitzwQsxuPKO6oHcNnzQTWUu24v89O6ng8r/n7y"
+    "9/On//4uzkW/FAwj8A/9O4De5MvVuC7hS94o3k+A0QiuAaBDNI+UoiQ3CM6I7gyaQTeo+m"
+    "r2vwy1uVEuzdSzNMXKYT/qcExQnICCfx0Vkdks/KOT7LUmwgBrG/4aYp/s+Hu9tiihOQDM"
+    "UG1hn4HzCxk9vsGpvO/1q4lrdOgbmLTYYt56V47L/bmuYVhAuKRM9rx/nDTBL94u355+wY"
+    "XN7cXXiUEYctqdeL18FFZkB0igRlGixYWd7wOwyvUfG4pJHZoQmgL8M/mhmgTuUR/vuMO8"
+    "vcBM+tGJnZ9durD7Pzt+9Sw/PmfHYl7ky9q5vM1RfZzybqBHy6nv0ExH/BL3e3V9lRjNrN"
+    "fpmId4IuI5pFHjVoJCgKr4Y0fhXC5uI+IRmJC3Oo3z9Cami5O2RKytrmb62n6+wVaMGlN2"
+    "SCXPGagQx+6VKKLPaOODgYkJyYnm1SKa3rfmPNDlo7taT2ybkFiI0sEMJegjfIRHxqgscV"
+    "v7wwIfseYObwxWWBAHYAE5eJhcAX3rOBtBVfdAjdfAGUPL6cZCZUC90XaBO/TubE+/aczX"
+    "pOzMnvSr3Yo3oRDIKE7BAjRig6HE9riA7H01LRQdxK71R/uIRJyWYRYIT0Ni+ZOdiQYjds"
+    "P0JyT2twe1pK7Wlu4rJNgWyFdLyGZsnM9RFZmcqHvAygA6S5gtc3V5fXb89vXhy/PjjyVw"
+    "UuL2GGkpyfHOaMDg9LzaZYL5i5lQSncIrmbTRzAYtiVKC1lUoNCcR20aEpSo96LTok7Axc"
+    "NOSKk/y6kAaqebt13j5htgPNSdh+SD4cFMMP0HRlV+A0ULFcyTJF0MR/8i/ftgo0jEqes1"
+    "DFdCXTC1S0zVUyHEIUs5XMOrIz12lmvgY2htHuccyW5NUHKF638cr7ljLnRICdNOKe0dm2"
+    "MSeQZOW9DilgN06HvszjPnkZQk5ybobkILu2saNvKY0c4TAP1LlUMOzB28ej/oCoUxgJUm"
+    "osSCC6Mxa0JTg1bSyYE6ZJOWxiQHdk9txvk/N9pujNc/sDoQgvrZ/RxqP4mr8QtAqNhYHL"
+    "ckahwX/EBRkiw1/DGRRejcURCh8j/2FiYnECDM+fKS6/5wvG++tLzvN+PMpidKi7Rt5755"
+    "zJibsHVX5kHLWr60EGwlMr4MB35AFoGcKPC0zoMOBZl4GDhLeXUIAZeLGgZA2giShzAL8k"
+    "mqInfQWtJfq2wIXcfP8qIlW5jPtEb8s6xhw6Uh7NsP0IPZrNu4uVN75VesUav5NnMw1UVp"
+    "4tVp6Yrh201By4AUV1OIT3XC/NmyMSw+UQlxZ9WuXLVyF4fJa+ZlaynsSa3lHDk3JzSoF/"
+    "o1IfIKJJTVXgE8WMcUF8jrgojjzBe07JPaIislOHpokM8IKrkMx1gI0soSl+ewB0srb9mF"
+    "C4YIjmNYDmulWCf78Ef93EImbZm2OFxp3ydagAOjpVoPncqf1rWr1a5ZvXtVT0aERunclb"
+    "PndzU9f/0j2CJPhNozpM/1tDeu/nHLbPdJ0UwPIEwFz6n4rTbU3N2kWTVUpsXXZ9GVBq+Y"
+    "0QHS4NgYzazdpwVGeLOyrf4o5yW9wCC4l7h3DSNFCFiVXOZRGZLwjbOaw/DVZrxxa+F0iW"
+    "5ACh5vE2XjU/N1UvWC/KV+YsTpmYthvLfauIlKsnQoxQAWnBk+bRtZO9ogA6vindvMGCPy"
+    "cIWahLdIwY4ZRufs2gCDpy5YpiRIcys4OXlr+bDnHdeETzFSH3opiaXAxbHrhTLNv2RWN4"
+    "VuVE7hWlRQXNZuipLCkzBIxhBa7yTF59nqWckrlCOZFj8ubu9sewebZ6zpAL5ahg5u92rp"
+    "SjQtjHPOp1QthVzPXzdyoVc73nmOsa5RsuAuAPP79HJiypxhnQHZbjuuKdbQYrLuQI/9pm"
+    "AEqas4JAlByp5QEpYSkxLTGa20NT7iwEhEUU8I5NjAzACIBRWbLvALSA6G9zIP7iC6QIHB"
+    "fXnjDLB6Q8tzMVhtKvMJRoSkmxm0G1teENj2gVbtKZYeGe/y4ZesP2IyS34SAIFcjTViCP"
+    "Ci8ZaXjJ6OkdmI94SNQuKXGcHco6pXDKFV/JsXL1dCCRKfP4LhO654bRvD1cWUab1RTLQy"
+    "pKGa0IpWjKKzo4SpWxuRNjc27mNsBslIs3rFlbl9Pk19qrsinvhP5zAQvzI6N7B5UWaS8b"
+    "dg7rpkkK8zFvDcgCwKCmyTdOVMhE2LQBZMJgLEKZ6APkrHtn7oC4sInf2itvokPLMJFTbK"
+    "Vu5zGFZ3DElruwP2+obcRnupBX1Kkcf+8SK/veXVuW+5OTXiZUMcSMkOTmgxXj1STH8vZq"
+    "mRFQqVa9Vq3EWElagUKIsrNtswGt8HIlSW4IUeRuLaLDZ7QctwFCUbuNWt0kRUXMKsmNMI"
+    "rebfQ+CNJk+Y1ByvC+ffIWaDUXhJgIWhWzt0i7mRPSGqXRlW5pvbi7u0mJJxfX2Uj0j28v"
+    "rri0mOG8IOREuqLVM8tY7ebk8NTrbnwcoypl9YGJoVhuLom1wMtJgc0m0+KgynLjBG2F+Y"
+    "o3rmm/eQcpfyRX3RzftjIn7BsHhH197xWostAjcpg4tdQrS+s1EuWqsFemVkd5c01jvaro"
+    "wp6ZXoIhlFqTEpgRWgaaN7/Y4uuROk49RqjT1FN779/vNHWVLrTddFMnSUw5xZUHt12Gn+"
+    "nBvTz/cHn+5mpfrsYZf5El33U+eimRRcJrpkWl8MqCtpqfYVlTeA2fAHwUwIYDoCnWpA1Y"
+    "eT4+4wA4Ip+FIv5I/ID4v1Fj3lYXJVX5xkWsIim2+e6fIc763RYuSRd4WboqpWDNLEx9EH"
+    "D/OZ0eH7+aHh6fvT49efXq9PVhtD7lb1UtVBfXP4q1KrXLbBeDKdIRH+5dZIIMVAkFfRcK"
+    "emIsEFsd+onL8aQ46zB1v3qtFS21VaJpjXNxwgQxrsabeIH8uArhqhL5ggsTFmQW1gUpHb"
+    "9fOn6PMghHwLMKW+nMbqKOr2k1YEVlEUbkntbg9rSU2lOVRdiZu9KrXbBT3dkMUlG9leon"
+    "vNvxVmmgInprZqx0ZuFecwqHRO0CFZXU2ZYWW+h5UeQWrcWFJYtKlYoEojuj+tFA9AmhSO"
+    "9kgkoBR2iAGojBqVYAsR85tYvvMQnsZpC7VM7HNMbDyGUfsGFA+XKVL7eT5ajN0o9tOxcC"
+    "7ktcC/HIVDsWeDuN/8h6DtxyepVPoF8+Ae9fiQ0qbK+OscxsTmXHWEqF+yUg/Yj3E88bTb"
+    "zfcGJcB15eyMF/Ik226mMK1CHVgcV9mI4bTtkDNF1Zw2waqAxc2wxcBqZIDytu153QKVCH"
+    "E9okXR3b2HA1U9G3vCkxg1LmxFx4glxowu5hCT0r+tP2LsdsGV791orXGrzyR0lN2Qig2O"
+    "1pCZhec9y8XOZ1D5eag/iDDdnNLIPsbkM7aytXvekdDdo2JZJzOInpMoXaZWSQwpgNXfly"
+    "ADFIlQOQKAcQHqB4j6RsExnY6ExyR9M6c5q3qjgXvmBeO469orCoUEs51WnUCPfANqiGpk"
+    "keNWxLmUBTIGUEbdwISrFzLzMeYft+DMW48s9XsNh9XZX3lwCNqJ50J2l/CRWT2FiXpj6J"
+    "Utzvyr2qulA+IONKsFRH84551Asi4HJH8/qBMLuMehrZwKj3bO0d7iD737ZE8nQ+AfWZh9"
+    "teupQii4XHsQ7wky+LKkuHgYvDCJ5JVd3zGgZJ0F5OSh4kU2EUS7KE4O6UfcgVLxwjZ141"
+    "hWcyla3dMEaeQiukSZ47rz75Pd2QOnOqn/t5tyeWf3RQ4Ykw3vWDqohe10E1D4JRobz98o"
+    "KVh/JGpbak7Rpp4HgqfHRs2RAflWw8dRIzPrdC80HVlJhS/IbtR5hO1bDD1yIMLwr8j+Wu"
+    "gRihnAONOwcYYbYIA6GowHZSEQuVhqklZfuSogzS5dQP0zTZ84p/CT2nQHhPa0HlInxW79"
+    "pe7O/qAdENCHCAIj7FHHbA/1iIqB1ALCSK9Ouma4j6p4+YrYC/kjiiDqpX9DRfDLCJTn+z"
+    "frO+8PuuLWJZvogSqw5iHGtuRJVVcagA1HVki6qrwRO84wes4ABIHJZr9b8b4H0tYA3v+b"
+    "M5+DeL92xiXVRv1VdIvweQkTXWeafiYHZgU6Ijxyk/N1KpNXtUa/iM0FYBL3V3wSSmw2C/"
+    "tmSPtuNVKVoTUUtYKqA9BRodyS2IGcRiyGI+RxI8Z3Gjo7qV2LM5MQp0mRl6Ki0MYXSd47"
+    "kHTWV29XlWralEMtrN3e2PYfOs+pIN8wtOiaof4hcAnqU29kxL6Vo/9EgsNPVVxMAnMOPT"
+    "DFtZRyKpVIbnFKgRovsUlX12WEv+OKwQQHIJtp2XUO71TG4+6wtKZy/D56Uu95rf5iXoFR"
+    "NmNwaZK5PtlUF1l+k1lESvMkar6nWUsNmmJBce/TFc/a+4Tl25uPzMOnU9Wx26lpi9yC65"
+    "wnVJyIhizxtbKYZ2cI8qqblbSc0FtrCz2mmcM1AVU9znce66smfPhnJ8hT17RnBZvN5Bvb"
+    "qe/PHg9uPNzb7qep4jivXVpMB9GNw5qHIdwriNCv8b0id9UOEne0DUkdTxE5ARxkdNT+uc"
+    "5sNblWpK3r1c6REpK4rdsXusOxvKYS0z4GGFGfAwZwYMfF0yzoQEpPsotIH7E/YaD/P1/0"
+    "olH9M="
 )
