@@ -17,6 +17,7 @@ run: $(STAMP)
 	$(BIN)/tradebot serve
 
 test: $(STAMP)
+	$(BIN)/ruff check .
 	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
 
 lint: $(STAMP)
@@ -28,6 +29,10 @@ bench: $(STAMP)
 
 migrate: $(STAMP)
 	$(BIN)/tradebot migrate
+
+# After changing db/models.py: make migration NAME=add_something (needs PostgreSQL on 127.0.0.1)
+migration: $(STAMP)
+	$(BIN)/python scripts/make_migration.py $(NAME)
 
 clean:
 	rm -rf $(VENV) .pytest_cache

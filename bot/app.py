@@ -69,9 +69,14 @@ def create_app(
 
 async def _database(app: web.Application) -> AsyncIterator[None]:
     await Tortoise.init(config=tortoise_config(app[SETTINGS].database_url))
+    # Tortoise keeps connections in context variables, and shutdown may run in another task's
+    # context: hold the client opened here and close that very one.
+    connection = Tortoise.get_connection("default")
+    await repo.ping()
     try:
         yield
     finally:
+        await connection.close()
         await Tortoise.close_connections()
 
 

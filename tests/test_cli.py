@@ -1,0 +1,240 @@
+"""The `tradebot` command line as a newcomer uses it."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from bot.cli import main
+
+
+@pytest.fixture
+def cli(db_url: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("TRADEBOT_DATABASE_URL", db_url)
+    monkeypatch.setenv("TRADEBOT_PUBLIC_URL", "https://bot.example.com")
+    runner = CliRunner()
+
+    def run(*args: str) -> tuple[int, str]:
+        result = runner.invoke(main, list(args), catch_exceptions=False)
+        return result.exit_code, result.output
+
+    return run
+
+
+def test_bots_add_list_show_pause_resume_rotate(cli) -> None:
+    code, out = cli(
+        "bots",
+        "add",
+        "--name",
+        "swing",
+        "--symbol",
+        "BINANCE:ETHUSDT",
+        "--qty",
+        "0.5",
+        "--direction",
+        "both",
+        "--max-entries",
+        "2",
+        "--sl",
+        "2%",
+        "--tp",
+        "4%",
+        "--passphrase",
+        "open-sesame",
+        "--json",
+    )
+    assert code == 0, out
+    bot = json.loads(out)
+    assert bot["symbols"] == ["ETHUSDT"] and bot["size"] == "0.5" and bot["sl"] == "2%"
+    assert bot["webhook_url"] == f"https://bot.example.com/webhook/{bot['webhook_key']}"
+    assert len(bot["webhook_key"]) >= 43  # 32 random bytes
+
+    code, out = cli("bots", "list", "--json")
+    assert [b["name"] for b in json.loads(out)] == ["swing"]
+    assert "webhook_key" not in json.loads(out)[0]
+
+    code, out = cli("bots", "show", "swing")
+    assert code == 0 and "open-sesame" in out and "{{strategy.order.action}}" in out
+
+    code, out = cli("bots", "pause", "swing", "--json")
+    assert json.loads(out)["paused"] is True
+    code, out = cli("bots", "resume", "swing", "--json")
+    assert json.loads(out)["paused"] is False
+
+    code, out = cli("bots", "rotate-key", "swing", "--json")
+    assert json.loads(out)["webhook_url"] != bot["webhook_url"]
+
+
+@pytest.mark.parametrize(
+    ("args", "option"),
+    [
+        (["--qty", "lots"], "--qty"),
+        (["--sl", "two"], "--sl"),
+        (["--symbol", "BTC USDT!"], "--symbol"),
+        (["--max-entries", "0"], "--max-entries"),
+        (["--direction", "sideways"], "--direction"),
+        (["--strategy", "astrology"], "--strategy"),
+    ],
+)
+def test_bad_options_name_the_option(cli, args: list[str], option: str) -> None:
+    base = {"--name": "x", "--symbol": "BTCUSDT"}
+    for flag, value in zip(args[::2], args[1::2], strict=True):
+        base[flag] = value
+    code, out = cli("bots", "add", *[part for pair in base.items() for part in pair])
+    assert code == 2
+    assert option in out
+
+
+def test_unknown_bot_is_a_clear_error(cli) -> None:
+    code, out = cli("bots", "show", "ghost")
+    assert code == 1 and "no bot named 'ghost'" in out
+
+
+def test_duplicate_name_is_refused(cli) -> None:
+    assert cli("bots", "add", "--name", "a", "--symbol", "BTCUSDT")[0] == 0
+    code, out = cli("bots", "add", "--name", "a", "--symbol", "BTCUSDT")
+    assert code == 1 and "already exists" in out
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _read_until(process: subprocess.Popen[str], marker: str, deadline: float) -> str:
+    seen = []
+    assert process.stdout is not None
+    while time.monotonic() < deadline:
+        line = process.stdout.readline()
+        if not line:
+            break
+        seen.append(line)
+        if marker in line:
+            return "".join(seen)
+    raise AssertionError(f"{marker!r} not printed; got:\n{''.join(seen)}")
+
+
+def test_first_serve_creates_demo_bot_and_a_test_alert_trades(tmp_path: Path) -> None:
+    port = _free_port()
+    env = {
+        **os.environ,
+        "TRADEBOT_DATABASE_URL": f"sqlite://{tmp_path}/data/tradebot.sqlite3",
+        "TRADEBOT_PORT": str(port),
+        "TRADEBOT_HOST": "127.0.0.1",
+        "TRADEBOT_API_TOKEN": "t0ken-abc",
+    }
+    env.pop("TRADEBOT_TELEGRAM_TOKEN", None)
+    env.pop("TRADEBOT_PUBLIC_URL", None)
+    server = subprocess.Popen(
+        [sys.executable, "-m", "bot", "serve"],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        out = _read_until(server, "Try it:", time.monotonic() + 60)
+        assert "Telegram is off" in out
+        url = re.search(r"Webhook URL:\s+(\S+)", out)
+        assert url is not None
+        assert url.group(1).startswith(f"http://127.0.0.1:{port}/webhook/")
+        assert '"id": "{{strategy.order.id}}-{{timenow}}"' in out
+        for _ in range(100):
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=1) as r:
+                    assert json.loads(r.read())["status"] == "ok"
+                    break
+            except OSError:
+                time.sleep(0.1)
+        alert = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "bot",
+                "alert",
+                url.group(1),
+                "--action",
+                "buy",
+                "--price",
+                "65000",
+                "--qty",
+                "0.01",
+                "--id",
+                "cli-1",
+            ],
+            cwd=tmp_path,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
+        assert alert.returncode == 0, alert.stdout + alert.stderr
+        assert "HTTP 200" in alert.stdout and '"executed"' in alert.stdout
+        text_form = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "bot",
+                "alert",
+                url.group(1).rsplit("/", 1)[1],
+                "--action",
+                "close",
+                "--price",
+                "65100",
+                "--text",
+            ],
+            cwd=tmp_path,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
+        assert '"executed"' in text_form.stdout, text_form.stdout + text_form.stderr
+        trades = subprocess.run(
+            [sys.executable, "-m", "bot", "trades", "--json"],
+            cwd=tmp_path,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
+        [trade] = json.loads(trades.stdout)
+        assert (trade["bot"], trade["qty"], trade["entry_price"], trade["exit_price"]) == (
+            "demo",
+            "0.01",
+            "65000",
+            "65100",
+        )
+    finally:
+        server.send_signal(signal.SIGINT)
+        try:
+            server.wait(timeout=15)
+        finally:
+            if server.poll() is None:
+                server.kill()
+            if server.stdout:
+                server.stdout.close()
+    # a second start does not create another demo bot
+    listing = subprocess.run(
+        [sys.executable, "-m", "bot", "bots", "list", "--json"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert [b["name"] for b in json.loads(listing.stdout)] == ["demo"]

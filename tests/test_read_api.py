@@ -1,0 +1,109 @@
+"""Read API behind the bearer token; `/health` and `/metrics` open."""
+
+from __future__ import annotations
+
+from tests.conftest import API_TOKEN, World
+
+
+async def test_read_api_needs_the_bearer_token(world: World) -> None:
+    for path in ("/bots", "/positions", "/trades"):
+        assert (await world.get(path, token=None))[0] == 401
+        assert (await world.get(path, token="wrong"))[0] == 401
+        assert (await world.get(path, token=API_TOKEN))[0] == 200
+
+
+async def test_read_api_is_off_without_a_token(start_world) -> None:
+    world = await start_world(api_token="")
+    status, body = await world.get("/bots", token="anything")
+    assert status == 404 and "TRADEBOT_API_TOKEN" in body["error"]
+
+
+async def test_bots_show_the_url_but_never_the_key_field(world: World) -> None:
+    _, bots = await world.get("/bots")
+    [bot] = bots
+    key = world.bots["demo"].webhook_key
+    assert bot["webhook_url"] == f"https://bot.example.com/webhook/{key}"
+    assert "webhook_key" not in bot and "passphrase" not in bot
+    assert {"id", "name", "symbols", "strategy", "direction", "paused"} <= set(bot)
+
+
+async def test_positions_and_trades_shapes(world: World) -> None:
+    await world.send_alert(action="buy", price="100", sl="95", tp="120")
+    _, [position] = await world.get("/positions")
+    assert {
+        k: position[k]
+        for k in (
+            "bot",
+            "symbol",
+            "side",
+            "qty",
+            "avg_price",
+            "entries",
+            "sl",
+            "tp",
+            "unrealized_pnl",
+        )
+    } == {
+        "bot": "demo",
+        "symbol": "BTCUSDT",
+        "side": "long",
+        "qty": "1",
+        "avg_price": "100",
+        "entries": 1,
+        "sl": "95",
+        "tp": "120",
+        "unrealized_pnl": "0",
+    }
+    assert position["opened_at"].endswith("Z") or "+00:00" in position["opened_at"]
+    await world.send_alert(action="close", price="110")
+    _, [trade] = await world.get("/trades?limit=5&bot=demo")
+    assert {
+        "id",
+        "bot",
+        "symbol",
+        "side",
+        "qty",
+        "entry_price",
+        "exit_price",
+        "pnl",
+        "fees",
+        "opened_at",
+        "closed_at",
+        "reason",
+    } <= set(trade)
+    assert trade["pnl"] == "9.79"  # 10 gross - 0.10 - 0.11 fees
+    assert (await world.get("/trades?bot=nobody"))[1] == []
+
+
+async def test_trades_limit_is_validated(world: World) -> None:
+    for bad in ("0", "-1", "abc", "100000"):
+        status, body = await world.get(f"/trades?limit={bad}")
+        assert status == 400 and body["field"] == "limit"
+
+
+async def test_health_reports_db_broker_telegram_monitor(world: World) -> None:
+    status, body = await world.get("/health", token=None)
+    assert status == 200 and body["status"] == "ok"
+    assert body["checks"]["db"]["status"] == "ok"
+    assert body["checks"]["broker"]["status"] == "ok"
+    assert body["checks"]["telegram"]["status"] == "off"
+    assert set(body["checks"]) == {"db", "broker", "telegram", "monitor"}
+
+
+async def test_health_is_down_503_when_the_database_is_gone(world: World) -> None:
+    from tortoise import Tortoise
+
+    await Tortoise.get_connection("default").execute_script("DROP TABLE trading_bots")
+    status, body = await world.get("/health", token=None)
+    assert status == 503 and body["status"] == "down"
+
+
+async def test_metrics_count_alerts_orders_and_latency(world: World) -> None:
+    await world.send_alert(action="buy", price="100")
+    await world.send_alert(action="buy", price="abc")
+    async with world.http.get(world.url("/metrics")) as response:
+        text = await response.text()
+    assert 'tradebot_alerts_total{http_status="200",status="executed"} 1.0' in text
+    assert 'tradebot_alerts_total{http_status="400",status="rejected"} 1.0' in text
+    assert 'tradebot_orders_total{intent="open",status="filled"} 1.0' in text
+    assert "tradebot_webhook_latency_seconds_count 2.0" in text

@@ -1,0 +1,229 @@
+"""`POST /webhook/{key}` as TradingView and hostile senders use it (SPEC §5)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from datetime import UTC, datetime, timedelta
+
+from db.models import CurrentPosition, Order, WebhookLog
+from db.repo import DbPaperLedger
+from tests.conftest import World, now_iso
+from trading.brokers.base import OrderFill, OrderRequest
+from trading.brokers.paper import PaperBroker
+
+
+async def test_json_as_text_plain_json_or_no_content_type_all_trade(world: World) -> None:
+    for content_type in ("text/plain; charset=utf-8", "application/json", None):
+        status, answer = await world.send_alert(
+            action="buy", price="100", content_type=content_type
+        )
+        assert status == 200, answer
+        assert answer["status"] == "executed"
+    position = await CurrentPosition.get(symbol="BTCUSDT")
+    assert position.qty == 3 and position.entries == 3
+
+
+async def test_one_line_text_form_trades(world: World) -> None:
+    status, answer = await world.post(
+        world.bots["demo"].webhook_key, "buy BTCUSDT qty=0.5 price=100 sl=2% tp=4%"
+    )
+    assert status == 200 and answer["status"] == "executed"
+    assert answer["position"]["qty"] == "0.5"
+    position = await CurrentPosition.get(symbol="BTCUSDT")
+    assert position.sl == 98 and position.tp == 104
+
+
+async def test_malformed_alert_is_400_naming_the_field_and_logged(world: World) -> None:
+    status, answer = await world.send_alert(action="buy", price="12abc")
+    assert status == 400
+    assert answer["field"] == "price"
+    assert answer["reason"].startswith("price:")
+    log = await WebhookLog.filter(http_status=400).get()
+    assert log.status == "refused" and "price" in (log.reason or "")
+    assert await Order.all().count() == 0
+
+
+async def test_unknown_key_is_401_and_logged_without_the_key(world: World) -> None:
+    key = "x" * 43
+    status, answer = await world.post(key, '{"action": "buy", "symbol": "BTCUSDT"}')
+    assert status == 401 and answer["reason"] == "unknown webhook key"
+    log = await WebhookLog.get(http_status=401)
+    assert log.bot_id is None  # type: ignore[attr-defined]
+    assert key not in log.key_hint
+
+
+async def test_passphrase_checked_and_never_stored(world: World) -> None:
+    bot = await world.add_bot("guarded", passphrase="correct-horse")
+    status, answer = await world.send_alert(bot, action="buy", price="100", passphrase="wrong-one")
+    assert status == 401 and "passphrase" in answer["reason"]
+    status, answer = await world.send_alert(
+        bot, action="buy", price="100", passphrase="correct-horse"
+    )
+    assert status == 200 and answer["status"] == "executed"
+    for log in await WebhookLog.all():
+        assert "correct-horse" not in log.body and "wrong-one" not in log.body
+        assert "correct-horse" not in json.dumps(log.alert or {})
+
+
+async def test_body_over_64_kib_is_413(world: World) -> None:
+    key = world.bots["demo"].webhook_key
+    big = json.dumps({"action": "buy", "symbol": "BTCUSDT", "comment": "x" * (64 * 1024)})
+    status, answer = await world.post(key, big)
+    assert status == 413 and answer["reason"].startswith("body:")
+
+    async def chunks():  # no Content-Length: the limit still holds while streaming
+        for _ in range(70):
+            yield b"x" * 1024
+
+    async with world.http.post(world.url(f"/webhook/{key}"), data=chunks()) as response:
+        assert response.status == 413
+    assert await WebhookLog.filter(http_status=413).count() == 2
+    assert await Order.all().count() == 0
+
+
+async def test_repeated_id_is_duplicate_and_trades_once(world: World) -> None:
+    fields = {"action": "buy", "price": "100", "id": "Long-2026-11-25T10:00:00Z"}
+    first = await world.send_alert(**fields)
+    second = await world.send_alert(**fields)
+    assert first[1]["status"] == "executed"
+    assert second[0] == 200 and second[1]["status"] == "duplicate"
+    assert await Order.all().count() == 1
+
+
+async def test_four_identical_sends_at_once_give_one_order(world: World) -> None:
+    fields = {"action": "buy", "price": "100", "id": "retry-storm"}
+    answers = await asyncio.gather(*(world.send_alert(**fields) for _ in range(4)))
+    statuses = sorted(answer["status"] for _, answer in answers)
+    assert statuses == ["duplicate", "duplicate", "duplicate", "executed"]
+    assert await Order.all().count() == 1
+    assert await WebhookLog.all().count() == 4
+
+
+async def test_same_id_for_two_bots_is_not_a_duplicate(world: World) -> None:
+    other = await world.add_bot("other")
+    await world.send_alert(action="buy", price="100", id="same")
+    _, answer = await world.send_alert(other, action="buy", price="100", id="same")
+    assert answer["status"] == "executed"
+
+
+async def test_paused_bot_rejects_with_reason(world: World) -> None:
+    from db import repo
+
+    await repo.set_paused("demo", True)
+    status, answer = await world.send_alert(action="buy", price="100")
+    assert status == 200
+    assert answer == {
+        "status": "rejected",
+        "reason": "bot demo is paused",
+        "bot": "demo",
+        "position": None,
+        "order": None,
+    }
+    assert await Order.all().count() == 0
+
+
+async def test_stale_alert_is_rejected(world: World) -> None:
+    old = (datetime.now(UTC) - timedelta(seconds=90)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    _, answer = await world.send_alert(action="buy", price="100", time=old)
+    assert answer["status"] == "rejected" and answer["reason"].startswith("stale")
+    fresh = await world.send_alert(action="buy", price="100", time=now_iso())
+    assert fresh[1]["status"] == "executed"
+
+
+async def test_symbol_the_bot_does_not_trade_is_rejected(world: World) -> None:
+    status, answer = await world.send_alert(action="buy", price="100", symbol="ETHUSDT")
+    assert status == 200 and answer["status"] == "rejected"
+    assert "ETHUSDT" in answer["reason"]
+
+
+async def test_insufficient_paper_balance_is_refused_not_crashed(world: World) -> None:
+    status, answer = await world.send_alert(action="buy", price="20000", qty="1")
+    assert status == 200 and answer["status"] == "rejected"
+    assert "insufficient USDT balance" in answer["reason"]
+    order = await Order.get()
+    assert order.status == "rejected"
+    assert await CurrentPosition.all().count() == 0
+
+
+async def test_tick_updates_price_without_trading(world: World) -> None:
+    await world.send_alert(action="buy", price="100")
+    _, answer = await world.send_alert(action="tick", price="103")
+    assert answer["status"] == "ignored"
+    _, positions = await world.get("/positions")
+    assert positions[0]["unrealized_pnl"] == "3"
+
+
+async def test_close_without_price_uses_the_last_known_price(world: World) -> None:
+    await world.send_alert(action="buy", price="100")
+    await world.send_alert(action="tick", price="90")
+    _, answer = await world.send_alert(action="close")
+    assert answer["status"] == "executed"
+    assert answer["order"]["price"] == "90"
+
+
+class SlowBroker(PaperBroker):
+    """A broker whose fills wait until the test lets them through."""
+
+    def __init__(self) -> None:
+        super().__init__(DbPaperLedger())
+        self.release = asyncio.Event()
+
+    async def place_order(self, request: OrderRequest) -> OrderFill:
+        await self.release.wait()
+        return await super().place_order(request)
+
+
+async def test_slow_execution_answers_202_and_finishes_in_background(start_world) -> None:
+    broker = SlowBroker()
+    world = await start_world(broker=broker, webhook_answer_timeout=0.2)
+    await world.add_bot("demo")
+    status, answer = await world.send_alert(action="buy", price="100", id="slow-1")
+    assert status == 202 and answer["status"] == "accepted"
+    log = await WebhookLog.get(alert_id="slow-1")
+    assert log.status == "accepted" and log.http_status == 202
+    # The alert was stored before execution: a retry now is a duplicate, not a second order.
+    again = await world.send_alert(action="buy", price="100", id="slow-1")
+    assert again[1]["status"] == "duplicate"
+    broker.release.set()
+    order = await _wait_for_order(status="filled")
+    assert order.qty == 1
+    await _wait_for_log(log.id, "executed")
+
+
+async def _wait_for_order(status: str) -> Order:
+    for _ in range(200):
+        order = await Order.get_or_none(status=status)
+        if order is not None:
+            return order
+        await asyncio.sleep(0.01)
+    raise AssertionError(f"no {status} order")
+
+
+async def _wait_for_log(log_id: int, status: str) -> None:
+    for _ in range(200):
+        if (await WebhookLog.get(id=log_id)).status == status:
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError(f"webhook log {log_id} never became {status}")
+
+
+async def test_garbage_never_gets_a_500_and_every_request_is_logged(world: World) -> None:
+    key = world.bots["demo"].webhook_key
+    bodies = [
+        b"",
+        b"null",
+        b"{}",
+        b"[]",
+        b'{"action": 1, "symbol": 2}',
+        b"\x00\x01\x02",
+        "buy \u20ac\u00e9 qty=1".encode(),
+        b'{"action": "buy", "symbol": "BTCUSDT", "qty": 1e999}',
+        b'{"action": "buy", "symbol": "BTCUSDT", "price": "-5"}',
+        b"{" * 5000,
+        b'{"action": "buy", "symbol": "BTCUSDT", "time": 99999999999999999}',
+    ]
+    for body in bodies:
+        status, answer = await world.post(key, body)
+        assert 400 <= status < 500, (body[:40], status, answer)
+    assert await WebhookLog.all().count() == len(bodies)
