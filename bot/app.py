@@ -52,7 +52,12 @@ def create_app(
     app[EVENTS] = events
     app[BROKER] = broker
     app[TRADING] = trading
-    app[INTAKE] = WebhookIntake(trading, events, answer_timeout=settings.webhook_answer_timeout)
+    app[INTAKE] = WebhookIntake(
+        trading,
+        events,
+        answer_timeout=settings.webhook_answer_timeout,
+        ip_allowlist=settings.webhook_ip_allowlist,
+    )
     app[STATUS] = Status()
     if bot is not None:
         app[TELEGRAM_BOT] = bot

@@ -227,3 +227,19 @@ async def test_garbage_never_gets_a_500_and_every_request_is_logged(world: World
         status, answer = await world.post(key, body)
         assert 400 <= status < 500, (body[:40], status, answer)
     assert await WebhookLog.all().count() == len(bodies)
+
+
+async def test_ip_allowlists_per_bot_and_global(start_world) -> None:
+    world = await start_world()
+    await world.add_bot("demo")
+    local = await world.add_bot("local", allow_ips=["127.0.0.1"])
+    remote = await world.add_bot("remote", allow_ips=["tradingview", "10.0.0.0/8"])
+    assert (await world.send_alert(local, action="buy", price="1"))[1]["status"] == "executed"
+    status, answer = await world.send_alert(remote, action="buy", price="1")
+    assert status == 403 and answer["reason"] == "IP 127.0.0.1 is not allowed"
+    assert await WebhookLog.filter(http_status=403).count() == 1
+
+    guarded = await start_world(webhook_ip_allowlist="tradingview")
+    bot = await guarded.add_bot("g")
+    status, _ = await guarded.send_alert(bot, action="buy", price="1")
+    assert status == 403

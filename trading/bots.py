@@ -95,6 +95,17 @@ class BotSpec(BaseModel):
         parse_size(value)
         return value
 
+    @field_validator("allow_ips")
+    @classmethod
+    def _allow_ips(cls, value: list[str]) -> list[str]:
+        from trading.ipallow import parse_allowlist
+
+        try:
+            parse_allowlist(value)
+        except ValueError as exc:
+            raise ValueError(f"allow_ips: {exc}") from None
+        return value
+
     @field_validator("sl", "tp", "trail")
     @classmethod
     def _level(cls, value: str | None) -> str | None:

@@ -20,6 +20,7 @@ from trading.alerts import MAX_BODY_BYTES, Alert, parse_alert, redact
 from trading.bots import BotConfig
 from trading.errors import AlertError, TradingError
 from trading.events import ErrorEvent, EventSink, LateExecution, WebhookRefused
+from trading.ipallow import allowed, parse_allowlist
 from trading.service import TradingService
 from trading.views import ExecutionResult
 
@@ -56,7 +57,9 @@ class WebhookIntake:
         events: EventSink,
         *,
         answer_timeout: float = 2.0,
+        ip_allowlist: list[str] | None = None,
     ) -> None:
+        self.ip_allowlist = parse_allowlist(ip_allowlist or [])
         self.trading = trading
         self.events = events
         self.answer_timeout = answer_timeout
@@ -84,10 +87,14 @@ class WebhookIntake:
                 log_fields, None, 413, f"body: larger than {MAX_BODY_BYTES} bytes"
             )
 
+        if not allowed(remote_ip, self.ip_allowlist):
+            return await self._refuse(log_fields, None, 403, f"IP {remote_ip} is not allowed")
         bot = await repo.bot_by_key(key) if 16 <= len(key) <= 128 else None
         if bot is None or not hmac.compare_digest(bot.webhook_key.encode(), key.encode()):
             return await self._refuse(log_fields, None, 401, "unknown webhook key")
         log_fields["bot_id"] = bot.id
+        if bot.allow_ips and not allowed(remote_ip, parse_allowlist(bot.allow_ips)):
+            return await self._refuse(log_fields, bot, 403, f"IP {remote_ip} is not allowed")
 
         try:
             alert = parse_alert(body)
