@@ -30,7 +30,9 @@ def no_dotenv(monkeypatch: pytest.MonkeyPatch, tmp_path) -> None:
         ("TRADEBOT_LOG_FORMAT", "xml"),
     ],
 )
-def test_bad_value_names_the_variable(monkeypatch: pytest.MonkeyPatch, variable: str, value: str) -> None:
+def test_bad_value_names_the_variable(
+    monkeypatch: pytest.MonkeyPatch, variable: str, value: str
+) -> None:
     monkeypatch.setenv(variable, value)
     with pytest.raises(ConfigError) as error:
         load_settings()
@@ -57,7 +59,12 @@ def test_secret_values_are_not_echoed(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_defaults_are_the_embedded_product(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in ("TRADEBOT_DATABASE_URL", "TRADEBOT_BROKER", "TRADEBOT_PORT", "TRADEBOT_TELEGRAM_TOKEN"):
+    for name in (
+        "TRADEBOT_DATABASE_URL",
+        "TRADEBOT_BROKER",
+        "TRADEBOT_PORT",
+        "TRADEBOT_TELEGRAM_TOKEN",
+    ):
         monkeypatch.delenv(name, raising=False)
     settings = load_settings()
     assert settings.database_url == "sqlite://data/tradebot.sqlite3"

@@ -23,8 +23,12 @@ POSTGRES_ADMIN = "postgresql://postgres@127.0.0.1:5432/test"
 def migrate(url: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "TRADEBOT_DATABASE_URL": url}
     return subprocess.run(
-        [sys.executable, "-m", "bot", "migrate"], cwd=cwd, env=env, capture_output=True,
-        text=True, timeout=120,
+        [sys.executable, "-m", "bot", "migrate"],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
 
 
@@ -58,8 +62,9 @@ async def test_server_connection_uses_wal_full_sync_and_busy_timeout(world) -> N
 
 def _postgres_or_skip() -> None:
     try:
-        import asyncpg  # noqa: F401
         import socket
+
+        import asyncpg  # noqa: F401
 
         socket.create_connection(("127.0.0.1", 5432), timeout=1).close()
     except OSError:
@@ -80,9 +85,17 @@ def test_migrate_on_postgres(tmp_path: Path) -> None:
         second = migrate(url, tmp_path)
         assert "up to date" in second.stdout, second.stderr
         listing = subprocess.run(
-            ["psql", f"postgresql://postgres@127.0.0.1:5432/{name}", "-At", "-c",
-             "SELECT tablename FROM pg_tables WHERE schemaname='public'"],
-            capture_output=True, text=True, check=True, timeout=30,
+            [
+                "psql",
+                f"postgresql://postgres@127.0.0.1:5432/{name}",
+                "-At",
+                "-c",
+                "SELECT tablename FROM pg_tables WHERE schemaname='public'",
+            ],
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=30,
         )
         assert SPEC_TABLES <= set(listing.stdout.split())
     finally:

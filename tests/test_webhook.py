@@ -243,3 +243,12 @@ async def test_ip_allowlists_per_bot_and_global(start_world) -> None:
     bot = await guarded.add_bot("g")
     status, _ = await guarded.send_alert(bot, action="buy", price="1")
     assert status == 403
+
+
+async def test_storage_outage_answers_503_so_tradingview_retries(world: World) -> None:
+    from tortoise import Tortoise
+
+    await Tortoise.get_connection("default").execute_script("DROP TABLE webhook_logs")
+    status, answer = await world.send_alert(action="buy", price="100")
+    assert status == 503 and answer["status"] == "error"
+    assert await Order.all().count() == 0
