@@ -35,6 +35,8 @@ class TradingBot(Model):
     passphrase = fields.CharField(max_length=128, null=True)
     allow_ips: list[str] = fields.JSONField(default=list)  # type: ignore[assignment]
     risk: dict = fields.JSONField(default=dict)  # type: ignore[assignment]
+    heartbeat_minutes = fields.IntField(null=True)  # warn when no alert came for this long
+    break_even_after_tp1 = fields.BooleanField(default=False)
     # Group chat and forum topic where this bot's notifications go (None: owners' private chats).
     chat_id = fields.BigIntField(null=True)
     topic_id = fields.BigIntField(null=True)
@@ -128,6 +130,14 @@ class CurrentPosition(Model):
     sl = fields.DecimalField(**MONEY, null=True)
     tp = fields.DecimalField(**MONEY, null=True)
     trail = fields.CharField(max_length=32, null=True)
+    # Several take-profit levels: [{"price": "…", "share": "0.5", "filled": false}, …]
+    take_profits: list = fields.JSONField(default=list)  # type: ignore[assignment]
+    trail_peak = fields.DecimalField(**MONEY, null=True)  # best price since open (trailing stop)
+    trail_stop = fields.DecimalField(**MONEY, null=True)  # current trailing stop price
+    # A monitor (or any closer) claims the position before sending its closing order, so a
+    # trigger fires once even with several monitors or a racing webhook close.
+    closing_token = fields.CharField(max_length=64, null=True)
+    closing_at = fields.DatetimeField(null=True)
     opened_at = fields.DatetimeField()
     updated_at = fields.DatetimeField(auto_now=True)
     # Optimistic concurrency: every update is `WHERE version = seen`; losers retry.
