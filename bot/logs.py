@@ -59,3 +59,4 @@ def setup_logging(settings: Settings) -> None:
     # aiohttp's access log would print every webhook URL, and the URL holds the bot's key.
     logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
     logging.getLogger("aiogram.event").setLevel(logging.WARNING)
+    logging.getLogger("tortoise").setLevel(logging.WARNING)

@@ -58,7 +58,8 @@ class PositionState:
         return self.qty * sign(self.side)
 
     def unrealized_pnl(self, price: Decimal) -> Decimal:
-        return q12((price - self.avg_price) * self.qty * sign(self.side))
+        # `+ ZERO` turns the -0 of a short at its entry price into 0
+        return q12((price - self.avg_price) * self.qty * sign(self.side)) + ZERO
 
 
 @dataclass(frozen=True, slots=True)
