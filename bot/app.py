@@ -16,6 +16,7 @@ from tortoise import Tortoise
 from bot.config import Settings
 from bot.keys import BROKER, EVENTS, INTAKE, METRICS, SETTINGS, STATUS, TRADING
 from bot.metrics import Metrics
+from bot.monitor_runtime import setup_monitor
 from bot.status import Status
 from bot.telegram_runtime import TELEGRAM_BOT, setup_telegram
 from db import repo
@@ -39,14 +40,8 @@ def create_app(
     metrics = Metrics()
     events = EventBus()
     events.subscribe(metrics)
-    broker = broker or create_broker(
-        settings.broker,
-        ledger=repo.DbPaperLedger(),
-        fee_bps=settings.paper_fee_bps,
-        slippage_bps=settings.paper_slippage_bps,
-        initial_balance=settings.paper_balance,
-    )
-    trading = TradingService(broker, events)
+    broker = broker or build_broker(settings)
+    trading = TradingService(broker, events, claim_ttl=settings.monitor_claim_ttl)
     app[SETTINGS] = settings
     app[METRICS] = metrics
     app[EVENTS] = events
@@ -62,9 +57,11 @@ def create_app(
     if bot is not None:
         app[TELEGRAM_BOT] = bot
 
-    app.cleanup_ctx.append(_database)
-    app.cleanup_ctx.append(_broker)
+    app.cleanup_ctx.append(database_context)
+    app.cleanup_ctx.append(broker_context)
     setup_telegram(app)
+    # After Telegram: on shutdown the monitor stops (its last closes reported) before Telegram.
+    setup_monitor(app)
     app.cleanup_ctx.append(_background_alerts)
     app.add_routes(tradingview.routes)
     app.add_routes(api.routes)
@@ -72,7 +69,17 @@ def create_app(
     return app
 
 
-async def _database(app: web.Application) -> AsyncIterator[None]:
+def build_broker(settings: Settings) -> BaseBroker:
+    return create_broker(
+        settings.broker,
+        ledger=repo.DbPaperLedger(),
+        fee_bps=settings.paper_fee_bps,
+        slippage_bps=settings.paper_slippage_bps,
+        initial_balance=settings.paper_balance,
+    )
+
+
+async def database_context(app: web.Application) -> AsyncIterator[None]:
     await Tortoise.init(config=tortoise_config(app[SETTINGS].database_url))
     # Tortoise keeps connections in context variables, and shutdown may run in another task's
     # context: hold the client opened here and close that very one.
@@ -85,7 +92,7 @@ async def _database(app: web.Application) -> AsyncIterator[None]:
         await Tortoise.close_connections()
 
 
-async def _broker(app: web.Application) -> AsyncIterator[None]:
+async def broker_context(app: web.Application) -> AsyncIterator[None]:
     broker = app[BROKER]
     await broker.start()
     try:

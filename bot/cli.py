@@ -147,6 +147,10 @@ def serve(no_monitor: bool) -> None:
             "TradingView must reach this server on port 80/443: set TRADEBOT_PUBLIC_URL "
             "and put a reverse proxy in front (see deploy/README.md)."
         )
+    if no_monitor:
+        settings = settings.model_copy(update={"monitor_enabled": False})
+    if not settings.monitor_enabled:
+        click.echo("Position monitor off in this process: run `tradebot monitor` beside it.")
     web.run_app(
         create_app(settings), host=settings.host, port=settings.port, print=None, access_log=None
     )
@@ -154,8 +158,22 @@ def serve(no_monitor: bool) -> None:
 
 @main.command()
 def monitor() -> None:
-    """Run the position monitor alone (not built yet)."""
-    raise click.ClickException("the position monitor is not built yet")
+    """Run the position monitor alone (run the web servers with `serve --no-monitor`).
+
+    Prices come from the instruments table the web processes write (every
+    TRADEBOT_MONITOR_INTERVAL seconds) and from the broker's tickers; /health and /metrics are
+    served on TRADEBOT_HOST:TRADEBOT_PORT."""
+    from bot.monitor_runtime import run_monitor
+
+    settings = _settings()
+    setup_logging(settings)
+    _run(_migrate(settings))
+    click.echo(
+        f"Tradebot monitor on {settings.base_url()}/health  (database "
+        f"{settings.database_url.split('?')[0]}, broker {settings.broker}, prices every "
+        f"{settings.monitor_interval:g} s, stale after {settings.price_max_age:g} s)"
+    )
+    run_monitor(settings.model_copy(update={"monitor_enabled": True}))
 
 
 # ---------------------------------------------------------------- bots

@@ -75,6 +75,28 @@ class Settings(BaseSettings):
     # after 3 s).
     webhook_answer_timeout: float = Field(default=2.0, gt=0, le=2.5)
 
+    # Position monitor (stop-loss, take-profit, trailing stops; see trading/monitor.py).
+    # TRADEBOT_MONITOR_ENABLED=false (or `serve --no-monitor`) runs none in the web process, for
+    # a deployment where `tradebot monitor` runs as its own service.
+    monitor_enabled: bool = True
+    # A price older than this many seconds is stale: no stop acts on it, /health is degraded and
+    # owners are told once. Raise it when prices only come from infrequent alerts.
+    price_max_age: float = Field(default=300.0, gt=0)
+    # Seconds between the monitor's passes: prices other processes stored (instruments table),
+    # broker tickers, stale-price checks.
+    monitor_interval: float = Field(default=1.0, gt=0, le=60)
+    # Seconds between comparisons of the monitor's index with the database (positions opened or
+    # changed by other processes).
+    monitor_resync_interval: float = Field(default=5.0, gt=0)
+    # Seconds between checks of the bots' alert heartbeats (`heartbeat_minutes`).
+    monitor_heartbeat_interval: float = Field(default=30.0, gt=0)
+    # Seconds after which a closer's claim on a position counts as abandoned (a crashed process);
+    # must exceed the longest time the broker takes to fill an order.
+    monitor_claim_ttl: float = Field(default=60.0, gt=0)
+    # Seconds before a failed close is retried (doubling each time), and attempts per trigger.
+    monitor_retry_backoff: float = Field(default=1.0, gt=0)
+    monitor_max_attempts: int = Field(default=5, ge=1, le=100)
+
     @field_validator("database_url")
     @classmethod
     def _database_url(cls, value: str) -> str:

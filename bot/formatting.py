@@ -5,19 +5,32 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from decimal import ROUND_HALF_EVEN, Decimal
 from html import escape
+from typing import Any
 
+from trading.access import NOTIFY_KINDS, Member
+from trading.bots import BotConfig
+from trading.brokers.base import Balance
+from trading.control import Closed, Health, Overview
+from trading.control_events import ApprovalRequested, ApprovalResolved, ControlAction, OutOfSync
 from trading.events import (
     AlertRefused,
     ErrorEvent,
     Event,
+    HeartbeatMissed,
+    HeartbeatResumed,
     LateExecution,
     Lifecycle,
     PositionAdded,
     PositionClosed,
     PositionOpened,
     PositionReduced,
+    PricesFresh,
+    PricesStale,
+    TriggerFailed,
     WebhookRefused,
 )
+from trading.reports import BotPerformance, PeriodTotals, PnlSummary
+from trading.views import BotView, ExecutionResult, PositionView, TradeView
 
 MINUS = "−"
 
@@ -138,9 +151,476 @@ def format_event(event: Event) -> str | None:
         )
     if isinstance(event, ErrorEvent):
         return f"❗ Error in {escape(event.where)}: {escape(event.message)}"
+    if isinstance(event, ApprovalRequested):
+        return format_approval(event)
+    if isinstance(event, ApprovalResolved):
+        return format_approval_resolved(event)
+    if isinstance(event, OutOfSync):
+        return format_out_of_sync(event)
+    if isinstance(event, ControlAction):
+        return f"{escape(event.what)} · by {escape(event.by)}" + (
+            f"\n{escape(event.detail)}" if event.detail else ""
+        )
     if isinstance(event, Lifecycle):
         icon = "▶️" if event.what == "started" else "⏹"
         return f"{icon} Tradebot {event.what}" + (
             f" · {escape(event.detail)}" if event.detail else ""
         )
+    return format_monitor_event(event)
+
+
+def format_monitor_event(event: Event) -> str | None:
+    """Warnings of the position monitor and their all-clears."""
+    if isinstance(event, PricesStale):
+        age_text = (
+            "no price yet" if event.oldest_age is None else f"{duration(event.oldest_age)} old"
+        )
+        return (
+            f"⚠️ Stale prices · {escape(', '.join(event.symbols))}\n"
+            f"Last price {age_text} (max {duration(event.max_age)}): "
+            f"stops and targets wait for a fresh price"
+        )
+    if isinstance(event, PricesFresh):
+        return f"✅ Prices fresh again · {escape(', '.join(event.symbols))}"
+    if isinstance(event, HeartbeatMissed):
+        last = f"last alert {age(event.last_alert_at)}" if event.last_alert_at else "no alert yet"
+        return (
+            f"⚠️ No alerts · {escape(event.bot)}\n"
+            f"Expected one every {duration(event.minutes * 60)}; {last}. Check TradingView."
+        )
+    if isinstance(event, HeartbeatResumed):
+        return f"✅ Alerts resumed · {escape(event.bot)} after {duration(event.silent_seconds)}"
+    if isinstance(event, TriggerFailed):
+        what = REASONS.get(event.reason, event.reason).removeprefix("🔴 ").removeprefix("🎯 ")
+        what = what.removeprefix("🟠 ")
+        then = (
+            f"retrying in {duration(event.retry_in)}"
+            if event.retry_in is not None
+            else "gave up for now; it fires again on the next price"
+        )
+        return (
+            f"❗ {escape(what)} · {escape(event.symbol)} · {escape(event.bot)}: close failed "
+            f"(attempt {event.attempt})\n{escape(event.error)}\nPosition still open; {then}"
+        )
     return None
+
+
+# ---------------------------------------------------------------- chat views (commands)
+
+
+def signed_position(signed: Decimal) -> str:
+    if signed > 0:
+        return f"long {qty(signed)}"
+    if signed < 0:
+        return f"short {qty(-signed)}"
+    return "flat"
+
+
+def table(rows: list[list[str]], right: frozenset[int] = frozenset()) -> str:
+    """A <pre> block with padded columns (`right` = indexes of right-aligned columns)."""
+    if not rows:
+        return ""
+    widths = [max(len(row[i]) for row in rows if i < len(row)) for i in range(len(rows[0]))]
+    lines = []
+    for row in rows:
+        cells = [
+            cell.rjust(widths[i]) if i in right else cell.ljust(widths[i])
+            for i, cell in enumerate(row)
+        ]
+        lines.append("  ".join(cells).rstrip())
+    return "<pre>" + escape("\n".join(lines)) + "</pre>"
+
+
+CRYPTO_QUOTES = frozenset({"BTC", "ETH", "BNB"})
+
+
+def amounts(values: dict[str, Decimal], signed: bool = True) -> str:
+    """`+12.41 USDT · −0.0001 BTC`, or `0.00` when empty."""
+    if not values:
+        return money(Decimal(0), signed=False)
+    return " · ".join(
+        f"{money(v, 6 if c in CRYPTO_QUOTES else 2, signed=signed)} {escape(c)}"
+        for c, v in sorted(values.items())
+    )
+
+
+MAX_ROWS = 25
+
+
+def _more(total: int, shown: int) -> list[str]:
+    return [f"… and {total - shown} more"] if total > shown else []
+
+
+def format_positions(positions: list[PositionView], now: datetime | None = None) -> str:
+    if not positions:
+        return "📊 No open positions."
+    unrealized: dict[str, Decimal] = {}
+    for p in positions:
+        if p.unrealized_pnl is not None:
+            unrealized[p.quote] = unrealized.get(p.quote, Decimal(0)) + p.unrealized_pnl
+    lines = [f"📊 <b>Open positions ({len(positions)})</b> · unrealized {amounts(unrealized)}"]
+    for p in positions[:MAX_ROWS]:
+        held = duration(((now or datetime.now(UTC)) - p.opened_at).total_seconds())
+        figures = f"{qty(p.qty)} @ {price(p.avg_price)}"
+        tail = ""
+        if p.last_price is not None and p.unrealized_pnl is not None:
+            figures += f" → {price(p.last_price)}"
+            cost = p.avg_price * p.qty
+            pct = p.unrealized_pnl / cost * 100 if cost else Decimal(0)
+            tail = f"  {money(p.unrealized_pnl, signed=True)} ({percent(pct)})"
+        lines.append(
+            f"<b>{escape(p.symbol)}</b> {p.side} · {escape(p.bot)} · #{p.id}\n"
+            f"<code>{figures}</code>{tail} · {held}"
+        )
+    lines += _more(len(positions), MAX_ROWS)
+    return "\n".join(lines)
+
+
+def format_close_question(p: PositionView) -> str:
+    figures = f"{qty(p.qty)} @ {price(p.avg_price)} {escape(p.quote)}"
+    pnl = ""
+    if p.unrealized_pnl is not None:
+        pnl = f"\nUnrealized {money(p.unrealized_pnl, signed=True)} {escape(p.quote)}"
+    return (
+        f"❓ Close <b>{escape(p.symbol)}</b> {p.side} · {escape(p.bot)} at market?\n"
+        f"<code>{figures}</code>{pnl}"
+    )
+
+
+def format_closed(closed: Closed) -> str:
+    p, result = closed.position, closed.result
+    order = result.order or {}
+    if result.status != "executed":
+        return f"⚠️ {escape(p.symbol)} · {escape(p.bot)} not closed: {escape(result.reason)}"
+    fill_qty = Decimal(order.get("qty") or 0)
+    fill_price = Decimal(order.get("price") or 0)
+    fee = Decimal(order.get("fee") or 0)
+    lines = [
+        f"✅ Closed <b>{escape(p.symbol)}</b> {p.side} · {escape(p.bot)}",
+        f"<code>{qty(fill_qty)} @ {price(fill_price)} {escape(p.quote)}</code> · fee {money(fee)}",
+    ]
+    if order.get("trade_pnl") is not None:
+        pnl = Decimal(order["trade_pnl"])
+        cost = p.avg_price * p.qty
+        pct = f" ({percent(pnl / cost * 100)})" if cost else ""
+        held = duration((datetime.now(UTC) - p.opened_at).total_seconds())
+        lines.append(
+            f"PnL <b>{money(pnl, signed=True)} {escape(p.quote)}</b>{pct} after fees · held {held}"
+        )
+    elif result.position:
+        lines.append(f"Reduced; {qty(Decimal(result.position['qty']))} left")
+    return "\n".join(lines)
+
+
+def format_close_all(items: list[Closed]) -> str:
+    if not items:
+        return "📊 No open positions to close."
+    closed = [c for c in items if c.result.status == "executed"]
+    pnl: dict[str, Decimal] = {}
+    for c in closed:
+        trade_pnl = (c.result.order or {}).get("trade_pnl")
+        if trade_pnl is not None:
+            pnl[c.position.quote] = pnl.get(c.position.quote, Decimal(0)) + Decimal(trade_pnl)
+    lines = [f"✅ Closed {len(closed)} of {len(items)} position(s) · PnL {amounts(pnl)}"]
+    for c in items:
+        trade_pnl = (c.result.order or {}).get("trade_pnl")
+        if c.result.status == "executed":
+            figure = money(Decimal(trade_pnl), signed=True) if trade_pnl is not None else "reduced"
+            lines.append(
+                f"{escape(c.position.symbol)} {c.position.side} · {escape(c.position.bot)} "
+                f"<code>{figure}</code>"
+            )
+        else:
+            lines.append(
+                f"⚠️ {escape(c.position.symbol)} · {escape(c.position.bot)}: "
+                f"{escape(c.result.reason)}"
+            )
+    return "\n".join(lines)
+
+
+def format_bot_line(bot: BotConfig, open_count: int) -> str:
+    state = "⏸" if bot.paused else "▶️"
+    extra = f" · {open_count} open" if open_count else ""
+    manual = " · manual" if bot.approval == "manual" else ""
+    return (
+        f"{state} <b>{escape(bot.name)}</b> · {escape(', '.join(bot.symbols))} · "
+        f"{escape(bot.strategy)} · {bot.direction}{manual}{extra}"
+    )
+
+
+def format_bots(bots: list[BotConfig], open_counts: dict[int, int]) -> str:
+    if not bots:
+        return "🤖 No bots yet. Create one with /newbot."
+    lines = [f"🤖 <b>Bots ({len(bots)})</b>"]
+    lines += [format_bot_line(bot, open_counts.get(bot.id, 0)) for bot in bots[: 2 * MAX_ROWS]]
+    lines += _more(len(bots), 2 * MAX_ROWS)
+    lines.append("Tap one for its card, or /bot NAME.")
+    return "\n".join(lines)
+
+
+def format_bot_card(view: BotView, positions: list[PositionView], chat: str = "") -> str:
+    state = "⏸ paused" if view.paused else "▶️ active"
+    stops = " · ".join(
+        f"{label} {value}"
+        for label, value in (("SL", view.sl), ("TP", view.tp), ("trail", view.trail))
+        if value
+    )
+    lines = [
+        f"🤖 <b>{escape(view.name)}</b> · {state}",
+        f"{escape(', '.join(view.symbols))} · {escape(view.strategy)} · {view.direction}",
+        f"Size {escape(view.size)} · max entries {view.max_entries} · approval {view.approval}",
+        f"{stops or 'No SL/TP'} · max lag {view.max_lag_seconds}s",
+    ]
+    for p in positions:
+        lines.append(
+            f"Position: {p.side} <code>{qty(p.qty)} @ {price(p.avg_price)}</code> {p.symbol}"
+        )
+    if not positions:
+        lines.append("No open position")
+    if chat:
+        lines.append(chat)
+    return "\n".join(lines)
+
+
+def format_webhook(view: BotView, template: str) -> str:
+    return (
+        f"🔗 <b>{escape(view.name)}</b> webhook URL:\n<code>{escape(view.webhook_url)}</code>\n\n"
+        f"📋 TradingView alert message:\n<pre>{escape(template)}</pre>"
+    )
+
+
+def format_trades(trades: list[TradeView], now: datetime | None = None) -> str:
+    if not trades:
+        return "📜 No closed trades yet."
+    now = now or datetime.now(UTC)
+    rows = [
+        [
+            t.symbol,
+            t.side,
+            qty(t.qty),
+            price(t.entry_price),
+            price(t.exit_price),
+            money(t.pnl, signed=True),
+            age(t.closed_at, now),
+        ]
+        for t in trades
+    ]
+    total: dict[str, Decimal] = {}
+    for t in trades:
+        total[t.quote] = total.get(t.quote, Decimal(0)) + t.pnl
+    return f"📜 <b>Last {len(trades)} trade(s)</b> · PnL {amounts(total)}\n" + table(
+        rows, frozenset({2, 3, 4, 5})
+    )
+
+
+def _period_rows(periods: list[PeriodTotals]) -> list[list[str]]:
+    rows = []
+    for period in periods:
+        t = period.totals
+        win = f"{t.win_rate:.0f}%" if t.win_rate is not None else "–"
+        rows.append([period.label, f"{t.trades} tr", win, amounts(t.pnl) if t.trades else "–"])
+    return rows
+
+
+def format_pnl(summary: PnlSummary) -> str:
+    lines = ["💰 <b>PnL after fees</b> (closed trades, UTC)"]
+    lines.append(table(_period_rows(summary.periods), frozenset({1, 2, 3})))
+    if summary.open_positions:
+        lines.append(
+            f"Open: {summary.open_positions} position(s) · unrealized {amounts(summary.unrealized)}"
+        )
+    return "\n".join(lines)
+
+
+def format_periods(title: str, periods: list[PeriodTotals]) -> str:
+    total: dict[str, Decimal] = {}
+    trades = 0
+    for period in periods:
+        trades += period.totals.trades
+        for quote, value in period.totals.pnl.items():
+            total[quote] = total.get(quote, Decimal(0)) + value
+    return f"{title} · {trades} trade(s) · {amounts(total)}\n" + table(
+        _period_rows(periods), frozenset({1, 2, 3})
+    )
+
+
+def format_performance(items: list[BotPerformance]) -> str:
+    if not items:
+        return "🏆 No closed trades yet."
+    lines = ["🏆 <b>Performance by bot</b> (after fees)"]
+    for p in items[:12]:
+        factor = f"{p.profit_factor:.2f}" if p.profit_factor is not None else "∞"
+        lines.append(
+            f"<b>{escape(p.bot)}</b> {money(p.pnl, signed=True)} {escape(p.quote)} · "
+            f"{p.trades} trades · {p.win_rate:.0f}% won\n"
+            f"<code>avg {money(p.average, signed=True)} · best {money(p.best, signed=True)} · "
+            f"worst {money(p.worst, signed=True)}</code>\n"
+            f"<code>PF {factor} · max DD {money(p.max_drawdown)} · "
+            f"fees {money(p.fees)} · hold {duration(p.avg_hold_seconds)}</code>"
+        )
+    lines += _more(len(items), 12)
+    return "\n".join(lines)
+
+
+def format_balances(balances: list[Balance], broker: str) -> str:
+    if not balances:
+        return f"💼 No balances at {escape(broker)}."
+    rows = [["", "total", "available"]] + [
+        [b.currency, money(b.total), money(b.available)] for b in balances
+    ]
+    return f"💼 <b>Balance</b> · {escape(broker)}\n" + table(rows, frozenset({1, 2}))
+
+
+def format_risk(bots: list[BotConfig]) -> str:
+    lines = ["🛡 <b>Risk limits</b>"]
+    for bot in bots[:MAX_ROWS]:
+        stops = " · ".join(
+            f"{label} {value}"
+            for label, value in (("SL", bot.sl), ("TP", bot.tp), ("trail", bot.trail))
+            if value
+        )
+        extra = ", ".join(f"{escape(str(k))} {escape(str(v))}" for k, v in bot.risk.items())
+        lines.append(
+            f"<b>{escape(bot.name)}</b>{' ⏸' if bot.paused else ''} · {bot.direction} · "
+            f"max entries {bot.max_entries} · {stops or 'no SL/TP'} · max lag "
+            f"{bot.max_lag_seconds}s" + (f" · {extra}" if extra else "")
+        )
+    lines += _more(len(bots), MAX_ROWS)
+    if not bots:
+        lines.append("No bots.")
+    lines.append(
+        "Daily loss limit, max drawdown and cooldown after a stop: not configured yet.\n"
+        "Kill switch: /stopentry pauses every bot, /resume undoes it."
+    )
+    return "\n".join(lines)
+
+
+ALERT_MARKS = {
+    "executed": "✅",
+    "ignored": "➖",
+    "rejected": "⛔",
+    "refused": "🚫",
+    "duplicate": "♻️",
+    "accepted": "⏳",
+    "received": "⏳",
+    "pending_approval": "🟡",
+    "approved": "✅",
+    "expired": "⌛",
+}
+
+
+def format_alerts(logs: list[Any], now: datetime | None = None) -> str:
+    if not logs:
+        return "📨 No webhook requests yet."
+    now = now or datetime.now(UTC)
+    lines = [f"📨 <b>Last {len(logs)} webhook request(s)</b>"]
+    for row in logs:
+        mark = ALERT_MARKS.get(row.status, "•")
+        bot = row.bot.name if getattr(row, "bot", None) else "?"
+        what = " ".join(x for x in (row.action, row.symbol) if x)
+        reason = f" · {escape(row.reason[:80])}" if row.reason else ""
+        lines.append(
+            f"{mark} #{row.id} {escape(bot)} {escape(what)} · {row.status}{reason} · "
+            f"{age(row.received_at, now)}"
+        )
+    return "\n".join(lines)
+
+
+def format_members(members: list[Member]) -> str:
+    lines = [f"👥 <b>Users ({len(members)})</b>"]
+    for m in members[: 2 * MAX_ROWS]:
+        name = f" @{escape(m.username)}" if m.username else ""
+        source = " (settings)" if m.from_settings else ""
+        lines.append(f"<code>{m.user_id}</code>{name} · {m.role.value}{source}")
+    lines += _more(len(members), 2 * MAX_ROWS)
+    lines.append(
+        "Grant: <code>/users grant ID owner|trader|viewer</code>\n"
+        "Revoke: <code>/users revoke ID</code>"
+    )
+    return "\n".join(lines)
+
+
+def format_notify(choices: dict[str, bool]) -> str:
+    lines = ["🔔 <b>Notifications</b> · tap to switch"]
+    for kind, what in NOTIFY_KINDS.items():
+        lines.append(f"{'✅' if choices.get(kind) else '▫️'} {kind}: {what}")
+    return "\n".join(lines)
+
+
+def format_status(overview: Overview, telegram: dict[str, str], now: datetime | None = None) -> str:
+    unrealized: dict[str, Decimal] = {}
+    for p in overview.positions:
+        if p.unrealized_pnl is not None:
+            unrealized[p.quote] = unrealized.get(p.quote, Decimal(0)) + p.unrealized_pnl
+    switch = overview.kill_switch
+    lines = [
+        "🟢 <b>Tradebot</b> running"
+        if not switch.on
+        else "🛑 <b>Tradebot</b> · kill switch on: no new entries",
+        f"Bots {overview.bots} · paused {overview.paused} · broker {escape(overview.broker)}",
+        f"Open positions {len(overview.positions)} · unrealized {amounts(unrealized)}",
+    ]
+    if switch.on:
+        since = age(switch.since, now) if switch.since else ""
+        lines.append(f"Entries stopped by {escape(switch.by)} {since} · /resume")
+    if overview.pending_approvals:
+        lines.append(f"🟡 {overview.pending_approvals} alert(s) awaiting approval")
+    lines.append(f"Telegram: {escape(telegram.get('detail', telegram.get('status', '')))}")
+    return "\n".join(lines)
+
+
+HEALTH_MARKS = {"ok": "✅", "off": "▫️", "degraded": "🟠", "down": "🔴"}
+
+
+def format_health(health: Health) -> str:
+    lines = [f"{HEALTH_MARKS.get(health.overall, '•')} <b>Health: {health.overall}</b>"]
+    for name, check in health.checks.items():
+        detail = f" · {escape(check['detail'])}" if check.get("detail") else ""
+        lines.append(f"{HEALTH_MARKS.get(check.get('status', ''), '•')} {name}{detail}")
+    return "\n".join(lines)
+
+
+def format_approval(event: ApprovalRequested, now: datetime | None = None) -> str:
+    what = f"{event.action} {escape(event.symbol)}"
+    if event.qty is not None:
+        what += f" · qty {qty(event.qty)}"
+    if event.price is not None:
+        what += f" @ {price(event.price)}"
+    lines = [f"🟡 <b>Approve?</b> · {escape(event.bot)} · alert #{event.webhook_log_id}", what]
+    if event.market_position is not None or event.position_size is not None:
+        target = event.position_size if event.position_size is not None else Decimal(0)
+        side = event.market_position or ("long" if target >= 0 else "short")
+        lines.append(f"TradingView position: {side} {qty(abs(target))}")
+    left = (event.expires_at - (now or datetime.now(UTC))).total_seconds()
+    lines.append(f"Expires {event.expires_at:%H:%M:%S} UTC (in {duration(left)})")
+    return "\n".join(lines)
+
+
+def format_approval_resolved(event: ApprovalResolved) -> str:
+    head = f"{escape(event.bot)} · alert #{event.webhook_log_id} · {escape(event.symbol)}"
+    if event.outcome == "approved":
+        return f"✅ Approved by {escape(event.by)} · {head}\n{event.status}: {escape(event.reason)}"
+    if event.outcome == "rejected":
+        return f"✖️ Rejected by {escape(event.by)} · {head}"
+    return f"⌛ Expired · {head}\nNot approved within the bot's max lag."
+
+
+def format_out_of_sync(event: OutOfSync) -> str:
+    return (
+        f"⚠️ <b>Out of sync</b> · {escape(event.bot)} {escape(event.symbol)}\n"
+        f"TradingView: {signed_position(event.expected)} · "
+        f"bot: {signed_position(event.actual)}"
+        + (f"\n{escape(event.reason)}" if event.reason else "")
+    )
+
+
+def format_execution(result: ExecutionResult) -> str:
+    order = result.order or {}
+    if result.status == "executed":
+        return (
+            f"✅ Executed · {escape(result.bot or '')}: {escape(str(order.get('intent', '')))} "
+            f"{escape(str(order.get('side', '')))} <code>{escape(str(order.get('qty', '')))} @ "
+            f"{escape(str(order.get('price', '')))}</code>"
+        )
+    mark = "➖" if result.status == "ignored" else "⛔"
+    return f"{mark} {result.status} · {escape(result.bot or '')}: {escape(result.reason)}"

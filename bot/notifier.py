@@ -1,8 +1,12 @@
 """Events to Telegram: a queue and one sender task, so sending never blocks trading.
 
 Flood control (`TelegramRetryAfter`) waits as told and sends the same message again; network
-errors back off and retry; a chat that blocked the bot is skipped. Refusals are grouped: at most
-one message per bot per minute, the rest counted into the next one.
+and server errors back off and retry; a chat that blocked the bot is skipped. Refusals are
+grouped: at most one message per bot per minute; those held back are counted into one summary
+when the minute is over (or at shutdown), so none is lost and none is spammed.
+
+Approval cards are remembered (chat, message) so that when the alert is approved, rejected or
+expires every copy of the card is edited to say so and loses its buttons.
 """
 
 from __future__ import annotations
@@ -12,7 +16,8 @@ import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from html import escape
 
 from aiogram import Bot
 from aiogram.exceptions import (
@@ -22,50 +27,107 @@ from aiogram.exceptions import (
     TelegramRetryAfter,
     TelegramServerError,
 )
+from aiogram.types import InlineKeyboardMarkup
+from aiogram.types import Message as TgMessage
 
 from bot.formatting import format_event
+from handlers.telegram.keyboards import approval_keyboard, sync_keyboard
+from trading.access import Destination
+from trading.control_events import ApprovalRequested, ApprovalResolved, OutOfSync
 from trading.events import AlertRefused, Event, WebhookRefused
 
 log = logging.getLogger(__name__)
 
 GROUP_WINDOW = 60.0
 MAX_NETWORK_RETRIES = 8
+MAX_RETRY_AFTER = 300.0
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RefusalSummary(Event):
+    """Refusals held back by grouping, told in one message."""
+
+    bot: str
+    count: int
+    last_reason: str
+
+    @property
+    def kind(self) -> str:
+        return "refused"
+
+
+@dataclass(frozen=True, slots=True)
+class Card:
+    text: str
+    markup: InlineKeyboardMarkup | None = None
+
+
+def render_event(event: Event) -> Card | None:
+    if isinstance(event, RefusalSummary):
+        return Card(
+            f"⛔ {event.count} more refused · {escape(event.bot)} in the last minute\n"
+            f"Last: {escape(event.last_reason)} · /alerts"
+        )
+    text = format_event(event)
+    if text is None:
+        return None
+    if isinstance(event, ApprovalRequested):
+        return Card(text, approval_keyboard(event.webhook_log_id))
+    if isinstance(event, OutOfSync):
+        return Card(text, sync_keyboard(event.bot_id, event.symbol, event.expected))
+    return Card(text)
 
 
 @dataclass(slots=True)
 class _Outgoing:
     chat_id: int
     text: str
+    thread_id: int | None = None
+    markup: InlineKeyboardMarkup | None = None
+    edit_message_id: int | None = None
+
+
+@dataclass(slots=True)
+class _Held:
+    count: int = 0
+    last_reason: str = ""
+    timer: asyncio.TimerHandle | None = None
+    window_start: float = field(default_factory=time.monotonic)
 
 
 class TelegramNotifier:
     def __init__(
         self,
         bot: Bot,
-        recipients: Callable[[Event], Awaitable[list[int]]],
+        recipients: Callable[[Event], Awaitable[list[Destination]]],
         *,
+        render: Callable[[Event], Card | None] = render_event,
         group_window: float = GROUP_WINDOW,
     ) -> None:
         self.bot = bot
         self.recipients = recipients
+        self.render = render
         self.group_window = group_window
         self._events: asyncio.Queue[Event | None] = asyncio.Queue()
         self._task: asyncio.Task[None] | None = None
-        self._last_refusal: dict[str, float] = {}
-        self._held_back: dict[str, int] = {}
+        self._refusals: dict[str, _Held] = {}
+        self._cards: dict[int, list[tuple[int, int]]] = {}
         self.sent = 0
         self.failed = 0
 
     def publish(self, event: Event) -> None:
-        self._events.put_nowait(event)
+        if self._admit(event):
+            self._events.put_nowait(event)
 
     async def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="telegram-notifier")
 
     async def stop(self, timeout: float = 5.0) -> None:
-        """Send what is queued (bounded by `timeout`), then stop."""
+        """Tell what grouping held back, send what is queued (bounded by `timeout`), stop."""
         if self._task is None:
             return
+        for key in list(self._refusals):
+            self._flush(key)
         self._events.put_nowait(None)
         try:
             await asyncio.wait_for(asyncio.shield(self._task), timeout)
@@ -75,18 +137,40 @@ class TelegramNotifier:
                 await self._task
         self._task = None
 
-    def _group(self, event: Event) -> tuple[bool, int]:
-        """(send now?, refusals held back since the last message) for refusal events."""
+    # ------------------------------------------------------------ grouping of refusals
+
+    def _admit(self, event: Event) -> bool:
+        """Whether to send a refusal now; at most one per bot per window, the rest counted."""
         if not isinstance(event, AlertRefused | WebhookRefused):
-            return True, 0
-        key = event.bot or "?"
+            return True
+        key = event.bot or "unknown key"
         now = time.monotonic()
-        last = self._last_refusal.get(key)
-        if last is not None and now - last < self.group_window:
-            self._held_back[key] = self._held_back.get(key, 0) + 1
-            return False, 0
-        self._last_refusal[key] = now
-        return True, self._held_back.pop(key, 0)
+        held = self._refusals.get(key)
+        if held is None or now - held.window_start >= self.group_window:
+            if held is not None:
+                self._flush(key)
+            self._refusals[key] = _Held(window_start=now)
+            return True
+        held.count += 1
+        held.last_reason = event.reason
+        if held.timer is None:
+            delay = max(0.0, held.window_start + self.group_window - now)
+            held.timer = asyncio.get_running_loop().call_later(delay, self._flush, key)
+        return False
+
+    def _flush(self, key: str) -> None:
+        held = self._refusals.get(key)
+        if held is None or not held.count:
+            return
+        if held.timer is not None:
+            held.timer.cancel()
+        self._events.put_nowait(
+            RefusalSummary(bot=key, count=held.count, last_reason=held.last_reason)
+        )
+        # The summary opens a new window: the next refusal waits for it to pass.
+        self._refusals[key] = _Held(window_start=time.monotonic())
+
+    # ------------------------------------------------------------ sending
 
     async def _run(self) -> None:
         while True:
@@ -94,31 +178,59 @@ class TelegramNotifier:
             if event is None:
                 return
             try:
-                send, held = self._group(event)
-                text = format_event(event) if send else None
-                if not text:
-                    continue
-                if held:
-                    text += f"\n(+{held} more refused in the last minute)"
-                for chat_id in await self.recipients(event):
-                    await self._deliver(_Outgoing(chat_id, text))
+                await self._handle(event)
             except Exception:
                 log.exception("notification failed kind=%s", event.kind)
 
-    async def _deliver(self, message: _Outgoing) -> None:
+    async def _handle(self, event: Event) -> None:
+        if isinstance(event, ApprovalResolved):
+            await self._close_cards(event)
+        card = self.render(event)
+        if card is None or isinstance(event, ApprovalResolved):
+            return
+        sent: list[tuple[int, int]] = []
+        for destination in await self.recipients(event):
+            message = await self._deliver(
+                _Outgoing(destination.chat_id, card.text, destination.thread_id, card.markup)
+            )
+            if message is not None:
+                sent.append((message.chat.id, message.message_id))
+        if isinstance(event, ApprovalRequested):
+            self._cards[event.webhook_log_id] = sent
+
+    async def _close_cards(self, event: ApprovalResolved) -> None:
+        card = self.render(event)
+        for chat_id, message_id in self._cards.pop(event.webhook_log_id, []):
+            if card is not None:
+                await self._deliver(_Outgoing(chat_id, card.text, edit_message_id=message_id))
+
+    async def _deliver(self, message: _Outgoing) -> TgMessage | None:
         attempt = 0
         while True:
             try:
-                await self.bot.send_message(message.chat_id, message.text)
+                if message.edit_message_id is not None:
+                    result = await self.bot.edit_message_text(
+                        text=message.text,
+                        chat_id=message.chat_id,
+                        message_id=message.edit_message_id,
+                    )
+                    self.sent += 1
+                    return result if isinstance(result, TgMessage) else None
+                sent = await self.bot.send_message(
+                    message.chat_id,
+                    message.text,
+                    message_thread_id=message.thread_id,
+                    reply_markup=message.markup,
+                )
                 self.sent += 1
-                return
+                return sent
             except TelegramRetryAfter as exc:
                 log.warning(
                     "telegram flood control chat=%s retry_after=%s",
                     message.chat_id,
                     exc.retry_after,
                 )
-                await asyncio.sleep(exc.retry_after)
+                await asyncio.sleep(min(float(exc.retry_after), MAX_RETRY_AFTER))
             except (TelegramNetworkError, TelegramServerError) as exc:
                 attempt += 1
                 if attempt > MAX_NETWORK_RETRIES:
@@ -126,9 +238,11 @@ class TelegramNotifier:
                     log.error(
                         "telegram send gave up chat=%s: %s", message.chat_id, type(exc).__name__
                     )
-                    return
-                await asyncio.sleep(min(30.0, 0.5 * 2**attempt))
+                    return None
+                await asyncio.sleep(min(30.0, 0.2 * 2 ** (attempt - 1)))
             except (TelegramForbiddenError, TelegramBadRequest) as exc:
+                if "not modified" in exc.message:
+                    return None
                 self.failed += 1
                 log.warning("telegram refused message chat=%s: %s", message.chat_id, exc.message)
-                return
+                return None

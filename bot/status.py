@@ -2,14 +2,26 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from typing import Any
 
 
-@dataclass
 class Status:
-    telegram: dict[str, str] = field(
-        default_factory=lambda: {"status": "off", "detail": "no token"}
-    )
-    monitor: dict[str, str] = field(
-        default_factory=lambda: {"status": "off", "detail": "position monitor not built yet"}
-    )
+    """`telegram` is set by the Telegram runtime; `monitor` is read live from the monitor when
+    one runs in this process (`monitor_probe`), else it says why there is none."""
+
+    def __init__(self) -> None:
+        self.telegram: dict[str, str] = {"status": "off", "detail": "no token"}
+        self._monitor: dict[str, Any] = {"status": "off", "detail": "no position monitor"}
+        self.monitor_probe: Callable[[], dict[str, Any]] | None = None
+
+    @property
+    def monitor(self) -> dict[str, Any]:
+        if self.monitor_probe is not None:
+            return self.monitor_probe()
+        return self._monitor
+
+    @monitor.setter
+    def monitor(self, value: dict[str, Any]) -> None:
+        self._monitor = value
+        self.monitor_probe = None

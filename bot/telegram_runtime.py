@@ -1,66 +1,327 @@
-"""Telegram inside the web server's process: the Bot, the notifier and (later) the dispatcher.
+"""Telegram inside the web server's process and loop: the Bot, the dispatcher, the notifier, and
+either long polling (default) or the `/telegram/webhook` route.
 
-`setup_telegram(app)` is called by `create_app` before the app is frozen, so it can add the
-`/telegram/webhook` route and its own cleanup context.
+`setup_telegram(app)` is called by `create_app` before the app is frozen: it builds everything
+and adds the route and a cleanup context. Start-up never waits for Telegram: connecting
+(getMe, setMyCommands, setWebhook or deleteWebhook + polling) runs in the background with
+retries, so webhooks and trading work while Telegram is unreachable, and `/health` says so.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import hmac
 import logging
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from typing import Any
 
-from aiogram import Bot
+from aiogram import Bot, Dispatcher
 from aiogram.client.default import DefaultBotProperties
 from aiogram.client.session.aiohttp import AiohttpSession
+from aiogram.client.session.middlewares.base import (
+    BaseRequestMiddleware,
+    NextRequestMiddlewareType,
+)
 from aiogram.client.telegram import TelegramAPIServer
+from aiogram.exceptions import (
+    TelegramAPIError,
+    TelegramNetworkError,
+    TelegramServerError,
+    TelegramUnauthorizedError,
+)
+from aiogram.fsm.storage.base import BaseStorage
+from aiogram.fsm.storage.memory import MemoryStorage
+from aiogram.methods import TelegramMethod
+from aiogram.methods.base import Response, TelegramType
+from aiogram.types import Update
+from aiogram.utils.token import TokenValidationError
 from aiohttp import web
+from pydantic import ValidationError
 
-from bot.config import Settings
-from bot.keys import EVENTS, SETTINGS, STATUS
+from bot.config import ConfigError, Settings
+from bot.dispatcher import build_dispatcher
+from bot.keys import EVENTS, SETTINGS, STATUS, TRADING
 from bot.notifier import TelegramNotifier
-from trading.events import Event, Lifecycle
+from bot.status import Status
+from handlers.telegram.commands import bot_commands
+from handlers.telegram.middlewares import InFlight
+from handlers.web.telegram_webhook import webhook_handler
+from trading.access import AccessService
+from trading.control import ApprovalService, ControlService
+from trading.control_events import ApprovalRequested
+from trading.events import Event, EventBus, Lifecycle
+from trading.reports import ReportService
 
 log = logging.getLogger(__name__)
+
+WEBHOOK_PATH = "/telegram/webhook"
+MAX_CONNECT_DELAY = 60.0
 
 TELEGRAM_BOT = web.AppKey("telegram_bot", Bot)
 
 
 def make_telegram_bot(settings: Settings) -> Bot:
     session = AiohttpSession(api=TelegramAPIServer.from_base(settings.telegram_api_url))
-    return Bot(
-        settings.telegram_token.get_secret_value(),
-        session=session,
-        default=DefaultBotProperties(parse_mode="HTML"),
-    )
+    try:
+        return Bot(
+            settings.telegram_token.get_secret_value(),
+            session=session,
+            default=DefaultBotProperties(parse_mode="HTML"),
+        )
+    except TokenValidationError:
+        raise ConfigError(
+            "TRADEBOT_TELEGRAM_TOKEN: not a bot token (expected 123456789:ABC...)"
+        ) from None
+
+
+def make_storage(settings: Settings) -> BaseStorage:
+    """FSM state in Redis when scaled out (dialogues survive a restart), else in memory."""
+    if settings.redis_url:
+        from aiogram.fsm.storage.redis import RedisStorage
+
+        return RedisStorage.from_url(settings.redis_url)
+    return MemoryStorage()
+
+
+class ApiHealth(BaseRequestMiddleware):
+    """Every Bot API call tells /health whether Telegram answers."""
+
+    def __init__(self, runtime: TelegramRuntime) -> None:
+        self.runtime = runtime
+
+    async def __call__(
+        self,
+        make_request: NextRequestMiddlewareType[TelegramType],
+        bot: Bot,
+        method: TelegramMethod[TelegramType],
+    ) -> Response[TelegramType]:
+        try:
+            response = await make_request(bot, method)
+        except (TelegramNetworkError, TelegramServerError) as exc:
+            self.runtime.unreachable(type(exc).__name__)
+            raise
+        self.runtime.reachable()
+        return response
+
+
+class TelegramRuntime:
+    def __init__(
+        self,
+        *,
+        settings: Settings,
+        bot: Bot,
+        own_bot: bool,
+        status: Status,
+        events: EventBus,
+        services: dict[str, Any],
+    ) -> None:
+        self.settings = settings
+        self.bot = bot
+        self.own_bot = own_bot
+        self.status = status
+        self.events = events
+        self.access: AccessService = services["access"]
+        self.approvals: ApprovalService = services["approvals"]
+        self.inflight = InFlight()
+        self.dispatcher: Dispatcher = build_dispatcher(
+            storage=make_storage(settings), inflight=self.inflight, **services
+        )
+        self.notifier = TelegramNotifier(bot, self.access.recipients)
+        self.webhook_mode = settings.telegram_mode == "webhook"
+        self.accepting = False
+        self._connected_detail = ""
+        self._connect: asyncio.Task[None] | None = None
+        self._polling: asyncio.Task[None] | None = None
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._timers: dict[int, asyncio.TimerHandle] = {}
+        bot.session.middleware(ApiHealth(self))
+
+    # ------------------------------------------------------------ health
+
+    def _set_status(self, state: str, detail: str) -> None:
+        self.status.telegram = {"status": state, "detail": detail}
+
+    def unreachable(self, why: str) -> None:
+        self._set_status("down", f"Telegram unreachable ({why}) at {datetime.now(UTC):%H:%M} UTC")
+
+    def reachable(self) -> None:
+        if self._connected_detail and self.status.telegram.get("status") != "ok":
+            self._set_status("ok", self._connected_detail)
+
+    # ------------------------------------------------------------ lifecycle
+
+    async def start(self) -> None:
+        self._set_status("down", "connecting to Telegram")
+        await self.notifier.start()
+        self.events.subscribe(self.notifier)
+        self.events.subscribe(self)
+        self.accepting = True
+        self._connect = asyncio.create_task(self._connect_loop(), name="telegram-connect")
+        self.events.publish(Lifecycle(what="started", detail=f"broker {self.settings.broker}"))
+
+    async def _connect_loop(self) -> None:
+        delay = 1.0
+        while True:
+            try:
+                await self._connect_once()
+                return
+            except TelegramUnauthorizedError:
+                self._set_status("down", "Telegram rejected TRADEBOT_TELEGRAM_TOKEN")
+                log.error("telegram rejected the bot token; Telegram stays off")
+                return
+            except (TelegramNetworkError, TelegramServerError) as exc:
+                self.unreachable(type(exc).__name__)
+                log.warning("telegram unreachable (%s), retrying in %.0f s", exc, delay)
+            except TelegramAPIError as exc:
+                self._set_status("down", f"Telegram refused set-up: {exc.message}")
+                log.error("telegram set-up refused: %s", exc.message)
+                return
+            await asyncio.sleep(delay)
+            delay = min(MAX_CONNECT_DELAY, delay * 2)
+
+    async def _connect_once(self) -> None:
+        me = await self.bot.me()
+        await self.bot.set_my_commands(bot_commands())
+        if self.webhook_mode:
+            if not self.settings.public_url:
+                self._set_status("down", "webhook mode needs TRADEBOT_PUBLIC_URL")
+                log.error("TRADEBOT_TELEGRAM_MODE=webhook needs TRADEBOT_PUBLIC_URL")
+                return
+            url = f"{self.settings.public_url}{WEBHOOK_PATH}"
+            await self.bot.set_webhook(
+                url,
+                secret_token=self.settings.telegram_webhook_secret.get_secret_value(),
+                allowed_updates=self.dispatcher.resolve_used_update_types(),
+                drop_pending_updates=False,
+            )
+            self._connected_detail = f"webhook for @{me.username}"
+        else:
+            await self.bot.delete_webhook(drop_pending_updates=False)
+            self._polling = asyncio.create_task(
+                self.dispatcher.start_polling(
+                    self.bot, handle_signals=False, close_bot_session=False
+                ),
+                name="telegram-polling",
+            )
+            self._connected_detail = f"polling as @{me.username}"
+        self._set_status("ok", self._connected_detail)
+        log.info("telegram connected: %s", self._connected_detail)
+        await self.approvals.expire_overdue()
+        await self.access.forget_old_updates()
+
+    async def stop(self) -> None:
+        self.accepting = False
+        if self._connect is not None:
+            self._connect.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._connect
+        if self._polling is not None:
+            try:
+                await self.dispatcher.stop_polling()
+            except RuntimeError:  # stopping before polling got going
+                self._polling.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await asyncio.wait_for(self._polling, 5.0)
+        await asyncio.sleep(0)
+        if not await self.inflight.wait_idle(10.0):
+            log.warning("telegram updates still running at shutdown: %d", self.inflight.count)
+        for timer in self._timers.values():
+            timer.cancel()
+        self._timers.clear()
+        if self._tasks:
+            await asyncio.wait(set(self._tasks), timeout=5.0)
+        self.events.publish(Lifecycle(what="stopping"))
+        # Do not hold shutdown for long retrying a Telegram that does not answer.
+        await self.notifier.stop(timeout=5.0 if self.status.telegram["status"] == "ok" else 0.5)
+        await self.dispatcher.storage.close()
+        if self.own_bot:
+            await self.bot.session.close()
+
+    # ------------------------------------------------------------ webhook mode
+
+    def secret_matches(self, given: str) -> bool:
+        expected = self.settings.telegram_webhook_secret.get_secret_value().encode()
+        return hmac.compare_digest(given.encode("utf-8", "surrogateescape"), expected)
+
+    def accept(self, data: Any) -> bool:
+        try:
+            update = Update.model_validate(data, context={"bot": self.bot})
+        except ValidationError:
+            return False
+        self._spawn(self._feed(update), f"telegram-update-{update.update_id}")
+        return True
+
+    async def _feed(self, update: Update) -> None:
+        try:
+            result = await self.dispatcher.feed_update(self.bot, update)
+            if isinstance(result, TelegramMethod):
+                await self.dispatcher.silent_call_request(self.bot, result)
+        except Exception:
+            log.exception("telegram update failed update_id=%s", update.update_id)
+
+    def _spawn(self, coro: Any, name: str) -> None:
+        task = asyncio.create_task(coro, name=name)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    # ------------------------------------------------------------ approval expiry
+
+    def publish(self, event: Event) -> None:
+        """Expire an approval card when its bot's max_lag has passed."""
+        if isinstance(event, ApprovalRequested) and self.accepting:
+            delay = max(0.0, (event.expires_at - datetime.now(UTC)).total_seconds())
+            self._timers[event.webhook_log_id] = asyncio.get_running_loop().call_later(
+                delay + 0.05, self._expire, event.webhook_log_id
+            )
+
+    def _expire(self, log_id: int) -> None:
+        self._timers.pop(log_id, None)
+        self._spawn(self.approvals.expire(log_id), f"approval-expiry-{log_id}")
+
+
+TELEGRAM_RUNTIME = web.AppKey("telegram_runtime", TelegramRuntime)
 
 
 def setup_telegram(app: web.Application) -> None:
+    settings = app[SETTINGS]
+    status = app[STATUS]
+    given = app.get(TELEGRAM_BOT)
+    if given is None and not settings.telegram_enabled:
+        status.telegram = {"status": "off", "detail": "TRADEBOT_TELEGRAM_TOKEN is empty"}
+        log.info("telegram off: TRADEBOT_TELEGRAM_TOKEN is empty")
+        return
+    trading = app[TRADING]
+    events = app[EVENTS]
+    services: dict[str, Any] = {
+        "access": AccessService(settings.telegram_admins),
+        "control": ControlService(trading, events, base_url=settings.base_url()),
+        "approvals": ApprovalService(trading, events),
+        "reports": ReportService(),
+        "trading": trading,
+        "events": events,
+        "settings": settings,
+        "app_status": status,
+    }
+    runtime = TelegramRuntime(
+        settings=settings,
+        bot=given or make_telegram_bot(settings),
+        own_bot=given is None,
+        status=status,
+        events=events,
+        services=services,
+    )
+    app[TELEGRAM_RUNTIME] = runtime
+    if runtime.webhook_mode:
+        app.router.add_post(WEBHOOK_PATH, webhook_handler(runtime))
     app.cleanup_ctx.append(_telegram)
 
 
 async def _telegram(app: web.Application) -> AsyncIterator[None]:
-    settings = app[SETTINGS]
-    status = app[STATUS]
-    if TELEGRAM_BOT not in app and not settings.telegram_enabled:
-        log.info("telegram off: TRADEBOT_TELEGRAM_TOKEN is empty")
-        yield
-        return
-    own_bot = TELEGRAM_BOT not in app
-    bot = app[TELEGRAM_BOT] if not own_bot else make_telegram_bot(settings)
-    admins = list(settings.telegram_admins)
-
-    async def recipients(event: Event) -> list[int]:
-        return admins
-
-    notifier = TelegramNotifier(bot, recipients)
-    await notifier.start()
-    app[EVENTS].subscribe(notifier)
-    status.telegram = {"status": "ok", "detail": f"notifying {len(admins)} owner(s)"}
-    app[EVENTS].publish(Lifecycle(what="started", detail=f"broker {settings.broker}"))
+    runtime = app[TELEGRAM_RUNTIME]
+    await runtime.start()
     try:
         yield
     finally:
-        app[EVENTS].publish(Lifecycle(what="stopping"))
-        await notifier.stop()
-        if own_bot:
-            await bot.session.close()
+        await runtime.stop()

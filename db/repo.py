@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
 from tortoise.exceptions import IntegrityError
+from tortoise.expressions import Q
 from tortoise.transactions import in_transaction
 
 from db.models import (
@@ -26,6 +27,7 @@ from trading.bots import BotConfig, BotSpec, format_size, new_webhook_key, parse
 from trading.brokers.base import OrderFill
 from trading.errors import InvalidRequest, NotFound
 from trading.positions import FillOutcome, PositionState
+from trading.protection import Protection, TakeProfit, load_take_profits
 from trading.symbols import split_symbol
 from trading.views import BotView, PositionView, TradeView
 
@@ -34,6 +36,11 @@ __all__ = ["IntegrityError"]
 
 class ConcurrentUpdate(Exception):
     """Another writer changed the position since it was read; reload and apply again."""
+
+
+class PositionClaimed(Exception):
+    """The position is being closed by someone else (its claim is held and not expired), or it
+    changed since it was read."""
 
 
 # ---------------------------------------------------------------- bots
@@ -162,6 +169,68 @@ async def set_paused(name: str, paused: bool) -> BotConfig:
     return await bot_by_name(name)
 
 
+async def set_monitoring(
+    name: str, *, heartbeat_minutes: int | None, break_even_after_tp1: bool
+) -> None:
+    """What the monitor watches for a bot: the alert heartbeat (None: none) and the move of
+    the stop-loss to break-even after the first take-profit."""
+    if heartbeat_minutes is not None and not 1 <= heartbeat_minutes <= 10080:
+        raise InvalidRequest("heartbeat must be between 1 minute and 7 days")
+    updated = await TradingBot.filter(name=name, deleted_at=None).update(
+        heartbeat_minutes=heartbeat_minutes, break_even_after_tp1=break_even_after_tp1
+    )
+    if not updated:
+        raise NotFound(f"no bot named {name!r}")
+
+
+async def break_even_after_tp1(bot_id: int) -> bool:
+    row = await TradingBot.get_or_none(id=bot_id)
+    return bool(row and row.break_even_after_tp1)
+
+
+@dataclass(frozen=True, slots=True)
+class HeartbeatBot:
+    id: int
+    name: str
+    minutes: int
+    created_at: datetime
+
+
+async def heartbeat_bots() -> list[HeartbeatBot]:
+    """Active bots that expect an alert at least every N minutes."""
+    rows = await TradingBot.filter(
+        heartbeat_minutes__isnull=False, deleted_at=None, paused=False
+    ).order_by("id")
+    return [
+        HeartbeatBot(row.id, row.name, int(row.heartbeat_minutes or 0), row.created_at)
+        for row in rows
+    ]
+
+
+async def alert_since(bot_id: int, since: datetime) -> datetime | None:
+    """When the bot's latest alert after `since` arrived (refused requests do not count);
+    None when none came. Bounded by the rows received since then (indexed on received_at)."""
+    row = (
+        await WebhookLog.filter(bot_id=bot_id, received_at__gt=since)
+        .exclude(status="refused")
+        .order_by("-received_at")
+        .first()
+    )
+    return row.received_at if row else None
+
+
+HEARTBEAT_ACTIONS = ("monitor.heartbeat_missed", "monitor.heartbeat_resumed")
+
+
+async def last_heartbeat_notice(bot_name: str) -> tuple[str, datetime] | None:
+    """The latest heartbeat warning or all-clear recorded for a bot, so a restarted monitor
+    neither repeats a warning nor forgets to give the all-clear."""
+    row = (
+        await AuditLog.filter(action__in=HEARTBEAT_ACTIONS, target=bot_name).order_by("-id").first()
+    )
+    return (row.action, row.created_at) if row else None
+
+
 async def rotate_key(name: str) -> BotConfig:
     updated = await TradingBot.filter(name=name, deleted_at=None).update(
         webhook_key=new_webhook_key()
@@ -196,6 +265,30 @@ async def last_price(symbol: str) -> Decimal | None:
     return row.last_price if row else None
 
 
+async def prices_of(symbols: list[str]) -> dict[str, tuple[Decimal, datetime, str]]:
+    """symbol -> (last price, when observed, source) for the symbols that have one."""
+    rows = await Instrument.filter(symbol__in=symbols, last_price__isnull=False).values_list(
+        "symbol", "last_price", "last_price_at", "last_price_source"
+    )
+    return {
+        str(symbol): (price, at, str(source or ""))
+        for symbol, price, at, source in rows
+        if at is not None
+    }
+
+
+async def record_prices(quotes: dict[str, tuple[Decimal, datetime]], source: str) -> None:
+    """Store a batch of prices (a ticker poll) in one transaction; an older price never
+    replaces a newer one."""
+    async with in_transaction():
+        for symbol, (price, at) in quotes.items():
+            await (
+                Instrument.filter(symbol=symbol)
+                .filter(Q(last_price_at__isnull=True) | Q(last_price_at__lt=at))
+                .update(last_price=price, last_price_at=at, last_price_source=source)
+            )
+
+
 # ---------------------------------------------------------------- positions
 
 
@@ -207,6 +300,30 @@ class StoredPosition:
     sl: Decimal | None
     tp: Decimal | None
     trail: str | None
+    take_profits: tuple[TakeProfit, ...] = ()
+    trail_peak: Decimal | None = None
+    trail_stop: Decimal | None = None
+    closing_token: str | None = None  # who is closing it (the client order id of that order)
+    closing_at: datetime | None = None
+    bot_id: int = 0
+    symbol: str = ""
+
+    @property
+    def protection(self) -> Protection:
+        return Protection(
+            sl=self.sl,
+            tp=self.tp,
+            trail=self.trail,
+            take_profits=self.take_profits,
+            trail_peak=self.trail_peak,
+            trail_stop=self.trail_stop,
+        )
+
+    def claimed_by_other(self, token: str | None, now: datetime, ttl: float) -> bool:
+        """Whether someone else holds an unexpired claim on the position."""
+        if self.closing_token is None or self.closing_token == token:
+            return False
+        return self.closing_at is not None and now - self.closing_at < timedelta(seconds=ttl)
 
 
 def _state(row: CurrentPosition) -> PositionState:
@@ -224,11 +341,81 @@ def _state(row: CurrentPosition) -> PositionState:
     )
 
 
+def _stored(row: CurrentPosition) -> StoredPosition:
+    return StoredPosition(
+        row.id,
+        row.version,
+        _state(row),
+        row.sl,
+        row.tp,
+        row.trail,
+        take_profits=load_take_profits(row.take_profits),
+        trail_peak=row.trail_peak,
+        trail_stop=row.trail_stop,
+        closing_token=row.closing_token,
+        closing_at=row.closing_at,
+        bot_id=row.bot_id,  # type: ignore[attr-defined]
+        symbol=row.symbol,
+    )
+
+
 async def load_position(bot_id: int, symbol: str) -> StoredPosition | None:
     row = await CurrentPosition.get_or_none(bot_id=bot_id, symbol=symbol)
-    if row is None:
-        return None
-    return StoredPosition(row.id, row.version, _state(row), row.sl, row.tp, row.trail)
+    return None if row is None else _stored(row)
+
+
+async def position_by_key(position_id: int) -> StoredPosition | None:
+    row = await CurrentPosition.get_or_none(id=position_id)
+    return None if row is None else _stored(row)
+
+
+async def watched_positions() -> list[StoredPosition]:
+    """Every open position with a stop, a target or a trailing stop (the monitor's index)."""
+    rows = await CurrentPosition.filter(
+        Q(sl__isnull=False) | Q(tp__isnull=False) | Q(trail__isnull=False)
+    ).order_by("id")
+    return [_stored(row) for row in rows]
+
+
+async def position_versions() -> dict[int, int]:
+    """id -> version of every open position: what changed since the monitor last looked."""
+    rows = await CurrentPosition.all().values_list("id", "version")
+    return {int(pid): int(version) for pid, version in rows}
+
+
+async def positions_of(position_ids: list[int]) -> list[StoredPosition]:
+    rows = await CurrentPosition.filter(id__in=position_ids)
+    return [_stored(row) for row in rows]
+
+
+@dataclass(frozen=True, slots=True)
+class Claim:
+    """Claim a position before sending an order that closes (part of) it, so one closer acts
+    at a time across processes; a claim older than `ttl` seconds is a crashed closer's."""
+
+    position_id: int
+    version: int
+    token: str
+    at: datetime
+    ttl: float
+
+
+async def _take_claim(claim: Claim) -> None:
+    expired = claim.at - timedelta(seconds=claim.ttl)
+    updated = (
+        await CurrentPosition.filter(id=claim.position_id, version=claim.version)
+        .filter(Q(closing_token__isnull=True) | Q(closing_at__lt=expired))
+        .update(closing_token=claim.token, closing_at=claim.at)
+    )
+    if not updated:
+        raise PositionClaimed(f"position {claim.position_id} is claimed or changed")
+
+
+async def release_claim(position_id: int, token: str) -> None:
+    """Give a claim back (the order it guarded traded nothing)."""
+    await CurrentPosition.filter(id=position_id, closing_token=token).update(
+        closing_token=None, closing_at=None
+    )
 
 
 async def position_by_id(position_id: int) -> tuple[int, str] | None:
@@ -291,24 +478,35 @@ async def create_order(
     intent: str,
     reason: str,
     webhook_log_id: int | None,
+    claim: Claim | None = None,
 ) -> int:
-    row = await Order.create(
-        client_order_id=client_order_id,
-        bot_id=bot_id,
-        symbol=symbol,
-        side=side,
-        qty=qty,
-        price=price,
-        broker=broker,
-        intent=intent,
-        reason=reason,
-        webhook_log_id=webhook_log_id,
-    )
+    """Write the order row before the broker is called. With `claim`, the position is claimed
+    in the same transaction (PositionClaimed if someone else holds it): no closing order is
+    ever sent by two closers."""
+    async with in_transaction():
+        if claim is not None:
+            await _take_claim(claim)
+        row = await Order.create(
+            client_order_id=client_order_id,
+            bot_id=bot_id,
+            symbol=symbol,
+            side=side,
+            qty=qty,
+            price=price,
+            broker=broker,
+            intent=intent,
+            reason=reason,
+            webhook_log_id=webhook_log_id,
+        )
     return row.id
 
 
 async def finish_order(order_id: int, status: str, error: str) -> None:
     await Order.filter(id=order_id, status="pending").update(status=status, error=error[:2000])
+
+
+async def pending_order(client_order_id: str) -> Order | None:
+    return await Order.get_or_none(client_order_id=client_order_id, status="pending")
 
 
 async def pending_orders() -> list[Order]:
@@ -330,14 +528,23 @@ async def record_fill(
     before: StoredPosition | None,
     outcome: FillOutcome,
     reason: str,
-    stops: tuple[Decimal | None, Decimal | None, str | None],
+    stops: Protection,
+    claim: str | None = None,
 ) -> int | None:
     """Store a fill atomically: the order, the position, its entries and the closed trade.
 
     Returns the id of the open position afterwards (None when flat). Raises ConcurrentUpdate if
     the position changed since `before` was read (the caller reloads and applies the fill again).
+    A position left open gives back `claim`, the closer's claim on it.
     """
-    sl, tp, trail = stops
+    levels: dict[str, Any] = {
+        "sl": stops.sl,
+        "tp": stops.tp,
+        "trail": stops.trail,
+        "take_profits": [level.to_json() for level in stops.take_profits],
+    }
+    if stops.sets_trail_peak or stops.trail is None:
+        levels.update(trail_peak=stops.trail_peak, trail_stop=stops.trail_stop)
     async with in_transaction():
         updated = await Order.filter(id=order_id, status="pending").update(
             status="filled",
@@ -367,13 +574,15 @@ async def record_fill(
                     exit_value=state.exit_value,
                     realized_pnl=state.realized_pnl,
                     fees=state.fees,
-                    sl=sl,
-                    tp=tp,
-                    trail=trail,
+                    **levels,
                     version=before.version + 1,
                     updated_at=fill.time,
                 )
                 new_id = before.id
+                if changed and claim is not None:
+                    await CurrentPosition.filter(id=before.id, closing_token=claim).update(
+                        closing_token=None, closing_at=None
+                    )
             if not changed:
                 raise ConcurrentUpdate(f"position {before.id} changed")
         if outcome.position is not None and new_id is None:
@@ -390,9 +599,7 @@ async def record_fill(
                     opened_qty=state.opened_qty,
                     realized_pnl=state.realized_pnl,
                     fees=state.fees,
-                    sl=sl,
-                    tp=tp,
-                    trail=trail,
+                    **levels,
                     opened_at=state.opened_at,
                 )
             except IntegrityError:
@@ -438,7 +645,49 @@ async def record_fill(
 async def update_stops(
     position_id: int, sl: Decimal | None, tp: Decimal | None, trail: str | None
 ) -> None:
-    await CurrentPosition.filter(id=position_id).update(sl=sl, tp=tp, trail=trail)
+    """Change a position's levels. The version moves so monitors in other processes see it."""
+    async with in_transaction():
+        row = await CurrentPosition.get_or_none(id=position_id)
+        if row is None:
+            raise NotFound(f"position #{position_id} is already closed")
+        await CurrentPosition.filter(id=position_id).update(
+            sl=sl, tp=tp, trail=trail, version=row.version + 1
+        )
+
+
+async def ratchet_trailing(
+    symbol: str,
+    side: str,
+    peak: Decimal,
+    seen_at: datetime,
+    stops: dict[str, Decimal],
+) -> int:
+    """Raise the stored best price of `side` positions of `symbol` that trail to `peak` (a price
+    seen at `seen_at`), for every position opened before then whose best price is not as good;
+    `stops` gives the trailing stop at `peak` per trail setting ("1%" -> stop). One statement per
+    trail setting, whatever the number of positions."""
+    worse = "trail_peak__lt" if side == "long" else "trail_peak__gt"
+    changed = 0
+    async with in_transaction():
+        for trail, stop in stops.items():
+            changed += (
+                await CurrentPosition.filter(
+                    symbol=symbol, side=side, trail=trail, opened_at__lte=seen_at
+                )
+                .filter(Q(trail_peak__isnull=True) | Q(**{worse: peak}))
+                .update(trail_peak=peak, trail_stop=stop)
+            )
+    return changed
+
+
+async def trail_settings(symbol: str, side: str) -> list[str]:
+    """The distinct trailing settings of open `side` positions of `symbol`."""
+    rows = await (
+        CurrentPosition.filter(symbol=symbol, side=side, trail__isnull=False)
+        .distinct()
+        .values_list("trail", flat=True)
+    )
+    return [str(row) for row in rows]
 
 
 # ---------------------------------------------------------------- trades

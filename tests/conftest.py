@@ -78,8 +78,12 @@ class World:
         return str(self.server.make_url(path))
 
     async def add_bot(self, name: str = "demo", **spec: Any) -> BotConfig:
-        values: dict[str, Any] = {"symbols": ["BTCUSDT"], "size": "1", "direction": "both",
-                                  "max_entries": 3}
+        values: dict[str, Any] = {
+            "symbols": ["BTCUSDT"],
+            "size": "1",
+            "direction": "both",
+            "max_entries": 3,
+        }
         values.update(spec)
         bot = await repo.create_bot(BotSpec(name=name, **values))
         self.bots[name] = bot
@@ -94,7 +98,9 @@ class World:
             return r.status, await _json(r)
 
     async def send_alert(
-        self, bot: str | BotConfig = "demo", content_type: str | None = "text/plain; charset=utf-8",
+        self,
+        bot: str | BotConfig = "demo",
+        content_type: str | None = "text/plain; charset=utf-8",
         **fields: Any,
     ) -> tuple[int, dict[str, Any]]:
         """Post an alert as TradingView does: JSON text with every value a string."""

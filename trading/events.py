@@ -190,3 +190,75 @@ class EventBus:
                 sink.publish(event)
             except Exception:
                 log.exception("event subscriber failed kind=%s", event.kind)
+
+
+# ---------------------------------------------------------------- position monitor
+# Warnings and their all-clears share the kind "error" so that whoever gets the warning gets the
+# all-clear too (the /notify switch "errors").
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PricesStale(Event):
+    """Symbols with open positions whose last price is older than the allowed age: their stops
+    are not acted on until a fresh price comes. Published once per symbol until it is fresh."""
+
+    symbols: tuple[str, ...]
+    oldest_age: float | None  # seconds; None when a symbol never had a price
+    max_age: float
+
+    @property
+    def kind(self) -> str:
+        return "error"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PricesFresh(Event):
+    """Stale symbols that have a fresh price again."""
+
+    symbols: tuple[str, ...]
+
+    @property
+    def kind(self) -> str:
+        return "error"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class HeartbeatMissed(Event):
+    """A bot expecting an alert every `minutes` got none for longer (once per silence)."""
+
+    bot: str
+    minutes: int
+    last_alert_at: datetime | None
+
+    @property
+    def kind(self) -> str:
+        return "error"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class HeartbeatResumed(Event):
+    """Alerts came again after a HeartbeatMissed."""
+
+    bot: str
+    silent_seconds: float
+
+    @property
+    def kind(self) -> str:
+        return "error"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TriggerFailed(Event):
+    """A stop or target was reached but its closing order failed; the position stays open and
+    the close is retried (`retry_in` seconds) or, after the last attempt, re-armed."""
+
+    bot: str
+    symbol: str
+    reason: str  # stop_loss | take_profit | trailing_stop
+    attempt: int
+    error: str
+    retry_in: float | None
+
+    @property
+    def kind(self) -> str:
+        return "error"

@@ -16,8 +16,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 from db import repo
-from trading.alerts import MAX_BODY_BYTES, Alert, parse_alert, redact
+from trading.alerts import MAX_BODY_BYTES, Action, Alert, parse_alert, redact
 from trading.bots import BotConfig
+from trading.control import ApprovalService, check_position_sync
 from trading.errors import AlertError, TradingError
 from trading.events import ErrorEvent, EventSink, LateExecution, WebhookRefused
 from trading.ipallow import allowed, parse_allowlist
@@ -61,6 +62,7 @@ class WebhookIntake:
     ) -> None:
         self.ip_allowlist = parse_allowlist(ip_allowlist or [])
         self.trading = trading
+        self.approvals = ApprovalService(trading, events)
         self.events = events
         self.answer_timeout = answer_timeout
         self._tasks: set[asyncio.Task[ExecutionResult]] = set()
@@ -149,6 +151,9 @@ class WebhookIntake:
             log.info("alert duplicate bot=%s symbol=%s id=%s", bot.name, alert.symbol, alert.id)
             return _answer(200, "duplicate", reason, bot.name)
 
+        if bot.approval == "manual" and alert.action is not Action.TICK:
+            # Nothing trades until someone approves the card in Telegram (or it expires).
+            return IntakeAnswer(202, (await self.approvals.request(bot, alert, log_id)).answer())
         return await self._execute(bot, alert, log_id)
 
     def _precheck(self, bot: BotConfig, alert: Alert, now: datetime) -> str | None:
@@ -224,6 +229,7 @@ class WebhookIntake:
             finished_at=datetime.now(UTC),
             **({} if late.is_set() else {"http_status": 200}),
         )
+        await check_position_sync(bot, alert, self.events)  # never raises
         if late.is_set():
             self.events.publish(
                 LateExecution(

@@ -2,6 +2,17 @@
 
 decide (strategy) → plan (position rules) → write the order row → broker → store the fill
 (order, position, entries, trade) in one transaction → publish events.
+
+Exactly one closer at a time: an order that closes (part of) a position claims the position in
+the transaction that writes the order row (`closing_token` = that order's client id). Another
+closer (a stop in another monitor, a webhook close, a chat button) finds the claim and is told
+the position is already being closed; the claim is given back when the broker refuses, cleared
+when the fill is stored, and taken over after `claim_ttl` seconds only once the broker confirms
+that the order it guarded does not exist (a crashed closer).
+
+Prices an alert carries go to the `watcher` (the position monitor) before the alert's own
+decision, so a tick that crosses a stop closes the position first, as the backtester checks
+stops before the signal of a bar; positions that changed are handed to the watcher afterwards.
 """
 
 from __future__ import annotations
@@ -10,13 +21,19 @@ import logging
 import uuid
 from datetime import UTC, datetime
 from decimal import ROUND_DOWN, Decimal
-from typing import Any
+from typing import Any, Protocol
 
 from db import repo
 from trading.alerts import Action, Alert
 from trading.bots import BotConfig
 from trading.brokers.base import BaseBroker, OrderFill, OrderRequest
-from trading.errors import BrokerRefusal, BrokerUnavailable, InvalidRequest, NotFound
+from trading.errors import (
+    BrokerRefusal,
+    BrokerUnavailable,
+    InvalidRequest,
+    NotFound,
+    TradingError,
+)
 from trading.events import (
     AlertRefused,
     EventSink,
@@ -26,7 +43,6 @@ from trading.events import (
     PositionOpened,
     PositionReduced,
 )
-from trading.levels import Level
 from trading.locks import KeyedLocks
 from trading.positions import (
     Fill,
@@ -37,7 +53,13 @@ from trading.positions import (
     apply_fill,
     plan_order,
     plan_target,
-    q12,
+)
+from trading.protection import (
+    NO_LEVELS,
+    AlertLevels,
+    Protection,
+    protection_after_fill,
+    take_profit_qty,
 )
 from trading.strategies.base import Decision
 from trading.strategy_runner import StrategyRunner
@@ -47,10 +69,32 @@ log = logging.getLogger(__name__)
 
 QTY_STEP = Decimal("1e-8")
 MAX_STORE_ATTEMPTS = 5
+DEFAULT_CLAIM_TTL = 60.0
 
 
 def _plain(value: Decimal | None) -> str | None:
     return None if value is None else format(value.normalize(), "f")
+
+
+class PositionBusy(TradingError):
+    """Someone else is closing the position (its claim is held), or it changed meanwhile."""
+
+
+class PositionWatcher(Protocol):
+    """The position monitor, as the service sees it."""
+
+    async def price_seen(self, symbol: str, price: Decimal, at: datetime, source: str) -> None:
+        """A price arrived in this process; triggers it reaches are executed before return."""
+
+    async def position_changed(self, bot_id: int, symbol: str) -> None:
+        """A fill changed (or closed) the bot's position in `symbol`."""
+
+
+def observed_at(alert: Alert, now: datetime) -> datetime:
+    """When the alert's price was seen: its `time` (when TradingView fired it), else now."""
+    if alert.time is None or alert.time > now:
+        return now
+    return alert.time
 
 
 class TradingService:
@@ -61,11 +105,14 @@ class TradingService:
         *,
         locks: KeyedLocks | None = None,
         strategies: StrategyRunner | None = None,
+        claim_ttl: float = DEFAULT_CLAIM_TTL,
     ) -> None:
         self.broker = broker
         self.events = events
         self.locks = locks or KeyedLocks()
         self.strategies = strategies or StrategyRunner()
+        self.claim_ttl = claim_ttl
+        self.watcher: PositionWatcher | None = None
 
     # ------------------------------------------------------------ entry points
 
@@ -74,26 +121,43 @@ class TradingService:
     ) -> ExecutionResult:
         """Run a validated, accepted alert through the bot's strategy and the position rules."""
         symbol = alert.symbol
-        async with self.locks.hold(f"{bot.id}:{symbol}"):
-            base, quote = await repo.ensure_instrument(symbol)
-            if alert.price is not None:
-                await repo.record_price(symbol, alert.price, datetime.now(UTC), "alert")
-            stored = await repo.load_position(bot.id, symbol)
-            decision = await self.strategies.decide(bot, alert, stored.state if stored else None)
-            if decision.signal is None:
-                return ExecutionResult(status="ignored", reason=decision.reason, bot=bot.name)
-            return await self._trade(
-                bot,
-                symbol,
-                base,
-                quote,
-                stored,
-                decision,
-                price=alert.price,
-                reason="signal",
-                levels=(alert.sl, alert.tp, alert.trail),
-                webhook_log_id=webhook_log_id,
+        if alert.price is not None:
+            await self.observe_price(
+                symbol, alert.price, observed_at(alert, datetime.now(UTC)), "alert"
             )
+        try:
+            async with self.locks.hold(f"{bot.id}:{symbol}"):
+                base, quote = await repo.ensure_instrument(symbol)
+                stored = await repo.load_position(bot.id, symbol)
+                decision = await self.strategies.decide(
+                    bot, alert, stored.state if stored else None
+                )
+                if decision.signal is None:
+                    return ExecutionResult(status="ignored", reason=decision.reason, bot=bot.name)
+                levels = AlertLevels(alert.sl, alert.tp, alert.trail, tuple(alert.take_profits))
+                result = await self._trade(
+                    bot,
+                    symbol,
+                    base,
+                    quote,
+                    stored,
+                    decision,
+                    price=alert.price,
+                    reason="signal",
+                    levels=levels,
+                    webhook_log_id=webhook_log_id,
+                )
+        except PositionBusy as exc:
+            return ExecutionResult(status="ignored", reason=exc.user_message, bot=bot.name)
+        await self._changed(bot, symbol, result)
+        return result
+
+    async def observe_price(self, symbol: str, price: Decimal, at: datetime, source: str) -> None:
+        """Record a price (the `instruments` row) and let the monitor act on it."""
+        await repo.ensure_instrument(symbol)
+        await repo.record_price(symbol, price, at, source)
+        if self.watcher is not None:
+            await self.watcher.price_seen(symbol, price, at, source)
 
     async def close_position(
         self,
@@ -104,13 +168,41 @@ class TradingService:
         qty: Decimal | None = None,
         price: Decimal | None = None,
     ) -> ExecutionResult:
-        """Close (or reduce by `qty`) a position at market: chat buttons, CLI and the monitor."""
+        """Close (or reduce by `qty`) a position at market: chat buttons, CLI, webhooks.
+
+        A position another closer is closing answers `ignored` ("already being closed")."""
+        try:
+            return await self.close_triggered(bot, symbol, reason=reason, qty=qty, price=price)
+        except PositionBusy as exc:
+            return ExecutionResult(status="ignored", reason=exc.user_message, bot=bot.name)
+
+    async def close_triggered(
+        self,
+        bot: BotConfig,
+        symbol: str,
+        *,
+        reason: str,
+        qty: Decimal | None = None,
+        price: Decimal | None = None,
+        expected_version: int | None = None,
+        take_profit: int | None = None,
+    ) -> ExecutionResult:
+        """`close_position` as the monitor calls it: the same path, but a position that changed
+        since `expected_version` or that someone else is closing raises PositionBusy, and
+        `take_profit` names the take-profit level the close fills."""
         async with self.locks.hold(f"{bot.id}:{symbol}"):
             stored = await repo.load_position(bot.id, symbol)
             if stored is None:
                 raise NotFound(f"{bot.name} has no open {symbol} position")
+            if expected_version is not None and stored.version != expected_version:
+                raise PositionBusy(f"{bot.name} {symbol} position changed meanwhile")
+            levels = stored.take_profits
+            if take_profit is not None and qty is None:
+                if take_profit >= len(levels) or levels[take_profit].filled:
+                    raise PositionBusy(f"{bot.name} {symbol} take-profit levels changed meanwhile")
+                qty = take_profit_qty(levels, take_profit, stored.state.qty)
             base, quote = await repo.ensure_instrument(symbol)
-            return await self._trade(
+            result = await self._trade(
                 bot,
                 symbol,
                 base,
@@ -119,9 +211,34 @@ class TradingService:
                 Decision(signal="close", qty=qty),
                 price=price,
                 reason=reason,
-                levels=(None, None, None),
+                levels=NO_LEVELS,
                 webhook_log_id=None,
+                take_profit=take_profit,
             )
+        await self._changed(bot, symbol, result)
+        return result
+
+    async def update_stops(
+        self,
+        bot: BotConfig,
+        symbol: str,
+        *,
+        sl: Decimal | None,
+        tp: Decimal | None,
+        trail: str | None,
+    ) -> None:
+        """Change an open position's stop-loss, take-profit and trailing stop."""
+        async with self.locks.hold(f"{bot.id}:{symbol}"):
+            stored = await repo.load_position(bot.id, symbol)
+            if stored is None:
+                raise NotFound(f"{bot.name} has no open {symbol} position")
+            await repo.update_stops(stored.id, sl, tp, trail)
+        if self.watcher is not None:
+            await self.watcher.position_changed(bot.id, symbol)
+
+    async def _changed(self, bot: BotConfig, symbol: str, result: ExecutionResult) -> None:
+        if self.watcher is not None and result.status == "executed":
+            await self.watcher.position_changed(bot.id, symbol)
 
     async def close_all(self, *, reason: str = "manual") -> list[ExecutionResult]:
         results = []
@@ -157,14 +274,21 @@ class TradingService:
         *,
         price: Decimal | None,
         reason: str,
-        levels: tuple[Level | None, Level | None, Level | None],
+        levels: AlertLevels,
         webhook_log_id: int | None,
+        take_profit: int | None = None,
     ) -> ExecutionResult:
         if price is None:
             price = await repo.last_price(symbol)
         if price is None:
             return self._refuse(
                 bot, symbol, f"no price known for {symbol}: send price in the alert"
+            )
+        now = datetime.now(UTC)
+        if stored is not None and stored.claimed_by_other(None, now, self.claim_ttl):
+            raise PositionBusy(
+                f"{bot.name} {symbol} position is already being closed "
+                f"(order {stored.closing_token})"
             )
         position = stored.state if stored else None
         default_qty = await self._default_qty(bot, price, quote)
@@ -191,18 +315,29 @@ class TradingService:
             )
 
         client_order_id = f"tb{bot.id}-{uuid.uuid4().hex[:24]}"
-        order_id = await repo.create_order(
-            client_order_id=client_order_id,
-            bot_id=bot.id,
-            symbol=symbol,
-            side=plan.side,
-            qty=plan.qty,
-            price=price,
-            broker=self.broker.name,
-            intent=plan.intent,
-            reason=reason,
-            webhook_log_id=webhook_log_id,
-        )
+        claim = None
+        if stored is not None and plan.close_qty > 0:
+            if stored.closing_token is not None:
+                await self._take_over(bot, symbol, stored)
+            claim = repo.Claim(stored.id, stored.version, client_order_id, now, self.claim_ttl)
+        try:
+            order_id = await repo.create_order(
+                claim=claim,
+                client_order_id=client_order_id,
+                bot_id=bot.id,
+                symbol=symbol,
+                side=plan.side,
+                qty=plan.qty,
+                price=price,
+                broker=self.broker.name,
+                intent=plan.intent,
+                reason=reason,
+                webhook_log_id=webhook_log_id,
+            )
+        except repo.PositionClaimed:
+            raise PositionBusy(
+                f"{bot.name} {symbol} position is already being closed, or changed meanwhile"
+            ) from None
         request = OrderRequest(
             client_order_id=client_order_id,
             symbol=symbol,
@@ -217,6 +352,8 @@ class TradingService:
             fill = await self.broker.place_order(request)
         except BrokerRefusal as exc:
             await repo.finish_order(order_id, "rejected", exc.user_message)
+            if claim is not None:
+                await repo.release_claim(claim.position_id, claim.token)
             self.events.publish(
                 OrderFinished(bot=bot.name, symbol=symbol, status="rejected", intent=plan.intent)
             )
@@ -229,6 +366,8 @@ class TradingService:
             )
             return self._refuse(bot, symbol, exc.user_message)
         except BrokerUnavailable as exc:
+            # The order may exist: the claim stays until it expires, and is then taken over only
+            # if the broker confirms it has no such order (`_take_over`).
             self.events.publish(
                 OrderFinished(bot=bot.name, symbol=symbol, status="unknown", intent=plan.intent)
             )
@@ -244,7 +383,18 @@ class TradingService:
             )
 
         outcome, position_id, stops = await self._store_fill(
-            bot, symbol, quote, order_id, plan, fill, stored, reason, levels
+            bot,
+            symbol,
+            quote,
+            order_id,
+            plan,
+            fill,
+            stored,
+            reason,
+            levels,
+            reference_price=price,
+            take_profit=take_profit,
+            claim=claim.token if claim else None,
         )
         self.events.publish(
             OrderFinished(bot=bot.name, symbol=symbol, status="filled", intent=plan.intent)
@@ -288,13 +438,26 @@ class TradingService:
         fill: OrderFill,
         stored: repo.StoredPosition | None,
         reason: str,
-        levels: tuple[Level | None, Level | None, Level | None],
-    ) -> tuple[FillOutcome, int | None, tuple[Decimal | None, Decimal | None, str | None]]:
+        levels: AlertLevels,
+        *,
+        reference_price: Decimal,
+        take_profit: int | None,
+        claim: str | None,
+    ) -> tuple[FillOutcome, int | None, Protection]:
         """Apply the fill; if another process moved the position meanwhile, apply it again to
         the fresh state: the fill happened, so it must be accounted for exactly once."""
+        break_even = take_profit is not None and await repo.break_even_after_tp1(bot.id)
         for attempt in range(MAX_STORE_ATTEMPTS):
             outcome = _apply(stored.state if stored else None, plan, fill)
-            stops = _stops(bot, levels, outcome, stored)
+            stops = protection_after_fill(
+                bot_levels=(bot.sl, bot.tp, bot.trail),
+                alert=levels,
+                outcome=outcome,
+                before=stored.protection if stored else None,
+                reference_price=reference_price,
+                take_profit_filled=take_profit,
+                break_even=break_even,
+            )
             try:
                 position_id = await repo.record_fill(
                     order_id=order_id,
@@ -307,6 +470,7 @@ class TradingService:
                     outcome=outcome,
                     reason=reason,
                     stops=stops,
+                    claim=claim,
                 )
                 return outcome, position_id, stops
             except repo.ConcurrentUpdate:
@@ -318,6 +482,30 @@ class TradingService:
                 )
                 stored = await repo.load_position(bot.id, symbol)
         raise RuntimeError(f"could not store fill of order {order_id} after retries")
+
+    async def _take_over(self, bot: BotConfig, symbol: str, stored: repo.StoredPosition) -> None:
+        """An expired claim: its order must be known not to exist before another is sent."""
+        token = stored.closing_token
+        assert token is not None
+        order = await repo.pending_order(token)
+        if order is None:
+            return  # the order it guarded is settled: a stale claim, nothing to fear
+        try:
+            fill = await self.broker.fetch_order(token)
+        except TradingError as exc:
+            raise PositionBusy(
+                f"{bot.name} {symbol}: order {token} of an earlier close is in an unknown state "
+                f"({exc.user_message}); reconciliation will settle it"
+            ) from None
+        if fill is not None:
+            raise PositionBusy(
+                f"{bot.name} {symbol}: order {token} of an earlier close filled at the broker "
+                f"and is not stored yet; reconciliation will store it"
+            )
+        await repo.finish_order(order.id, "failed", "claim expired; the broker has no such order")
+        log.warning(
+            "took over an expired closing claim bot=%s symbol=%s order=%s", bot.name, symbol, token
+        )
 
     def _refuse(self, bot: BotConfig, symbol: str, reason: str) -> ExecutionResult:
         self.events.publish(AlertRefused(bot=bot.name, symbol=symbol, reason=reason))
@@ -346,7 +534,7 @@ class TradingService:
         quote: str,
         outcome: FillOutcome,
         reason: str,
-        stops: tuple[Decimal | None, Decimal | None, str | None],
+        stops: Protection,
     ) -> None:
         for leg in outcome.legs:
             if leg.kind == "open" and outcome.position is not None:
@@ -359,8 +547,8 @@ class TradingService:
                         qty=leg.qty,
                         price=leg.price,
                         fee=leg.fee,
-                        sl=stops[0],
-                        tp=stops[1],
+                        sl=stops.sl,
+                        tp=stops.tp,
                     )
                 )
             elif leg.kind == "add" and outcome.position is not None:
@@ -417,33 +605,4 @@ def _apply(position: PositionState | None, plan: OrderPlan, fill: OrderFill) -> 
     return apply_fill(position, Fill(plan.side, fill.qty, fill.price, fill.fee, fill.time))
 
 
-def _stops(
-    bot: BotConfig,
-    levels: tuple[Level | None, Level | None, Level | None],
-    outcome: FillOutcome,
-    stored: repo.StoredPosition | None,
-) -> tuple[Decimal | None, Decimal | None, str | None]:
-    """SL/TP prices: the alert's levels, else the bot's, from the (new) average entry price.
-    A reduce keeps the stops the position had."""
-    state = outcome.position
-    if state is None:
-        return None, None, None
-    entering = any(leg.kind in ("open", "add") for leg in outcome.legs)
-    if stored is not None and not entering and not outcome.reopened:
-        return stored.sl, stored.tp, stored.trail
-    sl_level = levels[0] or bot.sl
-    tp_level = levels[1] or bot.tp
-    trail_level = levels[2] or bot.trail
-    sl = sl_level.stop_price(state.avg_price, state.side) if sl_level else None
-    tp = tp_level.target_price(state.avg_price, state.side) if tp_level else None
-    if stored is not None and not outcome.reopened:
-        sl = sl if sl_level else stored.sl
-        tp = tp if tp_level else stored.tp
-    return (
-        q12(sl) if sl is not None else None,
-        q12(tp) if tp is not None else None,
-        str(trail_level) if trail_level else None,
-    )
-
-
-__all__ = ["Action", "InvalidRequest", "TradingService"]
+__all__ = ["Action", "InvalidRequest", "PositionBusy", "TradingService"]

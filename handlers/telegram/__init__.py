@@ -1,0 +1,35 @@
+"""Telegram routers, one per feature, in the order the dispatcher tries them."""
+
+from __future__ import annotations
+
+from aiogram import Router
+
+
+def routers() -> list[Router]:
+    from handlers.telegram import (
+        approvals,
+        bots,
+        common,
+        errors,
+        fallback,
+        killswitch,
+        newbot,
+        positions,
+        reports,
+        research,
+        users,
+    )
+
+    return [
+        errors.router(),
+        common.router(),  # /cancel first: it works in every state
+        newbot.router(),
+        bots.router(),
+        positions.router(),
+        approvals.router(),
+        reports.router(),
+        killswitch.router(),
+        users.router(),
+        research.router(),
+        fallback.router(),  # last: unknown commands, stale buttons
+    ]

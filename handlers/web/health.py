@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 from aiohttp import web
 
@@ -14,7 +15,7 @@ routes = web.RouteTableDef()
 
 @routes.get("/health")
 async def health(request: web.Request) -> web.Response:
-    checks: dict[str, dict[str, str]] = {}
+    checks: dict[str, dict[str, Any]] = {}
     try:
         await asyncio.wait_for(repo.ping(), 2.0)
         checks["db"] = {"status": "ok"}

@@ -1,0 +1,41 @@
+"""`python -m bench` (`make bench`): every benchmark, figures for docs/benchmarks.md.
+
+backtesting.py, the peer the backtest is measured against, is a benchmark tool here, never a
+dependency of the product: if it is missing, it is pip-installed into the running environment
+(the project's .venv under `make bench`) before the run. Set TRADEBOT_BENCH_NO_INSTALL=1 to
+skip that and time tradebot alone.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import subprocess
+import sys
+
+from bench import backtest_bench, indicators_bench
+
+PEER = "backtesting==0.6.6"  # the version the figures in docs/benchmarks.md were taken with
+
+
+def ensure_peer() -> None:
+    if importlib.util.find_spec("backtesting") is not None:
+        return
+    if os.environ.get("TRADEBOT_BENCH_NO_INSTALL") == "1":
+        return
+    print(f"installing {PEER} for the comparison (benchmark only) ...", flush=True)
+    subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", PEER], check=False)
+    importlib.invalidate_caches()
+
+
+def main() -> None:
+    print("== streaming and batch indicators ==")
+    indicators_bench.run()
+    print()
+    print("== backtest: RSI(14) 30/70 long-only, 1,000,000 one-minute bars ==")
+    ensure_peer()
+    backtest_bench.run()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,213 @@
+"""Pictures for the CLI and the chat: a backtest's equity curve, drawdown and trades; a symbol's
+recent bars with a bot's entries and exits.
+
+Everything here is synchronous CPU work that touches no shared state: each call draws on its
+own `Figure` with the Agg canvas (never pyplot, whose global figure registry is not
+thread-safe), so the chat runs these through `asyncio.to_thread` and stays responsive:
+
+    history = await load_history(symbol)                      # trading.backtest.history
+    photo = await asyncio.to_thread(backtest_photo, history, request)
+    await message.answer_photo(BufferedInputFile(photo.png, "backtest.png"), caption=photo.caption)
+"""
+
+from __future__ import annotations
+
+import html
+import io
+from dataclasses import dataclass
+from datetime import UTC
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from trading.backtest.engine import BacktestResult, run_backtest
+from trading.backtest.history import BacktestRequest, ChartData, History
+from trading.series import bar_end, interval_label
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
+
+GREEN = "#1a9850"
+RED = "#d73027"
+BLUE = "#2166ac"
+GREY = "#888888"
+MAX_POINTS = 4000
+MAX_MARKERS = 400
+
+
+@dataclass(frozen=True, slots=True)
+class Photo:
+    """A PNG and the caption to send with it (Telegram HTML, under 1,024 characters)."""
+
+    png: bytes
+    caption: str
+
+
+def _figure(height: float) -> Figure:
+    from matplotlib.figure import Figure
+
+    return Figure(figsize=(10, height), dpi=100, layout="constrained")
+
+
+def _png(fig: Figure) -> bytes:
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    FigureCanvasAgg(fig)
+    out = io.BytesIO()
+    fig.savefig(out, format="png")
+    return out.getvalue()
+
+
+def _dates(epoch_seconds: np.ndarray) -> np.ndarray:
+    return epoch_seconds.astype("datetime64[s]")
+
+
+def _stride(n: int) -> int:
+    return max(1, -(-n // MAX_POINTS))
+
+
+def _style(ax: Axes) -> None:
+    ax.grid(True, alpha=0.25)
+    for side in ("top", "right"):
+        ax.spines[side].set_visible(False)
+
+
+def _thin(indices: list[int]) -> list[int]:
+    """At most MAX_MARKERS markers, evenly spread, so a long run stays readable."""
+    if len(indices) <= MAX_MARKERS:
+        return indices
+    step = len(indices) / MAX_MARKERS
+    return [indices[int(k * step)] for k in range(MAX_MARKERS)]
+
+
+def backtest_chart(result: BacktestResult, *, title: str = "") -> bytes:
+    """Price with trade markers, equity curve, and drawdown, stacked: one PNG."""
+    data = result.data
+    step = _stride(len(data))
+    when = _dates(data.time)
+    fig = _figure(7.5)
+    price_ax, equity_ax, dd_ax = fig.subplots(
+        3, 1, sharex=True, gridspec_kw={"height_ratios": [3, 2, 1]}
+    )
+    price_ax.plot(when[::step], data.close[::step], color=GREY, linewidth=0.8, label="close")
+    entries = _thin([i for i, f in enumerate(result.fills) if f.kind in ("open", "add")])
+    exits = _thin([i for i, f in enumerate(result.fills) if f.kind in ("reduce", "close")])
+    for chosen, filled in ((entries, True), (exits, False)):
+        fills = [result.fills[i] for i in chosen]
+        for side, marker, colour in (("buy", "^", GREEN), ("sell", "v", RED)):
+            picked = [f for f in fills if f.side == side]
+            if not picked:
+                continue
+            price_ax.scatter(
+                [when[f.bar] for f in picked],
+                [float(f.price) for f in picked],
+                marker=marker,
+                s=36 if filled else 30,
+                facecolors=colour if filled else "none",
+                edgecolors=colour,
+                linewidths=1.2,
+                zorder=3,
+                label=f"{side} {'entry' if filled else 'exit'}",
+            )
+    price_ax.set_ylabel("price")
+    price_ax.legend(loc="upper left", fontsize=8, ncols=5, frameon=False)
+    report = result.report
+    price_ax.set_title(
+        title
+        or f"{result.strategy} · return {report.total_return_pct:+.2f}% · "
+        f"max DD {report.max_drawdown_pct:.2f}% · {report.trades} trades",
+        fontsize=11,
+    )
+
+    equity = result.equity
+    equity_ax.plot(when[::step], equity[::step], color=BLUE, linewidth=1.0)
+    equity_ax.axhline(float(result.config.initial_cash), color=GREY, linewidth=0.6, ls="--")
+    equity_ax.set_ylabel("equity")
+
+    peak = np.maximum.accumulate(equity)
+    drawdown = (equity / peak - 1) * 100
+    dd_ax.fill_between(when[::step], drawdown[::step], 0, color=RED, alpha=0.35, linewidth=0)
+    dd_ax.set_ylabel("drawdown %")
+    for ax in (price_ax, equity_ax, dd_ax):
+        _style(ax)
+    fig.autofmt_xdate()
+    return _png(fig)
+
+
+def backtest_photo(history: History, request: BacktestRequest) -> Photo:
+    """Run the backtest `request` over `history` and draw it: for `/backtest`, in a thread."""
+    result = run_backtest(history.data, request.strategy, request.params, request.config)
+    title = (
+        f"{request.strategy} · {history.symbol}"
+        f"{f' · {interval_label(history.interval)}' if history.interval else ''} · "
+        f"return {result.report.total_return_pct:+.2f}%"
+    )
+    return Photo(
+        backtest_chart(result, title=title),
+        result.report.caption(history.symbol, note=history.note),
+    )
+
+
+def price_chart(chart: ChartData) -> bytes:
+    """Candles of the recent bars with the entries (filled triangles) and exits (hollow)."""
+    bars = chart.bars
+    ends = np.array([bar_end(b.open_time, chart.interval).timestamp() for b in bars], dtype=float)
+    starts = np.array([b.open_time.timestamp() for b in bars], dtype=float)
+    opens = np.array([float(b.open) for b in bars])
+    closes = np.array([float(b.close) for b in bars])
+    highs = np.array([float(b.high) for b in bars])
+    lows = np.array([float(b.low) for b in bars])
+    fig = _figure(5.5)
+    ax = fig.subplots()
+    # Bars are drawn over their own time span, so a fill lands inside the bar it happened in.
+    mids = _dates(((starts + ends) / 2).astype(np.int64))
+    width = np.median(ends - starts) / 86400 * 0.7 if len(bars) else 0.02
+    up = closes >= opens
+    colours = np.where(up, GREEN, RED)
+    ax.vlines(mids, lows, highs, colors=colours, linewidth=0.8)
+    ax.bar(
+        mids,
+        np.maximum(np.abs(closes - opens), (highs.max() - lows.min()) * 1e-3),
+        bottom=np.minimum(opens, closes),
+        width=width,
+        color=colours,
+        edgecolor=colours,
+    )
+    for fill in chart.fills:
+        entering = fill.kind in ("open", "add")
+        colour = GREEN if fill.side == "buy" else RED
+        ax.scatter(
+            [np.datetime64(int(fill.time.timestamp()), "s")],
+            [float(fill.price)],
+            marker="^" if fill.side == "buy" else "v",
+            s=70,
+            facecolors=colour if entering else "none",
+            edgecolors="black" if entering else colour,
+            linewidths=1.4,
+            zorder=3,
+        )
+    who = f" · {chart.bot}" if chart.bot else ""
+    ax.set_title(f"{chart.symbol} · {interval_label(chart.interval)}{who}", fontsize=11)
+    ax.set_ylabel("price")
+    _style(ax)
+    fig.autofmt_xdate()
+    return _png(fig)
+
+
+def chart_photo(chart: ChartData) -> Photo:
+    """`/chart SYMBOL`: the picture and a caption with the last price and the fills shown."""
+    last = chart.bars[-1]
+    first = chart.bars[0]
+    change = (last.close / first.open - 1) * 100 if first.open else 0
+    entries = sum(1 for f in chart.fills if f.kind in ("open", "add"))
+    exits = len(chart.fills) - entries
+    when = last.open_time.astimezone(UTC)
+    lines = [
+        f"📊 {html.escape(chart.symbol)} · {interval_label(chart.interval)} · last "
+        f"<code>{last.close.normalize():,f}</code> ({change:+.2f}% over {len(chart.bars)} bars)",
+        f"{entries} entries ▲ · {exits} exits △"
+        + (f" · {html.escape(chart.bot)}" if chart.bot else " · all bots"),
+        f"last bar {when:%Y-%m-%d %H:%M} UTC" + ("" if last.closed else " (forming)"),
+    ]
+    return Photo(price_chart(chart), "\n".join(lines))

@@ -1,0 +1,233 @@
+"""`tradebot backtest` (SPEC §2, §7): replay a CSV of bars through a strategy.
+
+    tradebot backtest --strategy rsi --csv samples/btcusdt_1h.csv --plot out.png
+    tradebot backtest --strategy rsi --csv FILE --param period=10 --size 10% --json
+
+Every bad option is one line naming it, exit code 2.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    Progress,
+    SpinnerColumn,
+    TaskProgressColumn,
+    TextColumn,
+    TimeElapsedColumn,
+)
+from rich.table import Table
+
+from trading.backtest import (
+    BacktestConfig,
+    BacktestResult,
+    DataError,
+    Ohlcv,
+    read_csv,
+    run_backtest,
+)
+from trading.errors import TradingError
+from trading.strategies import registry
+
+LONG_FILE_BYTES = 8 * 1024 * 1024  # about 150,000 bars: from here on a run takes seconds
+
+
+def _params(items: tuple[str, ...], strategy: str) -> dict[str, Any]:
+    raw: dict[str, str] = {}
+    words = [word for item in items for word in item.replace(",", " ").split()]
+    for item in words:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise click.BadParameter(f"expected key=value, got {item!r}", param_hint="'--param'")
+        raw[key.strip()] = value.strip()
+    try:
+        return registry.validate_params(strategy, raw)
+    except ValueError as exc:
+        hint = "'--strategy'" if strategy not in registry.names() else "'--param'"
+        raise click.BadParameter(str(exc), param_hint=hint) from None
+
+
+def _config(options: dict[str, Any]) -> BacktestConfig:
+    from pydantic import ValidationError
+
+    try:
+        return BacktestConfig(**{k: v for k, v in options.items() if v is not None})
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        field = str(error["loc"][0]) if error["loc"] else "?"
+        option = {
+            "size": "size",
+            "max_entries": "max-entries",
+            "fee_bps": "fee-bps",
+            "slippage_bps": "slippage-bps",
+            "initial_cash": "cash",
+        }.get(field, field)
+        raise click.BadParameter(
+            str(error["msg"]).removeprefix("Value error, "), param_hint=f"'--{option}'"
+        ) from None
+
+
+def _read(path: Path) -> Ohlcv:
+    try:
+        return read_csv(path)
+    except DataError as exc:
+        raise click.BadParameter(f"{path}: {exc}", param_hint="'--csv'") from None
+
+
+def _run(
+    data: Ohlcv, strategy: str, params: dict[str, Any], config: BacktestConfig, progress: Any = None
+) -> BacktestResult:
+    try:
+        return run_backtest(data, strategy, params, config, progress=progress)
+    except TradingError as exc:
+        raise click.BadParameter(exc.user_message, param_hint="'--strategy'") from None
+
+
+def _table(result: BacktestResult, console: Console) -> None:
+    report = result.report
+    table = Table(title="Backtest", show_header=False, title_justify="left")
+    table.add_column(style="bold", no_wrap=True)
+    table.add_column(justify="right")
+    for label, value in report.rows():
+        table.add_row(label, value)
+    console.print(table)
+    if not result.trades:
+        console.print("no trades")
+        return
+    trades = Table(title=f"Trades ({len(result.trades)})", title_justify="left")
+    for name in ("#", "side", "entry", "entry price", "exit", "exit price", "qty", "pnl"):
+        trades.add_column(name, no_wrap=True, justify="left" if name in ("side",) else "right")
+    trades.add_column("reason", no_wrap=True)
+    shown = result.trades if len(result.trades) <= 40 else result.trades[-40:]
+    first = len(result.trades) - len(shown) + 1
+    for n, trade in enumerate(shown, start=first):
+        colour = "green" if trade.pnl >= 0 else "red"
+        trades.add_row(
+            str(n),
+            trade.side,
+            trade.entry_time.strftime("%Y-%m-%d %H:%M"),
+            f"{trade.entry_price.normalize():f}",
+            trade.exit_time.strftime("%Y-%m-%d %H:%M"),
+            f"{trade.exit_price.normalize():f}",
+            f"{trade.qty.normalize():f}",
+            f"[{colour}]{trade.pnl:,.2f}[/]",
+            trade.reason,
+        )
+    if len(result.trades) > len(shown):
+        console.print(f"(last {len(shown)} of {len(result.trades)} trades)")
+    console.print(trades)
+
+
+@click.command("backtest")
+@click.option(
+    "--strategy",
+    default=registry.DEFAULT,
+    show_default=True,
+    help=f"One of: {', '.join(registry.names())}.",
+)
+@click.option(
+    "--csv",
+    "csv_path",
+    required=True,
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Bars: time,open,high,low,close,volume (time ISO-8601 or epoch seconds).",
+)
+@click.option(
+    "--param",
+    "params",
+    multiple=True,
+    help="Strategy parameter k=v; repeat, or separate with commas: period=10,oversold=25.",
+)
+@click.option(
+    "--size",
+    "--qty",
+    "size",
+    default=None,
+    help="Order size: 0.01 (base qty, default as a new bot: 0.001), 100USDT, or 10% of equity.",
+)
+@click.option(
+    "--direction", type=click.Choice(["long", "short", "both"]), default=None, help="Default: long."
+)
+@click.option("--max-entries", type=int, default=None, help="Pyramiding: entries per position.")
+@click.option("--sl", default=None, help="Stop-loss: a price or a percentage like 2%.")
+@click.option("--tp", default=None, help="Take-profit: a price or a percentage like 4%.")
+@click.option("--trail", default=None, help="Trailing stop distance, e.g. 1%.")
+@click.option("--fee-bps", type=str, default=None, help="Fee per fill in bps (default 10).")
+@click.option("--slippage-bps", type=str, default=None, help="Slippage in bps (default 0).")
+@click.option("--cash", "initial_cash", type=str, default=None, help="Initial cash (10000).")
+@click.option(
+    "--plot",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Write the equity, drawdown and trades chart to this PNG.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print {report, trades} as JSON.")
+def backtest(
+    strategy: str,
+    csv_path: Path,
+    params: tuple[str, ...],
+    plot: Path | None,
+    as_json: bool,
+    **options: Any,
+) -> None:
+    """Replay a CSV of bars through a strategy with the live position rules."""
+    if strategy not in registry.names():
+        raise click.BadParameter(
+            f"unknown strategy {strategy!r}; choose one of {', '.join(registry.names())}",
+            param_hint="'--strategy'",
+        )
+    checked = _params(params, strategy)
+    config = _config(options)
+    console = Console(stderr=True)
+    long_run = csv_path.stat().st_size >= LONG_FILE_BYTES
+    if long_run and not as_json and console.is_terminal:
+        with Progress(
+            SpinnerColumn(),
+            TextColumn("{task.description}"),
+            BarColumn(),
+            TaskProgressColumn(),
+            TimeElapsedColumn(),
+            console=console,
+            transient=True,
+        ) as bar:
+            reading = bar.add_task(f"reading {csv_path.name}", total=None)
+            data = _read(csv_path)
+            bar.update(reading, total=1, completed=1)
+            task = bar.add_task("backtesting", total=len(data))
+            result = _run(
+                data,
+                strategy,
+                checked,
+                config,
+                progress=lambda done, total: bar.update(task, completed=done),
+            )
+    else:
+        result = _run(_read(csv_path), strategy, checked, config)
+
+    if plot is not None:
+        from bot.charts import backtest_chart
+
+        plot.parent.mkdir(parents=True, exist_ok=True)
+        plot.write_bytes(backtest_chart(result, title=f"{strategy} · {csv_path.name}"))
+
+    if as_json:
+        click.echo(
+            json.dumps(
+                {
+                    "report": result.report.as_json(),
+                    "trades": [trade.as_json() for trade in result.trades],
+                },
+                indent=2,
+            )
+        )
+        return
+    _table(result, Console(file=sys.stdout, width=None if sys.stdout.isatty() else 120))
+    if plot is not None:
+        click.echo(f"chart written to {plot}")

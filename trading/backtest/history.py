@@ -1,0 +1,144 @@
+"""Stored prices for the chat: the history `/backtest` replays and the bars `/chart` draws.
+
+These are the async halves (database reads, in the event loop); the CPU halves (the backtest
+and the drawing, in `bot.charts`) are plain functions meant for `asyncio.to_thread`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from db import series as store
+from trading.backtest.data import Ohlcv, from_bars, read_csv
+from trading.backtest.engine import BacktestConfig, backtestable
+from trading.errors import InvalidRequest, NotFound
+from trading.series import Bar, normalize_interval
+from trading.strategies import registry
+from trading.strategies.base import IndicatorStrategy
+from trading.symbols import normalize_symbol
+
+SAMPLE = Path(__file__).resolve().parents[2] / "samples" / "btcusdt_1h.csv"
+MIN_BARS = 50
+CONFIG_KEYS = {
+    "size": "size",
+    "qty": "size",
+    "direction": "direction",
+    "max_entries": "max_entries",
+    "sl": "sl",
+    "tp": "tp",
+    "trail": "trail",
+    "fee_bps": "fee_bps",
+    "slippage_bps": "slippage_bps",
+    "cash": "initial_cash",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class History:
+    symbol: str
+    interval: str | None
+    data: Ohlcv
+    note: str = ""  # shown under the report, e.g. when sample data stands in
+
+
+@dataclass(frozen=True, slots=True)
+class ChartData:
+    symbol: str
+    interval: str
+    bars: list[Bar]
+    fills: list[store.ChartFill]
+    bot: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class BacktestRequest:
+    strategy: str
+    params: dict[str, Any]
+    config: BacktestConfig
+
+
+def parse_request(strategy: str, words: list[str]) -> BacktestRequest:
+    """`/backtest rsi BTCUSDT period=10 oversold=25 size=10% sl=2%` after the symbol: strategy
+    parameters and bot settings (size/qty, direction, max_entries, sl, tp, trail, fee_bps,
+    slippage_bps, cash) as key=value. Raises InvalidRequest naming the bad word."""
+    params: dict[str, str] = {}
+    settings: dict[str, str] = {}
+    for word in words:
+        key, sep, value = word.partition("=")
+        key = key.strip().lower().replace("-", "_")
+        if not sep or not key or not value.strip():
+            raise InvalidRequest(f"expected key=value, got {word[:40]!r}")
+        if key in CONFIG_KEYS:
+            settings[CONFIG_KEYS[key]] = value.strip()
+        else:
+            params[key] = value.strip()
+    try:
+        checked = registry.validate_params(strategy, params)
+    except ValueError as exc:
+        raise InvalidRequest(str(exc)) from None
+    if not issubclass(registry.strategy_class(strategy), IndicatorStrategy):
+        raise InvalidRequest(
+            f"{strategy} trades what alerts say, so there is nothing to replay; backtest one of "
+            f"{', '.join(backtestable())}"
+        )
+    try:
+        config = BacktestConfig(**settings)
+    except ValueError as exc:
+        errors = getattr(exc, "errors", None)
+        if callable(errors):
+            error = errors()[0]
+            field = ".".join(str(p) for p in error["loc"])
+            message = str(error["msg"]).removeprefix("Value error, ")
+            raise InvalidRequest(f"{field}: {message}") from None
+        raise InvalidRequest(str(exc)) from None
+    return BacktestRequest(strategy, checked, config)
+
+
+async def _pick_interval(symbol: str, interval: str | None) -> str | None:
+    if interval:
+        return normalize_interval(interval)
+    stored = await store.intervals_of(symbol)
+    return stored[0][0] if stored else None
+
+
+async def load_history(symbol: str, interval: str | None = None, *, limit: int = 20_000) -> History:
+    """The stored closed bars of `symbol` (at `interval`, or the one with most bars).
+
+    With fewer than 50 stored bars, the shipped sample file stands in (said in `note`), so a
+    fresh install can still show what a backtest looks like.
+    """
+    symbol = normalize_symbol(symbol)
+    chosen = await _pick_interval(symbol, interval)
+    bars = await store.load_bars(symbol, chosen, limit) if chosen else []
+    closed = [bar for bar in bars if bar.closed]
+    if len(closed) >= MIN_BARS:
+        return History(symbol, chosen, from_bars(closed))
+    if SAMPLE.exists():
+        have = f"only {len(closed)} stored bars" if closed else "no stored bars"
+        return History(
+            symbol,
+            "60",
+            read_csv(SAMPLE),
+            note=f"⚠️ {have} of {symbol}: synthetic sample data (BTCUSDT 1h) shown instead",
+        )
+    raise NotFound(
+        f"no price history for {symbol}: alerts with interval and bar_time build it "
+        f"({len(closed)} bars so far, {MIN_BARS} needed)"
+    )
+
+
+async def load_chart(
+    symbol: str, *, bot: str | None = None, interval: str | None = None, limit: int = 200
+) -> ChartData:
+    """The last `limit` bars of `symbol` and the fills (of `bot`, or every bot) among them."""
+    symbol = normalize_symbol(symbol)
+    chosen = await _pick_interval(symbol, interval)
+    bars = await store.load_bars(symbol, chosen, limit) if chosen else []
+    if not bars or chosen is None:
+        raise NotFound(
+            f"no price bars for {symbol} yet: alerts with interval and bar_time build them"
+        )
+    fills = await store.fills_between(symbol, bars[0].open_time, bot=bot)
+    return ChartData(symbol, chosen, bars, fills, bot)
