@@ -19,6 +19,7 @@ from rich.console import Console
 from rich.table import Table
 from tortoise import Tortoise
 
+from bot.cli_backtest import backtest
 from bot.config import ConfigError, Settings, load_settings
 from bot.logs import setup_logging
 from bot.templates import alert_template
@@ -71,6 +72,16 @@ def with_db(func: Callable[..., Coroutine[Any, Any, T]]) -> Callable[..., T]:
     return wrapper
 
 
+def _params(items: tuple[str, ...]) -> dict[str, str]:
+    params = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise click.BadParameter(f"expected key=value, got {item!r}", param_hint="'--param'")
+        params[key.strip()] = value.strip()
+    return params
+
+
 def _print_json(data: Any) -> None:
     click.echo(json.dumps(data, indent=2, default=str))
 
@@ -106,7 +117,14 @@ async def _first_start(settings: Settings) -> BotConfig | None:
         if await repo.count_bots():
             return None
         bot = await repo.create_bot(
-            BotSpec(name="demo", symbols=["BTCUSDT"], size="0.001", direction="both", max_entries=3)
+            BotSpec(
+                name="demo",
+                symbols=["BTCUSDT"],
+                strategy="signal",
+                size="0.001",
+                direction="both",
+                max_entries=3,
+            )
         )
         await repo.audit("system", "bot.create", bot.name, details={"why": "first start"})
         return bot
@@ -238,7 +256,19 @@ async def bots_list(settings: Settings, as_json: bool) -> None:
     multiple=True,
     help="Ticker, e.g. BTCUSDT; repeat for more.",
 )
-@click.option("--strategy", default="signal", show_default=True)
+@click.option(
+    "--strategy",
+    default="rsi",
+    show_default=True,
+    help="signal (do what alerts say), rsi, ma_cross, macd or bollinger.",
+)
+@click.option(
+    "--param",
+    "params",
+    multiple=True,
+    help="Strategy parameter key=value (e.g. oversold=25); repeat for more.",
+)
+@click.option("--interval", default=None, help="Bar interval the strategy trades (e.g. 60 or 1h).")
 @click.option(
     "--qty",
     "size",
@@ -269,6 +299,7 @@ async def bots_list(settings: Settings, as_json: bool) -> None:
 def bots_add(as_json: bool, **options: Any) -> None:
     """Create a bot and print its webhook URL."""
     options["symbols"] = list(options["symbols"])
+    options["strategy_params"] = _params(options.pop("params"))
     options["allow_ips"] = list(options["allow_ips"])
     try:
         spec = BotSpec(**options)
@@ -276,6 +307,7 @@ def bots_add(as_json: bool, **options: Any) -> None:
         error = exc.errors()[0]
         field = str(error["loc"][0]) if error["loc"] else "?"
         option = {
+            "strategy_params": "param",
             "symbols": "symbol",
             "size": "qty",
             "max_lag_seconds": "max-lag",
@@ -485,10 +517,7 @@ def alert(
         sys.exit(1)
 
 
-@main.command()
-def backtest() -> None:
-    """Replay OHLCV through a strategy (not built yet)."""
-    raise click.ClickException("the backtester is not built yet")
+main.add_command(backtest)
 
 
 if __name__ == "__main__":

@@ -79,6 +79,7 @@ class World:
 
     async def add_bot(self, name: str = "demo", **spec: Any) -> BotConfig:
         values: dict[str, Any] = {
+            "strategy": "signal",
             "symbols": ["BTCUSDT"],
             "size": "1",
             "direction": "both",

@@ -86,6 +86,9 @@ def test_bots_add_list_show_pause_resume_rotate(cli) -> None:
         (["--max-entries", "0"], "--max-entries"),
         (["--direction", "sideways"], "--direction"),
         (["--strategy", "astrology"], "--strategy"),
+        (["--strategy", "rsi", "--param", "period=1"], "--param"),
+        (["--strategy", "rsi", "--param", "colour=blue"], "--param"),
+        (["--interval", "fortnight"], "--interval"),
     ],
 )
 def test_bad_options_name_the_option(cli, args: list[str], option: str) -> None:

@@ -1,6 +1,6 @@
 """The heart of the backtester's promise: the same bars, fed to the backtester and sent to a
 running bot as TradingView `tick` alerts that close each bar, give the same trades, to the last
-decimal of PnL after fees."""
+decimal of PnL after fees: entries, adds, reversals, and stops fired by the live monitor."""
 
 from __future__ import annotations
 

@@ -7,7 +7,7 @@ import secrets
 from decimal import Decimal, InvalidOperation
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
 from trading.levels import Level
 from trading.symbols import normalize_symbol
@@ -61,7 +61,7 @@ class BotSpec(BaseModel):
 
     name: str
     symbols: list[str] = Field(min_length=1, max_length=20)
-    strategy: str = "signal"
+    strategy: str = "rsi"
     strategy_params: dict[str, Any] = {}
     size: str = "0.001"
     direction: Literal["long", "short", "both"] = "long"
@@ -94,6 +94,21 @@ class BotSpec(BaseModel):
     def _size(cls, value: str) -> str:
         parse_size(value)
         return value
+
+    @field_validator("strategy_params")
+    @classmethod
+    def _strategy_params(cls, value: dict[str, Any], info: ValidationInfo) -> dict[str, Any]:
+        from trading.strategies import registry
+
+        strategy = info.data.get("strategy")
+        return value if strategy is None else registry.validate_params(strategy, value)
+
+    @field_validator("interval")
+    @classmethod
+    def _interval(cls, value: str | None) -> str | None:
+        from trading.series import normalize_interval
+
+        return None if value in (None, "") else normalize_interval(value)
 
     @field_validator("allow_ips")
     @classmethod
