@@ -145,6 +145,9 @@ async def test_an_order_sent_before_a_crash_is_found_filled_after_restart(
         report = await reconcile_pending(
             restarted, await repo.pending_orders(), now=datetime.now(UTC) + timedelta(hours=1)
         )
+        # Reconciliation named the market: a look-up by client id alone now works too (the
+        # service does that before taking over an expired closing claim).
+        assert await restarted.fetch_order("tb1-crashed") == report.found[0][1]
     finally:
         await restarted.close()
     [(found_id, fill)] = report.found

@@ -714,4 +714,6 @@ def ccxt_config(fake: FakeBinance, **overrides: Any) -> CcxtConfig:
 
 
 def ccxt_broker(fake: FakeBinance, **overrides: Any) -> CcxtBroker:
-    return CcxtBroker(ccxt_config(fake, **overrides), retry_delays=FAST_RETRIES)
+    return CcxtBroker(
+        ccxt_config(fake, **overrides), retry_delays=FAST_RETRIES, lookup_delays=FAST_RETRIES
+    )

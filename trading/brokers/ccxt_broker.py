@@ -27,7 +27,7 @@ import json
 import logging
 import re
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -58,7 +58,11 @@ REFUSALS: tuple[type[Exception], ...] = (
 )
 
 DEFAULT_RETRY_DELAYS = (0.2, 0.5, 1.0, 2.0)
+# Look-ups after an unknown outcome persist longer (about 30 s): each one that answers spares
+# the trader an "unknown, will be reconciled".
+DEFAULT_LOOKUP_DELAYS = (0.5, 1.0, 2.0, 4.0, 8.0, 15.0)
 CLOCK_MARGIN = 1.0  # seconds added to recvWindow before a missing order is trusted missing
+MAX_REMEMBERED = 10_000  # markets of recent client order ids, for look-ups by id alone
 OPEN_POLLS = 3  # look-ups of an order that is still open before giving up to reconciliation
 
 _QUERY = re.compile(r"\?\S*")
@@ -183,24 +187,25 @@ class CcxtBroker(BaseBroker):
         config: CcxtConfig,
         *,
         retry_delays: Sequence[float] = DEFAULT_RETRY_DELAYS,
+        lookup_delays: Sequence[float] = DEFAULT_LOOKUP_DELAYS,
         settle_seconds: float | None = None,
         fee_shortfall: Decimal = Decimal("0.01"),
-        sleep: Callable[[float], Any] = asyncio.sleep,
-        exchange: Any = None,
     ) -> None:
-        """`retry_delays`: pauses before each resend (their count bounds the sends) and between
-        failed look-ups. `settle_seconds`: how long after a send a missing order is trusted
-        missing (default: the exchange's recvWindow + 1 s, or 10 s)."""
+        """`retry_delays`: pauses before each resend (their count bounds the sends).
+        `lookup_delays`: pauses between failed look-ups (their count bounds them).
+        `settle_seconds`: how long after a send a missing order is trusted missing (default:
+        the exchange's recvWindow + 1 s, or 10 s). `fee_shortfall`: how much less than a
+        reducing sell's quantity the account may hold and still sell all it holds."""
         self.config = config
-        self.exchange = exchange if exchange is not None else build_exchange(config)
+        self.exchange = build_exchange(config)
         self.exchange_id = self.exchange.id
         self.retry_delays = tuple(retry_delays)
+        self.lookup_delays = tuple(lookup_delays)
         if settle_seconds is None:
             window = self.exchange.options.get("recvWindow")
             settle_seconds = (int(window) / 1000 + CLOCK_MARGIN) if window else 10.0
         self.settle_seconds = settle_seconds
         self.fee_shortfall = fee_shortfall
-        self._sleep = sleep
         self._index: MarketIndex | None = None
         self._markets_lock = asyncio.Lock()
         self._symbols: dict[str, str] = {}  # client order id -> ccxt symbol, for look-ups
@@ -272,17 +277,18 @@ class CcxtBroker(BaseBroker):
     async def place_order(self, request: OrderRequest) -> OrderFill:
         market = await self.market(request.symbol)
         symbol = market["symbol"]
-        amount, price = self.prepare(market, request)
+        rounded, price = self.prepare(market, request)
+        amount = rounded
         if request.side == "sell" and request.open_qty <= 0:
-            amount = await self._sellable(market, amount)
-        self._symbols[request.client_order_id] = symbol
+            amount = await self._sellable(market, rounded)
+        self._remember(request.client_order_id, symbol)
         params: dict[str, Any] = {"clientOrderId": request.client_order_id}
         if request.order_type == "limit":
             params["timeInForce"] = "IOC"  # a fill or nothing now: the service books fills only
         last_error: Exception | None = None
         for attempt in range(len(self.retry_delays) + 1):
             if attempt:
-                await self._sleep(self.retry_delays[attempt - 1])
+                await asyncio.sleep(self.retry_delays[attempt - 1])
             sent_at = time.monotonic()
             try:
                 order = await self.exchange.create_order(
@@ -306,7 +312,7 @@ class CcxtBroker(BaseBroker):
                 if outcome.order is None:
                     continue
                 order = outcome.order
-            return await self._fill(order, market, request, amount)
+            return await self._fill(order, market, request, sent=amount, rounded=rounded)
         raise BrokerRefusal(
             f"{self.exchange_id} did not take the order after {len(self.retry_delays) + 1} "
             f"attempts ({self._describe(last_error)}); nothing was traded"
@@ -347,16 +353,21 @@ class CcxtBroker(BaseBroker):
                 remaining = self.settle_seconds - (time.monotonic() - sent_at)
                 if remaining <= 0:
                     return _Outcome(None)
-                await self._sleep(remaining)
+                await asyncio.sleep(remaining)
             except Exception as exc:
                 failures += 1
                 self._log_failure("look-up", None, failures, exc, client_order_id)
-                if failures > len(self.retry_delays):
+                if failures > len(self.lookup_delays):
                     raise BrokerUnavailable(
                         f"{self.exchange_id} did not answer whether order {client_order_id} "
                         f"exists ({self._describe(exc)})"
                     ) from None
-                await self._sleep(self.retry_delays[failures - 1])
+                await asyncio.sleep(self.lookup_delays[failures - 1])
+
+    def _remember(self, client_order_id: str, symbol: str) -> None:
+        self._symbols[client_order_id] = symbol
+        if len(self._symbols) > MAX_REMEMBERED:
+            del self._symbols[next(iter(self._symbols))]
 
     async def _fetch_raw(self, symbol: str, client_order_id: str) -> dict[str, Any]:
         return await self.exchange.fetch_order(None, symbol, {"clientOrderId": client_order_id})
@@ -366,8 +377,13 @@ class CcxtBroker(BaseBroker):
         order: dict[str, Any],
         market: Market,
         request: OrderRequest,
-        amount: Decimal,
+        *,
+        sent: Decimal,
+        rounded: Decimal,
     ) -> OrderFill:
+        """The fill of a sent order, once it is no longer open. `sent` is the amount sent,
+        `rounded` the request's quantity at the market's precision (more, when a reducing sell
+        sold what the account held)."""
         for poll in range(OPEN_POLLS + 1):
             if order.get("status") not in ("open", None):
                 break
@@ -376,7 +392,7 @@ class CcxtBroker(BaseBroker):
                     f"order {request.client_order_id} is still open on {self.exchange_id}; "
                     "it will be reconciled"
                 )
-            await self._sleep(self.retry_delays[min(poll, len(self.retry_delays) - 1)])
+            await asyncio.sleep(self.retry_delays[min(poll, len(self.retry_delays) - 1)])
             try:
                 order = await self._fetch_raw(market["symbol"], request.client_order_id)
             except Exception as exc:
@@ -386,15 +402,19 @@ class CcxtBroker(BaseBroker):
             status = order.get("status") or "closed"
             raise BrokerRefusal(
                 f"{self.exchange_id} {status} the order without a fill"
-                + (f" (limit {_plain(request.price)} not reached)" if order.get("price") else "")
+                + (
+                    f" (limit {_plain(request.price)} not reached)"
+                    if request.order_type == "limit"
+                    else ""
+                )
             )
-        if request.side == "sell" and request.open_qty <= 0 and amount < request.qty:
+        if sent < rounded and fill.qty >= sent:
             # The account held less than the position (fees paid in base at entry): the whole
             # position is closed in the books, the fee was booked then.
             fill = OrderFill(
                 client_order_id=fill.client_order_id,
                 broker_order_id=fill.broker_order_id,
-                qty=request.qty if fill.qty >= amount else fill.qty,
+                qty=rounded,
                 price=fill.price,
                 fee=fill.fee,
                 fee_currency=fill.fee_currency,
@@ -511,6 +531,10 @@ class CcxtBroker(BaseBroker):
             symbol = self._symbols.get(client_order_id)
             if symbol is None:
                 raise BrokerUnavailable(f"the market of order {client_order_id} is not known")
+        else:
+            # Reconciliation names the market of every pending order at start-up: later
+            # look-ups by client id alone (a closing claim taken over) then find it too.
+            self._remember(client_order_id, symbol)
         try:
             market = await self.market(symbol)
         except BrokerRefusal as exc:
