@@ -275,7 +275,9 @@ async def trigger_latency(samples: int, others: int) -> dict[str, float]:
     trading = TradingService(broker, events)
     monitor = Monitor(trading, events, MonitorConfig())
     trading.watcher = monitor
-    bot = await repo.create_bot(BotSpec(name="bench", symbols=[SYMBOL], size="1", direction="long"))
+    bot = await repo.create_bot(
+        BotSpec(name="bench", symbols=[SYMBOL], strategy="signal", size="1", direction="long")
+    )
     for watch in make_positions(others):
         far = Watch(watch.position_id + 10**9, 0, 0, SYMBOL, watch.side, sl=watch.sl)
         monitor.index.add(far)  # the others a tick is checked against

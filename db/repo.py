@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
 from tortoise.exceptions import IntegrityError
 from tortoise.expressions import Q
+from tortoise.functions import Count, Max, Sum
 from tortoise.transactions import in_transaction
 
 from db.models import (
@@ -321,9 +322,79 @@ class StoredPosition:
 
     def claimed_by_other(self, token: str | None, now: datetime, ttl: float) -> bool:
         """Whether someone else holds an unexpired claim on the position."""
-        if self.closing_token is None or self.closing_token == token:
-            return False
-        return self.closing_at is not None and now - self.closing_at < timedelta(seconds=ttl)
+        return _claimed(self.closing_token, self.closing_at, token, now, ttl)
+
+    @property
+    def levels(self) -> PositionLevels:
+        return PositionLevels(
+            id=self.id,
+            version=self.version,
+            bot_id=self.bot_id,
+            symbol=self.symbol,
+            side=self.state.side,
+            avg_price=self.state.avg_price,
+            sl=self.sl,
+            tp=self.tp,
+            trail=self.trail,
+            take_profits=self.take_profits,
+            trail_peak=self.trail_peak,
+            closing_token=self.closing_token,
+            closing_at=self.closing_at,
+        )
+
+
+def _claimed(
+    held: str | None, at: datetime | None, token: str | None, now: datetime, ttl: float
+) -> bool:
+    if held is None or held == token:
+        return False
+    return at is not None and now - at < timedelta(seconds=ttl)
+
+
+@dataclass(frozen=True, slots=True)
+class PositionLevels:
+    """What the monitor reads of a position: its levels, not its books (cheap to load by the
+    hundred thousand)."""
+
+    id: int
+    version: int
+    bot_id: int
+    symbol: str
+    side: str
+    avg_price: Decimal
+    sl: Decimal | None
+    tp: Decimal | None
+    trail: str | None
+    take_profits: tuple[TakeProfit, ...]
+    trail_peak: Decimal | None
+    closing_token: str | None
+    closing_at: datetime | None
+
+    def claimed_by_other(self, token: str | None, now: datetime, ttl: float) -> bool:
+        return _claimed(self.closing_token, self.closing_at, token, now, ttl)
+
+
+_LEVEL_COLUMNS = (
+    "id",
+    "version",
+    "bot_id",
+    "symbol",
+    "side",
+    "avg_price",
+    "sl",
+    "tp",
+    "trail",
+    "take_profits",
+    "trail_peak",
+    "closing_token",
+    "closing_at",
+)
+
+
+def _levels(row: tuple[Any, ...]) -> PositionLevels:
+    values = dict(zip(_LEVEL_COLUMNS, row, strict=True))
+    values["take_profits"] = load_take_profits(values["take_profits"])
+    return PositionLevels(**values)
 
 
 def _state(row: CurrentPosition) -> PositionState:
@@ -369,12 +440,28 @@ async def position_by_key(position_id: int) -> StoredPosition | None:
     return None if row is None else _stored(row)
 
 
-async def watched_positions() -> list[StoredPosition]:
+async def watched_positions() -> list[PositionLevels]:
     """Every open position with a stop, a target or a trailing stop (the monitor's index)."""
-    rows = await CurrentPosition.filter(
-        Q(sl__isnull=False) | Q(tp__isnull=False) | Q(trail__isnull=False)
-    ).order_by("id")
-    return [_stored(row) for row in rows]
+    rows = (
+        await CurrentPosition.filter(
+            Q(sl__isnull=False) | Q(tp__isnull=False) | Q(trail__isnull=False)
+        )
+        .order_by("id")
+        .values_list(*_LEVEL_COLUMNS)
+    )
+    return [_levels(row) for row in rows]
+
+
+async def positions_fingerprint() -> tuple[int, int, int]:
+    """(count, highest id, sum of versions) of open positions: changes whenever a position is
+    opened, closed, filled or has its levels changed, for one cheap query."""
+    rows = (
+        await CurrentPosition.all()
+        .annotate(n=Count("id"), top=Max("id"), versions=Sum("version"))
+        .values("n", "top", "versions")
+    )
+    row = rows[0] if rows else {}
+    return int(row.get("n") or 0), int(row.get("top") or 0), int(row.get("versions") or 0)
 
 
 async def position_versions() -> dict[int, int]:
@@ -383,9 +470,15 @@ async def position_versions() -> dict[int, int]:
     return {int(pid): int(version) for pid, version in rows}
 
 
-async def positions_of(position_ids: list[int]) -> list[StoredPosition]:
-    rows = await CurrentPosition.filter(id__in=position_ids)
-    return [_stored(row) for row in rows]
+async def positions_touched_since(since: datetime) -> list[PositionLevels]:
+    """Positions opened, filled or given new levels since `since` (by `updated_at`)."""
+    rows = await CurrentPosition.filter(updated_at__gte=since).values_list(*_LEVEL_COLUMNS)
+    return [_levels(row) for row in rows]
+
+
+async def positions_of(position_ids: list[int]) -> list[PositionLevels]:
+    rows = await CurrentPosition.filter(id__in=position_ids).values_list(*_LEVEL_COLUMNS)
+    return [_levels(row) for row in rows]
 
 
 @dataclass(frozen=True, slots=True)
@@ -651,7 +744,7 @@ async def update_stops(
         if row is None:
             raise NotFound(f"position #{position_id} is already closed")
         await CurrentPosition.filter(id=position_id).update(
-            sl=sl, tp=tp, trail=trail, version=row.version + 1
+            sl=sl, tp=tp, trail=trail, version=row.version + 1, updated_at=datetime.now(UTC)
         )
 
 

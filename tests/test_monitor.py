@@ -204,7 +204,8 @@ async def test_a_restart_between_opening_and_the_trigger_loses_nothing(start_wor
     first: World = await start_world()
     bot = await first.add_bot("demo", symbols=["BTCUSDT", "ETHUSDT"])
     await first.send_alert(action="buy", price="100", qty="1", sl="2%")
-    await first.send_alert(action="buy", symbol="ETHUSDT", price="100", qty="1", trail="2%")
+    # best price 99.5 then 110 (stored as text on SQLite: compared as numbers, not strings)
+    await first.send_alert(action="buy", symbol="ETHUSDT", price="99.5", qty="1", trail="2%")
     await first.send_alert(action="tick", symbol="ETHUSDT", price="110")  # peak 110, stop 107.8
 
     async def peak_stored() -> bool:
@@ -470,3 +471,140 @@ async def test_a_silent_bot_gets_one_warning_and_one_all_clear(start_world) -> N
     assert sum("Alerts resumed" in t for t in texts) == 1
     actions = [a.action for a in await AuditLog.filter(actor="monitor").order_by("id")]
     assert actions == ["monitor.heartbeat_missed", "monitor.heartbeat_resumed"]
+
+
+# ---------------------------------------------------------------- the index follows the book
+
+
+async def test_an_add_moves_the_stop_and_the_monitor_follows(world: World) -> None:
+    await world.send_alert(action="buy", price="100", qty="1", sl="2%")  # stop 98
+    await world.send_alert(action="buy", price="99", qty="1", sl="2%")  # avg 99.5: stop 97.51
+    await world.send_alert(action="tick", price="97.9")
+    assert await TradeHistory.all().count() == 0
+    await world.send_alert(action="tick", price="97.5")
+    [trade] = await TradeHistory.all()
+    assert (trade.reason, trade.qty, trade.entries, trade.exit_price) == ("stop_loss", 2, 2, 97.5)
+
+
+async def test_stops_changed_on_an_open_position_take_effect(world: World) -> None:
+    from bot.keys import TRADING
+
+    await world.send_alert(action="buy", price="100", qty="1")
+    await world.send_alert(action="tick", price="90")
+    assert await TradeHistory.all().count() == 0  # no stop yet
+    trading = world.server.app[TRADING]
+    await trading.update_stops(world.bots["demo"], "BTCUSDT", sl=D(85), tp=None, trail=None)
+    await world.send_alert(action="tick", price="86")
+    assert await TradeHistory.all().count() == 0
+    await world.send_alert(action="tick", price="84")
+    [trade] = await TradeHistory.all()
+    assert (trade.reason, trade.exit_price) == ("stop_loss", 84)
+
+    # a stop set beyond the last price is reached at once, at that price
+    await world.send_alert(action="buy", price="83", qty="1")
+    await trading.update_stops(world.bots["demo"], "BTCUSDT", sl=D(85), tp=None, trail=None)
+    latest = await TradeHistory.all().order_by("-id").first()
+    assert latest is not None and (latest.reason, latest.exit_price) == ("stop_loss", 83)
+    assert await CurrentPosition.all().count() == 0
+
+
+async def test_a_tick_stamped_to_the_second_still_acts(world: World) -> None:
+    from tests.conftest import now_iso
+
+    await world.send_alert(action="buy", price="100", qty="1", sl="2%")  # arrival time, sub-second
+    await world.send_alert(action="tick", price="97", time=now_iso())  # {{timenow}}: whole second
+    [trade] = await TradeHistory.all()
+    assert (trade.reason, trade.exit_price) == ("stop_loss", 97)
+
+
+async def test_ticks_faster_than_the_broker_send_one_closing_order(start_world) -> None:
+    broker = GateBroker()
+    world: World = await start_world(broker=broker, webhook_answer_timeout=0.1)
+    await world.add_bot("demo")
+    await world.send_alert(action="buy", price="100", qty="1", sl="2%", tp="10%")
+    broker.gate.clear()
+    for price in ("97", "96", "95", "120", "94"):  # the broker has not answered the first yet
+        await world.send_alert(action="tick", price=price)
+    assert [r.side for r in broker.requests] == ["buy", "sell"]
+    broker.gate.set()
+    [trade] = await eventually(lambda: TradeHistory.all())
+    await eventually(_webhooks_done)
+    assert (trade.reason, trade.exit_price) == ("stop_loss", 97)
+    assert len(await closing_orders()) == 1 and len(broker.requests) == 2
+
+
+async def test_a_claim_left_by_a_crashed_closer_is_taken_over_once_it_expires(
+    start_world,
+) -> None:
+    world: World = await start_world(monitor_claim_ttl=30, monitor_retry_backoff=0.02)
+    bot = await world.add_bot("demo")
+    await world.send_alert(action="buy", price="100", qty="1", sl="2%")
+    # another process claimed the position and sent an order, then died before the fill
+    await repo.create_order(
+        client_order_id="tb-crashed-1",
+        bot_id=bot.id,
+        symbol="BTCUSDT",
+        side="sell",
+        qty=D(1),
+        price=D(99),
+        broker="paper",
+        intent="close",
+        reason="manual",
+        webhook_log_id=None,
+    )
+    await CurrentPosition.filter(symbol="BTCUSDT").update(
+        closing_token="tb-crashed-1", closing_at=datetime.now(UTC)
+    )
+    await world.send_alert(action="tick", price="97")
+    assert await TradeHistory.all().count() == 0  # the claim still holds: hands off
+
+    # 30 s later the claim has expired; the broker has no such order, so the stop goes ahead
+    await CurrentPosition.filter(symbol="BTCUSDT").update(
+        closing_at=datetime.now(UTC) - timedelta(seconds=31)
+    )
+    [trade] = await eventually(lambda: TradeHistory.all())
+    assert (trade.reason, trade.exit_price) == ("stop_loss", 97)
+    crashed = await Order.get(client_order_id="tb-crashed-1")
+    assert crashed.status == "failed"
+    assert [o.status for o in await closing_orders()] == ["failed", "filled"]
+
+
+async def test_a_late_alert_does_not_act_on_its_old_price(start_world) -> None:
+    world: World = await start_world()
+    await world.add_bot("demo", max_lag_seconds=3600)
+    await world.send_alert(action="buy", price="100", qty="1", sl="2%")
+    # an alert TradingView fired 40 s ago arrives now (a retry): its price is older than the
+    # buy's, so the stop does not act on it; a current price does
+    await world.send_alert(action="tick", price="97", time=ago(40))
+    assert await TradeHistory.all().count() == 0
+    _, health = await world.get("/health")
+    assert health["checks"]["monitor"]["status"] == "ok"
+    await world.send_alert(action="tick", price="97.9")
+    [trade] = await TradeHistory.all()
+    assert (trade.reason, trade.exit_price) == ("stop_loss", D("97.9"))
+
+
+async def test_a_close_that_keeps_failing_is_re_armed_for_the_next_price(start_world) -> None:
+    broker = RefusingBroker(refusals=100)
+    world: World = await start_world(
+        telegram=True, broker=broker, monitor_retry_backoff=0.02, monitor_max_attempts=2
+    )
+    await world.add_bot("demo")
+    await world.send_alert(action="buy", price="100", qty="1", sl="2%")
+    await world.send_alert(action="tick", price="97")
+    fake = world.telegram
+    assert fake is not None
+    [_, gave_up] = await fake.wait_for("sendMessage", _text("close failed"), count=2)
+    assert "(attempt 2)" in gave_up.params["text"] and "gave up for now" in gave_up.params["text"]
+    assert await CurrentPosition.all().count() == 1  # still open: the broker holds it
+
+    async def watched_again() -> bool:
+        _, health = await world.get("/health")
+        return health["checks"]["monitor"]["positions"] == 1
+
+    await eventually(watched_again)
+    broker.refusals = 0  # the exchange is back
+    await world.send_alert(action="tick", price="96.5")
+    [trade] = await TradeHistory.all()
+    assert (trade.reason, trade.exit_price) == ("stop_loss", D("96.5"))
+    assert [o.status for o in await closing_orders()] == ["rejected", "rejected", "filled"]

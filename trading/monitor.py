@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import time
 from collections.abc import AsyncIterator, Coroutine
@@ -52,12 +53,15 @@ from trading.events import (
     TriggerFailed,
 )
 from trading.levels import Level
-from trading.positions import q12
+from trading.positions import Side, q12
 from trading.price_cache import PriceCache
 from trading.service import PositionBusy, TradingService
 from trading.trigger_index import Trigger, TriggerIndex, Watch, trail_stop_price
 
 log = logging.getLogger(__name__)
+
+FULL_RESYNC_EVERY = 12  # changed resyncs between two full comparisons
+RESYNC_SLACK = 60.0  # seconds: fill times come from the broker's clock
 
 
 @runtime_checkable
@@ -118,7 +122,6 @@ class Monitor:
         self._keys: dict[tuple[int, str], int] = {}  # (bot id, symbol) -> position id
         self._versions: dict[int, int] = {}  # position id -> version the monitor last loaded
         self._closing: dict[int, asyncio.Task[None]] = {}
-        self._followups: dict[int, list[asyncio.Task[None]]] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
         self._bots: dict[int, BotConfig] = {}
         self._stale: set[str] = set()
@@ -127,6 +130,11 @@ class Monitor:
         self._heartbeats: dict[int, _Heartbeat] = {}
         self._stream: asyncio.Task[None] | None = None
         self._stream_symbols: frozenset[str] = frozenset()
+        self._polled: dict[str, tuple[Decimal, datetime]] = {}
+        self._fingerprint: tuple[int, int, int] | None = None
+        self._synced_at: datetime | None = None
+        self._failing: set[int] = set()
+        self._resyncs = 0
         # health
         self.loaded = False
         self.running = False
@@ -145,6 +153,8 @@ class Monitor:
         """Build the index from the database and take the stored prices of its symbols."""
         self.index = TriggerIndex()
         self._keys.clear()
+        self._fingerprint = await repo.positions_fingerprint()
+        self._synced_at = datetime.now(UTC)
         self._versions = await repo.position_versions()
         self._bots.clear()
         now = datetime.now(UTC)
@@ -154,7 +164,7 @@ class Monitor:
         await self._poll_instruments()
         self.loaded = True
         log.info(
-            "monitor %s loaded positions=%d watched=%d symbols=%d",
+            "monitor loaded name=%s positions=%d watched=%d symbols=%d",
             self.name,
             len(self._versions),
             len(self.index),
@@ -163,7 +173,7 @@ class Monitor:
         for symbol in self.index.symbols():
             self._check_cached(symbol)
 
-    def _watch(self, stored: repo.StoredPosition, now: datetime) -> None:
+    def _watch(self, stored: repo.PositionLevels, now: datetime) -> None:
         """(Re)index a stored position; one someone else is closing is looked at again later."""
         self._versions[stored.id] = stored.version
         self._keys[(stored.bot_id, stored.symbol)] = stored.id
@@ -179,7 +189,8 @@ class Monitor:
     async def position_changed(self, bot_id: int, symbol: str) -> None:
         """A fill in this process changed the bot's position: watch it as stored now, and act
         at once if the last fresh price already reaches a level it has now (a gap through two
-        take-profits, a break-even stop already crossed)."""
+        take-profits, a break-even stop already crossed); returns when those closes are done.
+        Called outside the service's locks, so awaiting the closes cannot deadlock."""
         stored = await repo.load_position(bot_id, symbol)
         old = self._keys.pop((bot_id, symbol), None)
         if old is not None and (stored is None or stored.id != old):
@@ -187,13 +198,19 @@ class Monitor:
             self._versions.pop(old, None)
         if stored is None:
             return
-        self._watch(stored, datetime.now(UTC))
+        self._watch(stored.levels, datetime.now(UTC))
         tasks = self._check_cached(symbol)
         if tasks:
-            self._followups.setdefault(stored.id, []).extend(tasks)
+            await asyncio.wait(tasks)
 
-    async def _recheck(self, bot_id: int, symbol: str) -> None:
-        """A position someone else holds: watch it again once their claim is gone."""
+    async def _recheck(
+        self, bot_id: int, symbol: str, *, wait: float = 0.0, evaluate: bool = True
+    ) -> None:
+        """Watch a position again as stored, once nobody else holds a claim on it; with
+        `evaluate`, act at once if the last fresh price reaches one of its levels (else the
+        next price does)."""
+        if wait:
+            await asyncio.sleep(wait)
         delay = max(0.05, min(self.config.retry_backoff, self.config.claim_ttl))
         while True:
             stored = await repo.load_position(bot_id, symbol)
@@ -203,11 +220,12 @@ class Monitor:
             now = datetime.now(UTC)
             if not stored.claimed_by_other(None, now, self.config.claim_ttl):
                 if stored.id not in self._closing:
-                    self._watch(stored, now)
-                    self._check_cached(symbol)
+                    self._watch(stored.levels, now)
+                    if evaluate:
+                        self._check_cached(symbol)
                 return
             await asyncio.sleep(delay)
-            delay = min(delay * 2, self.config.claim_ttl / 4 + 0.05)
+            delay = min(delay * 2, max(self.config.retry_backoff, 2.0))
 
     def _forget(self, bot_id: int, symbol: str) -> None:
         old = self._keys.pop((bot_id, symbol), None)
@@ -216,7 +234,33 @@ class Monitor:
             self._versions.pop(old, None)
 
     async def resync(self) -> int:
-        """Take in what other processes changed; returns how many positions were reloaded."""
+        """Take in what other processes changed; returns how many positions were reloaded.
+
+        One aggregate query when nothing changed. When something did, the positions touched
+        lately (`updated_at`) are reloaded; every `FULL_RESYNC_EVERY`-th time every (id, version)
+        is compared instead, which also drops positions closed elsewhere (until then such a
+        position, if it fires, is found gone and dropped)."""
+        fingerprint = await repo.positions_fingerprint()
+        if fingerprint == self._fingerprint:
+            return 0
+        started = datetime.now(UTC)
+        self._resyncs += 1
+        if self._synced_at is None or self._resyncs % FULL_RESYNC_EVERY == 0:
+            changed = await self._resync_all()
+        else:
+            since = self._synced_at - timedelta(seconds=RESYNC_SLACK)
+            changed = 0
+            for levels in await repo.positions_touched_since(since):
+                if self._versions.get(levels.id) != levels.version and (
+                    levels.id not in self._closing
+                ):
+                    self._watch(levels, started)
+                    changed += 1
+        self._fingerprint, self._synced_at = fingerprint, started
+        self._bots.clear()  # bots' settings may have changed too
+        return changed
+
+    async def _resync_all(self) -> int:
         versions = await repo.position_versions()
         gone = [pid for pid in self._versions if pid not in versions]
         for pid in gone:
@@ -230,11 +274,10 @@ class Monitor:
             if self._versions.get(pid) != version and pid not in self._closing
         ]
         now = datetime.now(UTC)
-        for stored in await repo.positions_of(changed) if changed else []:
-            self._watch(stored, now)
+        for levels in await repo.positions_of(changed) if changed else []:
+            self._watch(levels, now)
         for pid in changed:
             self._versions.setdefault(pid, versions[pid])
-        self._bots.clear()  # bots' settings may have changed too
         return len(changed)
 
     # ------------------------------------------------------------ prices
@@ -250,11 +293,13 @@ class Monitor:
     ) -> list[asyncio.Task[None]]:
         """The monitor's entry point for one tick. Returns the closes it started.
 
-        `arrival`: the price arrived in this process now (an alert): it replaces the held one,
-        whatever its time. Otherwise (a poll) it is taken only if newer than the held one.
+        `arrival`: the price just arrived (an alert, a ticker, a changed `instruments` row): it
+        replaces the held one unless clearly older (a late alert). Otherwise it is taken only if
+        newer than the held one.
         """
         if arrival:
-            self.prices.put(symbol, price, at, source)
+            if not self.prices.put(symbol, price, at, source):
+                return []
         elif not self.prices.update(symbol, price, at, source):
             return []
         now = datetime.now(UTC)
@@ -291,11 +336,19 @@ class Monitor:
         return [self._close(trigger, started) for trigger in triggers]
 
     async def _poll_instruments(self) -> None:
+        """Prices other processes stored. A row that changed since the last poll is a new price
+        (rows are written in arrival order), whatever its time says."""
         symbols = self.index.symbols()
         if not symbols:
             return
         for symbol, (price, at, source) in (await repo.prices_of(symbols)).items():
-            self.on_price(symbol, price, at, source or "instruments", arrival=False)
+            if self._polled.get(symbol) == (price, at):
+                continue
+            self._polled[symbol] = (price, at)
+            held = self.prices.get(symbol)
+            if held is not None and (held.price, held.at) == (price, at):
+                continue  # this process's own price
+            self.on_price(symbol, price, at, source or "instruments")
 
     async def _poll_tickers(self) -> None:
         source = self.tickers
@@ -395,10 +448,13 @@ class Monitor:
             trigger.level,
             price,
         )
+        # A position that keeps failing is reported on its first round only.
+        quiet = pid in self._failing
         try:
             for attempt in range(1, self.config.max_attempts + 1):
                 error = await self._attempt(trigger, price, started if attempt == 1 else None)
                 if error is None:
+                    self._failing.discard(pid)
                     break
                 last = attempt == self.config.max_attempts
                 retry_in = None if last else self.config.retry_backoff * 2 ** (attempt - 1)
@@ -410,7 +466,7 @@ class Monitor:
                     attempt,
                     error,
                 )
-                if attempt == 1 or last:
+                if (attempt == 1 or last) and not quiet:
                     self.events.publish(
                         TriggerFailed(
                             bot=bot.name if bot else str(watch.bot_id),
@@ -422,7 +478,13 @@ class Monitor:
                         )
                     )
                 if retry_in is None:
-                    self._spawn(self._recheck(watch.bot_id, watch.symbol), f"rearm-{pid}")
+                    # Re-armed after a pause: the next price after it fires the position again.
+                    self._failing.add(pid)
+                    pause = self.config.retry_backoff * 2**attempt
+                    self._spawn(
+                        self._recheck(watch.bot_id, watch.symbol, wait=pause, evaluate=False),
+                        f"rearm-{pid}",
+                    )
                     break
                 await asyncio.sleep(retry_in)
                 fresh = self.prices.fresh(watch.symbol, datetime.now(UTC))
@@ -430,9 +492,6 @@ class Monitor:
         finally:
             if self._closing.get(pid) is asyncio.current_task():
                 del self._closing[pid]
-        follow = self._followups.pop(pid, [])
-        if follow:
-            await asyncio.wait(follow)
 
     async def _attempt(self, trigger: Trigger, price: Decimal, started: float | None) -> str | None:
         """One closing attempt; the error to report, or None when there is nothing to retry."""
@@ -466,7 +525,8 @@ class Monitor:
         if result.status == "rejected":
             return result.reason
         log.info("close of position %d ignored: %s", watch.position_id, result.reason)
-        self._spawn(self._recheck(watch.bot_id, watch.symbol), f"recheck-{watch.position_id}")
+        recheck = self._recheck(watch.bot_id, watch.symbol, wait=self.config.retry_backoff)
+        self._spawn(recheck, f"recheck-{watch.position_id}")
         return None
 
     # ------------------------------------------------------------ trailing peaks
@@ -491,7 +551,7 @@ class Monitor:
                     trails = await repo.trail_settings(symbol, side)
                     for peak, seen_at in stack:
                         stops = {
-                            trail: q12(trail_stop_price(peak, Level.parse(trail), side))  # type: ignore[arg-type]
+                            trail: q12(trail_stop_price(peak, _level(trail), side))  # type: ignore[arg-type]
                             for trail in trails
                         }
                         await repo.ratchet_trailing(symbol, side, peak, seen_at, stops)
@@ -584,6 +644,7 @@ class Monitor:
         if not self.loaded:
             await self.load()
         self.running = True
+        self.beat = time.monotonic()
         config = self.config
         last_resync = last_heartbeat = time.monotonic()
         first = True
@@ -681,19 +742,26 @@ class Monitor:
         return report
 
 
-def watch_of(stored: repo.StoredPosition, ratcheted_peak: Decimal | None = None) -> Watch | None:
+@functools.lru_cache(maxsize=4096)
+def _level(text: str) -> Level:
+    """Trail settings repeat ("1%", "2%"): parse each once (Level is frozen)."""
+    return Level.parse(text)
+
+
+def watch_of(stored: repo.PositionLevels, ratcheted_peak: Decimal | None = None) -> Watch | None:
     """What the index watches of a stored position (None: no level at all)."""
-    side = stored.state.side
+    side: Side = "long" if stored.side == "long" else "short"
     tp, tp_level = stored.tp, None
     if stored.take_profits:
-        tp_level = stored.protection.next_take_profit()
+        unfilled = [i for i, level in enumerate(stored.take_profits) if not level.filled]
+        tp_level = unfilled[0] if unfilled else None
         tp = stored.take_profits[tp_level].price if tp_level is not None else None
-    trail = Level.parse(stored.trail) if stored.trail else None
+    trail = _level(stored.trail) if stored.trail else None
     peak = None
     if trail is not None:
         candidates = [p for p in (stored.trail_peak, ratcheted_peak) if p is not None]
         if not candidates:
-            candidates = [stored.state.avg_price]
+            candidates = [stored.avg_price]
         peak = max(candidates) if side == "long" else min(candidates)
     if stored.sl is None and tp is None and trail is None:
         return None

@@ -1,9 +1,9 @@
 """The last price per symbol, when it was observed and where it came from.
 
 Prices arrive from alerts (in this process), from the `instruments` table (written by other
-processes), and from the broker's tickers. A price is kept only if it is newer than the one held,
-so the sources can overlap in any order. A price older than `max_age` is stale: the monitor acts
-on no stale price, and reports symbols whose last price went stale.
+processes), and from the broker's tickers. A price that arrives replaces the one held unless it
+is clearly older, so the sources can overlap in any order. A price older than `max_age` is
+stale: the monitor acts on no stale price, and reports symbols whose last price went stale.
 """
 
 from __future__ import annotations
@@ -11,6 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
+
+SECOND_GRAIN = 1.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,10 +27,16 @@ class PriceCache:
         self.max_age = max_age
         self._quotes: dict[str, Quote] = {}
 
-    def put(self, symbol: str, price: Decimal, at: datetime, source: str) -> None:
-        """Hold this price whatever its time: it arrived last (an alert in this process, whose
-        `time` may be whole seconds behind the arrival time of the price held)."""
+    def put(self, symbol: str, price: Decimal, at: datetime, source: str) -> bool:
+        """Hold a price that just arrived, unless it is clearly older than the one held (a late
+        alert: a retry, an approval). "Clearly": by more than `SECOND_GRAIN`, since TradingView
+        stamps alerts to the whole second while a price without a time is stamped on arrival.
+        True when held."""
+        held = self._quotes.get(symbol)
+        if held is not None and (held.at - at).total_seconds() > SECOND_GRAIN:
+            return False
         self._quotes[symbol] = Quote(price, at, source)
+        return True
 
     def update(self, symbol: str, price: Decimal, at: datetime, source: str) -> bool:
         """Keep the price if it is newer than the one held; True when kept."""

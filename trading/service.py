@@ -36,6 +36,7 @@ from trading.errors import (
 )
 from trading.events import (
     AlertRefused,
+    ErrorEvent,
     EventSink,
     OrderFinished,
     PositionAdded,
@@ -157,7 +158,10 @@ class TradingService:
         await repo.ensure_instrument(symbol)
         await repo.record_price(symbol, price, at, source)
         if self.watcher is not None:
-            await self.watcher.price_seen(symbol, price, at, source)
+            try:
+                await self.watcher.price_seen(symbol, price, at, source)
+            except Exception as exc:  # the monitor's trouble must not stop the alert's trade
+                self._watcher_failed("price", symbol, exc)
 
     async def close_position(
         self,
@@ -233,12 +237,20 @@ class TradingService:
             if stored is None:
                 raise NotFound(f"{bot.name} has no open {symbol} position")
             await repo.update_stops(stored.id, sl, tp, trail)
-        if self.watcher is not None:
-            await self.watcher.position_changed(bot.id, symbol)
+        await self._changed(bot, symbol, ExecutionResult(status="executed", bot=bot.name))
 
     async def _changed(self, bot: BotConfig, symbol: str, result: ExecutionResult) -> None:
         if self.watcher is not None and result.status == "executed":
-            await self.watcher.position_changed(bot.id, symbol)
+            try:
+                await self.watcher.position_changed(bot.id, symbol)
+            except Exception as exc:  # the trade is done; the monitor catches up on resync
+                self._watcher_failed("position", symbol, exc)
+
+    def _watcher_failed(self, what: str, symbol: str, exc: Exception) -> None:
+        log.exception("monitor failed on a %s update symbol=%s", what, symbol)
+        self.events.publish(
+            ErrorEvent(where="monitor", message=f"{what} update {symbol}: {type(exc).__name__}")
+        )
 
     async def close_all(self, *, reason: str = "manual") -> list[ExecutionResult]:
         results = []
@@ -490,8 +502,9 @@ class TradingService:
         order = await repo.pending_order(token)
         if order is None:
             return  # the order it guarded is settled: a stale claim, nothing to fear
+        look_up = getattr(self.broker, "fetch_order_in", None)  # brokers that need the market
         try:
-            fill = await self.broker.fetch_order(token)
+            fill = await (look_up(symbol, token) if look_up else self.broker.fetch_order(token))
         except TradingError as exc:
             raise PositionBusy(
                 f"{bot.name} {symbol}: order {token} of an earlier close is in an unknown state "
