@@ -13,7 +13,7 @@ import os
 import subprocess
 import sys
 
-from bench import backtest_bench, indicators_bench
+from bench import backtest_bench, indicators_bench, monitor_bench
 
 PEER = "backtesting==0.6.6"  # the version the figures in docs/benchmarks.md were taken with
 
@@ -35,6 +35,9 @@ def main() -> None:
     print("== backtest: RSI(14) 30/70 long-only, 1,000,000 one-minute bars ==")
     ensure_peer()
     backtest_bench.run()
+    print()
+    print("== position monitor: one tick with 1,000 / 10,000 / 100,000 open positions ==")
+    monitor_bench.run()
 
 
 if __name__ == "__main__":

@@ -23,8 +23,10 @@ from db import repo
 from db.config import tortoise_config
 from handlers.web import api, health, tradingview
 from trading.brokers.base import BaseBroker
+from trading.brokers.ccxt_config import CcxtConfig
 from trading.brokers.factory import create_broker
-from trading.events import EventBus
+from trading.errors import TradingError
+from trading.events import ErrorEvent, EventBus
 from trading.intake import WebhookIntake
 from trading.service import TradingService
 
@@ -62,6 +64,7 @@ def create_app(
     setup_telegram(app)
     # After Telegram: on shutdown the monitor stops (its last closes reported) before Telegram.
     setup_monitor(app)
+    app.cleanup_ctx.append(reconcile_context)
     app.cleanup_ctx.append(_background_alerts)
     app.add_routes(tradingview.routes)
     app.add_routes(api.routes)
@@ -76,6 +79,15 @@ def build_broker(settings: Settings) -> BaseBroker:
         fee_bps=settings.paper_fee_bps,
         slippage_bps=settings.paper_slippage_bps,
         initial_balance=settings.paper_balance,
+        ccxt=CcxtConfig(
+            exchange=settings.ccxt_exchange,
+            api_key=settings.ccxt_api_key.get_secret_value(),
+            secret=settings.ccxt_secret.get_secret_value(),
+            password=settings.ccxt_password.get_secret_value(),
+            sandbox=settings.ccxt_sandbox,
+            api_url=settings.ccxt_api_url,
+            options=settings.ccxt_options,
+        ),
     )
 
 
@@ -99,6 +111,21 @@ async def broker_context(app: web.Application) -> AsyncIterator[None]:
         yield
     finally:
         await broker.close()
+
+
+async def reconcile_context(app: web.Application) -> AsyncIterator[None]:
+    """Orders a previous run left pending, and holdings, against the broker (SPEC §6). After
+    Telegram and the monitor are up, so owners hear of it and the monitor sees the fills."""
+    try:
+        report, holdings = await app[TRADING].reconcile()
+    except TradingError as exc:
+        log.warning("start-up reconciliation skipped: %s", exc.user_message)
+    else:
+        findings = report.lines() + holdings.lines()
+        if findings:
+            log.warning("start-up reconciliation: %s", "; ".join(findings))
+            app[EVENTS].publish(ErrorEvent(where="reconciliation", message="\n".join(findings)))
+    yield
 
 
 async def _background_alerts(app: web.Application) -> AsyncIterator[None]:

@@ -169,9 +169,11 @@ def serve(no_monitor: bool) -> None:
         settings = settings.model_copy(update={"monitor_enabled": False})
     if not settings.monitor_enabled:
         click.echo("Position monitor off in this process: run `tradebot monitor` beside it.")
-    web.run_app(
-        create_app(settings), host=settings.host, port=settings.port, print=None, access_log=None
-    )
+    try:
+        app = create_app(settings)
+    except TradingError as exc:  # e.g. TRADEBOT_CCXT_EXCHANGE unknown: one line, no traceback
+        raise click.ClickException(exc.user_message) from None
+    web.run_app(app, host=settings.host, port=settings.port, print=None, access_log=None)
 
 
 @main.command()

@@ -565,6 +565,8 @@ def format_status(overview: Overview, telegram: dict[str, str], now: datetime | 
         lines.append(f"Entries stopped by {escape(switch.by)} {since} · /resume")
     if overview.pending_approvals:
         lines.append(f"🟡 {overview.pending_approvals} alert(s) awaiting approval")
+    for finding in overview.reconciliation[:10]:
+        lines.append(f"⚠️ {escape(finding)}")
     lines.append(f"Telegram: {escape(telegram.get('detail', telegram.get('status', '')))}")
     return "\n".join(lines)
 

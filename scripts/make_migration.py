@@ -83,8 +83,10 @@ def main() -> None:
     if args.only is None:
         # One process per dialect: Tortoise caches each model's SQL for the first dialect it saw.
         for only in ("sqlite", "postgres"):
-            subprocess.run([sys.executable, __file__, args.name, "--postgres", args.postgres,
-                            "--only", only], check=True)
+            subprocess.run(
+                [sys.executable, __file__, args.name, "--postgres", args.postgres, "--only", only],
+                check=True,
+            )
     elif args.only == "sqlite":
         with tempfile.TemporaryDirectory() as tmp:
             print("sqlite:", generate(f"sqlite://{tmp}/gen.sqlite3", args.name))

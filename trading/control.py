@@ -177,6 +177,7 @@ class Overview:
     kill_switch: KillSwitch
     pending_approvals: int
     broker: str
+    reconciliation: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True, slots=True)
@@ -453,6 +454,12 @@ class ControlService:
     # ------------------------------------------------------------ overview
 
     async def overview(self) -> Overview:
+        """The /status card; it also reconciles pending orders and holdings with the broker."""
+        try:
+            report, holdings = await self.trading.reconcile()
+            findings = report.lines() + holdings.lines()
+        except TradingError as exc:
+            findings = [f"reconciliation skipped: {exc.user_message}"]
         bots = await repo.list_bots()
         pending = await bots_admin.logs_with_status(PENDING_APPROVAL)
         return Overview(
@@ -462,6 +469,7 @@ class ControlService:
             kill_switch=await self.kill_switch(),
             pending_approvals=len(pending),
             broker=self.trading.broker.name,
+            reconciliation=findings,
         )
 
     @property

@@ -22,7 +22,7 @@ from trading.control import ApprovalService, check_position_sync
 from trading.errors import AlertError, TradingError
 from trading.events import ErrorEvent, EventSink, LateExecution, WebhookRefused
 from trading.ipallow import allowed, parse_allowlist
-from trading.service import TradingService
+from trading.service import TradingService, observed_at
 from trading.views import ExecutionResult
 
 log = logging.getLogger(__name__)
@@ -114,6 +114,13 @@ class WebhookIntake:
         ):
             return await self._refuse(log_fields, bot, 401, "passphrase: missing or wrong")
 
+        if alert.price is not None and alert.symbol in bot.symbols:
+            # Stops keep working while a bot is paused (kill switch) or waits for approval:
+            # the price reaches the monitor whatever becomes of the alert itself.
+            if bot.paused or bot.approval == "manual":
+                await self.trading.observe_price(
+                    alert.symbol, alert.price, observed_at(alert, received_at), "alert"
+                )
         refusal = self._precheck(bot, alert, received_at)
         if refusal:
             await repo.insert_webhook_log(

@@ -27,6 +27,12 @@ from db import repo
 from trading.alerts import Action, Alert
 from trading.bots import BotConfig
 from trading.brokers.base import BaseBroker, OrderFill, OrderRequest
+from trading.brokers.reconcile import (
+    HoldingsReport,
+    ReconcileReport,
+    check_holdings,
+    reconcile_pending,
+)
 from trading.errors import (
     BrokerRefusal,
     BrokerUnavailable,
@@ -261,6 +267,76 @@ class TradingService:
             except NotFound:
                 continue
         return results
+
+    # ------------------------------------------------------------ reconciliation
+
+    async def reconcile(self) -> tuple[ReconcileReport, HoldingsReport]:
+        """Settle orders left pending against the broker (store the fills it has, fail those
+        it never got), then compare the open positions with the broker's balances."""
+        report = await reconcile_pending(self.broker, await repo.pending_orders())
+        for order_id, fill in report.found:
+            await self.store_reconciled_fill(order_id, fill)
+        for resolution in report.failed:
+            await self.fail_pending(resolution.order_id, resolution.detail)
+        holdings = await check_holdings(self.broker, await repo.list_positions())
+        return report, holdings
+
+    async def store_reconciled_fill(self, order_id: int, fill: OrderFill) -> ExecutionResult | None:
+        """The fill of a pending order that reconciliation found at the broker, stored as
+        `_trade` would have, onto the position as it is now; stops from the bot's defaults.
+        None when the call that sent it stored it meanwhile (/status during an execution)."""
+        order = await repo.order_by_id(order_id)
+        bot = await repo.bot_by_id(order.bot_id)  # type: ignore[attr-defined]
+        symbol = order.symbol
+        async with self.locks.hold(f"{bot.id}:{symbol}"):
+            order = await repo.order_by_id(order_id)
+            if order.status != "pending":
+                return None
+            _base, quote = await repo.ensure_instrument(symbol)
+            stored = await repo.load_position(bot.id, symbol)
+            plan = OrderPlan(
+                side=order.side,  # type: ignore[arg-type]
+                qty=fill.qty,
+                intent=order.intent,  # type: ignore[arg-type]
+                close_qty=Decimal(0),
+                open_qty=fill.qty,
+            )
+            claim = order.client_order_id
+            outcome, position_id, stops = await self._store_fill(
+                bot,
+                symbol,
+                quote,
+                order.id,
+                plan,
+                fill,
+                stored,
+                order.reason,
+                NO_LEVELS,
+                reference_price=order.price or fill.price,
+                take_profit=None,
+                claim=claim if stored is not None and stored.closing_token == claim else None,
+            )
+        self.events.publish(
+            OrderFinished(bot=bot.name, symbol=symbol, status="filled", intent=order.intent)
+        )
+        self._publish(bot, symbol, quote, outcome, order.reason, stops)
+        log.info("reconciled fill stored bot=%s symbol=%s order=%s", bot.name, symbol, claim)
+        result = ExecutionResult(
+            status="executed",
+            reason="reconciled",
+            bot=bot.name,
+            position=self._position_answer(position_id, outcome.position, symbol),
+        )
+        await self._changed(bot, symbol, result)
+        return result
+
+    async def fail_pending(self, order_id: int, reason: str) -> None:
+        """A pending order the broker never got: failed, and its claim on a position given back."""
+        order = await repo.order_by_id(order_id)
+        await repo.finish_order(order_id, "failed", reason)
+        stored = await repo.load_position(order.bot_id, order.symbol)  # type: ignore[attr-defined]
+        if stored is not None and stored.closing_token == order.client_order_id:
+            await repo.release_claim(stored.id, order.client_order_id)
 
     # ------------------------------------------------------------ the path
 
