@@ -29,6 +29,7 @@ from trading.errors import TradingError
 from trading.events import ErrorEvent, EventBus
 from trading.intake import WebhookIntake
 from trading.service import TradingService
+from trading.strategy_runner import StrategyRunner
 
 log = logging.getLogger(__name__)
 
@@ -43,7 +44,14 @@ def create_app(
     events = EventBus()
     events.subscribe(metrics)
     broker = broker or build_broker(settings)
-    trading = TradingService(broker, events, claim_ttl=settings.monitor_claim_ttl)
+    # With an exchange behind it, a price series starts from the exchange's candles.
+    candles = broker if hasattr(broker, "fetch_candles") else None
+    trading = TradingService(
+        broker,
+        events,
+        claim_ttl=settings.monitor_claim_ttl,
+        strategies=StrategyRunner(candles=candles),  # type: ignore[arg-type]
+    )
     app[SETTINGS] = settings
     app[METRICS] = metrics
     app[EVENTS] = events

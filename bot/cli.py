@@ -297,6 +297,19 @@ async def bots_list(settings: Settings, as_json: bool) -> None:
 @click.option(
     "--allow-ip", "allow_ips", multiple=True, help="tradingview or an IP/CIDR; repeat for more."
 )
+@click.option(
+    "--heartbeat",
+    "heartbeat_minutes",
+    type=click.IntRange(1, 10080),
+    default=None,
+    help="Warn owners when no alert came for this many minutes.",
+)
+@click.option(
+    "--break-even",
+    "break_even_after_tp1",
+    is_flag=True,
+    help="Move the stop-loss to the entry price once the first take-profit level fills.",
+)
 @click.option("--json", "as_json", is_flag=True)
 def bots_add(as_json: bool, **options: Any) -> None:
     """Create a bot and print its webhook URL."""

@@ -129,6 +129,8 @@ async def create_bot(spec: BotSpec) -> BotConfig:
             webhook_key=new_webhook_key(),
             passphrase=spec.passphrase,
             allow_ips=spec.allow_ips,
+            heartbeat_minutes=spec.heartbeat_minutes,
+            break_even_after_tp1=spec.break_even_after_tp1,
         )
         await StrategyConfig.create(bot=row, strategy=spec.strategy, params=spec.strategy_params)
         for symbol in spec.symbols:

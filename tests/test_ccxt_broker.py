@@ -528,3 +528,30 @@ async def test_concurrent_alerts_under_faults_each_end_with_exactly_one_order(
     assert sorted(p["bot"] for p in positions) == ["a", "b", "c", "d"]
     assert len(fake.executed) == 4
     assert len({o.client_order_id for o in fake.executed}) == 4
+
+
+async def test_a_price_series_starts_from_the_exchange_candles(
+    start_world: Callable[..., Any], fake: FakeBinance
+) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from db.models import PriceBar
+
+    hour = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
+    first = hour - timedelta(hours=30)
+    # 20 closed hourly bars falling 500 each: RSI(14) is 0 at the end, well below 30
+    rows = []
+    for i in range(20):
+        opened = int((first + timedelta(hours=i)).timestamp() * 1000)
+        close = 60000 - 500 * i
+        rows.append([opened, close + 500, close + 500, close, close, 1])
+    fake.set_klines("BTCUSDT", rows)
+    world: World = await start_world(broker=ccxt_broker(fake))
+    await world.add_bot("r", strategy="rsi", size="0.01", direction="long", interval="60")
+    bar_time = (first + timedelta(hours=20)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    status, body = await world.send_alert(
+        "r", action="tick", price="50000", interval="60", bar_time=bar_time
+    )
+    assert (status, body["status"]) == (200, "executed"), body
+    assert body["order"]["intent"] == "open"
+    assert await PriceBar.filter(source="candles").count() == 20

@@ -241,3 +241,28 @@ def test_first_serve_creates_demo_bot_and_a_test_alert_trades(tmp_path: Path) ->
         timeout=30,
     )
     assert [b["name"] for b in json.loads(listing.stdout)] == ["demo"]
+
+
+def test_heartbeat_and_break_even_are_set_at_creation(cli) -> None:
+    code, out = cli(
+        "bots", "add", "--name", "hb", "--symbol", "BTCUSDT", "--heartbeat", "15", "--break-even"
+    )
+    assert code == 0, out
+    import asyncio
+
+    from tortoise import Tortoise
+
+    from db.config import tortoise_config
+    from db.models import TradingBot
+
+    async def read() -> tuple[int | None, bool]:
+        import os
+
+        await Tortoise.init(config=tortoise_config(os.environ["TRADEBOT_DATABASE_URL"]))
+        try:
+            row = await TradingBot.get(name="hb")
+            return row.heartbeat_minutes, row.break_even_after_tp1
+        finally:
+            await Tortoise.close_connections()
+
+    assert asyncio.run(read()) == (15, True)

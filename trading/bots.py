@@ -74,6 +74,8 @@ class BotSpec(BaseModel):
     approval: Literal["auto", "manual"] = "auto"
     passphrase: str | None = Field(default=None, min_length=4, max_length=128)
     allow_ips: list[str] = []
+    heartbeat_minutes: int | None = Field(default=None, ge=1, le=10080)
+    break_even_after_tp1: bool = False
 
     @field_validator("name")
     @classmethod

@@ -181,6 +181,7 @@ class FakeBinance:
         self.fee_in_quote = fee_in_quote
         self.hang_seconds = hang_seconds
         self.markets = {m.symbol: m for m in markets}
+        self.klines: dict[str, list[list[Any]]] = {}
         self.prices = {
             k: Decimal(str(v))
             for k, v in (prices or {"BTCUSDT": "50000", "ETHUSDT": "3000"}).items()
@@ -214,6 +215,10 @@ class FakeBinance:
         if kind not in FAULTS:
             raise ValueError(f"unknown fault {kind!r}; one of {', '.join(FAULTS)}")
         self._faults.append(_Fault(path, kind, method.upper() if method else None, times))
+
+    def set_klines(self, symbol: str, rows: list[list[Any]]) -> None:
+        """Candles to serve: [open_time_ms, open, high, low, close, volume] per bar."""
+        self.klines[symbol] = rows
 
     def set_price(self, symbol: str, price: str | Decimal) -> None:
         self.prices[symbol] = Decimal(str(price))
@@ -285,6 +290,7 @@ class FakeBinance:
             ("GET", "/api/v3/exchangeInfo"): self._exchange_info,
             ("GET", "/api/v3/ticker/price"): self._ticker_price,
             ("GET", "/api/v3/ticker/24hr"): self._ticker_24hr,
+            ("GET", "/api/v3/klines"): self._klines,
             ("POST", "/api/v3/order"): self._new_order,
             ("GET", "/api/v3/order"): self._query_order,
             ("DELETE", "/api/v3/order"): self._cancel_order,
@@ -392,6 +398,16 @@ class FakeBinance:
         if symbol not in self.markets:
             raise BinanceError(400, -1121, "Invalid symbol.")
         return self.markets[symbol]
+
+    def _klines(self, params: dict[str, str]) -> Any:
+        market = self._market(params)
+        start = int(params.get("startTime", 0))
+        rows = [r for r in self.klines.get(market.symbol, []) if r[0] >= start]
+        limit = int(params.get("limit", 500))
+        return [
+            [r[0], *(str(v) for v in r[1:6]), r[0] + 59_999, "0", 0, "0", "0", "0"]
+            for r in rows[:limit]
+        ]
 
     def _ticker_price(self, params: dict[str, str]) -> Any:
         if "symbol" in params:

@@ -41,6 +41,7 @@ from trading.brokers.base import Balance, BaseBroker, OrderFill, OrderRequest
 from trading.brokers.ccxt_config import CcxtConfig
 from trading.brokers.markets import Market, MarketIndex, check_limits
 from trading.errors import BrokerRefusal, BrokerUnavailable, InvalidRequest
+from trading.series import Bar, interval_seconds
 
 __all__ = ["CcxtBroker", "CcxtConfig", "build_exchange", "rewrite_api_urls"]
 
@@ -583,6 +584,36 @@ class CcxtBroker(BaseBroker):
                 prices[ours] = price
         return prices
 
+    async def fetch_candles(
+        self, symbol: str, interval: str, since: datetime | None, limit: int
+    ) -> list[Bar]:
+        """Closed OHLCV bars for a price series (the strategy runner's `CandleSource`):
+        TradingView's interval name mapped to the exchange's timeframe; the forming bar is
+        left out. An interval the exchange does not offer gives no bars."""
+        seconds = interval_seconds(interval)
+        timeframe = _timeframe(seconds, self.exchange.timeframes or {})
+        if timeframe is None:
+            return []
+        market = (await self._markets()).resolve(symbol)
+        since_ms = int(since.timestamp() * 1000) if since else None
+        rows = await self.exchange.fetch_ohlcv(market["symbol"], timeframe, since_ms, limit)
+        now_ms = datetime.now(UTC).timestamp() * 1000
+        bars = []
+        for opened, open_, high, low, close, volume in rows:
+            if seconds and opened + seconds * 1000 > now_ms:
+                continue  # still forming
+            bars.append(
+                Bar(
+                    open_time=datetime.fromtimestamp(opened / 1000, UTC),
+                    open=_dec(open_),
+                    high=_dec(high),
+                    low=_dec(low),
+                    close=_dec(close),
+                    volume=_dec(volume),
+                )
+            )
+        return bars
+
     async def balances(self) -> list[Balance]:
         try:
             raw = await self.exchange.fetch_balance()
@@ -678,3 +709,14 @@ class CcxtBroker(BaseBroker):
             attempt + 1,
             self._describe(exc),
         )
+
+
+def _timeframe(seconds: int | None, offered: dict[str, Any]) -> str | None:
+    """ccxt's timeframe name (`1m`, `1h`, `1d`...) for an interval length, if offered."""
+    if not seconds:
+        return None
+    for unit, size in (("w", 604800), ("d", 86400), ("h", 3600), ("m", 60), ("s", 1)):
+        if seconds % size == 0:
+            name = f"{seconds // size}{unit}"
+            return name if name in offered else None
+    return None
