@@ -28,6 +28,7 @@ from trading.brokers.factory import create_broker
 from trading.errors import TradingError
 from trading.events import ErrorEvent, EventBus
 from trading.intake import WebhookIntake
+from trading.ratelimit import TokenBuckets
 from trading.service import TradingService
 from trading.strategy_runner import StrategyRunner
 
@@ -61,6 +62,8 @@ def create_app(
         trading,
         events,
         answer_timeout=settings.webhook_answer_timeout,
+        key_limit=TokenBuckets(settings.webhook_rate_per_key, settings.webhook_burst_per_key),
+        ip_limit=TokenBuckets(settings.webhook_rate_per_ip, settings.webhook_burst_per_ip),
         ip_allowlist=settings.webhook_ip_allowlist,
     )
     app[STATUS] = Status()

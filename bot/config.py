@@ -74,6 +74,11 @@ class Settings(BaseSettings):
     # How long a webhook request may wait for execution before answering 202 (TradingView gives up
     # after 3 s).
     webhook_answer_timeout: float = Field(default=2.0, gt=0, le=2.5)
+    # Abuse limits on POST /webhook/{key}: token buckets per key and per sender IP (429 beyond).
+    webhook_rate_per_key: float = Field(default=20.0, gt=0)
+    webhook_burst_per_key: float = Field(default=100.0, ge=1)
+    webhook_rate_per_ip: float = Field(default=100.0, gt=0)
+    webhook_burst_per_ip: float = Field(default=300.0, ge=1)
 
     # Position monitor (stop-loss, take-profit, trailing stops; see trading/monitor.py).
     # TRADEBOT_MONITOR_ENABLED=false (or `serve --no-monitor`) runs none in the web process, for

@@ -31,6 +31,12 @@ class Metrics:
             buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2, 3),
             registry=self.registry,
         )
+        self.rate_limited = Counter(
+            "tradebot_webhook_rate_limited",
+            "Webhook requests refused by a rate limit",
+            ["scope"],
+            registry=self.registry,
+        )
         self.background = Gauge(
             "tradebot_alerts_in_background",
             "Alerts answered 202 still executing",

@@ -57,6 +57,11 @@ def make_settings(db_url: str) -> Callable[..., Settings]:
             "api_token": API_TOKEN,
             "telegram_token": "",
             "public_url": "https://bot.example.com",
+            # replays post hundreds of bars from one address; the limit has its own test
+            "webhook_rate_per_key": 1e6,
+            "webhook_burst_per_key": 1e6,
+            "webhook_rate_per_ip": 1e6,
+            "webhook_burst_per_ip": 1e6,
         }
         values.update(overrides)
         return Settings(_env_file=None, **values)  # type: ignore[call-arg]

@@ -252,3 +252,18 @@ async def test_storage_outage_answers_503_so_tradingview_retries(world: World) -
     status, answer = await world.send_alert(action="buy", price="100")
     assert status == 503 and answer["status"] == "error"
     assert await Order.all().count() == 0
+
+
+async def test_over_the_rate_limit_is_429_with_retry_after_counted_not_logged(start_world) -> None:
+    world = await start_world(webhook_rate_per_key=0.5, webhook_burst_per_key=2)
+    await world.add_bot("demo")
+    answers = [await world.send_alert(action="tick", price="1") for _ in range(3)]
+    assert [status for status, _ in answers] == [200, 200, 429]
+    async with world.http.post(
+        world.url(f"/webhook/{world.bots['demo'].webhook_key}"), data=b"tick BTCUSDT price=1"
+    ) as response:
+        assert response.status == 429
+        assert int(response.headers["Retry-After"]) >= 1
+    assert await WebhookLog.all().count() == 2
+    async with world.http.get(world.url("/metrics")) as response:
+        assert 'tradebot_webhook_rate_limited_total{scope="key"} 2.0' in await response.text()

@@ -22,6 +22,7 @@ from trading.control import ApprovalService, check_position_sync
 from trading.errors import AlertError, TradingError
 from trading.events import ErrorEvent, EventSink, LateExecution, WebhookRefused
 from trading.ipallow import allowed, parse_allowlist
+from trading.ratelimit import TokenBuckets
 from trading.service import TradingService, observed_at
 from trading.views import ExecutionResult
 
@@ -59,13 +60,30 @@ class WebhookIntake:
         *,
         answer_timeout: float = 2.0,
         ip_allowlist: list[str] | None = None,
+        key_limit: TokenBuckets | None = None,
+        ip_limit: TokenBuckets | None = None,
     ) -> None:
         self.ip_allowlist = parse_allowlist(ip_allowlist or [])
+        self.key_limit = key_limit
+        self.ip_limit = ip_limit
         self.trading = trading
         self.approvals = ApprovalService(trading, events)
         self.events = events
         self.answer_timeout = answer_timeout
         self._tasks: set[asyncio.Task[ExecutionResult]] = set()
+
+    def rate_limited(self, key: str, remote_ip: str) -> tuple[str, float] | None:
+        """(scope, retry after seconds) when the sender is over a limit. Such requests are
+        counted, not logged, so a flood cannot fill the disk."""
+        for scope, buckets, name in (
+            ("ip", self.ip_limit, remote_ip),
+            ("key", self.key_limit, key),
+        ):
+            if buckets is not None:
+                wait = buckets.take(name)
+                if wait is not None:
+                    return scope, wait
+        return None
 
     async def receive(
         self,

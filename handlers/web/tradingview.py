@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 import time
 
 from aiohttp import web
@@ -33,6 +34,15 @@ async def _read_limited(request: web.Request) -> tuple[bytes, bool]:
 async def tradingview_webhook(request: web.Request) -> web.Response:
     started = time.perf_counter()
     metrics = request.app[METRICS]
+    limited = request.app[INTAKE].rate_limited(request.match_info["key"], request.remote or "")
+    if limited is not None:
+        scope, wait = limited
+        metrics.rate_limited.labels(scope).inc()
+        return web.json_response(
+            {"status": "rejected", "reason": f"rate limited ({scope}), retry later"},
+            status=429,
+            headers={"Retry-After": str(max(1, math.ceil(wait)))},
+        )
     try:
         body, oversized = await _read_limited(request)
         answer = await request.app[INTAKE].receive(
