@@ -64,6 +64,7 @@ def create_app(
         answer_timeout=settings.webhook_answer_timeout,
         key_limit=TokenBuckets(settings.webhook_rate_per_key, settings.webhook_burst_per_key),
         ip_limit=TokenBuckets(settings.webhook_rate_per_ip, settings.webhook_burst_per_ip),
+        trusted_proxies=settings.trusted_proxies,
         ip_allowlist=settings.webhook_ip_allowlist,
     )
     app[STATUS] = Status()

@@ -68,6 +68,8 @@ class Settings(BaseSettings):
 
     redis_url: str = ""
     webhook_ip_allowlist: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    # Reverse proxies whose X-Forwarded-For is believed (e.g. 127.0.0.1 behind nginx on the host).
+    trusted_proxies: Annotated[list[str], NoDecode] = Field(default_factory=list)
     log_format: Literal["text", "json"] = "text"
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
@@ -121,6 +123,17 @@ class Settings(BaseSettings):
     @classmethod
     def _admins(cls, value: Any) -> Any:
         return _split_commas(value)
+
+    @field_validator("trusted_proxies", mode="before")
+    @classmethod
+    def _proxies(cls, value: Any) -> Any:
+        items = _split_commas(value)
+        for item in items or []:
+            try:
+                ipaddress.ip_network(item, strict=False)
+            except ValueError as exc:
+                raise ValueError(f"{item!r} is not an IP or a CIDR") from exc
+        return items
 
     @field_validator("webhook_ip_allowlist", mode="before")
     @classmethod

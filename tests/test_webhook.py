@@ -267,3 +267,25 @@ async def test_over_the_rate_limit_is_429_with_retry_after_counted_not_logged(st
     assert await WebhookLog.all().count() == 2
     async with world.http.get(world.url("/metrics")) as response:
         assert 'tradebot_webhook_rate_limited_total{scope="key"} 2.0' in await response.text()
+
+
+async def test_forwarded_for_is_believed_only_from_a_trusted_proxy(start_world) -> None:
+    world = await start_world(trusted_proxies="127.0.0.1")
+    bot = await world.add_bot("tv", allow_ips=["tradingview"])
+    url = world.url(f"/webhook/{bot.webhook_key}")
+    body = b"buy BTCUSDT price=1"
+    # the client prepends a forged TradingView address; the proxy appends the real peer
+    forged = {"X-Forwarded-For": "52.89.214.238, 203.0.113.9"}
+    async with world.http.post(url, data=body, headers=forged) as response:
+        assert response.status == 403
+        assert "203.0.113.9" in (await response.json())["reason"]
+    real = {"X-Forwarded-For": "52.89.214.238"}
+    async with world.http.post(url, data=body, headers=real) as response:
+        assert response.status == 200
+
+    untrusted = await start_world()  # no trusted proxy: the header is ignored
+    other = await untrusted.add_bot("tv2", allow_ips=["tradingview"])
+    async with untrusted.http.post(
+        untrusted.url(f"/webhook/{other.webhook_key}"), data=body, headers=real
+    ) as response:
+        assert response.status == 403

@@ -62,7 +62,9 @@ class WebhookIntake:
         ip_allowlist: list[str] | None = None,
         key_limit: TokenBuckets | None = None,
         ip_limit: TokenBuckets | None = None,
+        trusted_proxies: list[str] | None = None,
     ) -> None:
+        self.trusted_proxies = parse_allowlist(trusted_proxies or [])
         self.ip_allowlist = parse_allowlist(ip_allowlist or [])
         self.key_limit = key_limit
         self.ip_limit = ip_limit

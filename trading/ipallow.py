@@ -33,3 +33,26 @@ def allowed(remote_ip: str, networks: list[Network]) -> bool:
     except ValueError:
         return False
     return any(address in network for network in networks)
+
+
+def client_ip(peer: str, forwarded_for: str | None, trusted: list[Network]) -> str:
+    """The sender's address: the peer, unless the peer is a trusted proxy; then the rightmost
+    `X-Forwarded-For` entry that is not itself a trusted proxy (entries further left are
+    whatever the client chose to send, so they are never believed)."""
+    if not trusted or not forwarded_for or not _in(peer, trusted):
+        return peer
+    for hop in reversed([part.strip() for part in forwarded_for.split(",") if part.strip()]):
+        if not _in(hop, trusted):
+            try:
+                return str(ipaddress.ip_address(hop))
+            except ValueError:
+                return peer  # a malformed hop: fall back to the proxy's own address
+    return peer
+
+
+def _in(address: str, networks: list[Network]) -> bool:
+    try:
+        parsed = ipaddress.ip_address(address)
+    except ValueError:
+        return False
+    return any(parsed in network for network in networks)

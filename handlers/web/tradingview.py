@@ -11,6 +11,7 @@ from tortoise.exceptions import DBConnectionError, OperationalError
 
 from bot.keys import INTAKE, METRICS
 from trading.alerts import MAX_BODY_BYTES
+from trading.ipallow import client_ip
 
 log = logging.getLogger(__name__)
 routes = web.RouteTableDef()
@@ -34,7 +35,11 @@ async def _read_limited(request: web.Request) -> tuple[bytes, bool]:
 async def tradingview_webhook(request: web.Request) -> web.Response:
     started = time.perf_counter()
     metrics = request.app[METRICS]
-    limited = request.app[INTAKE].rate_limited(request.match_info["key"], request.remote or "")
+    intake = request.app[INTAKE]
+    remote = client_ip(
+        request.remote or "", request.headers.get("X-Forwarded-For"), intake.trusted_proxies
+    )
+    limited = intake.rate_limited(request.match_info["key"], remote)
     if limited is not None:
         scope, wait = limited
         metrics.rate_limited.labels(scope).inc()
@@ -49,7 +54,7 @@ async def tradingview_webhook(request: web.Request) -> web.Response:
             request.match_info["key"],
             body,
             content_type=request.headers.get("Content-Type", ""),
-            remote_ip=request.remote or "",
+            remote_ip=remote,
             oversized=oversized,
         )
         status, payload, headers = answer.http_status, answer.body, answer.headers
