@@ -121,3 +121,19 @@ def test_passphrase_is_redacted_in_both_forms() -> None:
     assert "hunter2" not in redact('{"action": "buy", "passphrase": "hunter2", "x": 1}')
     assert "hunter2" not in redact("buy BTCUSDT passphrase=hunter2 qty=1")
     assert "hunter2" not in redact('{"passphrase":"hunter2"')  # even when the JSON is broken
+
+
+@pytest.mark.parametrize(
+    ("fields", "target"),
+    [
+        ('"action": "sell", "market_position": "short", "position_size": "2"', Decimal(-2)),
+        ('"action": "sell", "position_size": "-2"', Decimal(-2)),
+        ('"action": "buy", "market_position": "long", "position_size": "1.5"', Decimal("1.5")),
+        ('"action": "close", "market_position": "flat", "position_size": "0"', Decimal(0)),
+        ('"action": "buy", "qty": "1"', None),
+        ('"action": "tick", "market_position": "flat"', None),
+    ],
+)
+def test_target_position_stated_by_tradingview(fields: str, target: Decimal | None) -> None:
+    alert = parse_alert(f'{{"symbol": "BTCUSDT", {fields}}}'.encode())
+    assert alert.target_position == target

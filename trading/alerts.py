@@ -233,6 +233,23 @@ class Alert(BaseModel):
         return data
 
     @property
+    def target_position(self) -> Decimal | None:
+        """The signed position a buy / sell / close states with `market_position` /
+        `position_size` (TradingView's strategy placeholders), if it states one."""
+        if self.action not in (Action.BUY, Action.SELL, Action.CLOSE):
+            return None
+        if self.market_position == "flat":
+            return Decimal(0)
+        if self.position_size is None:
+            return None
+        size = abs(self.position_size)
+        if self.market_position == "short" or (
+            self.market_position is None and self.position_size < 0
+        ):
+            return -size
+        return size
+
+    @property
     def fields(self) -> dict[str, Any]:
         """Fields the contract does not name (an `rsi` value from the chart, say)."""
         return dict(self.model_extra or {})

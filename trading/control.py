@@ -20,7 +20,7 @@ from pydantic import ValidationError
 
 from db import bots_admin, repo
 from trading.access import SYSTEM, Actor
-from trading.alerts import Action, Alert, build_alert
+from trading.alerts import Alert, build_alert
 from trading.bots import BotConfig, BotSpec, parse_size
 from trading.brokers.base import Balance
 from trading.control_events import ApprovalRequested, ApprovalResolved, ControlAction, OutOfSync
@@ -95,22 +95,6 @@ def check_field(field_name: str, raw: str) -> Any:
     return getattr(spec, field_name)
 
 
-def stated_target(alert: Alert) -> Decimal | None:
-    """The signed position an alert states with market_position / position_size, if any."""
-    if alert.action not in (Action.BUY, Action.SELL, Action.CLOSE):
-        return None
-    if alert.market_position == "flat":
-        return ZERO
-    if alert.position_size is None:
-        return None
-    size = abs(alert.position_size)
-    if alert.market_position == "short" or (
-        alert.market_position is None and alert.position_size < 0
-    ):
-        return -size
-    return size
-
-
 def _allowed_target(bot: BotConfig, target: Decimal) -> Decimal:
     if (target > 0 and bot.direction == "short") or (target < 0 and bot.direction == "long"):
         return ZERO
@@ -124,7 +108,7 @@ async def check_position_sync(bot: BotConfig, alert: Alert, events: EventSink) -
     Only `signal` bots follow the alert's position; other strategies decide for themselves.
     Never raises: a failed check must not turn an executed alert into an error."""
     try:
-        target = stated_target(alert)
+        target = alert.target_position
         if target is None or bot.strategy != "signal":
             return True
         target = _allowed_target(bot, target)

@@ -96,26 +96,14 @@ class BaseStrategy(ABC):
         """What to do with this alert."""
 
 
-def alert_target(context: StrategyContext) -> Decimal | None:
-    """The signed position the alert states (`market_position` / `position_size`), if any."""
-    alert = context.alert
-    if alert.market_position == "flat":
-        return Decimal(0)
-    if alert.position_size is None:
-        return None
-    size = abs(alert.position_size)
-    if alert.market_position == "short" or (
-        alert.market_position is None and alert.position_size < 0
-    ):
-        return -size
-    return size
-
-
 def follow_alert(context: StrategyContext) -> Decision:
     """Do what the alert says: its action, its qty, and its target position if it states one."""
-    action = context.alert.action
-    target = alert_target(context) if action in (Action.BUY, Action.SELL, Action.CLOSE) else None
-    return Decision(signal=action.value, qty=context.alert.qty, target=target)  # type: ignore[arg-type]
+    alert = context.alert
+    return Decision(
+        signal=alert.action.value,  # type: ignore[arg-type]
+        qty=alert.qty,
+        target=alert.target_position,
+    )
 
 
 def fmt(value: float) -> str:

@@ -7,11 +7,10 @@ from trading.strategies.base import (
     BaseStrategy,
     Decision,
     StrategyContext,
-    alert_target,
     follow_alert,
 )
 
-__all__ = ["SignalStrategy", "alert_target"]
+__all__ = ["SignalStrategy"]
 
 
 class SignalStrategy(BaseStrategy):
