@@ -20,6 +20,7 @@ from rich.table import Table
 from tortoise import Tortoise
 
 from bot.cli_backtest import backtest
+from bot.cli_options import key_values
 from bot.config import ConfigError, Settings, load_settings
 from bot.logs import setup_logging
 from bot.templates import alert_template
@@ -70,16 +71,6 @@ def with_db(func: Callable[..., Coroutine[Any, Any, T]]) -> Callable[..., T]:
         return _run(body())
 
     return wrapper
-
-
-def _params(items: tuple[str, ...]) -> dict[str, str]:
-    params = {}
-    for item in items:
-        key, sep, value = item.partition("=")
-        if not sep or not key.strip():
-            raise click.BadParameter(f"expected key=value, got {item!r}", param_hint="'--param'")
-        params[key.strip()] = value.strip()
-    return params
 
 
 def _print_json(data: Any) -> None:
@@ -314,7 +305,7 @@ async def bots_list(settings: Settings, as_json: bool) -> None:
 def bots_add(as_json: bool, **options: Any) -> None:
     """Create a bot and print its webhook URL."""
     options["symbols"] = list(options["symbols"])
-    options["strategy_params"] = _params(options.pop("params"))
+    options["strategy_params"] = key_values(options.pop("params"), "--param")
     options["allow_ips"] = list(options["allow_ips"])
     try:
         spec = BotSpec(**options)
@@ -502,11 +493,7 @@ def alert(
     if alert_id:
         payload["id"] = alert_id
     payload["time"] = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-    for item in fields:
-        key, sep, value = item.partition("=")
-        if not sep or not key:
-            raise click.BadParameter(f"expected key=value, got {item!r}", param_hint="'--field'")
-        payload[key] = value
+    payload.update(key_values(fields, "--field"))
     if text_form:
         rest = " ".join(f"{k}={v}" for k, v in payload.items() if k not in ("action", "symbol"))
         body = f"{payload['action']} {payload['symbol']} {rest}".strip()

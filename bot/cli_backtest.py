@@ -25,6 +25,7 @@ from rich.progress import (
 )
 from rich.table import Table
 
+from bot.cli_options import key_values
 from trading.backtest import (
     BacktestConfig,
     BacktestResult,
@@ -40,13 +41,7 @@ LONG_FILE_BYTES = 8 * 1024 * 1024  # about 150,000 bars: from here on a run take
 
 
 def _params(items: tuple[str, ...], strategy: str) -> dict[str, Any]:
-    raw: dict[str, str] = {}
-    words = [word for item in items for word in item.replace(",", " ").split()]
-    for item in words:
-        key, sep, value = item.partition("=")
-        if not sep or not key.strip():
-            raise click.BadParameter(f"expected key=value, got {item!r}", param_hint="'--param'")
-        raw[key.strip()] = value.strip()
+    raw = key_values(items, "--param", split=True)
     try:
         return registry.validate_params(strategy, raw)
     except ValueError as exc:

@@ -211,6 +211,7 @@ def test_live_decision_on_each_bar_equals_the_backtest_signal(
         ("ma_cross", {"ma": "wma"}, "ma_cross parameter ma: input should be 'sma' or 'ema'"),
         ("bollinger", {"k": 0}, "bollinger parameter k: input should be greater than 0"),
         ("macd", {"signal": True}, "signal must be a number"),
+        ("macd", {"fast": 26, "slow": 12}, "fast (26) must be shorter than slow (12)"),
         ("nope", {}, "unknown strategy 'nope'; choose one of bollinger, ma_cross, macd, rsi"),
     ],
 )

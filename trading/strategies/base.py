@@ -50,6 +50,19 @@ class StrategyParams(BaseModel):
         return data
 
 
+class FastSlowParams(StrategyParams):
+    """Two periods where the fast one must be the shorter (moving averages, MACD)."""
+
+    fast: int
+    slow: int
+
+    @model_validator(mode="after")
+    def _fast_before_slow(self) -> FastSlowParams:
+        if self.fast >= self.slow:
+            raise ValueError(f"fast ({self.fast}) must be shorter than slow ({self.slow})")
+        return self
+
+
 @dataclass(frozen=True, slots=True)
 class Decision:
     """Trade (`signal` set) or not (`reason` says why)."""

@@ -8,28 +8,22 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field
 
 from trading import indicators
 from trading.strategies.base import (
+    FastSlowParams,
     FloatArray,
     IndicatorStrategy,
     SignalArray,
-    StrategyParams,
     crosses,
 )
 
 
-class MaCrossParams(StrategyParams):
+class MaCrossParams(FastSlowParams):
     fast: int = Field(default=20, ge=2, le=1000)
     slow: int = Field(default=50, ge=2, le=1000)
     ma: Literal["sma", "ema"] = "sma"
-
-    @model_validator(mode="after")
-    def _order(self) -> MaCrossParams:
-        if self.fast >= self.slow:
-            raise ValueError(f"fast ({self.fast}) must be shorter than slow ({self.slow})")
-        return self
 
 
 class MaCrossStrategy(IndicatorStrategy):

@@ -8,28 +8,22 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field
 
 from trading import indicators
 from trading.strategies.base import (
+    FastSlowParams,
     FloatArray,
     IndicatorStrategy,
     SignalArray,
-    StrategyParams,
     crosses,
 )
 
 
-class MacdParams(StrategyParams):
+class MacdParams(FastSlowParams):
     fast: int = Field(default=12, ge=2, le=1000)
     slow: int = Field(default=26, ge=2, le=1000)
     signal: int = Field(default=9, ge=1, le=1000)
-
-    @model_validator(mode="after")
-    def _order(self) -> MacdParams:
-        if self.fast >= self.slow:
-            raise ValueError(f"fast ({self.fast}) must be shorter than slow ({self.slow})")
-        return self
 
 
 class MacdStrategy(IndicatorStrategy):
