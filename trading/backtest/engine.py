@@ -54,6 +54,7 @@ from trading.positions import (
     plan_order,
     q12,
 )
+from trading.protection import NO_LEVELS, Protection, protection_after_fill
 from trading.strategies import registry
 from trading.strategies.base import BUY, IndicatorStrategy
 
@@ -226,6 +227,7 @@ class _Simulation:
         self.closed_pnl = ZERO  # realized PnL of closed trades
         self.sl: Decimal | None = None
         self.tp: Decimal | None = None
+        self.protection = Protection()
         self.best = 0.0  # best price since entry, for the trailing stop
         self.scan_from = 0  # first bar whose stops are not checked yet
         self.trades: list[BacktestTrade] = []
@@ -251,11 +253,9 @@ class _Simulation:
             position = self.position
             exposure = position.qty * position.avg_price if position else ZERO
             available = self.equity_cash() - exposure
-            needed = q12(open_qty * price) + fee
-            if needed > available:
-                self.refused.append(
-                    (bar, f"insufficient balance: need {needed:f}, available {available:f}")
-                )
+            refusal = self.broker.funds_refusal(open_qty, price, fee, available, "")
+            if refusal:
+                self.refused.append((bar, refusal))
                 return False
         before = self.position
         when = self.data.datetime_at(bar)
@@ -285,30 +285,26 @@ class _Simulation:
             )
         state = outcome.position
         self.position = state
-        if state is not None:
-            entering = any(leg.kind in ("open", "add") for leg in outcome.legs)
-            fresh = before is None or outcome.reopened
-            if fresh:
-                # As the live service: the trailing peak starts at the order's reference price
-                # (before slippage); an add keeps it.
-                self.entry_bar = bar
-                self.best = float(ref)
-            if entering or fresh:
-                self._set_stops(state)
-        else:
-            self.sl = self.tp = None
+        if state is not None and (before is None or outcome.reopened):
+            # As the live service: the trailing peak starts at the order's reference price
+            # (before slippage); an add keeps it.
+            self.entry_bar = bar
+            self.best = float(ref)
+        # The live service's rule for the levels after a fill: the bot's, from the (new)
+        # average entry on an open or add; a reduce keeps them.
+        self.protection = protection_after_fill(
+            bot_levels=(self.sl_level, self.tp_level, self.trail_level),
+            alert=NO_LEVELS,
+            outcome=outcome,
+            before=self.protection if before is not None else None,
+            reference_price=ref,
+        )
+        self.sl, self.tp = self.protection.sl, self.protection.tp
         sq = float(state.qty) * (1 if state.side == "long" else -1) if state else 0.0
         avg = float(state.avg_price) if state else 0.0
         self.changes.append((bar, float(self.equity_cash()), sq, avg))
         self.scan_from = bar + 1
         return True
-
-    def _set_stops(self, state: PositionState) -> None:
-        """As `TradingService` sets them: the bot's levels from the (new) average entry."""
-        sl = self.sl_level.stop_price(state.avg_price, state.side) if self.sl_level else None
-        tp = self.tp_level.target_price(state.avg_price, state.side) if self.tp_level else None
-        self.sl = q12(sl) if sl is not None else None
-        self.tp = q12(tp) if tp is not None else None
 
     # ------------------------------------------------------------ bars
 

@@ -52,6 +52,21 @@ class PaperBroker(BaseBroker):
     def fee(self, qty: Decimal, price: Decimal) -> Decimal:
         return q12(qty * price * self.fee_rate)
 
+    @staticmethod
+    def funds_refusal(
+        open_qty: Decimal, price: Decimal, fee: Decimal, available: Decimal, quote: str
+    ) -> str | None:
+        """Why opening `open_qty` at `price` is refused (None: the cash is there). The
+        backtester asks the same question with its own cash."""
+        needed = q12(open_qty * price) + fee
+        if needed <= available:
+            return None
+        currency = f"{quote} " if quote else ""
+        return (
+            f"insufficient {currency}balance: need {needed.normalize():f}, "
+            f"available {max(available, Decimal(0)).normalize():f}"
+        )
+
     async def _cash(self, currency: str) -> tuple[Decimal, Decimal]:
         realized = (await self.ledger.realized()).get(currency, Decimal(0))
         exposure = (await self.ledger.exposure()).get(currency, Decimal(0))
@@ -63,12 +78,9 @@ class PaperBroker(BaseBroker):
         fee = self.fee(request.qty, price)
         if request.open_qty > 0:
             _cash, available = await self._cash(request.quote)
-            needed = q12(request.open_qty * price) + fee
-            if needed > available:
-                raise BrokerRefusal(
-                    f"insufficient {request.quote} balance: need {needed.normalize():f}, "
-                    f"available {max(available, Decimal(0)).normalize():f}"
-                )
+            refusal = self.funds_refusal(request.open_qty, price, fee, available, request.quote)
+            if refusal:
+                raise BrokerRefusal(refusal)
         return OrderFill(
             client_order_id=request.client_order_id,
             broker_order_id=f"paper-{uuid.uuid4().hex[:12]}",
