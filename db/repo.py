@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -701,22 +701,13 @@ async def record_fill(
                 raise ConcurrentUpdate(f"a position for {symbol} was opened meanwhile") from None
             new_id = row.id
         if outcome.closed is not None and old_id is not None:
-            trade = outcome.closed
             await TradeHistory.create(
                 position_id=old_id,
                 bot_id=bot_id,
                 symbol=symbol,
                 quote=quote,
-                side=trade.side,
-                qty=trade.qty,
-                entry_price=trade.entry_price,
-                exit_price=trade.exit_price,
-                pnl=trade.pnl,
-                fees=trade.fees,
-                entries=trade.entries,
-                opened_at=trade.opened_at,
-                closed_at=trade.closed_at,
                 reason=reason,
+                **asdict(outcome.closed),  # side, qty, prices, pnl, fees, entries, times
             )
         for leg in outcome.legs:
             position_id = new_id if leg.kind == "open" or old_id is None else old_id

@@ -84,6 +84,7 @@ class PositionClosed(Event):
     exit_price: Decimal
     pnl: Decimal
     fees: Decimal
+    entries: int
     opened_at: datetime
     closed_at: datetime
     reason: str

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import logging
 import uuid
+from dataclasses import asdict
 from datetime import UTC, datetime
 from decimal import ROUND_DOWN, Decimal
 from typing import Any, Protocol
@@ -671,21 +672,13 @@ class TradingService:
                     )
                 )
             elif leg.kind == "close" and outcome.closed is not None:
-                trade = outcome.closed
                 self.events.publish(
                     PositionClosed(
                         bot=bot.name,
                         symbol=symbol,
                         quote=quote,
-                        side=trade.side,
-                        qty=trade.qty,
-                        entry_price=trade.entry_price,
-                        exit_price=trade.exit_price,
-                        pnl=trade.pnl,
-                        fees=trade.fees,
-                        opened_at=trade.opened_at,
-                        closed_at=trade.closed_at,
                         reason=reason,
+                        **asdict(outcome.closed),
                     )
                 )
 
