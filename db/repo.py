@@ -810,20 +810,19 @@ async def list_trades(bot_name: str | None = None, limit: int = 50) -> list[Trad
 class DbPaperLedger:
     """Paper account figures derived from stored rows (see `trading.brokers.paper`)."""
 
-    async def realized(self) -> dict[str, Decimal]:
+    async def realized(self, quote: str | None = None) -> dict[str, Decimal]:
         totals: dict[str, Decimal] = defaultdict(Decimal)
-        for quote, pnl in await TradeHistory.all().values_list("quote", "pnl"):
-            totals[quote] += pnl
-        for quote, pnl in await CurrentPosition.all().values_list("quote", "realized_pnl"):
-            totals[quote] += pnl
+        for model, column in ((TradeHistory, "pnl"), (CurrentPosition, "realized_pnl")):
+            query = model.filter(quote=quote) if quote else model.all()
+            for currency, pnl in await query.values_list("quote", column):
+                totals[currency] += pnl
         return dict(totals)
 
-    async def exposure(self) -> dict[str, Decimal]:
+    async def exposure(self, quote: str | None = None) -> dict[str, Decimal]:
         totals: dict[str, Decimal] = defaultdict(Decimal)
-        for quote, qty, price in await CurrentPosition.all().values_list(
-            "quote", "qty", "avg_price"
-        ):
-            totals[quote] += qty * price
+        query = CurrentPosition.filter(quote=quote) if quote else CurrentPosition.all()
+        for currency, qty, price in await query.values_list("quote", "qty", "avg_price"):
+            totals[currency] += qty * price
         return dict(totals)
 
 

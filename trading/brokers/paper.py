@@ -21,10 +21,10 @@ BPS = Decimal(10000)
 
 
 class PaperLedger(Protocol):
-    async def realized(self) -> dict[str, Decimal]:
+    async def realized(self, quote: str | None = None) -> dict[str, Decimal]:
         """Realized PnL after fees so far, per quote currency (closed and open positions)."""
 
-    async def exposure(self) -> dict[str, Decimal]:
+    async def exposure(self, quote: str | None = None) -> dict[str, Decimal]:
         """Notional (qty × entry price) of open positions, per quote currency."""
 
 
@@ -68,8 +68,9 @@ class PaperBroker(BaseBroker):
         )
 
     async def _cash(self, currency: str) -> tuple[Decimal, Decimal]:
-        realized = (await self.ledger.realized()).get(currency, Decimal(0))
-        exposure = (await self.ledger.exposure()).get(currency, Decimal(0))
+        # One currency's rows only: this runs before every opening order.
+        realized = (await self.ledger.realized(currency)).get(currency, Decimal(0))
+        exposure = (await self.ledger.exposure(currency)).get(currency, Decimal(0))
         cash = self.initial_balance + realized
         return cash, cash - exposure
 
