@@ -185,6 +185,9 @@ async def test_slow_execution_answers_202_and_finishes_in_background(start_world
     # The alert was stored before execution: a retry now is a duplicate, not a second order.
     again = await world.send_alert(action="buy", price="100", id="slow-1")
     assert again[1]["status"] == "duplicate"
+    # The order row exists, pending, while the broker has not answered.
+    pending = await Order.get()
+    assert pending.status == "pending" and pending.client_order_id.startswith("tb")
     broker.release.set()
     order = await _wait_for_order(status="filled")
     assert order.qty == 1
@@ -289,3 +292,13 @@ async def test_forwarded_for_is_believed_only_from_a_trusted_proxy(start_world) 
         untrusted.url(f"/webhook/{other.webhook_key}"), data=body, headers=real
     ) as response:
         assert response.status == 403
+
+
+async def test_a_rotated_key_stops_the_old_url_at_once(world: World) -> None:
+    from db import repo
+
+    old = world.bots["demo"]
+    new = await repo.rotate_key("demo")
+    status, answer = await world.send_alert(old, action="buy", price="100")
+    assert status == 401 and answer["reason"] == "unknown webhook key"
+    assert (await world.send_alert(new, action="buy", price="100"))[1]["status"] == "executed"
