@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 import secrets
-from decimal import Decimal, InvalidOperation
+from decimal import ROUND_DOWN, Decimal, InvalidOperation
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
@@ -43,6 +43,18 @@ def parse_size(raw: Any) -> tuple[SizeKind, Decimal]:
     if kind == "equity_pct" and value > 100:
         raise ValueError("size percentage must be at most 100%")
     return kind, value
+
+
+QTY_STEP = Decimal("1e-8")
+
+
+def order_size(kind: str, value: Decimal, price: Decimal, equity: Decimal) -> Decimal:
+    """A bot's order quantity at `price`: a fixed base qty, a quote amount, or a percentage of
+    the account's equity, rounded down to 1e-8. Live and backtest size alike through this."""
+    if kind == "qty":
+        return value
+    amount = value if kind == "quote" else equity * value / 100
+    return (amount / price).quantize(QTY_STEP, rounding=ROUND_DOWN)
 
 
 def format_size(kind: str, value: Decimal, quote: str = "") -> str:

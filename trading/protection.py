@@ -21,11 +21,11 @@ from decimal import ROUND_DOWN, Decimal
 from typing import Any
 
 from trading.alerts import TakeProfitLevel
+from trading.bots import QTY_STEP
 from trading.levels import Level
 from trading.positions import FillOutcome, PositionState, Side, q12
 from trading.trigger_index import trail_stop_price
 
-QTY_STEP = Decimal("1e-8")
 WHOLE = Decimal("0.999999")
 ZERO = Decimal(0)
 ONE = Decimal(1)

@@ -21,12 +21,12 @@ import logging
 import uuid
 from dataclasses import asdict
 from datetime import UTC, datetime
-from decimal import ROUND_DOWN, Decimal
+from decimal import Decimal
 from typing import Any, Protocol
 
 from db import repo
 from trading.alerts import Action, Alert
-from trading.bots import BotConfig
+from trading.bots import BotConfig, order_size
 from trading.brokers.base import BaseBroker, OrderFill, OrderRequest
 from trading.brokers.reconcile import (
     HoldingsReport,
@@ -75,7 +75,6 @@ from trading.views import ExecutionResult
 
 log = logging.getLogger(__name__)
 
-QTY_STEP = Decimal("1e-8")
 MAX_STORE_ATTEMPTS = 5
 DEFAULT_CLAIM_TTL = 60.0
 
@@ -342,15 +341,11 @@ class TradingService:
     # ------------------------------------------------------------ the path
 
     async def _default_qty(self, bot: BotConfig, price: Decimal, quote: str) -> Decimal:
-        if bot.size_kind == "qty":
-            return bot.size_value
-        if bot.size_kind == "quote":
-            amount = bot.size_value
-        else:
+        equity = Decimal(0)
+        if bot.size_kind == "equity_pct":
             balances = {b.currency: b for b in await self.broker.balances()}
             equity = balances[quote].total if quote in balances else Decimal(0)
-            amount = equity * bot.size_value / 100
-        return (amount / price).quantize(QTY_STEP, rounding=ROUND_DOWN)
+        return order_size(bot.size_kind, bot.size_value, price, equity)
 
     async def _trade(
         self,

@@ -31,14 +31,14 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from decimal import ROUND_DOWN, Decimal
+from decimal import Decimal
 from typing import Any
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from trading.backtest.data import Ohlcv
-from trading.bots import BotConfig, BotSpec, parse_size
+from trading.bots import BotConfig, BotSpec, order_size, parse_size
 from trading.brokers.paper import PaperBroker
 from trading.errors import InvalidRequest
 from trading.levels import Level
@@ -58,7 +58,6 @@ from trading.protection import NO_LEVELS, Protection, protection_after_fill
 from trading.strategies import registry
 from trading.strategies.base import BUY, IndicatorStrategy
 
-QTY_STEP = Decimal("1e-8")  # as TradingService sizes orders
 DEFAULT_SIZE: str = BotSpec.model_fields["size"].default
 Progress = Callable[[int, int], None]
 
@@ -194,15 +193,6 @@ class _NoLedger:
 
     async def exposure(self, quote: str | None = None) -> dict[str, Decimal]:
         return {}
-
-
-def order_size(kind: str, value: Decimal, price: Decimal, equity: Decimal) -> Decimal:
-    """The bot's order quantity at `price`, as `TradingService` sizes it: a fixed base qty, a
-    quote amount, or a percentage of the account's equity (cash after realized PnL)."""
-    if kind == "qty":
-        return value
-    amount = value if kind == "quote" else equity * value / 100
-    return (amount / price).quantize(QTY_STEP, rounding=ROUND_DOWN)
 
 
 class _Simulation:
