@@ -33,6 +33,10 @@ class TradingBot(Model):
     paused = fields.BooleanField(default=False)
     webhook_key = fields.CharField(max_length=128, unique=True)
     passphrase = fields.CharField(max_length=128, null=True)
+    # Senders that can sign: HMAC-SHA256 over "timestamp.body" in X-Tradebot-Signature.
+    hmac_secret = fields.CharField(max_length=128, null=True)
+    # Runaway-script guard: alerts accepted per minute for this bot (0 = no cap).
+    max_alerts_per_minute = fields.IntField(default=60)
     allow_ips: list[str] = fields.JSONField(default=list)  # type: ignore[assignment]
     risk: dict = fields.JSONField(default=dict)  # type: ignore[assignment]
     heartbeat_minutes = fields.IntField(null=True)  # warn when no alert came for this long
@@ -224,6 +228,10 @@ class WebhookLog(Model):
     order_id = fields.IntField(null=True)
     received_at = fields.DatetimeField(db_index=True)
     finished_at = fields.DatetimeField(null=True)
+    # Refusals from one sender are aggregated: the same (IP, answer, bot) within a minute adds to
+    # the first row's count instead of writing a row each, so a flood cannot fill the disk.
+    repeat_count = fields.IntField(default=1)
+    last_seen_at = fields.DatetimeField(null=True)
 
     class Meta:
         table = "webhook_logs"
@@ -236,6 +244,8 @@ class User(Model):
     role = fields.CharField(max_length=8)  # owner | trader | viewer
     notify: dict = fields.JSONField(default=dict)  # type: ignore[assignment]
     totp_secret = fields.CharField(max_length=64, null=True)
+    totp_enabled = fields.BooleanField(default=False)  # set once a first code confirmed it
+    totp_last_step = fields.BigIntField(null=True)  # a code is accepted once (no replay)
     created_at = fields.DatetimeField(auto_now_add=True)
 
     class Meta:
@@ -283,3 +293,15 @@ class TelegramUpdate(Model):
 
     class Meta:
         table = "telegram_updates"
+
+
+class UsedSignature(Model):
+    """Webhook signatures already accepted, kept for the replay window: a signed request replayed
+    within it is refused, in every process (the primary key is the check)."""
+
+    digest = fields.CharField(max_length=64, primary_key=True)
+    bot_id = fields.IntField()
+    expires_at = fields.DatetimeField(db_index=True)
+
+    class Meta:
+        table = "used_signatures"

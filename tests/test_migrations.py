@@ -13,6 +13,8 @@ import pytest
 
 from tests.conftest import services_required
 
+ROOT = Path(__file__).resolve().parent.parent
+
 SPEC_TABLES = {
     "trading_bots", "instruments", "strategy_configs", "current_positions", "position_entries",
     "orders", "trade_history", "webhook_logs", "users", "audit_log", "aerich",
@@ -36,7 +38,8 @@ def test_migrate_builds_all_tables_and_is_safe_twice(tmp_path: Path) -> None:
     path = tmp_path / "fresh" / "tradebot.sqlite3"
     first = migrate(f"sqlite://{path}", tmp_path)
     assert first.returncode == 0, first.stderr
-    assert "applied 1 migration" in first.stdout
+    shipped = sorted(p.name for p in (ROOT / "db/migrations/sqlite/models").glob("*.py"))
+    assert f"applied {len(shipped)} migration(s): {', '.join(shipped)}" in first.stdout
     second = migrate(f"sqlite://{path}", tmp_path)
     assert second.returncode == 0, second.stderr
     assert "up to date" in second.stdout
@@ -44,7 +47,7 @@ def test_migrate_builds_all_tables_and_is_safe_twice(tmp_path: Path) -> None:
     with sqlite3.connect(path) as db:
         tables = {row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
         assert SPEC_TABLES <= tables
-        assert db.execute("SELECT count(*) FROM aerich").fetchone()[0] == 1
+        assert db.execute("SELECT count(*) FROM aerich").fetchone()[0] == len(shipped)
         # WAL persists in the file; the server's own connections also set a busy timeout.
         assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
 
