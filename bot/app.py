@@ -27,8 +27,8 @@ from trading.brokers.ccxt_config import CcxtConfig
 from trading.brokers.factory import create_broker
 from trading.errors import TradingError
 from trading.events import ErrorEvent, EventBus
-from trading.intake import WebhookIntake
-from trading.ratelimit import TokenBuckets
+from trading.intake import RateLimits, WebhookIntake
+from trading.ratelimit import Limiter, TokenBuckets
 from trading.service import TradingService
 from trading.strategy_runner import StrategyRunner
 
@@ -62,10 +62,16 @@ def create_app(
         trading,
         events,
         answer_timeout=settings.webhook_answer_timeout,
-        key_limit=TokenBuckets(settings.webhook_rate_per_key, settings.webhook_burst_per_key),
-        ip_limit=TokenBuckets(settings.webhook_rate_per_ip, settings.webhook_burst_per_ip),
+        limiter=build_limiter(settings, metrics),
+        limits=RateLimits(
+            key_rate=settings.webhook_rate_per_key,
+            key_burst=settings.webhook_burst_per_key,
+            ip_rate=settings.webhook_rate_per_ip,
+            ip_burst=settings.webhook_burst_per_ip,
+        ),
         trusted_proxies=settings.trusted_proxies,
         ip_allowlist=settings.webhook_ip_allowlist,
+        require_client_cert=settings.webhook_require_client_cert,
     )
     app[STATUS] = Status()
     if bot is not None:
@@ -82,6 +88,19 @@ def create_app(
     app.add_routes(api.routes)
     app.add_routes(health.routes)
     return app
+
+
+def build_limiter(settings: Settings, metrics: Metrics) -> Limiter:
+    """Rate-limit buckets in Redis when it is configured (one budget for every process), else in
+    this process."""
+    if not settings.redis_url:
+        return TokenBuckets()
+    from redis.asyncio import Redis
+
+    from db.limits import RedisBuckets
+
+    client = Redis.from_url(settings.redis_url, socket_timeout=1, socket_connect_timeout=1)
+    return RedisBuckets(client, on_error=metrics.errors.labels("ratelimit_store").inc)
 
 
 def build_broker(settings: Settings) -> BaseBroker:
@@ -143,3 +162,4 @@ async def reconcile_context(app: web.Application) -> AsyncIterator[None]:
 async def _background_alerts(app: web.Application) -> AsyncIterator[None]:
     yield
     await app[INTAKE].drain()
+    await app[INTAKE].close()

@@ -81,6 +81,9 @@ class Settings(BaseSettings):
     webhook_burst_per_key: float = Field(default=100.0, ge=1)
     webhook_rate_per_ip: float = Field(default=100.0, gt=0)
     webhook_burst_per_ip: float = Field(default=300.0, ge=1)
+    # Behind a proxy that checks TradingView's TLS client certificate (deploy/README.md): refuse
+    # webhooks (403) unless a trusted proxy says X-Client-Verify: SUCCESS.
+    webhook_require_client_cert: bool = False
 
     # Position monitor (stop-loss, take-profit, trailing stops; see trading/monitor.py).
     # TRADEBOT_MONITOR_ENABLED=false (or `serve --no-monitor`) runs none in the web process, for

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 from collections import defaultdict
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
@@ -9,7 +10,7 @@ from decimal import Decimal
 from typing import Any
 
 from tortoise.exceptions import IntegrityError
-from tortoise.expressions import Q
+from tortoise.expressions import F, Q
 from tortoise.functions import Count, Max, Sum
 from tortoise.transactions import in_transaction
 
@@ -22,6 +23,7 @@ from db.models import (
     StrategyConfig,
     TradeHistory,
     TradingBot,
+    UsedSignature,
     WebhookLog,
 )
 from trading.bots import BotConfig, BotSpec, format_size, new_webhook_key, parse_size
@@ -77,6 +79,8 @@ def _config(row: TradingBot, params: dict[str, Any]) -> BotConfig:
         passphrase=row.passphrase,
         allow_ips=list(row.allow_ips),
         risk=dict(row.risk),
+        hmac_secret=row.hmac_secret,
+        max_alerts_per_minute=row.max_alerts_per_minute,
     )
 
 
@@ -128,6 +132,8 @@ async def create_bot(spec: BotSpec) -> BotConfig:
             approval=spec.approval,
             webhook_key=new_webhook_key(),
             passphrase=spec.passphrase,
+            hmac_secret=spec.hmac_secret,
+            max_alerts_per_minute=spec.max_alerts_per_minute,
             allow_ips=spec.allow_ips,
             heartbeat_minutes=spec.heartbeat_minutes,
             break_even_after_tp1=spec.break_even_after_tp1,
@@ -841,6 +847,28 @@ async def update_webhook_log(log_id: int, **fields: Any) -> None:
 
 async def webhook_log_by_dedup(dedup_key: str) -> WebhookLog | None:
     return await WebhookLog.get_or_none(dedup_key=dedup_key)
+
+
+async def remember_signature(digest: str, bot_id: int, expires_at: datetime) -> bool:
+    """Record an accepted webhook signature; False when it was used before (a replay). The
+    primary key makes the check atomic across processes; expired rows are pruned on the way."""
+    now = datetime.now(UTC)
+    if secrets.randbelow(50) == 0:
+        await UsedSignature.filter(expires_at__lt=now).delete()
+    try:
+        await UsedSignature.create(digest=digest, bot_id=bot_id, expires_at=expires_at)
+    except IntegrityError:
+        return False
+    return True
+
+
+async def bump_webhook_log(log_id: int, seen_at: datetime) -> bool:
+    """Count one more identical refusal on an aggregated row (False if the row is gone)."""
+    return bool(
+        await WebhookLog.filter(id=log_id).update(
+            repeat_count=F("repeat_count") + 1, last_seen_at=seen_at
+        )
+    )
 
 
 async def recent_webhook_logs(limit: int = 20, bot_name: str | None = None) -> list[WebhookLog]:

@@ -89,6 +89,7 @@ class World:
             "size": "1",
             "direction": "both",
             "max_entries": 3,
+            "max_alerts_per_minute": 0,  # replays send hundreds; the cap has its own tests
         }
         values.update(spec)
         bot = await repo.create_bot(BotSpec(name=name, **values))

@@ -1,15 +1,78 @@
-"""Token buckets refill at their rate up to the burst, and say how long to wait."""
+"""Token buckets refill at their rate up to the burst and say how long to wait; in Redis the
+budget is shared by every process."""
 
 from __future__ import annotations
 
+import asyncio
+import os
+import uuid
+
+import pytest
+
+from tests.conftest import services_required
 from trading.ratelimit import TokenBuckets
 
 
 def test_burst_then_refill_at_the_rate() -> None:
-    buckets = TokenBuckets(rate=2.0, burst=3)
-    assert [buckets.take("k", now=0.0) for _ in range(3)] == [None, None, None]
-    assert buckets.take("k", now=0.0) == 0.5  # one token takes 1/rate seconds
-    assert buckets.take("k", now=0.5) is None
-    assert buckets.take("other", now=0.5) is None  # keys do not share a bucket
-    assert buckets.take("k", now=100.0) is None  # refill is capped at the burst
-    assert [buckets.take("k", now=100.0) for _ in range(3)][-1] == 0.5
+    buckets = TokenBuckets()
+    take = buckets.take_now
+    assert [take("k", 2.0, 3, now=0.0) for _ in range(3)] == [None, None, None]
+    assert take("k", 2.0, 3, now=0.0) == 0.5  # one token takes 1/rate seconds
+    assert take("k", 2.0, 3, now=0.5) is None
+    assert take("other", 2.0, 3, now=0.5) is None  # keys do not share a bucket
+    assert take("k", 2.0, 3, now=100.0) is None  # refill is capped at the burst
+    assert [take("k", 2.0, 3, now=100.0) for _ in range(3)][-1] == 0.5
+
+
+REDIS_URL = os.environ.get("TRADEBOT_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+
+
+async def _redis_or_skip():
+    from redis.asyncio import Redis
+    from redis.exceptions import RedisError
+
+    client = Redis.from_url(REDIS_URL, socket_timeout=2, socket_connect_timeout=2)
+    try:
+        await client.ping()
+    except (RedisError, OSError) as exc:
+        await client.aclose()
+        if services_required():
+            raise
+        pytest.skip(f"Redis not reachable at {REDIS_URL}: {exc}")
+    return client
+
+
+@pytest.mark.services
+async def test_redis_buckets_are_one_budget_for_every_process() -> None:
+    """Two limiters (two processes) on one Redis spend one bucket: the burst is shared, and
+    concurrent takes never overspend it."""
+    from db.limits import RedisBuckets
+
+    first, second = await _redis_or_skip(), await _redis_or_skip()
+    try:
+        a, b = RedisBuckets(first), RedisBuckets(second)
+        key = uuid.uuid4().hex
+        results = await asyncio.gather(
+            *[(a if i % 2 else b).take("key", key, 0.001, 10) for i in range(30)]
+        )
+        assert sum(result is None for result in results) == 10
+        assert all(result is not None and result > 100 for result in results if result)
+        assert await b.take("key", uuid.uuid4().hex, 0.001, 10) is None  # other keys unaffected
+    finally:
+        await first.aclose()
+        await second.aclose()
+
+
+async def test_redis_down_lets_requests_through_and_counts_it() -> None:
+    from redis.asyncio import Redis
+
+    from db.limits import RedisBuckets
+
+    errors: list[int] = []
+    client = Redis.from_url("redis://127.0.0.1:9/0", socket_connect_timeout=0.5)
+    try:
+        limiter = RedisBuckets(client, on_error=lambda: errors.append(1))
+        assert await limiter.take("ip", "203.0.113.9", 1.0, 1) is None
+        assert errors == [1]
+    finally:
+        await client.aclose()

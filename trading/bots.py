@@ -85,6 +85,8 @@ class BotSpec(BaseModel):
     max_lag_seconds: int = Field(default=60, ge=1, le=86400)
     approval: Literal["auto", "manual"] = "auto"
     passphrase: str | None = Field(default=None, min_length=4, max_length=128)
+    hmac_secret: str | None = Field(default=None, min_length=16, max_length=128)
+    max_alerts_per_minute: int = Field(default=60, ge=0, le=100_000)
     allow_ips: list[str] = []
     heartbeat_minutes: int | None = Field(default=None, ge=1, le=10080)
     break_even_after_tp1: bool = False
@@ -177,6 +179,8 @@ class BotConfig(BaseModel):
     passphrase: str | None
     allow_ips: list[str]
     risk: dict[str, Any]
+    hmac_secret: str | None = None
+    max_alerts_per_minute: int = 60
 
     @field_validator("sl", "tp", "trail", mode="before")
     @classmethod

@@ -1,8 +1,16 @@
 """Webhook intake (SPEC §5): authenticate, parse, store, then execute within TradingView's patience.
 
+Checks in order: body size (413), global IP allowlist (403), proxy-verified TLS client certificate
+when required (403), key (401), the bot's IP allowlist (403), HMAC signature when the bot has a
+secret (401, replay refused), body (400), passphrase (401), the bot's alerts-per-minute cap (429).
+
 The alert is stored (a `webhook_logs` row) before it is executed. Execution runs as its own task:
 if it outlasts `answer_timeout` the sender gets `202 accepted` and the task finishes in the
 background, updating the row and reporting the outcome as a `LateExecution` event.
+
+Refusals are aggregated so a flood cannot fill the disk: the first refusal of a kind (sender IP,
+answer code, bot) in a minute writes a row, the next ones in that minute add to its
+`repeat_count`. Requests over the per-key and per-IP rate limits are only counted (in /metrics).
 """
 
 from __future__ import annotations
@@ -10,8 +18,10 @@ from __future__ import annotations
 import asyncio
 import hmac
 import logging
+import math
 import time
-from dataclasses import dataclass, field
+from collections import OrderedDict
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -22,13 +32,42 @@ from trading.control import ApprovalService, check_position_sync
 from trading.errors import AlertError, TradingError
 from trading.events import ErrorEvent, EventSink, LateExecution, WebhookRefused
 from trading.ipallow import allowed, parse_allowlist
-from trading.ratelimit import TokenBuckets
+from trading.ratelimit import Limiter
 from trading.service import TradingService, observed_at
+from trading.signatures import Verified, verify
 from trading.views import ExecutionResult
 
 log = logging.getLogger(__name__)
 
 MAX_LOGGED_BODY = 4096
+AGGREGATE_WINDOW = 60.0  # seconds during which identical refusals share one log row
+MAX_AGGREGATES = 10_000
+
+
+@dataclass(frozen=True, slots=True)
+class WebhookRequest:
+    """What the HTTP layer hands over: the raw request, nothing parsed yet."""
+
+    key: str
+    body: bytes
+    content_type: str = ""
+    remote_ip: str = ""
+    oversized: bool = False
+    signature: str | None = None
+    timestamp: str | None = None
+    # The reverse proxy's TLS client-certificate verdict (X-Client-Verify), None when the request
+    # did not come through a trusted proxy.
+    client_cert: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RateLimits:
+    """Token-bucket rates (per second) and bursts for the per-key and per-IP limits."""
+
+    key_rate: float = 20.0
+    key_burst: float = 100.0
+    ip_rate: float = 100.0
+    ip_burst: float = 300.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,63 +99,75 @@ class WebhookIntake:
         *,
         answer_timeout: float = 2.0,
         ip_allowlist: list[str] | None = None,
-        key_limit: TokenBuckets | None = None,
-        ip_limit: TokenBuckets | None = None,
+        limiter: Limiter | None = None,
+        limits: RateLimits | None = None,
         trusted_proxies: list[str] | None = None,
+        require_client_cert: bool = False,
     ) -> None:
         self.trusted_proxies = parse_allowlist(trusted_proxies or [])
         self.ip_allowlist = parse_allowlist(ip_allowlist or [])
-        self.key_limit = key_limit
-        self.ip_limit = ip_limit
+        self.limiter = limiter
+        self.limits = limits or RateLimits()
+        self.require_client_cert = require_client_cert
+        self._aggregates: OrderedDict[tuple[str, int, int | None, str], tuple[int, float]] = (
+            OrderedDict()
+        )
         self.trading = trading
         self.approvals = ApprovalService(trading, events)
         self.events = events
         self.answer_timeout = answer_timeout
         self._tasks: set[asyncio.Task[ExecutionResult]] = set()
 
-    def rate_limited(self, key: str, remote_ip: str) -> tuple[str, float] | None:
+    async def rate_limited(self, key: str, remote_ip: str) -> tuple[str, float] | None:
         """(scope, retry after seconds) when the sender is over a limit. Such requests are
         counted, not logged, so a flood cannot fill the disk."""
-        for scope, buckets, name in (
-            ("ip", self.ip_limit, remote_ip),
-            ("key", self.key_limit, key),
+        if self.limiter is None:
+            return None
+        limits = self.limits
+        for scope, name, rate, burst in (
+            ("ip", remote_ip, limits.ip_rate, limits.ip_burst),
+            ("key", key, limits.key_rate, limits.key_burst),
         ):
-            if buckets is not None:
-                wait = buckets.take(name)
-                if wait is not None:
-                    return scope, wait
+            wait = await self.limiter.take(scope, name, rate, burst)
+            if wait is not None:
+                return scope, wait
         return None
 
-    async def receive(
-        self,
-        key: str,
-        body: bytes,
-        *,
-        content_type: str = "",
-        remote_ip: str = "",
-        oversized: bool = False,
-    ) -> IntakeAnswer:
+    async def receive(self, request: WebhookRequest) -> IntakeAnswer:
         received_at = datetime.now(UTC)
+        key, body, remote_ip = request.key, request.body, request.remote_ip
         log_fields: dict[str, Any] = {
             "key_hint": key_hint(key),
             "remote_ip": remote_ip[:64],
-            "content_type": content_type[:128],
+            "content_type": request.content_type[:128],
             "body": redact(body[:MAX_LOGGED_BODY].decode("utf-8", "replace")),
             "received_at": received_at,
         }
-        if oversized:
+        if request.oversized:
             return await self._refuse(
                 log_fields, None, 413, f"body: larger than {MAX_BODY_BYTES} bytes"
             )
 
         if not allowed(remote_ip, self.ip_allowlist):
             return await self._refuse(log_fields, None, 403, f"IP {remote_ip} is not allowed")
-        bot = await repo.bot_by_key(key) if 16 <= len(key) <= 128 else None
+        if self.require_client_cert and request.client_cert != "SUCCESS":
+            return await self._refuse(
+                log_fields, None, 403, "TLS client certificate not verified by the proxy"
+            )
+        bot = await repo.bot_by_key(key) if 16 <= len(key) <= 128 and key.isascii() else None
         if bot is None or not hmac.compare_digest(bot.webhook_key.encode(), key.encode()):
             return await self._refuse(log_fields, None, 401, "unknown webhook key")
         log_fields["bot_id"] = bot.id
         if bot.allow_ips and not allowed(remote_ip, parse_allowlist(bot.allow_ips)):
             return await self._refuse(log_fields, bot, 403, f"IP {remote_ip} is not allowed")
+        if bot.hmac_secret:
+            checked = verify(
+                bot.hmac_secret, request.timestamp, request.signature, body, received_at
+            )
+            if not isinstance(checked, Verified):
+                return await self._refuse(log_fields, bot, 401, checked)
+            if not await repo.remember_signature(checked.digest, bot.id, checked.expires_at):
+                return await self._refuse(log_fields, bot, 401, "signature: already used (replay)")
 
         try:
             alert = parse_alert(body)
@@ -133,6 +184,15 @@ class WebhookIntake:
             (alert.passphrase or "").encode(), bot.passphrase.encode()
         ):
             return await self._refuse(log_fields, bot, 401, "passphrase: missing or wrong")
+
+        if bot.max_alerts_per_minute and self.limiter is not None:
+            cap = bot.max_alerts_per_minute
+            wait = await self.limiter.take("bot", str(bot.id), cap / 60, cap)
+            if wait is not None:
+                answer = await self._refuse(
+                    log_fields, bot, 429, f"over {cap} alerts per minute for bot {bot.name}"
+                )
+                return replace(answer, headers={"Retry-After": str(max(1, math.ceil(wait)))})
 
         if alert.price is not None and alert.symbol in bot.symbols:
             # Stops keep working while a bot is paused (kill switch) or waits for approval:
@@ -277,13 +337,28 @@ class WebhookIntake:
         reason: str,
         **extra: Any,
     ) -> IntakeAnswer:
-        await repo.insert_webhook_log(
+        answer = _answer(status, "rejected", reason, bot.name if bot else None, **extra)
+        # Telegram groups these per bot and minute, so every refusal is counted there.
+        self.events.publish(
+            WebhookRefused(bot=bot.name if bot else None, http_status=status, reason=reason)
+        )
+        now = time.monotonic()
+        kind = (log_fields["remote_ip"], status, bot.id if bot else None, reason)
+        seen = self._aggregates.get(kind)
+        if seen is not None and now - seen[1] < AGGREGATE_WINDOW:
+            if await repo.bump_webhook_log(seen[0], log_fields["received_at"]):
+                return answer
+        log_id = await repo.insert_webhook_log(
             **log_fields,
             http_status=status,
             status="refused",
             reason=reason,
             finished_at=datetime.now(UTC),
         )
+        self._aggregates.pop(kind, None)
+        self._aggregates[kind] = (log_id, now)
+        while len(self._aggregates) > MAX_AGGREGATES:
+            self._aggregates.popitem(last=False)
         log.info(
             "webhook refused status=%d bot=%s key=%s ip=%s reason=%s",
             status,
@@ -292,10 +367,12 @@ class WebhookIntake:
             log_fields["remote_ip"],
             reason,
         )
-        self.events.publish(
-            WebhookRefused(bot=bot.name if bot else None, http_status=status, reason=reason)
-        )
-        return _answer(status, "rejected", reason, bot.name if bot else None, **extra)
+        return answer
+
+    async def close(self) -> None:
+        closer = getattr(self.limiter, "close", None)
+        if closer is not None:
+            await closer()
 
     async def drain(self, timeout: float = 10.0) -> None:
         """Let background executions finish before shutdown."""

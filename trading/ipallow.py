@@ -50,6 +50,10 @@ def client_ip(peer: str, forwarded_for: str | None, trusted: list[Network]) -> s
     return peer
 
 
+def from_trusted_proxy(peer: str, trusted: list[Network]) -> bool:
+    return bool(trusted) and _in(peer, trusted)
+
+
 def _in(address: str, networks: list[Network]) -> bool:
     try:
         parsed = ipaddress.ip_address(address)

@@ -11,7 +11,9 @@ from tortoise.exceptions import DBConnectionError, OperationalError
 
 from bot.keys import INTAKE, METRICS
 from trading.alerts import MAX_BODY_BYTES
-from trading.ipallow import client_ip
+from trading.intake import WebhookRequest
+from trading.ipallow import client_ip, from_trusted_proxy
+from trading.signatures import SIGNATURE_HEADER, TIMESTAMP_HEADER
 
 log = logging.getLogger(__name__)
 routes = web.RouteTableDef()
@@ -36,10 +38,10 @@ async def tradingview_webhook(request: web.Request) -> web.Response:
     started = time.perf_counter()
     metrics = request.app[METRICS]
     intake = request.app[INTAKE]
-    remote = client_ip(
-        request.remote or "", request.headers.get("X-Forwarded-For"), intake.trusted_proxies
-    )
-    limited = intake.rate_limited(request.match_info["key"], remote)
+    headers = request.headers
+    peer = request.remote or ""
+    remote = client_ip(peer, headers.get("X-Forwarded-For"), intake.trusted_proxies)
+    limited = await intake.rate_limited(request.match_info["key"], remote)
     if limited is not None:
         scope, wait = limited
         metrics.rate_limited.labels(scope).inc()
@@ -50,23 +52,33 @@ async def tradingview_webhook(request: web.Request) -> web.Response:
         )
     try:
         body, oversized = await _read_limited(request)
-        answer = await request.app[INTAKE].receive(
-            request.match_info["key"],
-            body,
-            content_type=request.headers.get("Content-Type", ""),
-            remote_ip=remote,
-            oversized=oversized,
+        answer = await intake.receive(
+            WebhookRequest(
+                key=request.match_info["key"],
+                body=body,
+                content_type=headers.get("Content-Type", ""),
+                remote_ip=remote,
+                oversized=oversized,
+                signature=headers.get(SIGNATURE_HEADER),
+                timestamp=headers.get(TIMESTAMP_HEADER),
+                # Only the proxy's own verdict counts: the header from anyone else is ignored.
+                client_cert=headers.get("X-Client-Verify")
+                if from_trusted_proxy(peer, intake.trusted_proxies)
+                else None,
+            )
         )
-        status, payload, headers = answer.http_status, answer.body, answer.headers
+        status, payload, answer_headers = answer.http_status, answer.body, answer.headers
+        if status == 429:
+            metrics.rate_limited.labels("bot").inc()
     except (DBConnectionError, OperationalError, ConnectionError, OSError) as exc:
         # The database is down: 503 makes TradingView retry, and nothing was half-written.
         log.error("webhook storage unavailable: %s", type(exc).__name__)
         metrics.errors.labels("webhook_storage").inc()
-        status, payload, headers = (
+        status, payload, answer_headers = (
             503,
             {"status": "error", "reason": "storage unavailable, retry"},
             {"Retry-After": "5"},
         )
     metrics.alerts.labels(payload.get("status", "?"), str(status)).inc()
     metrics.webhook_latency.observe(time.perf_counter() - started)
-    return web.json_response(payload, status=status, headers=headers)
+    return web.json_response(payload, status=status, headers=answer_headers)

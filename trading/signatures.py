@@ -1,0 +1,65 @@
+"""HMAC-SHA256 request signatures for webhook senders that can sign (TradingView cannot).
+
+The sender puts the Unix time in `X-Tradebot-Timestamp` and
+`sha256=<hex HMAC-SHA256(secret, timestamp + "." + body)>` in `X-Tradebot-Signature`. A request is
+accepted when the signature matches (constant-time) and the timestamp is within five minutes of the
+server's clock; the same signature is accepted once (the intake records it in `used_signatures`
+until the window has passed), so a captured request cannot be replayed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+SIGNATURE_HEADER = "X-Tradebot-Signature"
+TIMESTAMP_HEADER = "X-Tradebot-Timestamp"
+REPLAY_WINDOW = timedelta(minutes=5)
+PREFIX = "sha256="
+
+
+def new_hmac_secret() -> str:
+    return secrets.token_urlsafe(32)
+
+
+def sign(secret: str, timestamp: str, body: bytes) -> str:
+    digest = hmac.new(secret.encode(), timestamp.encode() + b"." + body, hashlib.sha256)
+    return PREFIX + digest.hexdigest()
+
+
+def signed_headers(secret: str, body: bytes, now: datetime | None = None) -> dict[str, str]:
+    """The two headers a sender adds (used by `tradebot alert --hmac-secret` and in the docs)."""
+    timestamp = str(int((now or datetime.now(UTC)).timestamp()))
+    return {TIMESTAMP_HEADER: timestamp, SIGNATURE_HEADER: sign(secret, timestamp, body)}
+
+
+@dataclass(frozen=True, slots=True)
+class Verified:
+    digest: str  # what identifies this signature for the replay check
+    expires_at: datetime  # until when a replay of it must be refused
+
+
+def verify(
+    secret: str, timestamp: str | None, signature: str | None, body: bytes, now: datetime
+) -> Verified | str:
+    """`Verified`, or the reason for a 401 (naming the header)."""
+    if not signature:
+        return f"signature: {SIGNATURE_HEADER} header missing"
+    if not timestamp:
+        return f"signature: {TIMESTAMP_HEADER} header missing"
+    if not timestamp.isascii() or not timestamp.isdigit() or len(timestamp) > 12:
+        return f"signature: {TIMESTAMP_HEADER} must be Unix seconds"
+    sent_at = datetime.fromtimestamp(int(timestamp), UTC)
+    if abs(now - sent_at) > REPLAY_WINDOW:
+        return f"signature: timestamp outside the {REPLAY_WINDOW.seconds // 60}-minute window"
+    expected = sign(secret, timestamp, body)
+    given = signature.strip().lower()
+    given = given if given.startswith(PREFIX) else PREFIX + given
+    if not hmac.compare_digest(expected.encode(), given.encode("utf-8", "replace")):
+        return "signature: does not match the body"
+    return Verified(
+        digest=hashlib.sha256(expected.encode()).hexdigest(), expires_at=sent_at + REPLAY_WINDOW
+    )
