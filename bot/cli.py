@@ -28,6 +28,7 @@ from db import repo
 from db.config import tortoise_config
 from trading.bots import BotConfig, BotSpec
 from trading.errors import TradingError
+from trading.signatures import SIGNATURE_HEADER, TIMESTAMP_HEADER, new_hmac_secret, signed_headers
 
 T = TypeVar("T")
 console = Console()
@@ -199,10 +200,18 @@ def _bot_dict(settings: Settings, bot: BotConfig) -> dict[str, Any]:
     return repo.bot_view(bot, settings.base_url()).model_dump(mode="json")
 
 
-def _show_bot(settings: Settings, bot: BotConfig, as_json: bool, with_key: bool = False) -> None:
+def _show_bot(
+    settings: Settings,
+    bot: BotConfig,
+    as_json: bool,
+    with_key: bool = False,
+    with_hmac: bool = False,
+) -> None:
     data = _bot_dict(settings, bot)
     if with_key:
         data["webhook_key"] = bot.webhook_key
+    if with_hmac and bot.hmac_secret:  # shown once, when it is made
+        data["hmac_secret"] = bot.hmac_secret
     if as_json:
         _print_json(data)
         return
@@ -286,6 +295,19 @@ async def bots_list(settings: Settings, as_json: bool) -> None:
 )
 @click.option("--passphrase", default=None, help="Required 'passphrase' field in every alert.")
 @click.option(
+    "--sign",
+    is_flag=True,
+    help="Require an HMAC-SHA256 signature (for senders that can sign; TradingView cannot). "
+    "The secret is printed once.",
+)
+@click.option(
+    "--max-alerts-per-minute",
+    type=click.IntRange(0, 100_000),
+    default=60,
+    show_default=True,
+    help="Alerts beyond this rate are answered 429 (0: no cap).",
+)
+@click.option(
     "--allow-ip", "allow_ips", multiple=True, help="tradingview or an IP/CIDR; repeat for more."
 )
 @click.option(
@@ -307,6 +329,8 @@ def bots_add(as_json: bool, **options: Any) -> None:
     options["symbols"] = list(options["symbols"])
     options["strategy_params"] = key_values(options.pop("params"), "--param")
     options["allow_ips"] = list(options["allow_ips"])
+    if options.pop("sign"):
+        options["hmac_secret"] = new_hmac_secret()
     try:
         spec = BotSpec(**options)
     except ValidationError as exc:
@@ -319,6 +343,7 @@ def bots_add(as_json: bool, **options: Any) -> None:
             "max_lag_seconds": "max-lag",
             "allow_ips": "allow-ip",
             "max_entries": "max-entries",
+            "max_alerts_per_minute": "max-alerts-per-minute",
         }.get(field, field)
         raise click.BadParameter(
             str(error["msg"]).removeprefix("Value error, "), param_hint=f"'--{option}'"
@@ -332,7 +357,7 @@ def bots_add(as_json: bool, **options: Any) -> None:
             return bot
 
     bot = _run(body())
-    _show_bot(settings, bot, as_json, with_key=True)
+    _show_bot(settings, bot, as_json, with_key=True, with_hmac=True)
     if not as_json:
         click.echo(f"\nTradingView alert message:\n{alert_template(bot)}")
 
@@ -380,6 +405,30 @@ async def bots_rotate_key(settings: Settings, name: str, as_json: bool) -> None:
         _print_json(_bot_dict(settings, bot))
     else:
         click.echo(f"new webhook URL for {name}: {settings.base_url()}/webhook/{bot.webhook_key}")
+
+
+@bots.command("sign")
+@click.argument("name")
+@click.option("--off", is_flag=True, help="Stop requiring signatures.")
+@click.option("--json", "as_json", is_flag=True)
+@with_db
+async def bots_sign(settings: Settings, name: str, off: bool, as_json: bool) -> None:
+    """Require HMAC-signed alerts with a new secret (printed once), or stop with --off."""
+    bot = await repo.set_hmac_secret(name, None if off else new_hmac_secret())
+    await repo.audit("cli", "bot.sign_off" if off else "bot.sign", name)
+    if as_json:
+        data = _bot_dict(settings, bot)
+        if bot.hmac_secret:
+            data["hmac_secret"] = bot.hmac_secret
+        _print_json(data)
+    elif off:
+        click.echo(f"{name}: signatures no longer required")
+    else:
+        click.echo(
+            f"{name}: alerts must now be signed.\nsecret (shown once): {bot.hmac_secret}\n"
+            f"headers: {TIMESTAMP_HEADER}: <unix seconds>, "
+            f"{SIGNATURE_HEADER}: sha256=<hex HMAC-SHA256(secret, timestamp + '.' + body)>"
+        )
 
 
 # ---------------------------------------------------------------- positions / trades
@@ -465,6 +514,7 @@ async def trades(settings: Settings, limit: int, bot_name: str | None, as_json: 
 @click.option("--tp", default=None)
 @click.option("--id", "alert_id", default=None, help="Alert id (repeats are answered 'duplicate').")
 @click.option("--passphrase", default=None)
+@click.option("--hmac-secret", default=None, help="Sign the request with this bot secret.")
 @click.option("--field", "fields", multiple=True, help="Extra field key=value; repeat for more.")
 @click.option(
     "--text", "text_form", is_flag=True, help="Send the one-line text form instead of JSON."
@@ -482,6 +532,7 @@ def alert(
     timeout: float,
     fields: tuple[str, ...],
     alert_id: str | None,
+    hmac_secret: str | None,
     **values: str | None,
 ) -> None:
     """Send a test alert to a webhook URL, or to this server by bot key."""
@@ -501,9 +552,10 @@ def alert(
         body = json.dumps(payload)
     # TradingView sends text/plain unless the message is valid JSON; we send what it would.
     content_type = "text/plain; charset=utf-8" if text_form else "application/json; charset=utf-8"
-    request = urllib.request.Request(
-        url, data=body.encode(), method="POST", headers={"Content-Type": content_type}
-    )
+    headers = {"Content-Type": content_type}
+    if hmac_secret:
+        headers.update(signed_headers(hmac_secret, body.encode()))
+    request = urllib.request.Request(url, data=body.encode(), method="POST", headers=headers)
     try:
         with urllib.request.urlopen(request, timeout=timeout) as response:
             status, answer = response.status, response.read().decode()

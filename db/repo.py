@@ -107,6 +107,8 @@ def bot_view(bot: BotConfig, base_url: str) -> BotView:
         approval=bot.approval,
         paused=bot.paused,
         has_passphrase=bool(bot.passphrase),
+        signed=bool(bot.hmac_secret),
+        max_alerts_per_minute=bot.max_alerts_per_minute,
         webhook_url=f"{base_url}/webhook/{bot.webhook_key}",
     )
 
@@ -238,6 +240,13 @@ async def last_heartbeat_notice(bot_name: str) -> tuple[str, datetime] | None:
         await AuditLog.filter(action__in=HEARTBEAT_ACTIONS, target=bot_name).order_by("-id").first()
     )
     return (row.action, row.created_at) if row else None
+
+
+async def set_hmac_secret(name: str, secret: str | None) -> BotConfig:
+    updated = await TradingBot.filter(name=name, deleted_at=None).update(hmac_secret=secret)
+    if not updated:
+        raise NotFound(f"no bot named {name!r}")
+    return await bot_by_name(name)
 
 
 async def rotate_key(name: str) -> BotConfig:
@@ -889,3 +898,85 @@ async def audit(
 async def ping() -> None:
     """Raise if the database does not answer."""
     await TradingBot.all().limit(1).values_list("id")
+
+
+# ---------------------------------------------------------------- start-up recovery of alerts
+
+
+@dataclass(frozen=True, slots=True)
+class UnfinishedAlert:
+    """A webhook-log row of an alert stored for execution that never finished (the process
+    stopped in between); `trading.recovery` settles it at start-up."""
+
+    id: int
+    bot_id: int | None
+    status: str
+    alert: dict[str, Any] | None
+    symbol: str | None
+    received_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class AlertOrder:
+    """What start-up recovery reads of the order an alert sent (fits reconcile's PendingOrder)."""
+
+    id: int
+    client_order_id: str
+    symbol: str
+    status: str
+    intent: str
+    error: str | None
+    created_at: datetime
+
+
+async def unfinished_alerts(
+    statuses: tuple[str, ...], *, received_after: datetime, received_before: datetime
+) -> list[UnfinishedAlert]:
+    """Log rows in one of `statuses` with no `finished_at`, received in the window, oldest first
+    (bounded by the received_at index)."""
+    rows = await WebhookLog.filter(
+        received_at__gte=received_after,
+        received_at__lt=received_before,
+        status__in=list(statuses),
+        finished_at__isnull=True,
+    ).order_by("id")
+    return [
+        UnfinishedAlert(
+            id=row.id,
+            bot_id=row.bot_id,  # type: ignore[attr-defined]
+            status=row.status,
+            alert=dict(row.alert) if row.alert else None,
+            symbol=row.symbol,
+            received_at=row.received_at,
+        )
+        for row in rows
+    ]
+
+
+async def move_unfinished_log(
+    log_id: int, expected: tuple[str, ...], new: str, **fields: Any
+) -> bool:
+    """Move a log row that has not finished from one of `expected` to `new`, with `fields`.
+    A conditional update: of two processes racing for the row, exactly one gets True."""
+    return bool(
+        await WebhookLog.filter(
+            id=log_id, status__in=list(expected), finished_at__isnull=True
+        ).update(status=new, **fields)
+    )
+
+
+async def orders_of_alert(log_id: int) -> list[AlertOrder]:
+    """The orders an alert's execution wrote (at most one in practice), oldest first."""
+    rows = await Order.filter(webhook_log_id=log_id).order_by("id")
+    return [
+        AlertOrder(
+            id=row.id,
+            client_order_id=row.client_order_id,
+            symbol=row.symbol,
+            status=row.status,
+            intent=row.intent,
+            error=row.error,
+            created_at=row.created_at,
+        )
+        for row in rows
+    ]

@@ -266,3 +266,38 @@ def test_heartbeat_and_break_even_are_set_at_creation(cli) -> None:
             await Tortoise.close_connections()
 
     assert asyncio.run(read()) == (15, True)
+
+
+
+def test_sign_prints_the_secret_once_and_off_removes_it(cli) -> None:
+    assert cli("bots", "add", "--name", "hook", "--symbol", "BTCUSDT")[0] == 0
+    code, out = cli("bots", "sign", "hook", "--json")
+    assert code == 0, out
+    signed = json.loads(out)
+    assert signed["signed"] is True and len(signed["hmac_secret"]) >= 40
+    code, out = cli("bots", "show", "hook", "--json")
+    assert signed["hmac_secret"] not in out and json.loads(out)["signed"] is True
+    code, out = cli("bots", "sign", "hook", "--off", "--json")
+    assert json.loads(out)["signed"] is False and "hmac_secret" not in json.loads(out)
+    code, out = cli("bots", "add", "--name", "hook2", "--symbol", "BTCUSDT", "--sign", "--json")
+    assert json.loads(out)["signed"] is True and json.loads(out)["hmac_secret"]
+
+
+async def test_alert_command_signs_with_the_bot_secret(world) -> None:
+    import asyncio
+
+    from db import repo
+
+    secret = "a-secret-of-the-demo-bot-0123456789"
+    await repo.set_hmac_secret("demo", secret)
+    url = world.url(f"/webhook/{world.bots['demo'].webhook_key}")
+    runner = CliRunner()
+
+    def run(*args: str) -> tuple[int, str]:
+        result = runner.invoke(main, ["alert", url, "--price", "100", *args])
+        return result.exit_code, result.output
+
+    code, out = await asyncio.to_thread(run)
+    assert code == 1 and "HTTP 401" in out and "signature" in out
+    code, out = await asyncio.to_thread(run, "--hmac-secret", secret)
+    assert code == 0 and "HTTP 200" in out and '"executed"' in out

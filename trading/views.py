@@ -33,6 +33,8 @@ class BotView(View):
     approval: str
     paused: bool
     has_passphrase: bool
+    signed: bool  # alerts must carry an HMAC signature (the secret itself is never shown)
+    max_alerts_per_minute: int
     webhook_url: str
 
 
