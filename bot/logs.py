@@ -18,11 +18,18 @@ class SecretMask(logging.Filter):
 
     def filter(self, record: logging.LogRecord) -> bool:
         if self.secrets:
-            message = record.getMessage()
-            for secret in self.secrets:
-                message = message.replace(secret, "***")
-            record.msg, record.args = message, None
+            record.msg, record.args = self.mask(record.getMessage()), None
+            if record.exc_info:  # a traceback can quote a URL or a request holding a secret
+                record.exc_text = self.mask(logging.Formatter().formatException(record.exc_info))
+                record.exc_info = None
+            if record.stack_info:
+                record.stack_info = self.mask(record.stack_info)
         return True
+
+    def mask(self, text: str) -> str:
+        for secret in self.secrets:
+            text = text.replace(secret, "***")
+        return text
 
 
 class JsonFormatter(logging.Formatter):
@@ -35,6 +42,8 @@ class JsonFormatter(logging.Formatter):
         }
         if record.exc_info:
             data["exc"] = self.formatException(record.exc_info)
+        elif record.exc_text:
+            data["exc"] = record.exc_text
         return json.dumps(data)
 
 
@@ -59,4 +68,7 @@ def setup_logging(settings: Settings) -> None:
     # aiohttp's access log would print every webhook URL, and the URL holds the bot's key.
     logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
     logging.getLogger("aiogram.event").setLevel(logging.WARNING)
-    logging.getLogger("tortoise").setLevel(logging.WARNING)
+    # Database drivers log every statement with its parameters at DEBUG, and parameters include
+    # webhook keys and passphrases: they stay quiet whatever TRADEBOT_LOG_LEVEL says.
+    for name in ("tortoise", "aiosqlite", "asyncpg"):
+        logging.getLogger(name).setLevel(logging.WARNING)
