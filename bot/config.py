@@ -76,6 +76,9 @@ class Settings(BaseSettings):
     # How long a webhook request may wait for execution before answering 202 (TradingView gives up
     # after 3 s).
     webhook_answer_timeout: float = Field(default=2.0, gt=0, le=2.5)
+    # TradingView sends the whole alert at once and gives up after 3 s: a body still trickling in
+    # after this many seconds is a slow client holding a connection, answered 408.
+    webhook_body_timeout: float = Field(default=10.0, gt=0, le=60)
     # Abuse limits on POST /webhook/{key}: token buckets per key and per sender IP (429 beyond).
     webhook_rate_per_key: float = Field(default=20.0, gt=0)
     webhook_burst_per_key: float = Field(default=100.0, ge=1)

@@ -151,3 +151,29 @@ async def test_rate_limits_are_shared_by_two_processes_through_redis(start_world
         for i in range(8)
     ]
     assert statuses == [200] * 4 + [429] * 4
+
+
+async def test_a_slow_client_gets_408_and_does_not_hold_up_other_alerts(start_world) -> None:
+    import asyncio
+
+    world = await start_world(webhook_body_timeout=0.5)
+    await world.add_bot("demo")
+    key = world.bots["demo"].webhook_key
+    host, port = world.server.host, world.server.port
+    reader, writer = await asyncio.open_connection(host, port)
+    writer.write(
+        f"POST /webhook/{key} HTTP/1.1\r\nHost: {host}\r\nContent-Type: text/plain\r\n"
+        "Content-Length: 40\r\n\r\nbuy BTC".encode()
+    )
+    await writer.drain()  # ...and the rest never comes
+    try:
+        # meanwhile another alert is served at once
+        status, answer = await world.send_alert(action="buy", price="100")
+        assert (status, answer["status"]) == (200, "executed")
+        head = await asyncio.wait_for(reader.readline(), timeout=10)
+        assert head.startswith(b"HTTP/1.1 408")
+    finally:
+        writer.close()
+    refused = await WebhookLog.get(http_status=408)
+    assert refused.reason == "body: not received in time"
+    assert await Order.all().count() == 1

@@ -53,6 +53,7 @@ class WebhookRequest:
     content_type: str = ""
     remote_ip: str = ""
     oversized: bool = False
+    timed_out: bool = False  # the body did not arrive in time (a slow client)
     signature: str | None = None
     timestamp: str | None = None
     # The reverse proxy's TLS client-certificate verdict (X-Client-Verify), None when the request
@@ -147,6 +148,8 @@ class WebhookIntake:
             return await self._refuse(
                 log_fields, None, 413, f"body: larger than {MAX_BODY_BYTES} bytes"
             )
+        if request.timed_out:
+            return await self._refuse(log_fields, None, 408, "body: not received in time")
 
         if not allowed(remote_ip, self.ip_allowlist):
             return await self._refuse(log_fields, None, 403, f"IP {remote_ip} is not allowed")

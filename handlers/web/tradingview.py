@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import math
 import time
@@ -9,7 +10,7 @@ import time
 from aiohttp import web
 from tortoise.exceptions import DBConnectionError, OperationalError
 
-from bot.keys import INTAKE, METRICS
+from bot.keys import INTAKE, METRICS, SETTINGS
 from trading.alerts import MAX_BODY_BYTES
 from trading.intake import WebhookRequest
 from trading.ipallow import client_ip, from_trusted_proxy
@@ -33,6 +34,16 @@ async def _read_limited(request: web.Request) -> tuple[bytes, bool]:
     return b"".join(chunks), False
 
 
+async def _read_body(request: web.Request, timeout: float) -> tuple[bytes, bool, bool]:
+    """(body, oversized, timed out)."""
+    try:
+        async with asyncio.timeout(timeout):
+            body, oversized = await _read_limited(request)
+    except TimeoutError:
+        return b"", False, True
+    return body, oversized, False
+
+
 @routes.post("/webhook/{key}")
 async def tradingview_webhook(request: web.Request) -> web.Response:
     started = time.perf_counter()
@@ -51,7 +62,9 @@ async def tradingview_webhook(request: web.Request) -> web.Response:
             headers={"Retry-After": str(max(1, math.ceil(wait)))},
         )
     try:
-        body, oversized = await _read_limited(request)
+        body, oversized, timed_out = await _read_body(
+            request, request.app[SETTINGS].webhook_body_timeout
+        )
         answer = await intake.receive(
             WebhookRequest(
                 key=request.match_info["key"],
@@ -59,6 +72,7 @@ async def tradingview_webhook(request: web.Request) -> web.Response:
                 content_type=headers.get("Content-Type", ""),
                 remote_ip=remote,
                 oversized=oversized,
+                timed_out=timed_out,
                 signature=headers.get(SIGNATURE_HEADER),
                 timestamp=headers.get(TIMESTAMP_HEADER),
                 # Only the proxy's own verdict counts: the header from anyone else is ignored.
