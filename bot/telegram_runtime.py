@@ -53,6 +53,7 @@ from trading.control import ApprovalService, ControlService
 from trading.control_events import ApprovalRequested
 from trading.events import Event, EventBus, Lifecycle
 from trading.reports import ReportService
+from trading.totp import SecondFactor
 
 log = logging.getLogger(__name__)
 
@@ -299,6 +300,7 @@ def setup_telegram(app: web.Application) -> None:
         "control": ControlService(trading, events, base_url=settings.base_url()),
         "approvals": ApprovalService(trading, events),
         "reports": ReportService(),
+        "second_factor": SecondFactor(),
         "trading": trading,
         "events": events,
         "settings": settings,

@@ -17,11 +17,13 @@ def routers() -> list[Router]:
         positions,
         reports,
         research,
+        security,
         users,
     )
 
     return [
         errors.router(),
+        security.router(),  # /totp, and /cancel while a code is awaited (before common's)
         common.router(),  # /cancel first: it works in every state
         newbot.router(),
         bots.router(),

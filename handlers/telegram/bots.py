@@ -21,9 +21,12 @@ from handlers.telegram.keyboards import (
     confirm_bot_keyboard,
     edit_fields_keyboard,
 )
+from handlers.telegram.security import ROTATE_KEY, AwaitingCode, ask_code, code_accepted
 from trading.access import Actor, Role
-from trading.bots import BotConfig
+from trading.bots import NAME, BotConfig
 from trading.control import EDITABLE, ControlService, spec_of
+from trading.errors import NotFound
+from trading.totp import SecondFactor
 
 log = logging.getLogger(__name__)
 OWNER = {"role": "owner"}
@@ -61,6 +64,15 @@ async def list_bots(message: Message, control: ControlService) -> None:
     await message.answer(format_bots(bots, counts), reply_markup=bots_keyboard(bots))
 
 
+def bot_name(raw: str) -> str:
+    """A NAME argument. What cannot be a bot's name is refused before the lookup: the database
+    checks a filter value against the column, so a name over 64 characters raised there."""
+    name = raw.strip()
+    if not NAME.match(name):
+        raise NotFound(f"no bot named {name[:32]!r}")
+    return name
+
+
 async def show_bot(
     message: Message, command: CommandObject, control: ControlService, actor: Actor
 ) -> None:
@@ -70,7 +82,7 @@ async def show_bot(
             "Which bot? <code>/bot NAME</code>, or tap one:", reply_markup=bots_keyboard(bots)
         )
         return
-    bot = await control.bot(command.args)
+    bot = await control.bot(bot_name(command.args))
     text, keyboard = await bot_card(control, bot, actor, message.chat)
     await message.answer(text, reply_markup=keyboard)
 
@@ -122,7 +134,7 @@ async def template_command(
     if not command.args:
         await message.answer("Which bot? <code>/alerttemplate NAME</code>")
         return
-    bot = await control.bot(command.args)
+    bot = await control.bot(bot_name(command.args))
     await message.answer(format_webhook(control.view(bot), alert_template(bot)))
 
 
@@ -157,11 +169,42 @@ async def ask_rotate(query: CallbackQuery, callback_data: BotCb, control: Contro
 
 
 async def rotate(
-    query: CallbackQuery, callback_data: BotCb, control: ControlService, actor: Actor
+    query: CallbackQuery,
+    callback_data: BotCb,
+    control: ControlService,
+    actor: Actor,
+    state: FSMContext,
+    second_factor: SecondFactor,
 ) -> None:
+    bot = await control.bot_by_id(callback_data.id)
+    if await ask_code(
+        query,
+        state=state,
+        actor=actor,
+        second_factor=second_factor,
+        action=ROTATE_KEY,
+        what=f"give <b>{escape(bot.name)}</b> a new webhook key",
+        target=bot.name,
+        params={"bot_id": bot.id},
+    ):
+        return
     bot = await control.rotate_key(actor, callback_data.id)
     await query.message.edit_text(format_webhook(control.view(bot), alert_template(bot)))  # type: ignore[union-attr]
     await query.answer("New key")
+
+
+async def rotate_with_code(
+    message: Message,
+    control: ControlService,
+    actor: Actor,
+    state: FSMContext,
+    second_factor: SecondFactor,
+) -> None:
+    params = await code_accepted(message, state, actor, second_factor)
+    if params is None:
+        return
+    bot = await control.rotate_key(actor, int(params["bot_id"]))
+    await message.answer(format_webhook(control.view(bot), alert_template(bot)))
 
 
 async def post_here(
@@ -263,6 +306,9 @@ def router() -> Router:
     r.callback_query.register(delete, BotCb.filter(F.action == "del_yes"), flags=OWNER)
     r.callback_query.register(ask_rotate, BotCb.filter(F.action == "rot"), flags=OWNER)
     r.callback_query.register(rotate, BotCb.filter(F.action == "rot_yes"), flags=OWNER)
+    r.message.register(
+        rotate_with_code, F.text, ~F.text.startswith("/"), AwaitingCode(ROTATE_KEY), flags=OWNER
+    )
     r.callback_query.register(post_here, BotCb.filter(F.action == "here"), flags=OWNER)
     r.callback_query.register(stop_posting_here, BotCb.filter(F.action == "unhere"), flags=OWNER)
     r.callback_query.register(choose_field, BotCb.filter(F.action == "edit"), flags=OWNER)

@@ -34,6 +34,7 @@ COMMANDS: list[tuple[str, str, str, Role]] = [
     ("chart", "SYMBOL [BOT]", "Recent bars with a bot's trades", Role.VIEWER),
     ("notify", "", "Choose the notifications you get", Role.VIEWER),
     ("users", "", "Users and roles (grant / revoke)", Role.OWNER),
+    ("totp", "[on | off]", "Two-factor codes for dangerous actions", Role.OWNER),
     ("app", "", "The dashboard", Role.VIEWER),
     ("health", "", "Health of database, broker, Telegram", Role.VIEWER),
     ("cancel", "", "Cancel the current dialogue", Role.VIEWER),

@@ -1,9 +1,11 @@
-"""/positions with Close buttons (confirmed), /close NAME|ID, /closeall (confirmed)."""
+"""/positions with Close buttons (confirmed), /close NAME|ID, /closeall (confirmed, then a
+second-factor code for users who switched it on)."""
 
 from __future__ import annotations
 
 from aiogram import F, Router
 from aiogram.filters import Command, CommandObject
+from aiogram.fsm.context import FSMContext
 from aiogram.types import CallbackQuery, Message
 
 from bot.formatting import (
@@ -12,14 +14,17 @@ from bot.formatting import (
     format_closed,
     format_positions,
 )
+from handlers.telegram.bots import bot_name
 from handlers.telegram.callbacks import CloseAllCb, PositionCb
 from handlers.telegram.keyboards import (
     confirm_close_all_keyboard,
     confirm_close_keyboard,
     positions_keyboard,
 )
+from handlers.telegram.security import CLOSE_ALL, AwaitingCode, ask_code, code_accepted
 from trading.access import Actor, Role
 from trading.control import ControlService
+from trading.totp import SecondFactor
 
 TRADER = {"role": "trader"}
 
@@ -54,10 +59,19 @@ async def keep_position(query: CallbackQuery) -> None:
     await query.answer("Kept open")
 
 
+def close_target(raw: str | None) -> str:
+    """`/close 12` (a position id) or `/close NAME`; what can be neither is refused here ('²' is
+    a digit to str.isdigit() but not to int(), a long name fails the database's check)."""
+    target = (raw or "").strip().lstrip("#")
+    if target and not (target.isascii() and target.isdigit()):
+        target = bot_name(target)
+    return target
+
+
 async def close(
     message: Message, command: CommandObject, control: ControlService, actor: Actor
 ) -> None:
-    closed = await control.close(actor, command.args or "")
+    closed = await control.close(actor, close_target(command.args))
     await message.answer("\n\n".join(format_closed(c) for c in closed))
 
 
@@ -72,10 +86,37 @@ async def close_all(message: Message, control: ControlService) -> None:
     )
 
 
-async def confirm_close_all(query: CallbackQuery, control: ControlService, actor: Actor) -> None:
+async def confirm_close_all(
+    query: CallbackQuery,
+    control: ControlService,
+    actor: Actor,
+    state: FSMContext,
+    second_factor: SecondFactor,
+) -> None:
+    if await ask_code(
+        query,
+        state=state,
+        actor=actor,
+        second_factor=second_factor,
+        action=CLOSE_ALL,
+        what="close all open positions",
+    ):
+        return
     results = await control.close_all(actor)
     await query.message.edit_text(format_close_all(results))  # type: ignore[union-attr]
     await query.answer("Done")
+
+
+async def close_all_with_code(
+    message: Message,
+    control: ControlService,
+    actor: Actor,
+    state: FSMContext,
+    second_factor: SecondFactor,
+) -> None:
+    if await code_accepted(message, state, actor, second_factor) is None:
+        return
+    await message.answer(format_close_all(await control.close_all(actor)))
 
 
 async def keep_all(query: CallbackQuery) -> None:
@@ -92,5 +133,8 @@ def router() -> Router:
     r.message.register(close, Command("close"), flags=TRADER)
     r.message.register(close_all, Command("closeall"), flags=TRADER)
     r.callback_query.register(confirm_close_all, CloseAllCb.filter(F.action == "yes"), flags=TRADER)
+    r.message.register(
+        close_all_with_code, F.text, ~F.text.startswith("/"), AwaitingCode(CLOSE_ALL), flags=TRADER
+    )
     r.callback_query.register(keep_all, CloseAllCb.filter(F.action == "no"), flags=TRADER)
     return r
