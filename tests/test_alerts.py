@@ -98,7 +98,7 @@ def test_several_take_profit_levels() -> None:
         (b'{"action": "buy", "symbol": "BTCUSDT", "qty": "-1"}', "qty", "negative"),
         (b'{"action": "buy", "symbol": "BTCUSDT", "qty": "0"}', "qty", "greater than zero"),
         (b'{"action": "buy", "symbol": "BTCUSDT", "qty": "abc"}', "qty", "number"),
-        (b'{"action": "buy", "symbol": "BTCUSDT", "price": NaN}', "body", "NaN"),
+        (b'{"action": "buy", "symbol": "BTCUSDT", "price": NaN}', "price", "finite"),
         (b'{"action": "buy", "symbol": "BTCUSDT", "price": "Infinity"}', "price", "finite"),
         (b'{"action": "buy", "symbol": "BTCUSDT", "price": 1e400}', "price", "too large"),
         (b'{"action": "buy", "symbol": "BTCUSDT", "sl": "2 percent"}', "sl", "percentage"),

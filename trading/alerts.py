@@ -23,6 +23,7 @@ from trading.symbols import normalize_symbol
 MAX_BODY_BYTES = 64 * 1024
 MAX_NUMBER = Decimal("1e15")
 MAX_TP_LEVELS = 10
+MAX_DEPTH = 16  # nesting of a field's value (an extra field's JSON, kept for the strategy)
 
 _ACTIONS = {
     "buy": "buy",
@@ -42,6 +43,8 @@ _ACTIONS = {
 _PLACEHOLDER = re.compile(r"\{\{[^}]*\}\}")
 _SECRET_JSON = re.compile(r'("passphrase"\s*:\s*)("(?:[^"\\]|\\.)*"|[^,}\s]+)', re.IGNORECASE)
 _SECRET_TEXT = re.compile(r"(\bpassphrase=)(\S+)", re.IGNORECASE)
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+_FIELD_NAME = re.compile(r"^[A-Za-z0-9_.\-]{1,64}$")
 
 
 class Action(StrEnum):
@@ -68,24 +71,27 @@ def parse_decimal(value: Any, *, allow_negative: bool = False, allow_zero: bool 
         raise ValueError(f"must be a number, got {text[:40]!r}") from None
     if not number.is_finite():
         raise ValueError("must be a finite number")
-    if abs(number) >= MAX_NUMBER:
+    if number.copy_abs() >= MAX_NUMBER:  # copy_abs: exact, no Overflow on 1e999999999999
         raise ValueError("is too large")
     if number < 0 and not allow_negative:
         raise ValueError("must not be negative")
+    if number.as_tuple().exponent < -12:  # more than 12 decimals: 1e-20 must not become 0
+        rounded = number.quantize(Decimal("1e-12")).normalize()
+        if rounded == 0 and number != 0 and not allow_zero:
+            raise ValueError("is too small (under 1e-12)")
+        number = rounded
     if number == 0 and not allow_zero:
         raise ValueError("must be greater than zero")
-    return (
-        number.quantize(Decimal("1e-12")).normalize()
-        if number.as_tuple().exponent < -12
-        else number
-    )
+    return number
 
 
 def parse_time(value: Any) -> datetime:
     """ISO-8601 (TradingView's {{timenow}}) or epoch seconds / milliseconds, as aware UTC."""
     if isinstance(value, bool):
         raise ValueError("must be a time")
-    if isinstance(value, int | float) or (isinstance(value, str) and value.strip().isdigit()):
+    if isinstance(value, int | float) or (
+        isinstance(value, str) and value.strip().isascii() and value.strip().isdigit()
+    ):
         number = float(value)
         if number > 1e11:  # milliseconds
             number /= 1000
@@ -104,12 +110,38 @@ def parse_time(value: Any) -> datetime:
         raise ValueError(f"must be an ISO-8601 time, got {text[:40]!r}") from None
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
-    return moment.astimezone(UTC)
+    try:
+        return moment.astimezone(UTC)
+    except OverflowError:  # 0001-01-01T00:00+01:00 is before year 1 in UTC
+        raise ValueError("is out of range") from None
+
+
+def parse_share(value: Any) -> Decimal | None:
+    """The part of a position a take-profit level closes: 0.5 or 50 (per cent) mean half."""
+    if value is None or value == "":
+        return None
+    share = parse_decimal(value)
+    if share > 1:
+        share = share / 100  # "50" means 50 %
+    if share > 1:
+        raise ValueError("must be at most 100%")
+    return share
 
 
 class TakeProfitLevel(BaseModel):
     level: Level
     share: Decimal | None = None
+
+    # A sender may post `take_profits` itself (or a stored alert is rebuilt): same rules as tpN.
+    @field_validator("level", mode="before")
+    @classmethod
+    def _level(cls, value: Any) -> Level:
+        return Level.parse(value)
+
+    @field_validator("share", mode="before")
+    @classmethod
+    def _share(cls, value: Any) -> Decimal | None:
+        return parse_share(value)
 
 
 class Alert(BaseModel):
@@ -139,8 +171,10 @@ class Alert(BaseModel):
     @field_validator("action", mode="before")
     @classmethod
     def _action(cls, value: Any) -> str:
-        text = str(value).strip().lower() if isinstance(value, str) else value
-        if isinstance(text, str) and _PLACEHOLDER.search(text):
+        if not isinstance(value, str):  # a list or an object is unhashable: no dict lookup
+            raise ValueError("must be a string such as buy, sell or close")
+        text = value.strip().lower()
+        if _PLACEHOLDER.search(text):
             raise ValueError("is an unexpanded TradingView placeholder")
         if text not in _ACTIONS:
             raise ValueError(
@@ -219,13 +253,10 @@ class Alert(BaseModel):
                 level = Level.parse(raw)
             except ValueError as exc:
                 raise AlertError(f"tp{n}", str(exc)) from None
-            share = data.get(f"tp{n}_share")
             try:
-                parsed_share = None if share in (None, "") else parse_decimal(share)
+                parsed_share = parse_share(data.get(f"tp{n}_share"))
             except ValueError as exc:
                 raise AlertError(f"tp{n}_share", str(exc)) from None
-            if parsed_share is not None and parsed_share > 1:
-                parsed_share = parsed_share / 100  # "50" means 50 %
             levels.append({"level": level, "share": parsed_share})
         if levels:
             data = dict(data)
@@ -291,23 +322,45 @@ def parse_alert_payload(body: bytes) -> dict[str, Any]:
         raise AlertError("body", "is empty")
     if text.startswith("{"):
         try:
-            data = json.loads(text, parse_float=str, parse_int=str, parse_constant=_reject_constant)
+            # NaN / Infinity tokens become text, so the field they are in is named when refused.
+            data = json.loads(text, parse_float=str, parse_int=str, parse_constant=str)
         except json.JSONDecodeError as exc:
             raise AlertError(
                 "body", f"malformed JSON ({exc.msg} at line {exc.lineno} column {exc.colno})"
             ) from None
-        except ValueError as exc:
-            raise AlertError("body", str(exc)) from None
+        except RecursionError:
+            raise AlertError("body", f"nested deeper than {MAX_DEPTH} levels") from None
         if not isinstance(data, dict):
             raise AlertError("body", "must be a JSON object")
-        return data
-    if text.startswith("["):
+    elif text.startswith("["):
         raise AlertError("body", "must be a JSON object, not a list")
-    return _parse_text_form(text)
+    else:
+        data = _parse_text_form(text)
+    _check_storable(data)
+    return data
 
 
-def _reject_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not a number")
+def _check_storable(data: dict[str, Any]) -> None:
+    """Refuse what the log row could not store: text with a NUL or a lone surrogate (not
+    UTF-8, from a `\\ud800` escape) and nesting deeper than MAX_DEPTH (orjson stops at 254)."""
+    for key, value in data.items():
+        if _UNSTORABLE.search(key):
+            raise AlertError("body", "a field name has a NUL character or a lone surrogate")
+        field = key if _FIELD_NAME.match(key) else "body"  # never echo a junk name as a field
+        pending: list[tuple[Any, int]] = [(value, 1)]
+        while pending:
+            item, depth = pending.pop()
+            if depth > MAX_DEPTH:
+                raise AlertError(field, f"nested deeper than {MAX_DEPTH} levels")
+            if isinstance(item, str):
+                if _UNSTORABLE.search(item):
+                    raise AlertError(field, "has a NUL character or a lone surrogate")
+            elif isinstance(item, dict):
+                for inner_key, inner in item.items():
+                    pending.append((inner_key, depth + 1))
+                    pending.append((inner, depth + 1))
+            elif isinstance(item, list):
+                pending.extend((inner, depth + 1) for inner in item)
 
 
 def build_alert(data: dict[str, Any]) -> Alert:

@@ -8,6 +8,8 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict
 
 HUNDRED = Decimal(100)
+MAX_VALUE = Decimal("1e15")
+MIN_VALUE = Decimal("1e-12")
 
 
 class Level(BaseModel):
@@ -21,13 +23,27 @@ class Level(BaseModel):
         if isinstance(raw, Level):
             return raw
         if isinstance(raw, dict):
-            return cls.model_validate(raw)
+            # The stored form {"value": "2", "percent": true}; a sender can post it too, so it
+            # passes the same checks as "2%" (model_validate alone let -5 and 1e-99 through).
+            value, percent = raw.get("value"), raw.get("percent")
+            if (
+                set(raw) != {"value", "percent"}
+                or not isinstance(percent, bool)
+                or isinstance(value, bool)
+                or not isinstance(value, str | int | float | Decimal)
+                or "%" in str(value)
+            ):
+                raise ValueError("must be a price or a percentage such as '2%'")
+            return cls._checked(str(value).strip(), percent)
         if isinstance(raw, bool) or raw is None:
             raise ValueError("must be a price or a percentage such as '2%'")
         text = str(raw).strip()
-        percent = text.endswith("%")
+        return cls._checked(text.removesuffix("%").strip(), text.endswith("%"))
+
+    @classmethod
+    def _checked(cls, text: str, percent: bool) -> Level:
         try:
-            value = Decimal(text.removesuffix("%").strip())
+            value = Decimal(text)
         except InvalidOperation:
             raise ValueError(
                 f"must be a price or a percentage such as '2%', got {text[:20]!r}"
@@ -36,8 +52,10 @@ class Level(BaseModel):
             raise ValueError("must be a positive price or percentage")
         if percent and value >= 100:
             raise ValueError("percentage must be below 100%")
-        if value >= Decimal("1e15"):
+        if value >= MAX_VALUE:
             raise ValueError("is too large")
+        if value < MIN_VALUE:  # 1e-999999999 would round to a stop at 0 (or at the entry)
+            raise ValueError("is too small (under 1e-12)")
         return cls(value=value, percent=percent)
 
     def __str__(self) -> str:

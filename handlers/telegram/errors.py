@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from html import escape
+from html import escape, unescape
 
 from aiogram import Router
 from aiogram.exceptions import TelegramBadRequest
@@ -15,19 +15,24 @@ from trading.events import ErrorEvent as CoreError
 from trading.events import EventBus
 
 log = logging.getLogger(__name__)
+MAX_REFUSAL = 1000
 
 
 async def _reply(event: ErrorEvent, text: str) -> None:
     update = event.update
     if update.callback_query is not None:
-        await update.callback_query.answer(text[:200], show_alert=True)
+        # A button's alert is plain text, not HTML: show `<` rather than `&lt;`.
+        await update.callback_query.answer(unescape(text)[:200], show_alert=True)
     elif update.message is not None:
         await update.message.answer(text)
 
 
 async def trading_error(event: ErrorEvent) -> None:
     assert isinstance(event.exception, TradingError)
-    await _reply(event, f"⚠️ {escape(event.exception.user_message)}")
+    message = event.exception.user_message
+    if len(message) > MAX_REFUSAL:  # it may quote what was typed: stay under Telegram's 4096
+        message = message[:MAX_REFUSAL] + "…"
+    await _reply(event, f"⚠️ {escape(message)}")
 
 
 async def not_modified(event: ErrorEvent) -> None:

@@ -26,7 +26,8 @@ def _count(args: str | None, default: int, maximum: int) -> int:
     text = (args or "").strip()
     if not text:
         return default
-    if not text.isdigit() or not 1 <= int(text) <= maximum:
+    # isdigit() alone is true for '²' and '١٢', which int() refuses or reads as another number
+    if not (text.isascii() and text.isdigit()) or not 1 <= int(text) <= maximum:
         raise InvalidRequest(f"give a number from 1 to {maximum}, e.g. /trades 10")
     return int(text)
 
