@@ -441,9 +441,7 @@ async def edit_field(owner: Chat, field: str) -> None:
     assert "/cancel to stop" in question.params["text"], question.params
 
 
-# `size` is left out until parse_size is bounded (the xfails below): a huge size crashes the
-# save and leaves the dialogue open, so every later example would time out.
-@pytest.mark.parametrize("field", sorted(set(EDITABLE) - {"size"}))
+@pytest.mark.parametrize("field", sorted(EDITABLE))
 async def test_hostile_values_when_editing_a_bot_field_are_refused_and_change_nothing(
     start_world: Callable[..., Any], field: str
 ) -> None:
@@ -471,15 +469,8 @@ async def test_hostile_values_when_editing_a_bot_field_are_refused_and_change_no
 
 
 UNSTORABLE_SIZES = ["1e30", "\U0001d7d3" * 30, "1e-30"]  # 1e30, 30 mathematical 5s, 1e-30
-SIZE_XFAIL = pytest.mark.xfail(
-    strict=True,
-    reason="trading/bots.py parse_size accepts sizes the database cannot hold (1e30 raises "
-    "InvalidOperation when stored: 'Something went wrong') or that round to 0 (1e-30); fix: "
-    "bound it like trading.alerts.parse_decimal (1e-12 <= size < 1e15, ASCII digits)",
-)
 
 
-@SIZE_XFAIL
 @pytest.mark.parametrize("size", UNSTORABLE_SIZES)
 async def test_a_size_the_database_cannot_hold_is_refused_when_editing_a_bot(
     start_world: Callable[..., Any], size: str
@@ -493,7 +484,6 @@ async def test_a_size_the_database_cannot_hold_is_refused_when_editing_a_bot(
     assert not changed(before, await state())
 
 
-@SIZE_XFAIL
 @pytest.mark.parametrize("size", UNSTORABLE_SIZES)
 async def test_a_size_the_database_cannot_hold_is_refused_in_the_newbot_dialogue(
     start_world: Callable[..., Any], size: str
@@ -501,10 +491,12 @@ async def test_a_size_the_database_cannot_hold_is_refused_in_the_newbot_dialogue
     world, owner = await telegram_world(start_world)
     assert world.telegram is not None
     await owner.say("/newbot", "Name?")
-    for answer, question in NEWBOT_STEPS:
-        await owner.say(size if question == "Direction?" else answer, question)
-    reply = await send(world.telegram, "-")
+    for answer, question in NEWBOT_STEPS[:3]:
+        await owner.say(answer, question)
+    # refused at its own step, and the question is asked again
+    reply = await send(world.telegram, size)
     assert str(reply.params["text"]).startswith("⚠️"), reply.params["text"]
+    await owner.say("/cancel", "Cancelled")
     assert not await TradingBot.filter(name="hostile-bot").exists()
 
 
@@ -589,12 +581,6 @@ def test_each_bot_field_validates_alone_or_is_refused(field: str, text: str) -> 
         assert Decimal("1e-12") <= level.value < (100 if level.percent else Decimal("1e15"))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="trading/bots.py parse_size accepts 1e30 and 1e-30: the first cannot be stored "
-    "(DecimalField 38 digits, 12 places) and the second rounds to a size of 0 "
-    "(fix: bound it like trading.alerts.parse_decimal, 1e-12 <= size < 1e15)",
-)
 @FAST
 @given(st.sampled_from(["1e30", "1e-30", "1e999999", "0.0000000000001", "1E+20USDT"]))
 def test_bot_sizes_are_storable_or_refused(text: str) -> None:
@@ -605,11 +591,6 @@ def test_bot_sizes_are_storable_or_refused(text: str) -> None:
     assert Decimal("1e-12") <= value < Decimal("1e15"), value
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="trading/control.py parse_qty accepts 1e999999999 (the resize then formats a "
-    "billion-digit string) and 1e-30 (fix: use trading.alerts.parse_decimal)",
-)
 @FAST
 @given(st.sampled_from(["1e999999999", "1e-30", "1e400", "1" + "0" * 20]))
 def test_an_approval_resize_quantity_is_one_an_alert_accepts_or_refused(text: str) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 import secrets
-from decimal import ROUND_DOWN, Decimal, InvalidOperation
+from decimal import ROUND_DOWN, Decimal
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
@@ -31,15 +31,19 @@ def parse_size(raw: Any) -> tuple[SizeKind, Decimal]:
         match = re.fullmatch(r"([0-9.]+)([A-Z]+)", text)
         if match:
             kind, text = "quote", match.group(1)
+    from trading.alerts import parse_decimal  # the one rule for numbers a sender types
+
+    if not text.isascii():
+        text = "?"  # Decimal reads other scripts' digits; a size is typed in ASCII
     try:
-        value = Decimal(text)
-    except InvalidOperation:
+        value = parse_decimal(text)
+    except ValueError as exc:
+        if "a number" not in str(exc):
+            raise ValueError(f"size {exc}") from None
         raise ValueError(
             f"size must be a quantity (0.01), a quote amount (100USDT) or a percentage (5%), "
             f"got {str(raw)[:20]!r}"
         ) from None
-    if not value.is_finite() or value <= 0:
-        raise ValueError("size must be positive")
     if kind == "equity_pct" and value > 100:
         raise ValueError("size percentage must be at most 100%")
     return kind, value

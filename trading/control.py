@@ -13,15 +13,15 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any
 
 from pydantic import ValidationError
 
 from db import bots_admin, repo
 from trading.access import SYSTEM, Actor
-from trading.alerts import Alert, build_alert
-from trading.bots import BotConfig, BotSpec, parse_size
+from trading.alerts import Alert, build_alert, parse_decimal
+from trading.bots import NAME, BotConfig, BotSpec, parse_size
 from trading.brokers.base import Balance
 from trading.control_events import ApprovalRequested, ApprovalResolved, ControlAction, OutOfSync
 from trading.errors import InvalidRequest, NotFound, TradingError
@@ -214,7 +214,10 @@ class ControlService:
         return await repo.list_bots()
 
     async def bot(self, name: str) -> BotConfig:
-        return await repo.bot_by_name(name.strip())
+        name = name.strip()
+        if not NAME.match(name):  # what cannot be a name is not looked up (the column is 64)
+            raise NotFound(f"no bot named {name[:32]!r}")
+        return await repo.bot_by_name(name)
 
     async def bot_by_id(self, bot_id: int) -> BotConfig:
         bot = await repo.bot_by_id(bot_id)
@@ -332,7 +335,9 @@ class ControlService:
         target = target.strip().lstrip("#")
         if not target:
             raise InvalidRequest("say what to close: /close BOT_NAME or /close POSITION_ID")
-        if target.isdigit():
+        if target.isascii() and target.isdigit():
+            if len(target) > 15:
+                raise NotFound(f"no open position #{target[:15]}…")
             return [await self.close_position(actor, int(target))]
         bot = await self.bot(target)
         positions = await repo.list_positions(bot.name)
@@ -660,12 +665,14 @@ def rebuild_alert(stored: dict[str, Any], qty: Decimal | None = None) -> Alert:
 
 
 def parse_qty(raw: str) -> Decimal:
+    """A quantity typed in the chat, under the same rules as an alert's `qty`."""
+    text = raw.strip()
     try:
-        value = Decimal(raw.strip().replace(",", ""))
-    except InvalidOperation:
-        raise InvalidRequest(
-            f"{raw.strip()[:20]!r} is not a quantity; send a number like 0.5"
-        ) from None
-    if not value.is_finite() or value <= 0:
-        raise InvalidRequest("the quantity must be a positive number")
-    return value
+        if not text.isascii():
+            raise ValueError("must be a number")
+        return parse_decimal(text)
+    except ValueError as exc:
+        if "a number" in str(exc):
+            message = f"{text[:20]!r} is not a quantity; send a number like 0.5"
+            raise InvalidRequest(message) from None
+        raise InvalidRequest(f"the quantity {exc}") from None

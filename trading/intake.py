@@ -141,7 +141,10 @@ class WebhookIntake:
             "key_hint": key_hint(key),
             "remote_ip": remote_ip[:64],
             "content_type": request.content_type[:128],
-            "body": redact(body[:MAX_LOGGED_BODY].decode("utf-8", "replace")),
+            # NUL cannot be stored in a PostgreSQL text column: shown as U+FFFD like bad UTF-8
+            "body": redact(body[:MAX_LOGGED_BODY].decode("utf-8", "replace")).replace(
+                "\x00", "\ufffd"
+            ),
             "received_at": received_at,
         }
         if request.oversized:
