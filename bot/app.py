@@ -29,6 +29,7 @@ from trading.errors import TradingError
 from trading.events import ErrorEvent, EventBus
 from trading.intake import RateLimits, WebhookIntake
 from trading.ratelimit import Limiter, TokenBuckets
+from trading.recovery import AlertRecovery
 from trading.service import TradingService
 from trading.strategy_runner import StrategyRunner
 
@@ -83,6 +84,7 @@ def create_app(
     # After Telegram: on shutdown the monitor stops (its last closes reported) before Telegram.
     setup_monitor(app)
     app.cleanup_ctx.append(reconcile_context)
+    app.cleanup_ctx.append(recovery_context)
     app.cleanup_ctx.append(_background_alerts)
     app.add_routes(tradingview.routes)
     app.add_routes(api.routes)
@@ -157,6 +159,20 @@ async def reconcile_context(app: web.Application) -> AsyncIterator[None]:
             log.warning("start-up reconciliation: %s", "; ".join(findings))
             app[EVENTS].publish(ErrorEvent(where="reconciliation", message="\n".join(findings)))
     yield
+
+
+async def recovery_context(app: web.Application) -> AsyncIterator[None]:
+    """Alerts a previous run stored but never finished: settled from their order, executed if
+    still fresh, else rejected and reported (trading/recovery.py). After reconciliation, so
+    pending orders it could settle are settled; before the first request is served."""
+    recovery = AlertRecovery(app[TRADING], app[EVENTS])
+    try:
+        await recovery.start()
+    except Exception as exc:  # never keep the server down for it; the next start tries again
+        log.exception("start-up alert recovery failed")
+        app[EVENTS].publish(ErrorEvent(where="alert recovery", message=type(exc).__name__))
+    yield
+    await recovery.stop()
 
 
 async def _background_alerts(app: web.Application) -> AsyncIterator[None]:

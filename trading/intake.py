@@ -271,7 +271,10 @@ class WebhookIntake:
         done, _ = await asyncio.wait({task}, timeout=self.answer_timeout)
         if not done:
             late.set()
-            await repo.update_webhook_log(log_id, http_status=202, status="accepted")
+            # The task may have finished (and stored its outcome) since the wait gave up: only
+            # a row still `received` becomes `accepted`, never a finished one.
+            await repo.update_webhook_log(log_id, http_status=202)
+            await repo.move_unfinished_log(log_id, ("received",), "accepted")
             log.info(
                 "alert accepted, running on bot=%s symbol=%s log=%d", bot.name, alert.symbol, log_id
             )
