@@ -4,6 +4,11 @@ backtesting.py, the peer the backtest is measured against, is a benchmark tool h
 dependency of the product: if it is missing, it is pip-installed into the running environment
 (the project's .venv under `make bench`) before the run. Set TRADEBOT_BENCH_NO_INSTALL=1 to
 skip that and time tradebot alone.
+
+The webhook load bench needs the `wrk` binary (Debian: `apt-get install wrk`); without it that
+part is skipped with a note. TRADEBOT_BENCH_WRK_DURATION (seconds per wrk run, 10) shortens it
+for a quick try. The run exits 1 when the product answered a 5xx under load or an executed alert
+does not have exactly one order.
 """
 
 from __future__ import annotations
@@ -13,7 +18,7 @@ import os
 import subprocess
 import sys
 
-from bench import backtest_bench, indicators_bench, monitor_bench
+from bench import backtest_bench, indicators_bench, monitor_bench, webhook_bench
 
 PEER = "backtesting==0.6.6"  # the version the figures in docs/benchmarks.md were taken with
 
@@ -38,6 +43,10 @@ def main() -> None:
     print()
     print("== position monitor: one tick with 1,000 / 10,000 / 100,000 open positions ==")
     monitor_bench.run()
+    print()
+    print("== webhook load: wrk at concurrency 16 and 64, product and references ==")
+    if not webhook_bench.run():
+        sys.exit(1)
 
 
 if __name__ == "__main__":
