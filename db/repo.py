@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
+from tortoise import Tortoise
 from tortoise.exceptions import IntegrityError
 from tortoise.expressions import F, Q
 from tortoise.functions import Count, Max, Sum
@@ -261,7 +262,23 @@ async def rotate_key(name: str) -> BotConfig:
 # ---------------------------------------------------------------- instruments and prices
 
 
+# (database, symbol) -> (base, quote) of instruments known to exist. An instrument row is never
+# deleted and its base and quote never change, so this is a plain cache, true in every process.
+_instruments: dict[tuple[tuple[Any, ...], str], tuple[str, str]] = {}
+
+
+def _database() -> tuple[Any, ...]:
+    """Which database the default connection is (a process may open several in its life)."""
+    connection = Tortoise.get_connection("default")
+    names = ("filename", "host", "port", "database")
+    return tuple(getattr(connection, name, None) for name in names)
+
+
 async def ensure_instrument(symbol: str) -> tuple[str, str]:
+    cache_key = (_database(), symbol)
+    known = _instruments.get(cache_key)
+    if known is not None:
+        return known
     row = await Instrument.get_or_none(symbol=symbol)
     if row is None:
         base, quote = split_symbol(symbol)
@@ -269,6 +286,7 @@ async def ensure_instrument(symbol: str) -> tuple[str, str]:
             row = await Instrument.create(symbol=symbol, base=base, quote=quote)
         except IntegrityError:
             row = await Instrument.get(symbol=symbol)
+    _instruments[cache_key] = (row.base, row.quote)
     return row.base, row.quote
 
 
@@ -823,14 +841,52 @@ async def list_trades(bot_name: str | None = None, limit: int = 50) -> list[Trad
 
 
 class DbPaperLedger:
-    """Paper account figures derived from stored rows (see `trading.brokers.paper`)."""
+    """Paper account figures derived from stored rows (see `trading.brokers.paper`).
+
+    Realized PnL is the sum of closed trades (`trade_history`, rows written once and never
+    changed) plus the realized part of open positions. The closed part of one currency is kept
+    with the count and highest id it covers, so the check before an opening order reads only the
+    trades closed since (one small query, not the whole history); a count that does not add up
+    (rows committed out of id order by another process) recomputes it from all rows.
+    """
+
+    def __init__(self) -> None:
+        self._closed: dict[str, tuple[int, int, Decimal]] = {}  # quote -> (count, max id, sum)
+
+    async def _closed_pnl(self, quote: str) -> Decimal:
+        count, top = (
+            await TradeHistory.filter(quote=quote)
+            .annotate(n=Count("id"), top=Max("id"))
+            .first()
+            .values_list("n", "top")
+        ) or (0, None)
+        top = int(top or 0)
+        seen = self._closed.get(quote)
+        if seen is not None and (seen[0], seen[1]) == (count, top):
+            return seen[2]
+        if seen is not None and count > seen[0]:
+            newer = await TradeHistory.filter(quote=quote, id__gt=seen[1]).values_list(
+                "pnl", flat=True
+            )
+            if seen[0] + len(newer) == count:
+                total = seen[2] + sum(newer, Decimal(0))
+                self._closed[quote] = (count, top, total)
+                return total
+        rows = await TradeHistory.filter(quote=quote).values_list("pnl", flat=True)
+        total = sum(rows, Decimal(0))
+        self._closed[quote] = (count, top, total)
+        return total
 
     async def realized(self, quote: str | None = None) -> dict[str, Decimal]:
         totals: dict[str, Decimal] = defaultdict(Decimal)
-        for model, column in ((TradeHistory, "pnl"), (CurrentPosition, "realized_pnl")):
-            query = model.filter(quote=quote) if quote else model.all()
-            for currency, pnl in await query.values_list("quote", column):
+        if quote is not None:
+            totals[quote] += await self._closed_pnl(quote)
+        else:
+            for currency, pnl in await TradeHistory.all().values_list("quote", "pnl"):
                 totals[currency] += pnl
+        query = CurrentPosition.filter(quote=quote) if quote else CurrentPosition.all()
+        for currency, pnl in await query.values_list("quote", "realized_pnl"):
+            totals[currency] += pnl
         return dict(totals)
 
     async def exposure(self, quote: str | None = None) -> dict[str, Decimal]:
