@@ -34,6 +34,7 @@ def migrations_location(database_url: str) -> str:
 def tortoise_config(database_url: str) -> dict[str, Any]:
     connection = expand_db_url(database_url)
     if connection["engine"].endswith("sqlite"):
+        connection["engine"] = "db.sqlite_engine"  # BEGIN IMMEDIATE transactions
         path = Path(connection["credentials"]["file_path"])
         if str(path) != ":memory:":
             path.parent.mkdir(parents=True, exist_ok=True)
