@@ -24,7 +24,11 @@ lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
+# The webhook load part needs wrk (Debian package); installed here when we may, else skipped.
 bench: $(STAMP)
+	@command -v wrk >/dev/null || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && \
+		apt-get update -qq && apt-get install -y -qq wrk >/dev/null; } || \
+		echo "wrk missing: install it (apt-get install wrk) for the webhook load bench"
 	$(BIN)/python -m bench
 
 migrate: $(STAMP)
