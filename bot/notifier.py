@@ -12,7 +12,6 @@ expires every copy of the card is edited to say so and loses its buttons.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -35,6 +34,7 @@ from handlers.telegram.keyboards import approval_keyboard, sync_keyboard
 from trading.access import Destination
 from trading.control_events import ApprovalRequested, ApprovalResolved, OutOfSync
 from trading.events import AlertRefused, Event, WebhookRefused
+from trading.tasks import finish_task
 
 log = logging.getLogger(__name__)
 
@@ -129,12 +129,7 @@ class TelegramNotifier:
         for key in list(self._refusals):
             self._flush(key)
         self._events.put_nowait(None)
-        try:
-            await asyncio.wait_for(asyncio.shield(self._task), timeout)
-        except TimeoutError:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        await finish_task(self._task, timeout)
         self._task = None
 
     # ------------------------------------------------------------ grouping of refusals

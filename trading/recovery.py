@@ -41,6 +41,7 @@ from trading.control import ApprovalService, check_position_sync, rebuild_alert
 from trading.errors import AlertError, NotFound, TradingError
 from trading.events import ErrorEvent, EventSink, LateExecution
 from trading.service import TradingService
+from trading.tasks import finish_task
 from trading.views import ExecutionResult
 
 log = logging.getLogger(__name__)
@@ -126,12 +127,7 @@ class AlertRecovery:
         self._stopping.set()
         if self._task is None:
             return
-        try:
-            await asyncio.wait_for(asyncio.shield(self._task), timeout)
-        except TimeoutError:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        await finish_task(self._task, timeout)
         self._task = None
 
     async def _follow_up(self, report: RecoveryReport) -> None:
