@@ -177,3 +177,25 @@ async def test_a_slow_client_gets_408_and_does_not_hold_up_other_alerts(start_wo
     refused = await WebhookLog.get(http_status=408)
     assert refused.reason == "body: not received in time"
     assert await Order.all().count() == 1
+
+
+async def test_compressed_bodies_are_read_or_refused_never_a_500(world: World) -> None:
+    import gzip
+    import zlib
+
+    key = world.bots["demo"].webhook_key
+    alert = b'{"action": "buy", "symbol": "BTCUSDT", "price": "100"}'
+    cases = [
+        ("gzip", gzip.compress(alert), 200),  # aiohttp decompresses; the alert trades
+        ("deflate", zlib.compress(alert), 200),
+        ("gzip", b"not gzip at all", 400),
+        ("deflate", b"\x00\x01garbage", 400),
+        ("gzip", gzip.compress(b"x" * 10_000_000), 413),  # a zip bomb stops at 64 KiB
+    ]
+    for encoding, body, expected in cases:
+        headers = {"Content-Encoding": encoding, "Connection": "close"}
+        status, answer = await _post(world, key, body, headers)
+        assert status == expected, (encoding, body[:20], status, answer)
+        if expected == 400:
+            assert answer["reason"] == f"body: could not be decoded (Content-Encoding {encoding!r})"
+    assert await Order.all().count() == 2

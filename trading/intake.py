@@ -53,7 +53,8 @@ class WebhookRequest:
     content_type: str = ""
     remote_ip: str = ""
     oversized: bool = False
-    timed_out: bool = False  # the body did not arrive in time (a slow client)
+    # (answer, reason) when the body could not be read: too slow (408), undecodable (400)
+    unreadable: tuple[int, str] | None = None
     signature: str | None = None
     timestamp: str | None = None
     # The reverse proxy's TLS client-certificate verdict (X-Client-Verify), None when the request
@@ -151,8 +152,8 @@ class WebhookIntake:
             return await self._refuse(
                 log_fields, None, 413, f"body: larger than {MAX_BODY_BYTES} bytes"
             )
-        if request.timed_out:
-            return await self._refuse(log_fields, None, 408, "body: not received in time")
+        if request.unreadable:
+            return await self._refuse(log_fields, None, *request.unreadable)
 
         if not allowed(remote_ip, self.ip_allowlist):
             return await self._refuse(log_fields, None, 403, f"IP {remote_ip} is not allowed")

@@ -8,6 +8,7 @@ import math
 import time
 
 from aiohttp import web
+from aiohttp.web_protocol import RequestPayloadError
 from tortoise.exceptions import DBConnectionError, OperationalError
 
 from bot.keys import INTAKE, METRICS, SETTINGS
@@ -34,14 +35,19 @@ async def _read_limited(request: web.Request) -> tuple[bytes, bool]:
     return b"".join(chunks), False
 
 
-async def _read_body(request: web.Request, timeout: float) -> tuple[bytes, bool, bool]:
-    """(body, oversized, timed out)."""
+async def _read_body(
+    request: web.Request, timeout: float
+) -> tuple[bytes, bool, tuple[int, str] | None]:
+    """(body, oversized, (answer, reason) when it could not be read)."""
     try:
         async with asyncio.timeout(timeout):
             body, oversized = await _read_limited(request)
     except TimeoutError:
-        return b"", False, True
-    return body, oversized, False
+        return b"", False, (408, "body: not received in time")
+    except RequestPayloadError:  # e.g. Content-Encoding: gzip over bytes that are not gzip
+        encoding = request.headers.get("Content-Encoding", "")[:32]
+        return b"", False, (400, f"body: could not be decoded (Content-Encoding {encoding!r})")
+    return body, oversized, None
 
 
 @routes.post("/webhook/{key}")
@@ -62,7 +68,7 @@ async def tradingview_webhook(request: web.Request) -> web.Response:
             headers={"Retry-After": str(max(1, math.ceil(wait)))},
         )
     try:
-        body, oversized, timed_out = await _read_body(
+        body, oversized, unreadable = await _read_body(
             request, request.app[SETTINGS].webhook_body_timeout
         )
         answer = await intake.receive(
@@ -72,7 +78,7 @@ async def tradingview_webhook(request: web.Request) -> web.Response:
                 content_type=headers.get("Content-Type", ""),
                 remote_ip=remote,
                 oversized=oversized,
-                timed_out=timed_out,
+                unreadable=unreadable,
                 signature=headers.get(SIGNATURE_HEADER),
                 timestamp=headers.get(TIMESTAMP_HEADER),
                 # Only the proxy's own verdict counts: the header from anyone else is ignored.
