@@ -76,7 +76,7 @@ async def test_positions_and_trades_shapes(world: World) -> None:
 
 
 async def test_trades_limit_is_validated(world: World) -> None:
-    for bad in ("0", "-1", "abc", "100000"):
+    for bad in ("0", "-1", "abc", "100000", "%E2%91%A0", "%C2%B2", "1e3", ""):
         status, body = await world.get(f"/trades?limit={bad}")
         assert status == 400 and body["field"] == "limit"
 

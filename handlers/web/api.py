@@ -57,7 +57,8 @@ async def list_positions(request: web.Request) -> web.Response:
 async def list_trades(request: web.Request) -> web.Response:
     _authorize(request)
     raw = request.query.get("limit", "50")
-    if not raw.isdigit() or not 1 <= int(raw) <= 1000:
+    # ASCII digits only: '①'.isdigit() is true and int('①') raises
+    if not (raw.isascii() and raw.isdigit()) or not 1 <= int(raw) <= 1000:
         raise _bad("limit", "must be a whole number from 1 to 1000")
     bot = request.query.get("bot") or None
     if bot is not None and len(bot) > 64:
