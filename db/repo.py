@@ -611,21 +611,23 @@ async def create_order(
     """Write the order row before the broker is called. With `claim`, the position is claimed
     in the same transaction (PositionClaimed if someone else holds it): no closing order is
     ever sent by two closers."""
+    fields = {
+        "client_order_id": client_order_id,
+        "bot_id": bot_id,
+        "symbol": symbol,
+        "side": side,
+        "qty": qty,
+        "price": price,
+        "broker": broker,
+        "intent": intent,
+        "reason": reason,
+        "webhook_log_id": webhook_log_id,
+    }
+    if claim is None:  # one INSERT is atomic by itself
+        return (await Order.create(**fields)).id
     async with in_transaction():
-        if claim is not None:
-            await _take_claim(claim)
-        row = await Order.create(
-            client_order_id=client_order_id,
-            bot_id=bot_id,
-            symbol=symbol,
-            side=side,
-            qty=qty,
-            price=price,
-            broker=broker,
-            intent=intent,
-            reason=reason,
-            webhook_log_id=webhook_log_id,
-        )
+        await _take_claim(claim)
+        row = await Order.create(**fields)
     return row.id
 
 
@@ -658,8 +660,10 @@ async def record_fill(
     reason: str,
     stops: Protection,
     claim: str | None = None,
+    finish_log: tuple[int, dict[str, Any]] | None = None,
 ) -> int | None:
-    """Store a fill atomically: the order, the position, its entries and the closed trade.
+    """Store a fill atomically: the order, the position, its entries and the closed trade, and
+    with `finish_log` (id, fields) the outcome on the alert's webhook log row (one commit).
 
     Returns the id of the open position afterwards (None when flat). Raises ConcurrentUpdate if
     the position changed since `before` was read (the caller reloads and applies the fill again).
@@ -758,6 +762,8 @@ async def record_fill(
                 reason=reason,
                 created_at=fill.time,
             )
+        if finish_log is not None:
+            await WebhookLog.filter(id=finish_log[0]).update(**finish_log[1])
     return new_id
 
 

@@ -28,7 +28,7 @@ import aiohttp
 import pytest
 from tortoise import Tortoise
 
-from bot.keys import EVENTS, INTAKE
+from bot.keys import INTAKE
 from db import repo
 from db.config import tortoise_config
 from db.models import CurrentPosition, Order, PositionEntry, WebhookLog
@@ -36,9 +36,9 @@ from tests.conftest import OWNER_ID, World
 from tests.telegram_helpers import Chat
 from trading.alerts import parse_alert
 from trading.bots import BotConfig, BotSpec
-from trading.brokers.base import OrderFill
+from trading.brokers.base import OrderFill, OrderRequest
 from trading.brokers.paper import PaperBroker
-from trading.events import Event, EventBus, LateExecution, OrderFinished
+from trading.events import Event, EventBus, LateExecution
 from trading.recovery import RECOVERING, UNFINISHED, AlertRecovery
 from trading.service import TradingService
 
@@ -389,34 +389,35 @@ async def test_sigkill_in_a_burst_loses_and_doubles_nothing(
     )
 
 
-class LockAfterFill:
-    """Another process's write, seen from the app: once an order has filled, SQLite's write lock
-    is held from outside for `hold` seconds, so the alert's last write (its outcome) is still
-    waiting when the 202 answer is decided."""
+class LockingBroker(PaperBroker):
+    """Another process's write, seen from the app: as the fill comes back, SQLite's write lock is
+    taken from outside for `hold` seconds, so the fill's transaction (which also writes the
+    alert's outcome) is still waiting when the 202 answer is decided."""
 
     def __init__(self, path: str, hold: float) -> None:
+        super().__init__(repo.DbPaperLedger())
         self.path = path
         self.hold = hold
-        self.connection: sqlite3.Connection | None = None
 
-    def publish(self, event: Event) -> None:
-        if isinstance(event, OrderFinished) and self.connection is None:
-            self.connection = sqlite3.connect(self.path, isolation_level=None)
-            self.connection.execute("BEGIN IMMEDIATE")
-            asyncio.get_running_loop().call_later(self.hold, self.release)
+    async def place_order(self, request: OrderRequest) -> OrderFill:
+        fill = await super().place_order(request)
+        connection = sqlite3.connect(self.path, isolation_level=None)
+        connection.execute("BEGIN IMMEDIATE")
 
-    def release(self) -> None:
-        assert self.connection is not None
-        self.connection.execute("COMMIT")
-        self.connection.close()
+        def release() -> None:
+            connection.execute("COMMIT")
+            connection.close()
+
+        asyncio.get_running_loop().call_later(self.hold, release)
+        return fill
 
 
 async def test_an_alert_finishing_as_its_answer_times_out_keeps_its_outcome(
     start_world: Callable[..., Any], db_url: str
 ) -> None:
-    world: World = await start_world(webhook_answer_timeout=0.3)
+    broker = LockingBroker(db_url.removeprefix("sqlite://"), hold=0.8)
+    world: World = await start_world(broker=broker, webhook_answer_timeout=0.3)
     await world.add_bot("demo")
-    world.server.app[EVENTS].subscribe(LockAfterFill(db_url.removeprefix("sqlite://"), hold=0.8))
     status, body = await world.send_alert(action="buy", price="100", qty="1", id="edge")
     assert (status, body["status"]) == (202, "accepted")
     await world.server.app[INTAKE].drain()

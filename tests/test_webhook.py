@@ -194,6 +194,9 @@ async def test_slow_execution_answers_202_and_finishes_in_background(start_world
     order = await _wait_for_order(status="filled")
     assert order.qty == 1
     await _wait_for_log(log.id, "executed")
+    # the row keeps the answer the sender got, and the order the fill wrote with it
+    finished = await WebhookLog.get(id=log.id)
+    assert (finished.http_status, finished.order_id) == (202, order.id)
 
 
 async def _wait_for_order(status: str) -> Order:

@@ -33,7 +33,7 @@ from trading.errors import AlertError, TradingError
 from trading.events import ErrorEvent, EventSink, LateExecution, WebhookRefused
 from trading.ipallow import allowed, parse_allowlist
 from trading.ratelimit import Limiter
-from trading.service import TradingService, observed_at
+from trading.service import AlertLog, TradingService, observed_at
 from trading.signatures import Verified, verify
 from trading.views import ExecutionResult
 
@@ -305,8 +305,9 @@ class WebhookIntake:
     async def _run(
         self, bot: BotConfig, alert: Alert, log_id: int, late: asyncio.Event
     ) -> ExecutionResult:
+        alert_log = AlertLog(log_id, late.is_set)
         try:
-            result = await self.trading.execute_alert(bot, alert, webhook_log_id=log_id)
+            result = await self.trading.execute_alert(bot, alert, alert_log=alert_log)
         except TradingError as exc:
             result = ExecutionResult(status="rejected", reason=exc.user_message, bot=bot.name)
         except Exception as exc:
@@ -317,15 +318,16 @@ class WebhookIntake:
             result = ExecutionResult(
                 status="rejected", reason=f"internal error (webhook log #{log_id})", bot=bot.name
             )
-        order_id = result.order.get("id") if result.order else None
-        await repo.update_webhook_log(
-            log_id,
-            status=result.status,
-            reason=result.reason,
-            order_id=order_id,
-            finished_at=datetime.now(UTC),
-            **({} if late.is_set() else {"http_status": 200}),
-        )
+        if not alert_log.finished:  # a fill writes its outcome on the row in its own commit
+            order_id = result.order.get("id") if result.order else None
+            await repo.update_webhook_log(
+                log_id,
+                status=result.status,
+                reason=result.reason,
+                order_id=order_id,
+                finished_at=datetime.now(UTC),
+                **({} if late.is_set() else {"http_status": 200}),
+            )
         await check_position_sync(bot, alert, self.events)  # never raises
         if late.is_set():
             self.events.publish(

@@ -19,7 +19,8 @@ from __future__ import annotations
 
 import logging
 import uuid
-from dataclasses import asdict
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any, Protocol
@@ -104,6 +105,19 @@ def observed_at(alert: Alert, now: datetime) -> datetime:
     return alert.time
 
 
+
+@dataclass
+class AlertLog:
+    """The webhook log row of the alert being executed. When the alert fills, the fill's own
+    transaction writes the outcome on this row too (one commit instead of two) and `finished`
+    says so; `answered_late()` tells whether the sender was already answered 202 (then the
+    row's answer code stays 202)."""
+
+    id: int
+    answered_late: Callable[[], bool]
+    finished: bool = False
+
+
 class TradingService:
     def __init__(
         self,
@@ -124,7 +138,12 @@ class TradingService:
     # ------------------------------------------------------------ entry points
 
     async def execute_alert(
-        self, bot: BotConfig, alert: Alert, *, webhook_log_id: int | None = None
+        self,
+        bot: BotConfig,
+        alert: Alert,
+        *,
+        webhook_log_id: int | None = None,
+        alert_log: AlertLog | None = None,
     ) -> ExecutionResult:
         """Run a validated, accepted alert through the bot's strategy and the position rules."""
         symbol = alert.symbol
@@ -152,7 +171,8 @@ class TradingService:
                     price=alert.price,
                     reason="signal",
                     levels=levels,
-                    webhook_log_id=webhook_log_id,
+                    webhook_log_id=alert_log.id if alert_log else webhook_log_id,
+                    alert_log=alert_log,
                 )
         except PositionBusy as exc:
             return ExecutionResult(status="ignored", reason=exc.user_message, bot=bot.name)
@@ -361,6 +381,7 @@ class TradingService:
         levels: AlertLevels,
         webhook_log_id: int | None,
         take_profit: int | None = None,
+        alert_log: AlertLog | None = None,
     ) -> ExecutionResult:
         if price is None:
             price = await repo.last_price(symbol)
@@ -466,6 +487,7 @@ class TradingService:
                 bot, symbol, f"broker unavailable, order {client_order_id} will be reconciled"
             )
 
+        answer_reason = reason if reason != "signal" else plan.intent
         outcome, position_id, stops = await self._store_fill(
             bot,
             symbol,
@@ -479,6 +501,8 @@ class TradingService:
             reference_price=price,
             take_profit=take_profit,
             claim=claim.token if claim else None,
+            alert_log=alert_log,
+            answer_reason=answer_reason,
         )
         self.events.publish(
             OrderFinished(bot=bot.name, symbol=symbol, status="filled", intent=plan.intent)
@@ -496,7 +520,7 @@ class TradingService:
         )
         return ExecutionResult(
             status="executed",
-            reason=reason if reason != "signal" else plan.intent,
+            reason=answer_reason,
             bot=bot.name,
             position=self._position_answer(position_id, outcome.position, symbol),
             order={
@@ -527,6 +551,8 @@ class TradingService:
         reference_price: Decimal,
         take_profit: int | None,
         claim: str | None,
+        alert_log: AlertLog | None = None,
+        answer_reason: str = "",
     ) -> tuple[FillOutcome, int | None, Protection]:
         """Apply the fill; if another process moved the position meanwhile, apply it again to
         the fresh state: the fill happened, so it must be accounted for exactly once."""
@@ -542,6 +568,18 @@ class TradingService:
                 take_profit_filled=take_profit,
                 break_even=break_even,
             )
+            finish_log = None
+            if alert_log is not None:
+                finish_log = (
+                    alert_log.id,
+                    {
+                        "status": "executed",
+                        "reason": answer_reason,
+                        "order_id": order_id,
+                        "finished_at": datetime.now(UTC),
+                        **({} if alert_log.answered_late() else {"http_status": 200}),
+                    },
+                )
             try:
                 position_id = await repo.record_fill(
                     order_id=order_id,
@@ -555,7 +593,10 @@ class TradingService:
                     reason=reason,
                     stops=stops,
                     claim=claim,
+                    finish_log=finish_log,
                 )
+                if alert_log is not None:
+                    alert_log.finished = True
                 return outcome, position_id, stops
             except repo.ConcurrentUpdate:
                 log.warning(
