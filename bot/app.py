@@ -6,6 +6,7 @@ before anything that trades, and closed after background executions have drained
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from collections.abc import AsyncIterator
 
@@ -102,7 +103,11 @@ def build_limiter(settings: Settings, metrics: Metrics) -> Limiter:
     from db.limits import RedisBuckets
 
     client = Redis.from_url(settings.redis_url, socket_timeout=1, socket_connect_timeout=1)
-    return RedisBuckets(client, on_error=metrics.errors.labels("ratelimit_store").inc)
+    # One namespace per database: processes of one deployment share buckets, others do not.
+    namespace = hashlib.sha256(settings.database_url.encode()).hexdigest()[:12]
+    return RedisBuckets(
+        client, on_error=metrics.errors.labels("ratelimit_store").inc, namespace=namespace
+    )
 
 
 def build_broker(settings: Settings) -> BaseBroker:

@@ -37,14 +37,19 @@ return tostring(wait)
 
 
 class RedisBuckets:
-    def __init__(self, redis: Redis, on_error: Callable[[], None] | None = None) -> None:
+    """`namespace` keeps deployments that share a Redis apart (bot ids repeat across databases)."""
+
+    def __init__(
+        self, redis: Redis, on_error: Callable[[], None] | None = None, namespace: str = ""
+    ) -> None:
         self.redis = redis
         self.on_error = on_error
+        self.prefix = f"{PREFIX}{namespace}:" if namespace else PREFIX
         self._take = redis.register_script(TAKE)
 
     async def take(self, scope: str, key: str, rate: float, burst: float) -> float | None:
         try:
-            wait = float(await self._take(keys=[f"{PREFIX}{scope}:{key}"], args=[rate, burst]))
+            wait = float(await self._take(keys=[f"{self.prefix}{scope}:{key}"], args=[rate, burst]))
         except (RedisError, OSError) as exc:
             log.warning("rate limit store unavailable, request let through: %s", type(exc).__name__)
             if self.on_error is not None:
