@@ -268,7 +268,6 @@ def test_heartbeat_and_break_even_are_set_at_creation(cli) -> None:
     assert asyncio.run(read()) == (15, True)
 
 
-
 def test_sign_prints_the_secret_once_and_off_removes_it(cli) -> None:
     assert cli("bots", "add", "--name", "hook", "--symbol", "BTCUSDT")[0] == 0
     code, out = cli("bots", "sign", "hook", "--json")

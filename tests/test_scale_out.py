@@ -92,7 +92,11 @@ async def cluster(tmp_path: Path) -> AsyncIterator[dict[str, Any]]:
             logs.append(log)
             servers.append(
                 await asyncio.create_subprocess_exec(
-                    sys.executable, "-m", "bot", "serve", cwd=tmp_path,
+                    sys.executable,
+                    "-m",
+                    "bot",
+                    "serve",
+                    cwd=tmp_path,
                     env={**env, "TRADEBOT_PORT": str(port)},
                     stdout=log,
                     stderr=asyncio.subprocess.STDOUT,

@@ -105,7 +105,6 @@ def observed_at(alert: Alert, now: datetime) -> datetime:
     return alert.time
 
 
-
 @dataclass
 class AlertLog:
     """The webhook log row of the alert being executed. When the alert fills, the fill's own
