@@ -370,6 +370,10 @@ def format_bot_card(view: BotView, positions: list[PositionView], chat: str = ""
         f"{escape(', '.join(view.symbols))} · {escape(view.strategy)} · {view.direction}",
         f"Size {escape(view.size)} · max entries {view.max_entries} · approval {view.approval}",
         f"{stops or 'No SL/TP'} · max lag {view.max_lag_seconds}s",
+        "Webhook: "
+        + (f"{view.max_alerts_per_minute} alerts/min" if view.max_alerts_per_minute else "no cap")
+        + (" · passphrase" if view.has_passphrase else "")
+        + (" · signed" if view.signed else ""),
     ]
     for p in positions:
         lines.append(

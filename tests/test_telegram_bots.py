@@ -226,3 +226,19 @@ async def test_post_here_in_a_plain_group_and_stop(start_world: Callable[..., An
     await group.press("Stop posting here")
     await group.wait_message("no longer posts here")
     assert (await TradingBot.get(name="demo")).chat_id is None
+
+
+async def test_the_alerts_per_minute_cap_is_edited_from_the_card(
+    start_world: Callable[..., Any],
+) -> None:
+    world, owner = await bot_world(start_world)
+    await owner.say("/bot demo", "🤖")
+    await owner.press("Edit")
+    await owner.press("max alerts per minute")
+    await owner.wait_message("alerts accepted per minute")
+    assert "⚠️" in await owner.say("-3", "⚠️")
+    saved = await owner.say("2", "Saved")
+    assert "2 alerts/min" in saved
+    assert (await TradingBot.get(name="demo")).max_alerts_per_minute == 2
+    answers = [await world.send_alert(action="tick", price="100") for _ in range(3)]
+    assert [status for status, _ in answers] == [200, 200, 429]

@@ -48,6 +48,7 @@ EDITABLE: dict[str, str] = {
     "max_lag_seconds": "max alert lag in seconds (also how long an approval waits), 1-86400",
     "approval": "auto or manual",
     "passphrase": "passphrase (4-128 characters), or - for none",
+    "max_alerts_per_minute": "alerts accepted per minute (more are answered 429), 0 for no cap",
 }
 _NONE_WORDS = {"-", "none", "off", "no", "clear"}
 
@@ -78,6 +79,7 @@ def spec_of(bot: BotConfig) -> dict[str, Any]:
         "approval": bot.approval,
         "passphrase": bot.passphrase,
         "allow_ips": list(bot.allow_ips),
+        "max_alerts_per_minute": bot.max_alerts_per_minute,
     }
 
 
