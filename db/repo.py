@@ -168,10 +168,16 @@ async def bot_by_name(name: str) -> BotConfig:
 
 
 async def bot_by_id(bot_id: int) -> BotConfig:
+    """Deleted bots too: their orders and trades still name them."""
     row = await TradingBot.get_or_none(id=bot_id)
     if row is None:
         raise NotFound(f"no bot with id {bot_id}")
     return (await _configs([row]))[0]
+
+
+async def active_bot_by_id(bot_id: int) -> BotConfig | None:
+    row = await TradingBot.get_or_none(id=bot_id, deleted_at=None)
+    return (await _configs([row]))[0] if row else None
 
 
 async def set_paused(name: str, paused: bool) -> BotConfig:

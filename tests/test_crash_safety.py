@@ -574,6 +574,21 @@ async def test_recovery_executes_fresh_alerts_follows_orders_and_rejects_stale_o
     assert await Order.all().count() == 3
 
 
+async def test_an_alert_of_a_bot_deleted_before_the_restart_is_not_executed(
+    database: str,
+) -> None:
+    from db import bots_admin
+
+    bot = await signal_bot("gone")
+    log_id = await stored_alert(bot, "orphan")
+    assert await bots_admin.soft_delete_bot(bot.id)
+    trading, _ = service()
+    await AlertRecovery(trading, trading.events, grace=timedelta(seconds=10)).run_once()
+    row = await WebhookLog.get(id=log_id)
+    assert row.status == "rejected" and "its bot no longer exists" in (row.reason or "")
+    assert await Order.all().count() == 0
+
+
 async def test_an_interrupted_close_is_settled_before_other_alerts_on_its_position(
     database: str,
 ) -> None:

@@ -222,9 +222,8 @@ class ControlService:
         return await repo.bot_by_name(name)
 
     async def bot_by_id(self, bot_id: int) -> BotConfig:
-        bot = await repo.bot_by_id(bot_id)
-        active = {b.id for b in await repo.list_bots()}
-        if bot.id not in active:
+        bot = await repo.active_bot_by_id(bot_id)
+        if bot is None:
             raise NotFound("that bot was deleted")
         return bot
 

@@ -38,7 +38,7 @@ from trading.alerts import Action, Alert
 from trading.bots import BotConfig
 from trading.brokers.reconcile import DEFAULT_MIN_AGE, PendingOrder, reconcile_pending
 from trading.control import ApprovalService, check_position_sync, rebuild_alert
-from trading.errors import AlertError, NotFound, TradingError
+from trading.errors import AlertError, TradingError
 from trading.events import ErrorEvent, EventSink, LateExecution
 from trading.service import TradingService
 from trading.tasks import finish_task
@@ -340,10 +340,7 @@ class AlertRecovery:
     async def _bot(self, row: repo.UnfinishedAlert) -> BotConfig | None:
         if row.bot_id is None:
             return None
-        try:
-            return await repo.bot_by_id(row.bot_id)
-        except NotFound:
-            return None
+        return await repo.active_bot_by_id(row.bot_id)  # a deleted bot trades nothing
 
     def _told(
         self,
