@@ -44,9 +44,8 @@ def _params(items: tuple[str, ...], strategy: str) -> dict[str, Any]:
     raw = key_values(items, "--param", split=True)
     try:
         return registry.validate_params(strategy, raw)
-    except ValueError as exc:
-        hint = "'--strategy'" if strategy not in registry.names() else "'--param'"
-        raise click.BadParameter(str(exc), param_hint=hint) from None
+    except ValueError as exc:  # the strategy name was checked before
+        raise click.BadParameter(str(exc), param_hint="'--param'") from None
 
 
 def _config(options: dict[str, Any]) -> BacktestConfig:

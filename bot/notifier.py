@@ -112,8 +112,6 @@ class TelegramNotifier:
         self._task: asyncio.Task[None] | None = None
         self._refusals: dict[str, _Held] = {}
         self._cards: dict[int, list[tuple[int, int]]] = {}
-        self.sent = 0
-        self.failed = 0
 
     def publish(self, event: Event) -> None:
         if self._admit(event):
@@ -209,7 +207,6 @@ class TelegramNotifier:
                         chat_id=message.chat_id,
                         message_id=message.edit_message_id,
                     )
-                    self.sent += 1
                     return result if isinstance(result, TgMessage) else None
                 sent = await self.bot.send_message(
                     message.chat_id,
@@ -217,7 +214,6 @@ class TelegramNotifier:
                     message_thread_id=message.thread_id,
                     reply_markup=message.markup,
                 )
-                self.sent += 1
                 return sent
             except TelegramRetryAfter as exc:
                 log.warning(
@@ -229,7 +225,6 @@ class TelegramNotifier:
             except (TelegramNetworkError, TelegramServerError) as exc:
                 attempt += 1
                 if attempt > MAX_NETWORK_RETRIES:
-                    self.failed += 1
                     log.error(
                         "telegram send gave up chat=%s: %s", message.chat_id, type(exc).__name__
                     )
@@ -238,6 +233,5 @@ class TelegramNotifier:
             except (TelegramForbiddenError, TelegramBadRequest) as exc:
                 if "not modified" in exc.message:
                     return None
-                self.failed += 1
                 log.warning("telegram refused message chat=%s: %s", message.chat_id, exc.message)
                 return None

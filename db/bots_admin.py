@@ -100,15 +100,6 @@ async def last_audit(actions: tuple[str, ...], outcome: str = "ok") -> AuditReco
     )
 
 
-async def audit_count(actor: str | None = None, outcome: str | None = None) -> int:
-    query = AuditLog.all()
-    if actor is not None:
-        query = query.filter(actor=actor)
-    if outcome is not None:
-        query = query.filter(outcome=outcome)
-    return await query.count()
-
-
 # ---------------------------------------------------------------- alerts waiting for approval
 
 

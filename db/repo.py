@@ -476,11 +476,6 @@ async def load_position(bot_id: int, symbol: str) -> StoredPosition | None:
     return None if row is None else _stored(row)
 
 
-async def position_by_key(position_id: int) -> StoredPosition | None:
-    row = await CurrentPosition.get_or_none(id=position_id)
-    return None if row is None else _stored(row)
-
-
 async def watched_positions() -> list[PositionLevels]:
     """Every open position with a stop, a target or a trailing stop (the monitor's index)."""
     rows = (

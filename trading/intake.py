@@ -391,10 +391,6 @@ class WebhookIntake:
         if self._tasks:
             await asyncio.wait(set(self._tasks), timeout=timeout)
 
-    @property
-    def running(self) -> int:
-        return len(self._tasks)
-
 
 def redacted_alert(alert: Alert) -> dict[str, Any]:
     data = alert.model_dump(mode="json", exclude_none=True)

@@ -277,16 +277,6 @@ class TradingService:
             ErrorEvent(where="monitor", message=f"{what} update {symbol}: {type(exc).__name__}")
         )
 
-    async def close_all(self, *, reason: str = "manual") -> list[ExecutionResult]:
-        results = []
-        for position in await repo.list_positions():
-            bot = await repo.bot_by_name(position.bot)
-            try:
-                results.append(await self.close_position(bot, position.symbol, reason=reason))
-            except NotFound:
-                continue
-        return results
-
     # ------------------------------------------------------------ reconciliation
 
     async def reconcile(self) -> tuple[ReconcileReport, HoldingsReport]:
