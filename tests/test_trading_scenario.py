@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from decimal import Decimal as D
 
+from db import repo
 from db.models import CurrentPosition, Order, PositionEntry, TradeHistory
 from tests.conftest import World
 
@@ -115,3 +116,29 @@ async def test_paper_balance_is_derived_from_stored_rows(start_world) -> None:
     await world.send_alert(action="close", price="700")  # +100 realized
     _, again = await world.send_alert(action="buy", price="1100")
     assert again["status"] == "executed"  # 1000 + 100 = 1100 available
+
+
+async def test_a_close_does_not_need_the_brokers_balances(start_world) -> None:
+    """Only a buy or sell without qty is sized from equity: a close (a stop-loss, say) neither
+    waits on the broker's balances nor fails with them."""
+    from trading.brokers.paper import PaperBroker
+    from trading.errors import BrokerUnavailable
+
+    class NoBalances(PaperBroker):
+        down = False
+
+        async def balances(self):  # type: ignore[no-untyped-def]
+            if self.down:
+                raise BrokerUnavailable("balances unavailable")
+            return await super().balances()
+
+    broker = NoBalances(repo.DbPaperLedger())
+    world = await start_world(broker=broker)
+    await world.add_bot("pct", size="5%")
+    status, opened = await world.send_alert("pct", action="buy", price="100")
+    assert (status, opened["status"]) == (200, "executed")
+    broker.down = True
+    status, closed = await world.send_alert("pct", action="close", price="101")
+    assert (status, closed["status"], closed["reason"]) == (200, "executed", "close")
+    status, refused = await world.send_alert("pct", action="buy", price="101")
+    assert refused["status"] == "rejected" and "balances unavailable" in refused["reason"]

@@ -385,7 +385,12 @@ class TradingService:
                 f"(order {stored.closing_token})"
             )
         position = stored.state if stored else None
-        default_qty = await self._default_qty(bot, price, quote)
+        # The bot's own size matters only to a buy or sell without qty: a close (a stop-loss,
+        # say) does not wait on the broker's balances, nor fail with them.
+        sized = decision.target is None and decision.signal in ("buy", "sell")
+        default_qty = (
+            await self._default_qty(bot, price, quote) if sized and decision.qty is None else None
+        )
         plan: OrderPlan | Skip
         if decision.target is not None:
             plan = plan_target(

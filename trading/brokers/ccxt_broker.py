@@ -33,7 +33,6 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-import aiohttp
 import ccxt.async_support as ccxt_async
 from ccxt.base import errors as ccxt_errors
 
@@ -643,8 +642,12 @@ class CcxtBroker(BaseBroker):
 
     @staticmethod
     def _not_connected(exc: Exception) -> bool:
-        """The connection was never made, so the request never left."""
-        return isinstance(exc.__cause__, aiohttp.ClientConnectorError)
+        """The connection was never made, so the request never left. ccxt wraps aiohttp's
+        ClientConnectorError; it is recognised by name so that trading/ imports no aiohttp."""
+        cause = exc.__cause__
+        return cause is not None and any(
+            kind.__name__ == "ClientConnectorError" for kind in type(cause).__mro__
+        )
 
     def _message(self, exc: Exception) -> str:
         """The exchange's own words, without the exchange id, URLs' query strings or secrets."""
