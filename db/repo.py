@@ -10,7 +10,7 @@ from decimal import Decimal
 from typing import Any
 
 from tortoise import Tortoise
-from tortoise.exceptions import IntegrityError
+from tortoise.exceptions import DBConnectionError, IntegrityError, OperationalError
 from tortoise.expressions import F, Q
 from tortoise.functions import Count, Max, Sum
 from tortoise.transactions import in_transaction
@@ -35,7 +35,10 @@ from trading.protection import Protection, TakeProfit, load_take_profits
 from trading.symbols import split_symbol
 from trading.views import BotView, PositionView, TradeView
 
-__all__ = ["IntegrityError"]
+__all__ = ["STORAGE_ERRORS", "IntegrityError"]
+
+# The database cannot be reached or answered with an error: callers answer "retry later".
+STORAGE_ERRORS = (DBConnectionError, OperationalError, ConnectionError, OSError)
 
 
 class ConcurrentUpdate(Exception):

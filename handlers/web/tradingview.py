@@ -9,9 +9,9 @@ import time
 
 from aiohttp import web
 from aiohttp.web_protocol import RequestPayloadError
-from tortoise.exceptions import DBConnectionError, OperationalError
 
 from bot.keys import INTAKE, METRICS, SETTINGS
+from db import repo
 from trading.alerts import MAX_BODY_BYTES
 from trading.intake import WebhookRequest
 from trading.ipallow import client_ip, from_trusted_proxy
@@ -90,7 +90,7 @@ async def tradingview_webhook(request: web.Request) -> web.Response:
         status, payload, answer_headers = answer.http_status, answer.body, answer.headers
         if status == 429:
             metrics.rate_limited.labels("bot").inc()
-    except (DBConnectionError, OperationalError, ConnectionError, OSError) as exc:
+    except repo.STORAGE_ERRORS as exc:
         # The database is down: 503 makes TradingView retry, and nothing was half-written.
         log.error("webhook storage unavailable: %s", type(exc).__name__)
         metrics.errors.labels("webhook_storage").inc()
