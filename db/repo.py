@@ -299,9 +299,17 @@ async def ensure_instrument(symbol: str) -> tuple[str, str]:
     return row.base, row.quote
 
 
+def _not_newer_than(at: datetime) -> Q:
+    """Instruments whose last price is not newer than `at`: an older price never replaces a
+    newer one (an approved alert's price, a late ticker poll)."""
+    return Q(last_price_at__isnull=True) | Q(last_price_at__lte=at)
+
+
 async def record_price(symbol: str, price: Decimal, at: datetime, source: str) -> None:
-    await Instrument.filter(symbol=symbol).update(
-        last_price=price, last_price_at=at, last_price_source=source
+    await (
+        Instrument.filter(symbol=symbol)
+        .filter(_not_newer_than(at))
+        .update(last_price=price, last_price_at=at, last_price_source=source)
     )
 
 
@@ -329,7 +337,7 @@ async def record_prices(quotes: dict[str, tuple[Decimal, datetime]], source: str
         for symbol, (price, at) in quotes.items():
             await (
                 Instrument.filter(symbol=symbol)
-                .filter(Q(last_price_at__isnull=True) | Q(last_price_at__lt=at))
+                .filter(_not_newer_than(at))
                 .update(last_price=price, last_price_at=at, last_price_source=source)
             )
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 
 from db.models import CurrentPosition, Order, WebhookLog
 from db.repo import DbPaperLedger
@@ -308,3 +309,15 @@ async def test_a_rotated_key_stops_the_old_url_at_once(world: World) -> None:
     status, answer = await world.send_alert(old, action="buy", price="100")
     assert status == 401 and answer["reason"] == "unknown webhook key"
     assert (await world.send_alert(new, action="buy", price="100"))[1]["status"] == "executed"
+
+
+async def test_an_older_price_never_replaces_a_newer_one(world: World) -> None:
+    """An approved alert is executed after later alerts were seen: its price is older."""
+    from db import repo
+
+    await world.send_alert(action="tick", price="105")
+    earlier = datetime.now(UTC) - timedelta(minutes=1)
+    await repo.record_price("BTCUSDT", Decimal("99"), earlier, "alert")
+    assert await repo.last_price("BTCUSDT") == Decimal("105")
+    await repo.record_price("BTCUSDT", Decimal("106"), datetime.now(UTC), "alert")
+    assert await repo.last_price("BTCUSDT") == Decimal("106")
