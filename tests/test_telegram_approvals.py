@@ -8,16 +8,12 @@ calls the same `ApprovalService.request`; one test goes through the real webhook
 
 from __future__ import annotations
 
-import inspect
 import json
 from collections.abc import Callable
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-import pytest
-
-import trading.intake
 from bot.telegram_runtime import TELEGRAM_RUNTIME
 from db import repo
 from db.models import AuditLog, CurrentPosition, WebhookLog
@@ -27,10 +23,6 @@ from trading.alerts import build_alert
 from trading.bots import BotConfig
 from trading.control import rebuild_alert
 from trading.intake import redacted_alert
-
-INTAKE_SOURCE = inspect.getsource(trading.intake)
-INTAKE_HANDS_OVER = "approvals.request" in INTAKE_SOURCE
-INTAKE_CHECKS_SYNC = "check_position_sync" in INTAKE_SOURCE
 
 
 async def manual_world(start_world: Callable[..., Any], **spec: Any) -> tuple[World, Chat]:
@@ -157,7 +149,6 @@ async def test_out_of_sync_card_brings_the_position_in_line(
     assert (await AuditLog.get(action="position.sync")).outcome == "ok"
 
 
-@pytest.mark.skipif(not INTAKE_HANDS_OVER, reason="intake does not hand manual alerts over yet")
 async def test_webhook_alert_to_a_manual_bot_waits_for_approval(
     start_world: Callable[..., Any],
 ) -> None:
@@ -170,7 +161,6 @@ async def test_webhook_alert_to_a_manual_bot_waits_for_approval(
     assert await CurrentPosition.all().count() == 1
 
 
-@pytest.mark.skipif(not INTAKE_CHECKS_SYNC, reason="intake does not check position sync yet")
 async def test_out_of_sync_after_a_webhook_alert(start_world: Callable[..., Any]) -> None:
     world, owner = await manual_world(start_world, approval="auto", max_entries=1)
     fields = {"action": "buy", "price": "100", "market_position": "long"}

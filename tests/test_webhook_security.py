@@ -113,6 +113,10 @@ async def test_a_flood_of_refusals_is_aggregated_not_written_row_by_row(world: W
         assert status == 401
     rows = await WebhookLog.all()
     assert len(rows) == 1 and rows[0].repeat_count == 300
+    async with world.http.get(world.url("/metrics")) as response:  # each one counted there
+        assert 'tradebot_alerts_total{http_status="401",status="rejected"} 300.0' in (
+            await response.text()
+        )
     assert rows[0].last_seen_at is not None and rows[0].last_seen_at >= rows[0].received_at
     # a different refusal is its own row: the first row's reason is not reused for it
     status, _ = await world.post(world.bots["demo"].webhook_key, b"{not json")
@@ -199,3 +203,23 @@ async def test_compressed_bodies_are_read_or_refused_never_a_500(world: World) -
         if expected == 400:
             assert answer["reason"] == f"body: could not be decoded (Content-Encoding {encoding!r})"
     assert await Order.all().count() == 2
+
+
+async def test_the_per_ip_limit_spans_every_key_and_ignores_a_forged_forwarded_for(
+    start_world,
+) -> None:
+    world = await start_world(webhook_rate_per_ip=0.01, webhook_burst_per_ip=2)
+    first, second = await world.add_bot("one"), await world.add_bot("two")
+    assert (await world.send_alert(first, action="tick", price="1"))[0] == 200
+    assert (await world.send_alert(second, action="tick", price="1"))[0] == 200
+    # the third request from this address is refused, whatever key or X-Forwarded-For it sends
+    for key, forwarded in ((first.webhook_key, "203.0.113.7"), ("x" * 43, "198.51.100.1")):
+        headers = {"X-Forwarded-For": forwarded}
+        async with world.http.post(
+            world.url(f"/webhook/{key}"), data=b"tick BTCUSDT price=1", headers=headers
+        ) as response:
+            assert response.status == 429
+            assert int(response.headers["Retry-After"]) >= 1
+    assert await WebhookLog.all().count() == 2  # counted, not logged
+    async with world.http.get(world.url("/metrics")) as response:
+        assert 'tradebot_webhook_rate_limited_total{scope="ip"} 2.0' in await response.text()
