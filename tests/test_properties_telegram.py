@@ -20,8 +20,6 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from db.models import CurrentPosition, Order, StrategyConfig, TradingBot, User
-from handlers.telegram.bots import bot_name
-from handlers.telegram.positions import close_target
 from handlers.telegram.reports import _count
 from handlers.telegram.research import _symbol
 from handlers.telegram.users import _user_id
@@ -528,17 +526,6 @@ def test_user_ids_are_telegram_ids_or_refused(text: str) -> None:
     except InvalidRequest:
         return
     assert value == int(text) and 0 <= value < 2**53
-
-
-@FAST
-@given(st.one_of(anything, st.sampled_from(WORDS).map(lambda w: f" #{w} ")))
-def test_close_targets_are_a_position_id_or_a_bot_name_or_refused(text: str) -> None:
-    try:
-        target = close_target(text)
-    except TradingError as exc:
-        assert exc.user_message.startswith("no bot named")
-        return
-    assert target == "" or (target.isdecimal() and target.isascii()) or bot_name(target) == target
 
 
 @FAST

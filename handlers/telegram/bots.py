@@ -23,9 +23,8 @@ from handlers.telegram.keyboards import (
 )
 from handlers.telegram.security import ROTATE_KEY, AwaitingCode, ask_code, code_accepted
 from trading.access import Actor, Role
-from trading.bots import NAME, BotConfig
+from trading.bots import BotConfig
 from trading.control import EDITABLE, ControlService, spec_of
-from trading.errors import NotFound
 from trading.totp import SecondFactor
 
 log = logging.getLogger(__name__)
@@ -64,15 +63,6 @@ async def list_bots(message: Message, control: ControlService) -> None:
     await message.answer(format_bots(bots, counts), reply_markup=bots_keyboard(bots))
 
 
-def bot_name(raw: str) -> str:
-    """A NAME argument. What cannot be a bot's name is refused before the lookup: the database
-    checks a filter value against the column, so a name over 64 characters raised there."""
-    name = raw.strip()
-    if not NAME.match(name):
-        raise NotFound(f"no bot named {name[:32]!r}")
-    return name
-
-
 async def show_bot(
     message: Message, command: CommandObject, control: ControlService, actor: Actor
 ) -> None:
@@ -82,7 +72,7 @@ async def show_bot(
             "Which bot? <code>/bot NAME</code>, or tap one:", reply_markup=bots_keyboard(bots)
         )
         return
-    bot = await control.bot(bot_name(command.args))
+    bot = await control.bot(command.args)
     text, keyboard = await bot_card(control, bot, actor, message.chat)
     await message.answer(text, reply_markup=keyboard)
 
@@ -134,7 +124,7 @@ async def template_command(
     if not command.args:
         await message.answer("Which bot? <code>/alerttemplate NAME</code>")
         return
-    bot = await control.bot(bot_name(command.args))
+    bot = await control.bot(command.args)
     await message.answer(format_webhook(control.view(bot), alert_template(bot)))
 
 

@@ -14,7 +14,6 @@ from bot.formatting import (
     format_closed,
     format_positions,
 )
-from handlers.telegram.bots import bot_name
 from handlers.telegram.callbacks import CloseAllCb, PositionCb
 from handlers.telegram.keyboards import (
     confirm_close_all_keyboard,
@@ -59,19 +58,10 @@ async def keep_position(query: CallbackQuery) -> None:
     await query.answer("Kept open")
 
 
-def close_target(raw: str | None) -> str:
-    """`/close 12` (a position id) or `/close NAME`; what can be neither is refused here ('²' is
-    a digit to str.isdigit() but not to int(), a long name fails the database's check)."""
-    target = (raw or "").strip().lstrip("#")
-    if target and not (target.isascii() and target.isdigit()):
-        target = bot_name(target)
-    return target
-
-
 async def close(
     message: Message, command: CommandObject, control: ControlService, actor: Actor
 ) -> None:
-    closed = await control.close(actor, close_target(command.args))
+    closed = await control.close(actor, command.args or "")
     await message.answer("\n\n".join(format_closed(c) for c in closed))
 
 
