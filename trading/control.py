@@ -224,6 +224,7 @@ class ControlService:
     async def bot_by_id(self, bot_id: int) -> BotConfig:
         bot = await repo.active_bot_by_id(bot_id)
         if bot is None:
+            await repo.bot_by_id(bot_id)  # NotFound when there never was one
             raise NotFound("that bot was deleted")
         return bot
 
