@@ -8,6 +8,7 @@ through `TradingService`, the same path a webhook alert takes.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -22,7 +23,7 @@ from db import bots_admin, repo
 from trading.access import SYSTEM, Actor
 from trading.alerts import Alert, build_alert, parse_decimal
 from trading.bots import NAME, BotConfig, BotSpec, parse_size
-from trading.brokers.base import Balance
+from trading.brokers.base import Balance, BaseBroker
 from trading.control_events import ApprovalRequested, ApprovalResolved, ControlAction, OutOfSync
 from trading.errors import InvalidRequest, NotFound, TradingError
 from trading.events import ErrorEvent, EventSink
@@ -177,6 +178,29 @@ class Health:
         if any(check.get("status") not in ("ok", "off") for check in self.checks.values()):
             return "degraded"
         return "ok"
+
+
+HEALTH_TIMEOUT = 2.0  # a check that has not answered by then counts as down
+
+
+async def check_health(
+    broker: BaseBroker, extra: dict[str, dict[str, str]], timeout: float = HEALTH_TIMEOUT
+) -> Health:
+    """The database and the broker checked now, with the parts that report their own state
+    (Telegram, monitor) in `extra`: for `GET /health` and `/health` in the chat alike."""
+    checks: dict[str, dict[str, str]] = {}
+    try:
+        await asyncio.wait_for(repo.ping(), timeout)
+        checks["db"] = {"status": "ok"}
+    except Exception as exc:
+        checks["db"] = {"status": "down", "detail": type(exc).__name__}
+    try:
+        ok, detail = await asyncio.wait_for(broker.health(), timeout)
+        checks["broker"] = {"status": "ok" if ok else "down", "detail": detail}
+    except Exception as exc:
+        checks["broker"] = {"status": "down", "detail": type(exc).__name__}
+    checks.update(extra)
+    return Health(checks)
 
 
 @asynccontextmanager
@@ -471,19 +495,7 @@ class ControlService:
         return await self.trading.broker.balances()
 
     async def health(self, extra: dict[str, dict[str, str]]) -> Health:
-        checks: dict[str, dict[str, str]] = {}
-        try:
-            await repo.ping()
-            checks["db"] = {"status": "ok"}
-        except Exception as exc:
-            checks["db"] = {"status": "down", "detail": type(exc).__name__}
-        try:
-            ok, detail = await self.trading.broker.health()
-            checks["broker"] = {"status": "ok" if ok else "down", "detail": detail}
-        except Exception as exc:
-            checks["broker"] = {"status": "down", "detail": type(exc).__name__}
-        checks.update(extra)
-        return Health(checks)
+        return await check_health(self.trading.broker, extra)
 
     async def recent_alerts(self, limit: int = 15) -> list[Any]:
         return await repo.recent_webhook_logs(limit)
