@@ -568,10 +568,14 @@ async def open_positions_of(bot_id: int) -> list[str]:
     return await CurrentPosition.filter(bot_id=bot_id).values_list("symbol", flat=True)  # type: ignore[return-value]
 
 
-async def list_positions(bot_name: str | None = None) -> list[PositionView]:
+async def list_positions(
+    bot_name: str | None = None, position_id: int | None = None
+) -> list[PositionView]:
     query = CurrentPosition.all().prefetch_related("bot").order_by("id")
     if bot_name:
         query = query.filter(bot__name=bot_name)
+    if position_id is not None:
+        query = query.filter(id=position_id)
     rows = await query
     prices = {
         row.symbol: row.last_price

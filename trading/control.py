@@ -334,14 +334,14 @@ class ControlService:
 
     # ------------------------------------------------------------ positions
 
-    async def positions(self) -> list[PositionView]:
-        return await repo.list_positions()
+    async def positions(self, bot_name: str | None = None) -> list[PositionView]:
+        return await repo.list_positions(bot_name)
 
     async def position(self, position_id: int) -> PositionView:
-        for position in await repo.list_positions():
-            if position.id == position_id:
-                return position
-        raise NotFound(f"position #{position_id} is already closed")
+        found = await repo.list_positions(position_id=position_id)
+        if not found:
+            raise NotFound(f"position #{position_id} is already closed")
+        return found[0]
 
     async def close_position(self, actor: Actor, position_id: int) -> Closed:
         position = await self.position(position_id)

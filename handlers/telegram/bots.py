@@ -38,7 +38,7 @@ class BotEdit(StatesGroup):
 async def bot_card(
     control: ControlService, bot: BotConfig, actor: Actor, chat: Chat
 ) -> tuple[str, InlineKeyboardMarkup | None]:
-    positions = [p for p in await control.positions() if p.bot == bot.name]
+    positions = await control.positions(bot.name)
     bound_chat, _topic = await control.chat_of(bot.id)
     where = ""
     if bound_chat is not None:
