@@ -321,3 +321,25 @@ async def test_an_older_price_never_replaces_a_newer_one(world: World) -> None:
     assert await repo.last_price("BTCUSDT") == Decimal("105")
     await repo.record_price("BTCUSDT", Decimal("106"), datetime.now(UTC), "alert")
     assert await repo.last_price("BTCUSDT") == Decimal("106")
+
+
+class BrokenBroker(PaperBroker):
+    """A bug below the service: the alert must still be answered and recorded, never a 500."""
+
+    def __init__(self) -> None:
+        super().__init__(DbPaperLedger())
+
+    async def place_order(self, request: OrderRequest) -> OrderFill:
+        raise RuntimeError("a bug")
+
+
+async def test_an_unexpected_failure_is_a_rejected_alert_naming_its_log_row(start_world) -> None:
+    world = await start_world(broker=BrokenBroker())
+    await world.add_bot("demo")
+    status, answer = await world.send_alert(action="buy", price="100", id="boom")
+    log = await WebhookLog.get(alert_id="boom")
+    assert (status, answer["status"]) == (200, "rejected")
+    assert answer["reason"] == f"internal error (webhook log #{log.id})"
+    assert (log.status, log.reason, log.http_status) == ("rejected", answer["reason"], 200)
+    async with world.http.get(world.url("/metrics")) as response:
+        assert 'tradebot_errors_total{where="alert' in await response.text()

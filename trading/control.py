@@ -26,7 +26,7 @@ from trading.bots import NAME, BotConfig, BotSpec, parse_size
 from trading.brokers.base import Balance, BaseBroker
 from trading.control_events import ApprovalRequested, ApprovalResolved, ControlAction, OutOfSync
 from trading.errors import InvalidRequest, NotFound, TradingError
-from trading.events import ErrorEvent, EventSink
+from trading.events import EventSink
 from trading.service import TradingService
 from trading.strategies import registry
 from trading.views import BotView, ExecutionResult, PositionView
@@ -565,18 +565,7 @@ class ApprovalService:
         alert = rebuild_alert(logged.alert or {}, qty)
         if not await bots_admin.move_log_status(log_id, PENDING_APPROVAL, "approved"):
             raise InvalidRequest(f"alert #{log_id} was already handled")
-        try:
-            result = await self.trading.execute_alert(bot, alert, webhook_log_id=log_id)
-        except TradingError as exc:
-            result = ExecutionResult(status="rejected", reason=exc.user_message, bot=bot.name)
-        except Exception as exc:
-            log.exception("approved alert failed bot=%s log=%d", bot.name, log_id)
-            self.events.publish(
-                ErrorEvent(where=f"alert #{log_id} ({bot.name})", message=type(exc).__name__)
-            )
-            result = ExecutionResult(
-                status="rejected", reason=f"internal error (webhook log #{log_id})", bot=bot.name
-            )
+        result = await self.trading.run_stored_alert(bot, alert, log_id)
         await repo.update_webhook_log(
             log_id,
             status=result.status,

@@ -29,8 +29,8 @@ from db import repo
 from trading.alerts import MAX_BODY_BYTES, Action, Alert, parse_alert, redact
 from trading.bots import BotConfig
 from trading.control import ApprovalService, check_position_sync
-from trading.errors import AlertError, TradingError
-from trading.events import ErrorEvent, EventSink, LateExecution, WebhookRefused
+from trading.errors import AlertError
+from trading.events import EventSink, LateExecution, WebhookRefused
 from trading.ipallow import allowed, parse_allowlist
 from trading.ratelimit import Limiter
 from trading.service import AlertLog, TradingService, observed_at
@@ -306,18 +306,7 @@ class WebhookIntake:
         self, bot: BotConfig, alert: Alert, log_id: int, late: asyncio.Event
     ) -> ExecutionResult:
         alert_log = AlertLog(log_id, late.is_set)
-        try:
-            result = await self.trading.execute_alert(bot, alert, alert_log=alert_log)
-        except TradingError as exc:
-            result = ExecutionResult(status="rejected", reason=exc.user_message, bot=bot.name)
-        except Exception as exc:
-            log.exception("alert failed bot=%s symbol=%s log=%d", bot.name, alert.symbol, log_id)
-            self.events.publish(
-                ErrorEvent(where=f"alert #{log_id} ({bot.name})", message=type(exc).__name__)
-            )
-            result = ExecutionResult(
-                status="rejected", reason=f"internal error (webhook log #{log_id})", bot=bot.name
-            )
+        result = await self.trading.run_stored_alert(bot, alert, log_id, alert_log)
         if not alert_log.finished:  # a fill writes its outcome on the row in its own commit
             order_id = result.order.get("id") if result.order else None
             await repo.update_webhook_log(

@@ -38,11 +38,10 @@ from trading.alerts import Action, Alert
 from trading.bots import BotConfig
 from trading.brokers.reconcile import DEFAULT_MIN_AGE, PendingOrder, reconcile_pending
 from trading.control import ApprovalService, check_position_sync, rebuild_alert
-from trading.errors import AlertError, TradingError
+from trading.errors import AlertError
 from trading.events import ErrorEvent, EventSink, LateExecution
 from trading.service import TradingService
 from trading.tasks import finish_task
-from trading.views import ExecutionResult
 
 log = logging.getLogger(__name__)
 
@@ -290,20 +289,7 @@ class AlertRecovery:
                 Recovered(row.id, bot.name, alert.symbol, "pending_approval", result.reason)
             )
             return
-        try:
-            result = await self.trading.execute_alert(bot, alert, webhook_log_id=row.id)
-        except TradingError as exc:
-            result = ExecutionResult(status="rejected", reason=exc.user_message, bot=bot.name)
-        except Exception as exc:
-            log.exception(
-                "recovered alert failed bot=%s symbol=%s log=%d", bot.name, alert.symbol, row.id
-            )
-            self.events.publish(
-                ErrorEvent(where=f"alert #{row.id} ({bot.name})", message=type(exc).__name__)
-            )
-            result = ExecutionResult(
-                status="rejected", reason=f"internal error (webhook log #{row.id})", bot=bot.name
-            )
+        result = await self.trading.run_stored_alert(bot, alert, row.id)
         reason = f"{result.reason} (recovered after a restart)"
         await repo.move_unfinished_log(
             row.id,

@@ -178,6 +178,27 @@ class TradingService:
         await self._changed(bot, symbol, result)
         return result
 
+    async def run_stored_alert(
+        self, bot: BotConfig, alert: Alert, log_id: int, alert_log: AlertLog | None = None
+    ) -> ExecutionResult:
+        """`execute_alert` for an alert stored as webhook log `log_id` (fresh from the intake,
+        approved, or recovered): a refusal is a rejected result, and any other failure is
+        logged, reported and answered as an internal error naming the row. Never raises."""
+        try:
+            return await self.execute_alert(
+                bot, alert, webhook_log_id=log_id, alert_log=alert_log
+            )
+        except TradingError as exc:
+            return ExecutionResult(status="rejected", reason=exc.user_message, bot=bot.name)
+        except Exception as exc:
+            log.exception("alert failed bot=%s symbol=%s log=%d", bot.name, alert.symbol, log_id)
+            self.events.publish(
+                ErrorEvent(where=f"alert #{log_id} ({bot.name})", message=type(exc).__name__)
+            )
+            return ExecutionResult(
+                status="rejected", reason=f"internal error (webhook log #{log_id})", bot=bot.name
+            )
+
     async def observe_price(self, symbol: str, price: Decimal, at: datetime, source: str) -> None:
         """Record a price (the `instruments` row) and let the monitor act on it."""
         await repo.ensure_instrument(symbol)
