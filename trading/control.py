@@ -27,6 +27,7 @@ from trading.brokers.base import Balance, BaseBroker
 from trading.control_events import ApprovalRequested, ApprovalResolved, ControlAction, OutOfSync
 from trading.errors import InvalidRequest, NotFound, TradingError
 from trading.events import EventSink
+from trading.positions import allowed_target
 from trading.service import TradingService
 from trading.strategies import registry
 from trading.views import BotView, ExecutionResult, PositionView
@@ -98,12 +99,6 @@ def check_field(field_name: str, raw: str) -> Any:
     return getattr(spec, field_name)
 
 
-def _allowed_target(bot: BotConfig, target: Decimal) -> Decimal:
-    if (target > 0 and bot.direction == "short") or (target < 0 and bot.direction == "long"):
-        return ZERO
-    return target
-
-
 async def check_position_sync(bot: BotConfig, alert: Alert, events: EventSink) -> bool:
     """After an alert ran: publish OutOfSync when the bot's position is not the one the alert
     states (max entries, a broker refusal, a manual close...). True when in sync or unstated.
@@ -114,7 +109,7 @@ async def check_position_sync(bot: BotConfig, alert: Alert, events: EventSink) -
         target = alert.target_position
         if target is None or bot.strategy != "signal":
             return True
-        target = _allowed_target(bot, target)
+        target = allowed_target(target, bot.direction)
         stored = await repo.load_position(bot.id, alert.symbol)
         actual = stored.state.signed_qty if stored else ZERO
         if actual == target:
@@ -397,7 +392,7 @@ class ControlService:
             raise InvalidRequest(f"{bot.name} runs {bot.strategy}: its strategy sets positions")
         if symbol not in bot.symbols:
             raise InvalidRequest(f"{bot.name} does not trade {symbol}")
-        target = _allowed_target(bot, target)
+        target = allowed_target(target, bot.direction)
         side = "long" if target > 0 else "short" if target < 0 else "flat"
         action = {"long": "buy", "short": "sell", "flat": "close"}[side]
         alert = build_alert(

@@ -197,6 +197,16 @@ def _allowed(direction: Direction, side: Side) -> bool:
     return direction == "both" or direction == side
 
 
+def allowed_target(target: Decimal, direction: Direction) -> Decimal:
+    """A stated target position the bot's direction allows: a long-only bot's short target
+    (or the reverse) is flat."""
+    if (target > 0 and not _allowed(direction, "long")) or (
+        target < 0 and not _allowed(direction, "short")
+    ):
+        return ZERO
+    return target
+
+
 def _plan_delta(
     position: PositionState | None, delta: Decimal, max_entries: int
 ) -> OrderPlan | Skip:
@@ -228,10 +238,7 @@ def plan_target(
     max_entries: int,
 ) -> OrderPlan | Skip:
     """The order that brings the position to `target` (signed: negative is short)."""
-    if target > 0 and not _allowed(direction, "long"):
-        target = ZERO
-    if target < 0 and not _allowed(direction, "short"):
-        target = ZERO
+    target = allowed_target(target, direction)
     current = position.signed_qty if position else ZERO
     delta = target - current
     if delta == 0:

@@ -72,7 +72,7 @@ from trading.protection import (
 )
 from trading.strategies.base import Decision
 from trading.strategy_runner import StrategyRunner
-from trading.views import ExecutionResult
+from trading.views import ExecutionResult, plain
 
 log = logging.getLogger(__name__)
 
@@ -81,7 +81,7 @@ DEFAULT_CLAIM_TTL = 60.0
 
 
 def _plain(value: Decimal | None) -> str | None:
-    return None if value is None else format(value.normalize(), "f")
+    return None if value is None else plain(value)
 
 
 class PositionBusy(TradingError):

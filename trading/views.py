@@ -9,6 +9,11 @@ from typing import Any
 from pydantic import BaseModel, field_serializer
 
 
+def plain(value: Decimal) -> str:
+    """A decimal as a trader writes it: `0.5`, `65000`, never `5E-1` or `6.5E+4`."""
+    return format(value.normalize(), "f")
+
+
 class View(BaseModel):
     @field_serializer("*", when_used="json")
     def _money(self, value: Any) -> Any:

@@ -57,6 +57,7 @@ from trading.positions import (
 from trading.protection import NO_LEVELS, Protection, protection_after_fill
 from trading.strategies import registry
 from trading.strategies.base import BUY, IndicatorStrategy
+from trading.views import plain
 
 DEFAULT_SIZE: str = BotSpec.model_fields["size"].default
 Progress = Callable[[int, int], None]
@@ -141,12 +142,12 @@ class BacktestTrade:
         return {
             "side": self.side,
             "entry_time": _iso(self.entry_time),
-            "entry_price": _plain(self.entry_price),
+            "entry_price": plain(self.entry_price),
             "exit_time": _iso(self.exit_time),
-            "exit_price": _plain(self.exit_price),
-            "qty": _plain(self.qty),
-            "pnl": _plain(self.pnl),
-            "fees": _plain(self.fees),
+            "exit_price": plain(self.exit_price),
+            "qty": plain(self.qty),
+            "pnl": plain(self.pnl),
+            "fees": plain(self.fees),
             "entries": self.entries,
             "reason": self.reason,
         }
@@ -174,10 +175,6 @@ class BacktestResult:
 
 def _iso(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def _plain(value: Decimal) -> str:
-    return format(value.normalize(), "f")
 
 
 def _decimal(value: float) -> Decimal:

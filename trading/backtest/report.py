@@ -24,6 +24,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from trading.views import plain
+
 if TYPE_CHECKING:
     from trading.backtest.engine import BacktestResult
 
@@ -65,8 +67,8 @@ class Report:
             "bars": self.bars,
             "size": self.size,
             "direction": self.direction,
-            "initial_cash": _plain(self.initial_cash),
-            "final_equity": _plain(self.final_equity),
+            "initial_cash": plain(self.initial_cash),
+            "final_equity": plain(self.final_equity),
             "total_return_pct": num(self.total_return_pct),
             "buy_and_hold_pct": num(self.buy_and_hold_pct),
             "cagr_pct": num(self.cagr_pct),
@@ -76,7 +78,7 @@ class Report:
             "profit_factor": num(self.profit_factor),
             "trades": self.trades,
             "exposure_pct": num(self.exposure_pct),
-            "fees": _plain(self.fees),
+            "fees": plain(self.fees),
             "refused_orders": self.refused_orders,
         }
 
@@ -125,10 +127,6 @@ class Report:
         if note:
             lines.append(html.escape(note))
         return "\n".join(line for line in lines if line)
-
-
-def _plain(value: Decimal) -> str:
-    return format(value.normalize(), "f")
 
 
 def _day(moment: datetime) -> str:

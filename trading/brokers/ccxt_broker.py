@@ -41,6 +41,7 @@ from trading.brokers.ccxt_config import CcxtConfig
 from trading.brokers.markets import Market, MarketIndex, check_limits
 from trading.errors import BrokerRefusal, BrokerUnavailable, InvalidRequest
 from trading.series import Bar, interval_seconds
+from trading.views import plain
 
 __all__ = ["CcxtBroker", "CcxtConfig", "build_exchange", "rewrite_api_urls"]
 
@@ -168,10 +169,6 @@ def _dec(value: Any, default: Decimal = Decimal(0)) -> Decimal:
         return default
 
 
-def _plain(value: Decimal) -> str:
-    return format(value.normalize(), "f")
-
-
 class _Outcome:
     """What a look-up established: the order (found) or its absence (settled)."""
 
@@ -265,8 +262,8 @@ class CcxtBroker(BaseBroker):
         except ccxt_errors.InvalidOrder:
             step = _dec(market.get("precision", {}).get("amount"))
             raise BrokerRefusal(
-                f"qty {_plain(request.qty)} {market.get('base', '')} rounds to zero at the "
-                f"lot step {_plain(step)} of {symbol}"
+                f"qty {plain(request.qty)} {market.get('base', '')} rounds to zero at the "
+                f"lot step {plain(step)} of {symbol}"
             ) from None
         price: Decimal | None = None
         if request.order_type == "limit":
@@ -403,7 +400,7 @@ class CcxtBroker(BaseBroker):
             raise BrokerRefusal(
                 f"{self.exchange_id} {status} the order without a fill"
                 + (
-                    f" (limit {_plain(request.price)} not reached)"
+                    f" (limit {plain(request.price)} not reached)"
                     if request.order_type == "limit"
                     else ""
                 )

@@ -16,6 +16,7 @@ from typing import Any
 
 from trading.errors import BrokerRefusal
 from trading.symbols import normalize_symbol
+from trading.views import plain
 
 Market = dict[str, Any]
 
@@ -69,10 +70,6 @@ def _dec(value: Any) -> Decimal | None:
     return Decimal(str(value))
 
 
-def _plain(value: Decimal) -> str:
-    return format(value.normalize(), "f")
-
-
 def check_limits(
     market: Market, amount: Decimal, price: Decimal | None, *, order_type: str
 ) -> None:
@@ -92,13 +89,13 @@ def check_limits(
         low, high = _dec(bounds.get("min")), _dec(bounds.get("max"))
         if low is not None and amount < low:
             raise BrokerRefusal(
-                f"qty {_plain(amount)} {base} is below the minimum {label} "
-                f"{_plain(low)} {base} of {symbol}"
+                f"qty {plain(amount)} {base} is below the minimum {label} "
+                f"{plain(low)} {base} of {symbol}"
             )
         if high is not None and high > 0 and amount > high:
             raise BrokerRefusal(
-                f"qty {_plain(amount)} {base} is above the maximum {label} "
-                f"{_plain(high)} {base} of {symbol}"
+                f"qty {plain(amount)} {base} is above the maximum {label} "
+                f"{plain(high)} {base} of {symbol}"
             )
     if price is None:
         return
@@ -107,22 +104,22 @@ def check_limits(
         low, high = _dec(bounds.get("min")), _dec(bounds.get("max"))
         if low is not None and low > 0 and price < low:
             raise BrokerRefusal(
-                f"price {_plain(price)} is below the minimum price {_plain(low)} of {symbol}"
+                f"price {plain(price)} is below the minimum price {plain(low)} of {symbol}"
             )
         if high is not None and high > 0 and price > high:
             raise BrokerRefusal(
-                f"price {_plain(price)} is above the maximum price {_plain(high)} of {symbol}"
+                f"price {plain(price)} is above the maximum price {plain(high)} of {symbol}"
             )
     cost = amount * price
     bounds = limits.get("cost") or {}
     low, high = _dec(bounds.get("min")), _dec(bounds.get("max"))
     if low is not None and cost < low:
         raise BrokerRefusal(
-            f"order value {_plain(cost.quantize(Decimal('0.01')))} {quote} is below the "
-            f"minimum notional {_plain(low)} {quote} of {symbol}"
+            f"order value {plain(cost.quantize(Decimal('0.01')))} {quote} is below the "
+            f"minimum notional {plain(low)} {quote} of {symbol}"
         )
     if high is not None and high > 0 and cost > high:
         raise BrokerRefusal(
-            f"order value {_plain(cost.quantize(Decimal('0.01')))} {quote} is above the "
-            f"maximum notional {_plain(high)} {quote} of {symbol}"
+            f"order value {plain(cost.quantize(Decimal('0.01')))} {quote} is above the "
+            f"maximum notional {plain(high)} {quote} of {symbol}"
         )

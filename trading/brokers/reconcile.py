@@ -25,6 +25,7 @@ from typing import Literal, Protocol, runtime_checkable
 from trading.brokers.base import Balance, BaseBroker, OrderFill
 from trading.errors import TradingError
 from trading.symbols import split_symbol
+from trading.views import plain
 
 log = logging.getLogger(__name__)
 
@@ -99,7 +100,7 @@ class ReconcileReport:
             assert r.fill is not None
             out.append(
                 f"order {r.client_order_id} {r.symbol} was filled: "
-                f"{_plain(r.fill.qty)} @ {_plain(r.fill.price)}"
+                f"{plain(r.fill.qty)} @ {plain(r.fill.price)}"
             )
         for r in self.failed:
             out.append(f"order {r.client_order_id} {r.symbol} never reached the broker: failed")
@@ -121,18 +122,14 @@ class HoldingsReport:
 
     def lines(self) -> list[str]:
         out = [
-            f"{h.currency}: positions hold {_plain(h.expected)}, broker has "
-            f"{_plain(h.actual)} ({'+' if h.difference > 0 else ''}{_plain(h.difference)})"
+            f"{h.currency}: positions hold {plain(h.expected)}, broker has "
+            f"{plain(h.actual)} ({'+' if h.difference > 0 else ''}{plain(h.difference)})"
             for h in self.differences
         ]
         out.extend(self.unverified)
         if self.error:
             out.append(f"balances not compared: {self.error}")
         return out
-
-
-def _plain(value: Decimal) -> str:
-    return format(value.normalize(), "f")
 
 
 async def _look_up(broker: BaseBroker, order: PendingOrder) -> OrderFill | None:
@@ -192,7 +189,7 @@ def compare_holdings(
             expected[base_of(position.symbol)] += position.qty
         else:
             unverified.append(
-                f"{position.symbol} short {_plain(position.qty)}: a spot account holds no shorts"
+                f"{position.symbol} short {plain(position.qty)}: a spot account holds no shorts"
             )
     actual = {b.currency: b.total for b in balances}
     differences = []
