@@ -43,7 +43,6 @@ def monitor_config(settings: Settings) -> MonitorConfig:
         interval=settings.monitor_interval,
         resync_interval=settings.monitor_resync_interval,
         heartbeat_interval=settings.monitor_heartbeat_interval,
-        claim_ttl=settings.monitor_claim_ttl,
         retry_backoff=settings.monitor_retry_backoff,
         max_attempts=settings.monitor_max_attempts,
     )

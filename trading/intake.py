@@ -279,16 +279,7 @@ class WebhookIntake:
             log.info(
                 "alert accepted, running on bot=%s symbol=%s log=%d", bot.name, alert.symbol, log_id
             )
-            return IntakeAnswer(
-                202,
-                {
-                    "status": "accepted",
-                    "reason": "executing in the background",
-                    "bot": bot.name,
-                    "position": None,
-                    "order": None,
-                },
-            )
+            return _answer(202, "accepted", "executing in the background", bot.name)
         result = task.result()
         log.info(
             "alert %s bot=%s symbol=%s id=%s log=%d in %.1f ms reason=%s",

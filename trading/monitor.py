@@ -88,7 +88,6 @@ class MonitorConfig:
     interval: float = 1.0  # seconds between passes of the loop (polls, stale and heartbeat checks)
     resync_interval: float = 5.0  # seconds between comparisons of the index with the database
     heartbeat_interval: float = 30.0  # seconds between checks of the bots' alert heartbeats
-    claim_ttl: float = 60.0  # seconds after which another closer's claim counts as abandoned
     retry_backoff: float = 1.0  # seconds before the first retry of a failed close; doubles
     max_attempts: int = 5  # closing attempts per trigger before it is re-armed
     poll_instruments: bool = True  # read prices other processes stored
@@ -179,7 +178,7 @@ class Monitor:
         self._keys[(stored.bot_id, stored.symbol)] = stored.id
         previous_peak = self.index.trail_peak(stored.id)
         self.index.remove(stored.id)
-        if stored.claimed_by_other(None, now, self.config.claim_ttl):
+        if stored.claimed_by_other(None, now, self.trading.claim_ttl):
             self._spawn(self._recheck(stored.bot_id, stored.symbol), f"recheck-{stored.id}")
             return
         watch = watch_of(stored, previous_peak)
@@ -211,14 +210,14 @@ class Monitor:
         next price does)."""
         if wait:
             await asyncio.sleep(wait)
-        delay = max(0.05, min(self.config.retry_backoff, self.config.claim_ttl))
+        delay = max(0.05, min(self.config.retry_backoff, self.trading.claim_ttl))
         while True:
             stored = await repo.load_position(bot_id, symbol)
             if stored is None:
                 self._forget(bot_id, symbol)
                 return
             now = datetime.now(UTC)
-            if not stored.claimed_by_other(None, now, self.config.claim_ttl):
+            if not stored.claimed_by_other(None, now, self.trading.claim_ttl):
                 if stored.id not in self._closing:
                     self._watch(stored.levels, now)
                     if evaluate:
