@@ -20,7 +20,7 @@ from rich.table import Table
 from tortoise import Tortoise
 
 from bot.cli_backtest import backtest
-from bot.cli_options import key_values
+from bot.cli_options import bad_parameter, key_values
 from bot.config import ConfigError, Settings, load_settings
 from bot.logs import setup_logging
 from bot.templates import alert_template
@@ -334,19 +334,17 @@ def bots_add(as_json: bool, **options: Any) -> None:
     try:
         spec = BotSpec(**options)
     except ValidationError as exc:
-        error = exc.errors()[0]
-        field = str(error["loc"][0]) if error["loc"] else "?"
-        option = {
-            "strategy_params": "param",
-            "symbols": "symbol",
-            "size": "qty",
-            "max_lag_seconds": "max-lag",
-            "allow_ips": "allow-ip",
-            "max_entries": "max-entries",
-            "max_alerts_per_minute": "max-alerts-per-minute",
-        }.get(field, field)
-        raise click.BadParameter(
-            str(error["msg"]).removeprefix("Value error, "), param_hint=f"'--{option}'"
+        raise bad_parameter(
+            exc,
+            {
+                "strategy_params": "param",
+                "symbols": "symbol",
+                "size": "qty",
+                "max_lag_seconds": "max-lag",
+                "allow_ips": "allow-ip",
+                "max_entries": "max-entries",
+                "max_alerts_per_minute": "max-alerts-per-minute",
+            },
         ) from None
     settings = _settings()
 

@@ -25,7 +25,7 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from bot.cli_options import key_values
+from bot.cli_options import bad_parameter, key_values
 from trading.backtest import (
     BacktestConfig,
     BacktestResult,
@@ -54,17 +54,14 @@ def _config(options: dict[str, Any]) -> BacktestConfig:
     try:
         return BacktestConfig(**{k: v for k, v in options.items() if v is not None})
     except ValidationError as exc:
-        error = exc.errors()[0]
-        field = str(error["loc"][0]) if error["loc"] else "?"
-        option = {
-            "size": "size",
-            "max_entries": "max-entries",
-            "fee_bps": "fee-bps",
-            "slippage_bps": "slippage-bps",
-            "initial_cash": "cash",
-        }.get(field, field)
-        raise click.BadParameter(
-            str(error["msg"]).removeprefix("Value error, "), param_hint=f"'--{option}'"
+        raise bad_parameter(
+            exc,
+            {
+                "max_entries": "max-entries",
+                "fee_bps": "fee-bps",
+                "slippage_bps": "slippage-bps",
+                "initial_cash": "cash",
+            },
         ) from None
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import click
+from pydantic import ValidationError
 
 
 def key_values(items: tuple[str, ...], option: str, *, split: bool = False) -> dict[str, str]:
@@ -16,3 +17,12 @@ def key_values(items: tuple[str, ...], option: str, *, split: bool = False) -> d
             raise click.BadParameter(f"expected key=value, got {item!r}", param_hint=f"'{option}'")
         pairs[key.strip()] = value.strip()
     return pairs
+
+
+def bad_parameter(exc: ValidationError, options: dict[str, str]) -> click.BadParameter:
+    """The first validation error as a CLI error naming the option: `options` maps a field to
+    its option where the names differ (`max_entries` -> `max-entries`)."""
+    error = exc.errors()[0]
+    field = str(error["loc"][0]) if error["loc"] else "?"
+    message = str(error["msg"]).removeprefix("Value error, ")
+    return click.BadParameter(message, param_hint=f"'--{options.get(field, field)}'")
