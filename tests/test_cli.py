@@ -300,3 +300,11 @@ async def test_alert_command_signs_with_the_bot_secret(world) -> None:
     assert code == 1 and "HTTP 401" in out and "signature" in out
     code, out = await asyncio.to_thread(run, "--hmac-secret", secret)
     assert code == 0 and "HTTP 200" in out and '"executed"' in out
+
+
+def test_webhook_keys_never_look_like_an_option() -> None:
+    from trading.bots import new_webhook_key
+
+    keys = [new_webhook_key() for _ in range(2000)]  # about 30 would start with '-' by chance
+    assert not [key for key in keys if key.startswith("-")]
+    assert all(len(key) >= 43 for key in keys) and len(set(keys)) == len(keys)

@@ -17,8 +17,12 @@ SizeKind = Literal["qty", "quote", "equity_pct"]
 
 
 def new_webhook_key() -> str:
-    """32 random bytes, URL-safe: the bot's secret path segment."""
-    return secrets.token_urlsafe(32)
+    """32 random bytes, URL-safe: the bot's secret path segment. Never starting with `-`, which
+    a command line would read as an option (`tradebot alert KEY`)."""
+    while True:
+        key = secrets.token_urlsafe(32)
+        if not key.startswith("-"):
+            return key
 
 
 def parse_size(raw: Any) -> tuple[SizeKind, Decimal]:
