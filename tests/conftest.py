@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import shutil
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
@@ -168,7 +167,3 @@ async def world(start_world: Callable[..., Any]) -> World:
     w: World = await start_world()
     await w.add_bot("demo")
     return w
-
-
-def services_required() -> bool:
-    return os.environ.get("TRADEBOT_REQUIRE_SERVICES") == "1"

@@ -6,7 +6,6 @@ import json
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -17,6 +16,7 @@ import pytest
 from click.testing import CliRunner
 
 from bot.cli import main
+from tests.processes import free_port
 
 
 @pytest.fixture
@@ -111,12 +111,6 @@ def test_duplicate_name_is_refused(cli) -> None:
     assert code == 1 and "already exists" in out
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def _read_until(process: subprocess.Popen[str], marker: str, deadline: float) -> str:
     seen = []
     assert process.stdout is not None
@@ -131,7 +125,7 @@ def _read_until(process: subprocess.Popen[str], marker: str, deadline: float) ->
 
 
 def test_first_serve_creates_demo_bot_and_a_test_alert_trades(tmp_path: Path) -> None:
-    port = _free_port()
+    port = free_port()
     env = {
         **os.environ,
         "TRADEBOT_DATABASE_URL": f"sqlite://{tmp_path}/data/tradebot.sqlite3",

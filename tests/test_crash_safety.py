@@ -11,7 +11,6 @@ import os
 import random
 import re
 import signal
-import socket
 import sqlite3
 import subprocess
 import sys
@@ -33,6 +32,7 @@ from db import repo
 from db.config import tortoise_config
 from db.models import CurrentPosition, Order, PositionEntry, WebhookLog
 from tests.conftest import OWNER_ID, World
+from tests.processes import free_port
 from tests.telegram_helpers import Chat
 from trading.alerts import parse_alert
 from trading.bots import BotConfig, BotSpec
@@ -57,17 +57,11 @@ class Answer:
         return self.body.get("status") if self.status == 200 else None
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 class Server:
     """`python -m bot serve` in a subprocess, its output in a file."""
 
     def __init__(self, db_url: str, workdir: Path, name: str) -> None:
-        self.port = _free_port()
+        self.port = free_port()
         self.log_path = workdir / f"{name}.log"
         self.env = {
             **os.environ,

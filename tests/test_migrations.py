@@ -9,9 +9,7 @@ import sys
 import uuid
 from pathlib import Path
 
-import pytest
-
-from tests.conftest import services_required
+from tests.processes import POSTGRES_ADMIN, postgres_or_skip
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -19,7 +17,6 @@ SPEC_TABLES = {
     "trading_bots", "instruments", "strategy_configs", "current_positions", "position_entries",
     "orders", "trade_history", "webhook_logs", "users", "audit_log", "aerich",
 }  # fmt: skip
-POSTGRES_ADMIN = "postgresql://postgres@127.0.0.1:5432/test"
 
 
 def migrate(url: str, cwd: Path) -> subprocess.CompletedProcess[str]:
@@ -63,21 +60,8 @@ async def test_server_connection_uses_wal_full_sync_and_busy_timeout(world) -> N
     assert rows == {"journal_mode": "wal", "synchronous": 2, "busy_timeout": 5000}
 
 
-def _postgres_or_skip() -> None:
-    try:
-        import socket
-
-        import asyncpg  # noqa: F401
-
-        socket.create_connection(("127.0.0.1", 5432), timeout=1).close()
-    except OSError:
-        if services_required():
-            pytest.fail("PostgreSQL on 127.0.0.1:5432 is required (TRADEBOT_REQUIRE_SERVICES=1)")
-        pytest.skip("PostgreSQL is not running on 127.0.0.1:5432")
-
-
 def test_migrate_on_postgres(tmp_path: Path) -> None:
-    _postgres_or_skip()
+    postgres_or_skip()
     name = f"tradebot_mig_{uuid.uuid4().hex[:8]}"
     admin = ["psql", POSTGRES_ADMIN, "-q", "-c"]
     subprocess.run([*admin, f'CREATE DATABASE "{name}"'], check=True, timeout=30)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import socket
 import sys
 from decimal import Decimal as D
 from typing import Any
@@ -14,13 +13,8 @@ from aiohttp import ClientError
 
 from db.models import TradeHistory
 from tests.conftest import World
+from tests.processes import free_port
 from tests.test_monitor import eventually
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 async def test_a_monitor_process_closes_what_the_web_process_opened(
@@ -30,7 +24,7 @@ async def test_a_monitor_process_closes_what_the_web_process_opened(
     await world.add_bot("demo")
     await world.send_alert(action="buy", price="100", qty="1", sl="2%")
 
-    port = _free_port()
+    port = free_port()
     env = {
         **os.environ,
         "TRADEBOT_DATABASE_URL": db_url,

@@ -4,12 +4,11 @@ budget is shared by every process."""
 from __future__ import annotations
 
 import asyncio
-import os
 import uuid
 
 import pytest
 
-from tests.conftest import services_required
+from tests.processes import redis_or_skip
 from trading.ratelimit import TokenBuckets
 
 
@@ -24,31 +23,13 @@ def test_burst_then_refill_at_the_rate() -> None:
     assert [take("k", 2.0, 3, now=100.0) for _ in range(3)][-1] == 0.5
 
 
-REDIS_URL = os.environ.get("TRADEBOT_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
-
-
-async def _redis_or_skip():
-    from redis.asyncio import Redis
-    from redis.exceptions import RedisError
-
-    client = Redis.from_url(REDIS_URL, socket_timeout=2, socket_connect_timeout=2)
-    try:
-        await client.ping()
-    except (RedisError, OSError) as exc:
-        await client.aclose()
-        if services_required():
-            raise
-        pytest.skip(f"Redis not reachable at {REDIS_URL}: {exc}")
-    return client
-
-
 @pytest.mark.services
 async def test_redis_buckets_are_one_budget_for_every_process() -> None:
     """Two limiters (two processes) on one Redis spend one bucket: the burst is shared, and
     concurrent takes never overspend it."""
     from db.limits import RedisBuckets
 
-    first, second = await _redis_or_skip(), await _redis_or_skip()
+    first, second = await redis_or_skip(), await redis_or_skip()
     try:
         a, b = RedisBuckets(first), RedisBuckets(second)
         key = uuid.uuid4().hex

@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import socket
 import subprocess
 import sys
 import uuid
@@ -23,17 +22,17 @@ from typing import Any
 import aiohttp
 import pytest
 
-from tests.test_migrations import POSTGRES_ADMIN, _postgres_or_skip
-from tests.test_ratelimit import REDIS_URL, _redis_or_skip
+from tests.processes import (
+    POSTGRES_ADMIN,
+    REDIS_URL,
+    free_port,
+    postgres_or_skip,
+    redis_or_skip,
+    run_cli,
+)
 from trading.signatures import signed_headers
 
 pytestmark = pytest.mark.services
-
-
-def _port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def _psql(url: str, sql: str) -> str:
@@ -43,20 +42,10 @@ def _psql(url: str, sql: str) -> str:
     return done.stdout.strip()
 
 
-async def _cli(env: dict[str, str], cwd: Path, *args: str) -> str:
-    process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "bot", *args, cwd=cwd, env=env,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
-    )  # fmt: skip
-    out, _ = await asyncio.wait_for(process.communicate(), timeout=90)
-    assert process.returncode == 0, out.decode()
-    return out.decode()
-
-
 @pytest.fixture
 async def cluster(tmp_path: Path) -> AsyncIterator[dict[str, Any]]:
-    _postgres_or_skip()
-    client = await _redis_or_skip()
+    postgres_or_skip()
+    client = await redis_or_skip()
     await client.aclose()
     name = f"tradebot_scale_{uuid.uuid4().hex[:8]}"
     _psql(POSTGRES_ADMIN, f'CREATE DATABASE "{name}"')
@@ -74,12 +63,12 @@ async def cluster(tmp_path: Path) -> AsyncIterator[dict[str, Any]]:
     servers: list[asyncio.subprocess.Process] = []
     logs = []
     try:
-        await _cli(env, tmp_path, "migrate")
+        await run_cli(env, tmp_path, "migrate")
         bots = {}
         for bot, extra in (("main", ["--max-alerts-per-minute", "0"]),
                            ("signed", ["--max-alerts-per-minute", "0", "--sign"]),
                            ("capped", ["--max-alerts-per-minute", "3"])):  # fmt: skip
-            out = await _cli(
+            out = await run_cli(
                 env, tmp_path, "bots", "add", "--name", bot, "--symbol", "BTCUSDT", "--strategy",
                 "signal", "--qty", "1", "--direction", "both", "--max-entries", "100",
                 *extra, "--json",
@@ -87,7 +76,7 @@ async def cluster(tmp_path: Path) -> AsyncIterator[dict[str, Any]]:
             bots[bot] = json.loads(out)
         bases = []
         for index in range(2):
-            port = _port()
+            port = free_port()
             log = (tmp_path / f"server{index}.log").open("wb")
             logs.append(log)
             servers.append(

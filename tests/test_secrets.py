@@ -13,7 +13,6 @@ import asyncio
 import json
 import os
 import signal
-import socket
 import sqlite3
 import sys
 from pathlib import Path
@@ -23,6 +22,7 @@ from aiohttp import ClientSession
 
 from tests.fakes.exchange import API_KEY, SECRET, FakeBinance
 from tests.fakes.telegram_api import FakeTelegramAPI
+from tests.processes import free_port, run_cli
 from trading.signatures import signed_headers
 
 OWNER = 424242
@@ -40,28 +40,6 @@ STORED_AT = {
     ("trading_bots", "hmac_secret"),
     ("users", "totp_secret"),
 }
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-async def _cli(env: dict[str, str], cwd: Path, *args: str) -> str:
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "bot",
-        *args,
-        cwd=cwd,
-        env=env,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.STDOUT,
-    )
-    out, _ = await asyncio.wait_for(process.communicate(), timeout=60)
-    assert process.returncode == 0, out.decode()
-    return out.decode()
 
 
 async def _wait_healthy(http: ClientSession, base: str) -> None:
@@ -96,7 +74,7 @@ def _rows_with(db: Path, secrets: dict[str, str]) -> list[str]:
 
 
 async def test_a_full_run_leaks_no_secret(tmp_path: Path) -> None:
-    port = _free_port()
+    port = free_port()
     base = f"http://127.0.0.1:{port}"
     db = tmp_path / "tradebot.sqlite3"
     env = {k: v for k, v in os.environ.items() if not k.startswith("TRADEBOT_")}
@@ -120,9 +98,9 @@ async def test_a_full_run_leaks_no_secret(tmp_path: Path) -> None:
             TRADEBOT_CCXT_API_URL=exchange.url,
             TRADEBOT_CCXT_OPTIONS='{"recvWindow": 5000}',
         )
-        await _cli(env, tmp_path, "migrate")
+        await run_cli(env, tmp_path, "migrate")
         created = json.loads(
-            await _cli(
+            await run_cli(
                 env,
                 tmp_path,
                 "bots",

@@ -11,7 +11,7 @@ import pytest
 
 from db.models import Order, WebhookLog
 from tests.conftest import World, now_iso
-from tests.test_ratelimit import REDIS_URL, _redis_or_skip
+from tests.processes import REDIS_URL, redis_or_skip
 from trading.signatures import SIGNATURE_HEADER, TIMESTAMP_HEADER, signed_headers
 
 SECRET = "s3cret-for-signing-0123456789"
@@ -143,7 +143,7 @@ async def test_client_certificate_verdict_is_believed_only_from_the_proxy(start_
 
 @pytest.mark.services
 async def test_rate_limits_are_shared_by_two_processes_through_redis(start_world) -> None:
-    client = await _redis_or_skip()
+    client = await redis_or_skip()
     await client.aclose()
     limits = {"redis_url": REDIS_URL, "webhook_rate_per_key": 0.01, "webhook_burst_per_key": 4}
     first = await start_world(**limits)

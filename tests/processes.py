@@ -1,0 +1,70 @@
+"""Helpers for tests that run the product as its own process, and for the services
+(PostgreSQL, Redis) the scale-out tests need."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+REDIS_URL = os.environ.get("TRADEBOT_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+POSTGRES_ADMIN = "postgresql://postgres@127.0.0.1:5432/test"
+
+
+def services_required() -> bool:
+    return os.environ.get("TRADEBOT_REQUIRE_SERVICES") == "1"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+async def run_cli(env: dict[str, str], cwd: Path, *args: str) -> str:
+    """`python -m bot ARGS` in its own process; its output, or the test fails with it."""
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "bot",
+        *args,
+        cwd=cwd,
+        env=env,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+    )
+    out, _ = await asyncio.wait_for(process.communicate(), timeout=90)
+    assert process.returncode == 0, out.decode()
+    return out.decode()
+
+
+def postgres_or_skip() -> None:
+    try:
+        import asyncpg  # noqa: F401
+
+        socket.create_connection(("127.0.0.1", 5432), timeout=1).close()
+    except OSError:
+        if services_required():
+            pytest.fail("PostgreSQL on 127.0.0.1:5432 is required (TRADEBOT_REQUIRE_SERVICES=1)")
+        pytest.skip("PostgreSQL is not running on 127.0.0.1:5432")
+
+
+async def redis_or_skip() -> Any:
+    """A client of the test Redis (the caller closes it)."""
+    from redis.asyncio import Redis
+    from redis.exceptions import RedisError
+
+    client = Redis.from_url(REDIS_URL, socket_timeout=2, socket_connect_timeout=2)
+    try:
+        await client.ping()
+    except (RedisError, OSError) as exc:
+        await client.aclose()
+        if services_required():
+            raise
+        pytest.skip(f"Redis not reachable at {REDIS_URL}: {exc}")
+    return client
