@@ -130,6 +130,8 @@ class Call:
     token: str = ""
     status: int = 200
     description: str | None = None
+    # when the fake received it (monotonic seconds): lets a test check a retry_after was kept
+    at: float = field(default_factory=time.monotonic)
 
 
 @dataclass
