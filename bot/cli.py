@@ -26,12 +26,18 @@ from bot.logs import setup_logging
 from bot.templates import alert_template
 from db import repo
 from db.config import tortoise_config
+from trading.access import Actor, Role
 from trading.bots import BotConfig, BotSpec
+from trading.control import audited
 from trading.errors import TradingError
 from trading.signatures import SIGNATURE_HEADER, TIMESTAMP_HEADER, new_hmac_secret, signed_headers
 
 T = TypeVar("T")
 console = Console()
+
+
+# The shell user: trusted as an owner; every change is audited as "cli".
+CLI = Actor("cli", Role.OWNER, "cli")
 
 
 def _settings() -> Settings:
@@ -350,9 +356,8 @@ def bots_add(as_json: bool, **options: Any) -> None:
 
     async def body() -> BotConfig:
         async with database(settings):
-            bot = await repo.create_bot(spec)
-            await repo.audit("cli", "bot.create", bot.name)
-            return bot
+            async with audited(CLI, "bot.create", spec.name):
+                return await repo.create_bot(spec)
 
     bot = _run(body())
     _show_bot(settings, bot, as_json, with_key=True, with_hmac=True)
@@ -377,8 +382,8 @@ def _toggle(paused: bool) -> Callable[..., None]:
     @click.option("--json", "as_json", is_flag=True)
     @with_db
     async def command(settings: Settings, name: str, as_json: bool) -> None:
-        bot = await repo.set_paused(name, paused)
-        await repo.audit("cli", "bot.pause" if paused else "bot.resume", name)
+        async with audited(CLI, "bot.pause" if paused else "bot.resume", name):
+            bot = await repo.set_paused(name, paused)
         if as_json:
             _print_json(_bot_dict(settings, bot))
         else:
@@ -397,8 +402,8 @@ bots.command("resume", help="Accept alerts for a paused bot again.")(_toggle(Fal
 @with_db
 async def bots_rotate_key(settings: Settings, name: str, as_json: bool) -> None:
     """Give a bot a new webhook key; the old URL stops working at once."""
-    bot = await repo.rotate_key(name)
-    await repo.audit("cli", "bot.rotate_key", name)
+    async with audited(CLI, "bot.rotate_key", name):
+        bot = await repo.rotate_key(name)
     if as_json:
         _print_json(_bot_dict(settings, bot))
     else:
@@ -412,8 +417,8 @@ async def bots_rotate_key(settings: Settings, name: str, as_json: bool) -> None:
 @with_db
 async def bots_sign(settings: Settings, name: str, off: bool, as_json: bool) -> None:
     """Require HMAC-signed alerts with a new secret (printed once), or stop with --off."""
-    bot = await repo.set_hmac_secret(name, None if off else new_hmac_secret())
-    await repo.audit("cli", "bot.sign_off" if off else "bot.sign", name)
+    async with audited(CLI, "bot.sign_off" if off else "bot.sign", name):
+        bot = await repo.set_hmac_secret(name, None if off else new_hmac_secret())
     if as_json:
         data = _bot_dict(settings, bot)
         if bot.hmac_secret:

@@ -302,3 +302,20 @@ def test_webhook_keys_never_look_like_an_option() -> None:
     keys = [new_webhook_key() for _ in range(2000)]  # about 30 would start with '-' by chance
     assert not [key for key in keys if key.startswith("-")]
     assert all(len(key) >= 43 for key in keys) and len(set(keys)) == len(keys)
+
+
+def test_cli_changes_are_audited_including_the_failed_ones(cli, db_url: str) -> None:
+    import sqlite3
+
+    assert cli("bots", "add", "--name", "aud", "--symbol", "BTCUSDT")[0] == 0
+    assert cli("bots", "pause", "aud")[0] == 0
+    assert cli("bots", "pause", "ghost")[0] == 1
+    with sqlite3.connect(db_url.removeprefix("sqlite://")) as db:
+        rows = db.execute(
+            "SELECT actor, action, target, outcome FROM audit_log ORDER BY id"
+        ).fetchall()
+    assert rows == [
+        ("cli", "bot.create", "aud", "ok"),
+        ("cli", "bot.pause", "aud", "ok"),
+        ("cli", "bot.pause", "ghost", "failed"),
+    ]
