@@ -177,3 +177,28 @@ async def test_owner_from_settings_cannot_be_revoked_and_bad_roles_are_explained
     assert "TRADEBOT_TELEGRAM_ADMINS" in await owner.say(f"/users revoke {OWNER_ID}", "⚠️")
     assert "owner, trader or viewer" in await owner.say("/users grant 5 admin", "⚠️")
     assert "/users grant" in await owner.say("/users frobnicate", "⚠️")
+
+
+async def test_a_trader_cannot_forge_owner_buttons(start_world: Callable[..., Any]) -> None:
+    """Button data names only ids, and every press is authorized as the presser: a trader who
+    crafts an owner's button (new key, delete, edit, position sync) is refused and nothing
+    changes."""
+    from db.models import TradingBot
+
+    world = await telegram_world(start_world)
+    assert world.telegram is not None
+    bot_id = world.bots["demo"].id
+    owner = Chat(world.telegram, OWNER_ID)
+    await owner.say(f"/users grant {TRADER} trader", "trader")
+    trader = Chat(world.telegram, TRADER)
+    before = await TradingBot.get(id=bot_id)
+    for data in (f"bot:rot_yes:{bot_id}", f"bot:del_yes:{bot_id}", f"bed:{bot_id}:size",
+                 f"sync:{bot_id}:BTCUSDT:5"):  # fmt: skip
+        answer = await trader.press_data(data, 1)
+        assert "needs the owner role" in answer["text"], data
+    after = await TradingBot.get(id=bot_id)
+    assert (after.webhook_key, after.deleted_at, after.size_value) == (
+        before.webhook_key, None, before.size_value,
+    )  # fmt: skip
+    assert await CurrentPosition.all().count() == 0
+    assert await AuditLog.filter(actor=f"tg:{TRADER}", outcome="refused").count() == 4
