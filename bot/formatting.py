@@ -5,8 +5,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from decimal import ROUND_HALF_EVEN, Decimal
 from html import escape
-from typing import Any
 
+from db.repo import RecentRequest
 from trading.access import NOTIFY_KINDS, Member
 from trading.bots import BotConfig
 from trading.brokers.base import Balance
@@ -513,19 +513,19 @@ ALERT_MARKS = {
 }
 
 
-def format_alerts(logs: list[Any], now: datetime | None = None) -> str:
+def format_alerts(logs: list[RecentRequest], now: datetime | None = None) -> str:
     if not logs:
         return "📨 No webhook requests yet."
     now = now or datetime.now(UTC)
     lines = [f"📨 <b>Last {len(logs)} webhook request(s)</b>"]
     for row in logs:
         mark = ALERT_MARKS.get(row.status, "•")
-        bot = row.bot.name if getattr(row, "bot", None) else "?"
         what = " ".join(x for x in (row.action, row.symbol) if x)
         reason = f" · {escape(row.reason[:80])}" if row.reason else ""
+        repeats = f" ×{row.repeats}" if row.repeats > 1 else ""
         lines.append(
-            f"{mark} #{row.id} {escape(bot)} {escape(what)} · {row.status}{reason} · "
-            f"{age(row.received_at, now)}"
+            f"{mark} #{row.id} {escape(row.bot or '?')} {escape(what)} · {row.status}{repeats}"
+            f"{reason} · {age(row.received_at, now)}"
         )
     return "\n".join(lines)
 

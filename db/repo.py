@@ -958,11 +958,39 @@ async def bump_webhook_log(log_id: int, seen_at: datetime) -> bool:
     )
 
 
-async def recent_webhook_logs(limit: int = 20, bot_name: str | None = None) -> list[WebhookLog]:
+@dataclass(frozen=True, slots=True)
+class RecentRequest:
+    """A webhook log row as /alerts shows it (`repeats`: identical refusals it stands for)."""
+
+    id: int
+    bot: str | None
+    status: str
+    action: str | None
+    symbol: str | None
+    reason: str | None
+    received_at: datetime
+    repeats: int
+
+
+async def recent_webhook_logs(
+    limit: int = 20, bot_name: str | None = None
+) -> list[RecentRequest]:
     query = WebhookLog.all().prefetch_related("bot").order_by("-id").limit(limit)
     if bot_name:
         query = query.filter(bot__name=bot_name)
-    return await query
+    return [
+        RecentRequest(
+            id=row.id,
+            bot=row.bot.name if row.bot else None,
+            status=row.status,
+            action=row.action,
+            symbol=row.symbol,
+            reason=row.reason,
+            received_at=row.received_at,
+            repeats=row.repeat_count,
+        )
+        for row in await query
+    ]
 
 
 async def audit(

@@ -123,9 +123,10 @@ async def test_trades_balance_risk_and_alerts(start_world: Callable[..., Any]) -
     risk = await owner.say("/risk", "Risk limits")
     assert "max entries 3" in risk and "not configured yet" in risk
     await world.send_alert(action="buy", price="100")
-    await world.post("x" * 20, "buy BTCUSDT")
+    for _ in range(3):  # one sender's identical refusals: one row that says how many
+        await world.post("x" * 20, "buy BTCUSDT")
     alerts = await owner.say("/alerts", "webhook request")
-    assert "🚫" in alerts and "unknown webhook key" in alerts
+    assert "🚫" in alerts and "refused ×3 · unknown webhook key" in alerts
     assert "✅" in alerts and "demo buy BTCUSDT" in alerts
 
 

@@ -492,7 +492,7 @@ class ControlService:
     async def health(self, extra: dict[str, dict[str, str]]) -> Health:
         return await check_health(self.trading.broker, extra)
 
-    async def recent_alerts(self, limit: int = 15) -> list[Any]:
+    async def recent_alerts(self, limit: int = 15) -> list[repo.RecentRequest]:
         return await repo.recent_webhook_logs(limit)
 
 
