@@ -343,3 +343,26 @@ async def test_an_unexpected_failure_is_a_rejected_alert_naming_its_log_row(star
     assert (log.status, log.reason, log.http_status) == ("rejected", answer["reason"], 200)
     async with world.http.get(world.url("/metrics")) as response:
         assert 'tradebot_errors_total{where="alert' in await response.text()
+
+
+async def test_a_database_locked_by_a_stuck_writer_answers_503_and_the_retry_trades_once(
+    world: World, db_url: str
+) -> None:
+    """Another process holds SQLite's write lock past the busy timeout: the alert is answered
+    503 with nothing half-written, and TradingView's retry of the same alert trades once."""
+    import sqlite3
+
+    stuck = sqlite3.connect(db_url.removeprefix("sqlite://"), isolation_level=None)
+    stuck.execute("BEGIN IMMEDIATE")
+    try:
+        status, answer = await world.send_alert(action="buy", price="100", id="retry-me")
+        assert (status, answer["status"]) == (503, "error")
+    finally:
+        stuck.execute("ROLLBACK")
+        stuck.close()
+    assert await WebhookLog.all().count() == 0 and await Order.all().count() == 0
+    status, answer = await world.send_alert(action="buy", price="100", id="retry-me")
+    assert (status, answer["status"]) == (200, "executed")
+    status, answer = await world.send_alert(action="buy", price="100", id="retry-me")
+    assert answer["status"] == "duplicate"
+    assert await Order.all().count() == 1
