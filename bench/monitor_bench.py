@@ -171,6 +171,9 @@ class _NoLedger:
     async def exposure(self, quote: str | None = None) -> dict[str, Decimal]:
         return {}
 
+    async def account(self, quote: str) -> tuple[Decimal, Decimal]:
+        return Decimal(0), Decimal(0)
+
 
 def _monitor(watches: list[Watch]) -> Monitor:
     events = EventBus()

@@ -7,6 +7,7 @@ from collections import defaultdict
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from types import SimpleNamespace
 from typing import Any
 
 from tortoise import Tortoise
@@ -15,6 +16,7 @@ from tortoise.expressions import F, Q
 from tortoise.functions import Count, Max, Sum
 from tortoise.transactions import in_transaction
 
+from db import sql
 from db.models import (
     AuditLog,
     CurrentPosition,
@@ -158,9 +160,24 @@ async def count_bots() -> int:
     return await TradingBot.filter(deleted_at=None).count()
 
 
+_PARAMS_BY_KEY = (
+    'SELECT "params" FROM "strategy_configs" WHERE "bot_id" = (SELECT "id" FROM "trading_bots" '
+    'WHERE "webhook_key" = ? AND "deleted_at" IS NULL) ORDER BY "id" DESC LIMIT 1'
+)
+
+
 async def bot_by_key(key: str) -> BotConfig | None:
-    row = await TradingBot.get_or_none(webhook_key=key, deleted_at=None)
-    return (await _configs([row]))[0] if row else None
+    """The bot a webhook key belongs to (every alert asks: lean SQL, one trip)."""
+    names, select = sql.select_all(TradingBot)
+    batch = sql.Batch()
+    batch.fetch(f'{select} WHERE "webhook_key" = ? AND "deleted_at" IS NULL', key)
+    batch.fetch(_PARAMS_BY_KEY, key)
+    bots, params = await sql.run(batch, atomic=False)
+    if not bots:
+        return None
+    row = SimpleNamespace(**sql.decode(TradingBot, bots[0], names))
+    field = StrategyConfig._meta.fields_map["params"]
+    return _config(row, field.to_python_value(params[0][0]) if params else {})  # type: ignore[arg-type]
 
 
 async def bot_by_name(name: str) -> BotConfig:
@@ -306,11 +323,16 @@ def _not_newer_than(at: datetime) -> Q:
 
 
 async def record_price(symbol: str, price: Decimal, at: datetime, source: str) -> None:
-    await (
-        Instrument.filter(symbol=symbol)
-        .filter(_not_newer_than(at))
-        .update(last_price=price, last_price_at=at, last_price_source=source)
+    """Every alert with a price writes it: lean SQL, same rule as `_not_newer_than`."""
+    batch = sql.Batch()
+    batch.update(
+        Instrument,
+        {"last_price": price, "last_price_at": at, "last_price_source": source},
+        '"symbol" = ? AND ("last_price_at" IS NULL OR "last_price_at" <= ?)',
+        symbol,
+        at,
     )
+    await sql.run(batch, atomic=False)
 
 
 async def last_price(symbol: str) -> Decimal | None:
@@ -483,8 +505,14 @@ def _stored(row: CurrentPosition) -> StoredPosition:
 
 
 async def load_position(bot_id: int, symbol: str) -> StoredPosition | None:
-    row = await CurrentPosition.get_or_none(bot_id=bot_id, symbol=symbol)
-    return None if row is None else _stored(row)
+    """A bot's open position in a symbol (several times per alert: lean SQL)."""
+    names, select = sql.select_all(CurrentPosition)
+    batch = sql.Batch()
+    batch.fetch(f'{select} WHERE "bot_id" = ? AND "symbol" = ?', bot_id, symbol)
+    (rows,) = await sql.run(batch, atomic=False)
+    if not rows:
+        return None
+    return _stored(SimpleNamespace(**sql.decode(CurrentPosition, rows[0], names)))  # type: ignore[arg-type]
 
 
 async def watched_positions() -> list[PositionLevels]:
@@ -540,15 +568,18 @@ class Claim:
     ttl: float
 
 
-async def _take_claim(claim: Claim) -> None:
+def _take_claim(batch: sql.Batch, claim: Claim) -> None:
+    """Claim the position unless someone else holds an unexpired claim (PositionClaimed)."""
     expired = claim.at - timedelta(seconds=claim.ttl)
-    updated = (
-        await CurrentPosition.filter(id=claim.position_id, version=claim.version)
-        .filter(Q(closing_token__isnull=True) | Q(closing_at__lt=expired))
-        .update(closing_token=claim.token, closing_at=claim.at)
+    batch.update(
+        CurrentPosition,
+        {"closing_token": claim.token, "closing_at": claim.at},
+        '"id" = ? AND "version" = ? AND ("closing_token" IS NULL OR "closing_at" < ?)',
+        claim.position_id,
+        claim.version,
+        expired,
+        require=PositionClaimed(f"position {claim.position_id} is claimed or changed"),
     )
-    if not updated:
-        raise PositionClaimed(f"position {claim.position_id} is claimed or changed")
 
 
 async def release_claim(position_id: int, token: str) -> None:
@@ -639,12 +670,12 @@ async def create_order(
         "reason": reason,
         "webhook_log_id": webhook_log_id,
     }
-    if claim is None:  # one INSERT is atomic by itself
-        return (await Order.create(**fields)).id
-    async with in_transaction():
-        await _take_claim(claim)
-        row = await Order.create(**fields)
-    return row.id
+    batch = sql.Batch()
+    if claim is not None:
+        _take_claim(batch, claim)
+    order = batch.insert(Order, fields)
+    results = await sql.run(batch, atomic=claim is not None)  # one INSERT is atomic by itself
+    return int(results[order.index])
 
 
 async def finish_order(order_id: int, status: str, error: str) -> None:
@@ -693,93 +724,120 @@ async def record_fill(
     }
     if stops.sets_trail_peak or stops.trail is None:
         levels.update(trail_peak=stops.trail_peak, trail_stop=stops.trail_stop)
-    async with in_transaction():
-        updated = await Order.filter(id=order_id, status="pending").update(
-            status="filled",
-            filled_qty=fill.qty,
-            avg_fill_price=fill.price,
-            fee=fill.fee,
-            fee_currency=fill.fee_currency,
-            broker_order_id=fill.broker_order_id,
-        )
-        if not updated:
-            raise ConcurrentUpdate(f"order {order_id} is no longer pending")
-        old_id = before.id if before else None
-        new_id: int | None = None
-        if before is not None:
-            if outcome.position is None or outcome.reopened:
-                changed = await CurrentPosition.filter(
-                    id=before.id, version=before.version
-                ).delete()
-            else:
-                state = outcome.position
-                changed = await CurrentPosition.filter(id=before.id, version=before.version).update(
-                    qty=state.qty,
-                    avg_price=state.avg_price,
-                    entries=state.entries,
-                    opened_qty=state.opened_qty,
-                    exit_qty=state.exit_qty,
-                    exit_value=state.exit_value,
-                    realized_pnl=state.realized_pnl,
-                    fees=state.fees,
-                    **levels,
-                    version=before.version + 1,
-                    updated_at=fill.time,
-                )
-                new_id = before.id
-                if changed and claim is not None:
-                    await CurrentPosition.filter(id=before.id, closing_token=claim).update(
-                        closing_token=None, closing_at=None
-                    )
-            if not changed:
-                raise ConcurrentUpdate(f"position {before.id} changed")
-        if outcome.position is not None and new_id is None:
+    batch = sql.Batch()  # one transaction, one trip to the database
+    batch.update(
+        Order,
+        {
+            "status": "filled",
+            "filled_qty": fill.qty,
+            "avg_fill_price": fill.price,
+            "fee": fill.fee,
+            "fee_currency": fill.fee_currency,
+            "broker_order_id": fill.broker_order_id,
+            "updated_at": datetime.now(UTC),
+        },
+        '"id" = ? AND "status" = ?',
+        order_id,
+        "pending",
+        require=ConcurrentUpdate(f"order {order_id} is no longer pending"),
+    )
+    old_id = before.id if before else None
+    new_id: int | sql.Ref | None = None
+    if before is not None:
+        moved = ConcurrentUpdate(f"position {before.id} changed")
+        if outcome.position is None or outcome.reopened:
+            batch.execute(
+                'DELETE FROM "current_positions" WHERE "id" = ? AND "version" = ?',
+                before.id,
+                before.version,
+                require=moved,
+            )
+        else:
             state = outcome.position
-            try:
-                row = await CurrentPosition.create(
-                    bot_id=bot_id,
-                    symbol=symbol,
-                    quote=quote,
-                    side=state.side,
-                    qty=state.qty,
-                    avg_price=state.avg_price,
-                    entries=state.entries,
-                    opened_qty=state.opened_qty,
-                    realized_pnl=state.realized_pnl,
-                    fees=state.fees,
+            batch.update(
+                CurrentPosition,
+                {
+                    "qty": state.qty,
+                    "avg_price": state.avg_price,
+                    "entries": state.entries,
+                    "opened_qty": state.opened_qty,
+                    "exit_qty": state.exit_qty,
+                    "exit_value": state.exit_value,
+                    "realized_pnl": state.realized_pnl,
+                    "fees": state.fees,
                     **levels,
-                    opened_at=state.opened_at,
+                    "version": before.version + 1,
+                    "updated_at": fill.time,
+                },
+                '"id" = ? AND "version" = ?',
+                before.id,
+                before.version,
+                require=moved,
+            )
+            new_id = before.id
+            if claim is not None:
+                batch.update(
+                    CurrentPosition,
+                    {"closing_token": None, "closing_at": None},
+                    '"id" = ? AND "closing_token" = ?',
+                    before.id,
+                    claim,
                 )
-            except IntegrityError:
-                raise ConcurrentUpdate(f"a position for {symbol} was opened meanwhile") from None
-            new_id = row.id
-        if outcome.closed is not None and old_id is not None:
-            await TradeHistory.create(
-                position_id=old_id,
-                bot_id=bot_id,
-                symbol=symbol,
-                quote=quote,
-                reason=reason,
+    if outcome.position is not None and new_id is None:
+        state = outcome.position
+        new_id = batch.insert(
+            CurrentPosition,
+            {
+                "bot_id": bot_id,
+                "symbol": symbol,
+                "quote": quote,
+                "side": state.side,
+                "qty": state.qty,
+                "avg_price": state.avg_price,
+                "entries": state.entries,
+                "opened_qty": state.opened_qty,
+                "realized_pnl": state.realized_pnl,
+                "fees": state.fees,
+                **levels,
+                "opened_at": state.opened_at,
+            },
+            on_conflict=ConcurrentUpdate(f"a position for {symbol} was opened meanwhile"),
+        )
+    if outcome.closed is not None and old_id is not None:
+        batch.insert(
+            TradeHistory,
+            {
+                "position_id": old_id,
+                "bot_id": bot_id,
+                "symbol": symbol,
+                "quote": quote,
+                "reason": reason,
                 **asdict(outcome.closed),  # side, qty, prices, pnl, fees, entries, times
-            )
-        for leg in outcome.legs:
-            position_id = new_id if leg.kind == "open" or old_id is None else old_id
-            await PositionEntry.create(
-                position_id=position_id,
-                bot_id=bot_id,
-                order_id=order_id,
-                symbol=symbol,
-                kind=leg.kind,
-                side=side,
-                qty=leg.qty,
-                price=leg.price,
-                fee=leg.fee,
-                gross_pnl=leg.gross_pnl,
-                reason=reason,
-                created_at=fill.time,
-            )
-        if finish_log is not None:
-            await WebhookLog.filter(id=finish_log[0]).update(**finish_log[1])
+            },
+        )
+    for leg in outcome.legs:
+        batch.insert(
+            PositionEntry,
+            {
+                "position_id": new_id if leg.kind == "open" or old_id is None else old_id,
+                "bot_id": bot_id,
+                "order_id": order_id,
+                "symbol": symbol,
+                "kind": leg.kind,
+                "side": side,
+                "qty": leg.qty,
+                "price": leg.price,
+                "fee": leg.fee,
+                "gross_pnl": leg.gross_pnl,
+                "reason": reason,
+                "created_at": fill.time,
+            },
+        )
+    if finish_log is not None:
+        batch.update(WebhookLog, finish_log[1], '"id" = ?', finish_log[0])
+    results = await sql.run(batch)
+    if isinstance(new_id, sql.Ref):
+        return int(results[new_id.index])
     return new_id
 
 
@@ -875,39 +933,47 @@ class DbPaperLedger:
     def __init__(self) -> None:
         self._closed: dict[str, tuple[int, int, Decimal]] = {}  # quote -> (count, max id, sum)
 
-    async def _closed_pnl(self, quote: str) -> Decimal:
-        count, top = (
-            await TradeHistory.filter(quote=quote)
-            .annotate(n=Count("id"), top=Max("id"))
-            .first()
-            .values_list("n", "top")
-        ) or (0, None)
-        top = int(top or 0)
+    async def account(self, quote: str) -> tuple[Decimal, Decimal]:
+        """(realized PnL, exposure) of one currency: before every opening order, so one trip
+        of lean SQL reads the trades closed since last time and the open positions."""
         seen = self._closed.get(quote)
-        if seen is not None and (seen[0], seen[1]) == (count, top):
-            return seen[2]
-        if seen is not None and count > seen[0]:
-            newer = await TradeHistory.filter(quote=quote, id__gt=seen[1]).values_list(
-                "pnl", flat=True
+        batch = sql.Batch()
+        batch.fetch('SELECT COUNT("id"), MAX("id") FROM "trade_history" WHERE "quote" = ?', quote)
+        batch.fetch(
+            'SELECT "pnl" FROM "trade_history" WHERE "quote" = ? AND "id" > ?',
+            quote,
+            seen[1] if seen else 0,
+        )
+        batch.fetch(
+            'SELECT "realized_pnl", "qty", "avg_price" FROM "current_positions" WHERE "quote" = ?',
+            quote,
+        )
+        (counted,), new_rows, positions = await sql.run(batch, atomic=False)
+        count, top = int(counted[0] or 0), int(counted[1] or 0)
+        money = TradeHistory._meta.fields_map["pnl"].to_python_value
+        if seen is not None and seen[0] + len(new_rows) == count:
+            closed = seen[2] + sum((money(row[0]) for row in new_rows), Decimal(0))
+        elif seen is None and len(new_rows) == count:  # first look: every row came (id > 0)
+            closed = sum((money(row[0]) for row in new_rows), Decimal(0))
+        else:  # rows committed out of id order by another process: add them all up again
+            closed = sum(
+                await TradeHistory.filter(quote=quote).values_list("pnl", flat=True), Decimal(0)
             )
-            if seen[0] + len(newer) == count:
-                total = seen[2] + sum(newer, Decimal(0))
-                self._closed[quote] = (count, top, total)
-                return total
-        rows = await TradeHistory.filter(quote=quote).values_list("pnl", flat=True)
-        total = sum(rows, Decimal(0))
-        self._closed[quote] = (count, top, total)
-        return total
+        self._closed[quote] = (count, top, closed)
+        realized, exposure = closed, Decimal(0)
+        for pnl, qty, price in positions:
+            realized += money(pnl)
+            exposure += money(qty) * money(price)
+        return realized, exposure
 
     async def realized(self, quote: str | None = None) -> dict[str, Decimal]:
         totals: dict[str, Decimal] = defaultdict(Decimal)
         if quote is not None:
-            totals[quote] += await self._closed_pnl(quote)
-        else:
-            for currency, pnl in await TradeHistory.all().values_list("quote", "pnl"):
-                totals[currency] += pnl
-        query = CurrentPosition.filter(quote=quote) if quote else CurrentPosition.all()
-        for currency, pnl in await query.values_list("quote", "realized_pnl"):
+            totals[quote] += (await self.account(quote))[0]
+            return dict(totals)
+        for currency, pnl in await TradeHistory.all().values_list("quote", "pnl"):
+            totals[currency] += pnl
+        for currency, pnl in await CurrentPosition.all().values_list("quote", "realized_pnl"):
             totals[currency] += pnl
         return dict(totals)
 
@@ -923,9 +989,11 @@ class DbPaperLedger:
 
 
 async def insert_webhook_log(**fields: Any) -> int:
-    """Insert a log row. Raises IntegrityError when its `dedup_key` was seen before."""
-    row = await WebhookLog.create(**fields)
-    return row.id
+    """Insert a log row (every request: lean SQL). Raises IntegrityError when its `dedup_key`
+    was seen before."""
+    batch = sql.Batch()
+    row = batch.insert(WebhookLog, fields)
+    return int((await sql.run(batch, atomic=False))[row.index])
 
 
 async def update_webhook_log(log_id: int, **fields: Any) -> None:

@@ -191,6 +191,9 @@ class _NoLedger:
     async def exposure(self, quote: str | None = None) -> dict[str, Decimal]:
         return {}
 
+    async def account(self, quote: str) -> tuple[Decimal, Decimal]:
+        return Decimal(0), Decimal(0)
+
 
 class _Simulation:
     """One account, one symbol, one bot: the state the bar loop carries between signals."""

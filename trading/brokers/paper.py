@@ -27,6 +27,9 @@ class PaperLedger(Protocol):
     async def exposure(self, quote: str | None = None) -> dict[str, Decimal]:
         """Notional (qty × entry price) of open positions, per quote currency."""
 
+    async def account(self, quote: str) -> tuple[Decimal, Decimal]:
+        """(realized, exposure) of one quote currency, read together."""
+
 
 class PaperBroker(BaseBroker):
     name = "paper"
@@ -69,8 +72,7 @@ class PaperBroker(BaseBroker):
 
     async def _cash(self, currency: str) -> tuple[Decimal, Decimal]:
         # One currency's rows only: this runs before every opening order.
-        realized = (await self.ledger.realized(currency)).get(currency, Decimal(0))
-        exposure = (await self.ledger.exposure(currency)).get(currency, Decimal(0))
+        realized, exposure = await self.ledger.account(currency)
         cash = self.initial_balance + realized
         return cash, cash - exposure
 

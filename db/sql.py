@@ -1,0 +1,275 @@
+"""Lean SQL for the alert's hot path: hand-written statements run on Tortoise's own connection.
+
+Why beside the ORM: an executed alert made about 25 trips to the database, each one a query
+built by Tortoise/pypika (about half the process's CPU) and a hand-over to aiosqlite's thread and
+back while holding the connection's lock. `docs/benchmarks.md` has the figures. Here a `Batch`
+of plain statements runs in **one** hand-over: on SQLite one function in aiosqlite's thread
+(inside one `BEGIN IMMEDIATE` transaction when atomic), on PostgreSQL one asyncpg transaction.
+
+The rules stay in `db.repo`; this module only runs statements:
+
+* statements use `?` placeholders (rewritten to `$n` for PostgreSQL) and quoted identifiers;
+* `require=` raises the given exception (and rolls the batch back) when an UPDATE or DELETE
+  changes no row: that is how conditional writes (a version check, a claim) refuse;
+* `on_conflict=` raises the given exception instead of `IntegrityError` on a unique violation;
+* `Ref(i)` as a parameter stands for the id inserted by statement `i` of the same batch;
+* values are encoded the way Tortoise encodes them (`encode`), and rows decoded through the
+  model's fields (`decode`), so ORM and lean statements read and write the same rows.
+
+It takes the same lock as Tortoise's queries on the connection, so a lean batch never runs in
+the middle of an ORM transaction, and inside an ORM transaction it runs in a savepoint of it.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from functools import cache
+from typing import Any, Literal
+
+from tortoise import Model, connections
+from tortoise.backends.base.client import TransactionalDBClient
+from tortoise.backends.sqlite.client import SqliteClient
+from tortoise.exceptions import IntegrityError, OperationalError
+from tortoise.fields import DatetimeField
+from tortoise.transactions import in_transaction
+
+__all__ = ["Batch", "Ref", "decode", "run"]
+
+
+@dataclass(frozen=True, slots=True)
+class Ref:
+    """The id inserted by statement `index` of the same batch."""
+
+    index: int
+
+
+@dataclass(frozen=True, slots=True)
+class Statement:
+    sql: str
+    params: tuple[Any, ...]
+    kind: Literal["exec", "insert", "fetch"]
+    require: Exception | None = None
+    on_conflict: Exception | None = None
+
+
+class Batch:
+    """Statements run in order; `run` gives one result per statement: the rows of a fetch, the
+    new id of an insert, the number of rows an UPDATE or DELETE changed."""
+
+    __slots__ = ("statements",)
+
+    def __init__(self) -> None:
+        self.statements: list[Statement] = []
+
+    def _add(self, statement: Statement) -> int:
+        self.statements.append(statement)
+        return len(self.statements) - 1
+
+    def fetch(self, sql: str, *params: Any) -> int:
+        return self._add(Statement(sql, params, "fetch"))
+
+    def execute(self, sql: str, *params: Any, require: Exception | None = None) -> int:
+        return self._add(Statement(sql, params, "exec", require=require))
+
+    def insert(
+        self,
+        model: type[Model],
+        values: Mapping[str, Any],
+        *,
+        on_conflict: Exception | None = None,
+    ) -> Ref:
+        """INSERT a row of `model`: every column, those not given at the field's default (as
+        `Model.create` would), auto_now fields at now."""
+        sql, fields = _insert_plan(_initialised(model))
+        now = datetime.now(UTC)
+        params = tuple(_value(field, values, now) for field in fields)
+        return Ref(self._add(Statement(sql, params, "insert", on_conflict=on_conflict)))
+
+    def update(
+        self,
+        model: type[Model],
+        values: Mapping[str, Any],
+        where: str,
+        *params: Any,
+        require: Exception | None = None,
+    ) -> int:
+        """UPDATE `model` SET the given fields WHERE `where` (its own `?` parameters)."""
+        fields_map = model._meta.fields_map
+        columns = ", ".join(f'"{fields_map[name].source_field or name}" = ?' for name in values)
+        encoded = tuple(encode(fields_map[name], value) for name, value in values.items())
+        sql = f'UPDATE "{model._meta.db_table}" SET {columns} WHERE {where}'
+        return self.execute(sql, *encoded, *params, require=require)
+
+
+def encode(field: Any, value: Any) -> Any:
+    """A Python value as Tortoise stores it in `field`, validated as Tortoise validates it
+    (JSON as text; decimals as `Decimal`, which SQLite stores as text through the adapter
+    Tortoise registers; lengths checked)."""
+    if value is None or type(value) is Ref:
+        return value
+    return field.to_db_value(value, None)
+
+
+def _value(field: Any, values: Mapping[str, Any], now: datetime) -> Any:
+    name = field.model_field_name
+    if name in values:
+        return encode(field, values[name])
+    if isinstance(field, DatetimeField) and (field.auto_now or field.auto_now_add):
+        return now
+    default = field.default
+    return encode(field, default() if callable(default) else default)
+
+
+@cache
+def _insert_plan(model: type[Model]) -> tuple[str, tuple[Any, ...]]:
+    meta = model._meta
+    fields = tuple(
+        meta.fields_map[name]
+        for name in meta.fields_db_projection
+        if not (meta.fields_map[name].pk and meta.fields_map[name].generated)
+    )
+    columns = ", ".join(f'"{meta.fields_db_projection[f.model_field_name]}"' for f in fields)
+    marks = ", ".join("?" for _ in fields)
+    return f'INSERT INTO "{meta.db_table}" ({columns}) VALUES ({marks})', fields
+
+
+def decode(model: type[Model], row: Mapping[str, Any] | Sequence[Any], names: Sequence[str]):
+    """Row values (in the order of `names`, model field names) as the ORM would give them."""
+    fields_map = model._meta.fields_map
+    return {
+        name: fields_map[name].to_python_value(value) if value is not None else None
+        for name, value in zip(names, row, strict=True)
+    }
+
+
+def select_all(model: type[Model]) -> tuple[tuple[str, ...], str]:
+    """(field names, `SELECT <their columns> FROM <table>`) for every column of `model`."""
+    return _select_all(_initialised(model))
+
+
+def _initialised(model: type[Model]) -> type[Model]:
+    if not model._meta._inited:  # foreign-key columns exist once Tortoise is initialised
+        raise RuntimeError(f"{model.__name__}: Tortoise is not initialised")
+    return model
+
+
+@cache
+def _select_all(model: type[Model]) -> tuple[tuple[str, ...], str]:
+    projection = model._meta.fields_db_projection
+    names = tuple(projection)
+    listed = ", ".join(f'"{projection[name]}"' for name in names)
+    return names, f'SELECT {listed} FROM "{model._meta.db_table}"'
+
+
+# ---------------------------------------------------------------- running
+
+
+async def run(batch: Batch, *, atomic: bool = True) -> list[Any]:
+    """Run the batch: in one transaction when `atomic` (else each statement on its own)."""
+    client = connections.get("default")
+    if isinstance(client, SqliteClient):
+        return await _run_sqlite(client, batch.statements, atomic)
+    return await _run_postgres(client, batch.statements, atomic)
+
+
+async def _run_sqlite(client: SqliteClient, statements: list[Statement], atomic: bool) -> list[Any]:
+    nested = isinstance(client, TransactionalDBClient)
+    if nested:
+        begin, commit, rollback = "SAVEPOINT lean", "RELEASE lean", "ROLLBACK TO lean"
+    else:
+        begin, commit, rollback = "BEGIN IMMEDIATE", "COMMIT", "ROLLBACK"
+    if not atomic and not nested:
+        begin = commit = rollback = ""
+    async with client._lock:
+        if client._connection is None:
+            await client.create_connection(with_db=True)
+        connection = client._connection
+        assert connection is not None
+        try:
+            return await connection._execute(
+                _sqlite_batch, connection, statements, begin, commit, rollback
+            )
+        except sqlite3.IntegrityError as exc:
+            raise IntegrityError(exc) from exc
+        except sqlite3.OperationalError as exc:
+            raise OperationalError(exc) from exc
+
+
+def _sqlite_batch(
+    connection: Any, statements: list[Statement], begin: str, commit: str, rollback: str
+) -> list[Any]:
+    """Runs in aiosqlite's thread: the whole batch is one hand-over."""
+    db: sqlite3.Connection = connection._conn
+    if begin:
+        db.execute(begin)
+    try:
+        results: list[Any] = []
+        for statement in statements:
+            params = [results[p.index] if type(p) is Ref else p for p in statement.params]
+            try:
+                cursor = db.execute(statement.sql, params)
+            except sqlite3.IntegrityError:
+                if statement.on_conflict is not None:
+                    raise statement.on_conflict from None
+                raise
+            if statement.kind == "fetch":
+                results.append(cursor.fetchall())
+            elif statement.kind == "insert":
+                results.append(cursor.lastrowid)
+            else:
+                results.append(cursor.rowcount)
+                if statement.require is not None and cursor.rowcount == 0:
+                    raise statement.require
+        if commit:
+            db.execute(commit)
+        return results
+    except BaseException:
+        if rollback and db.in_transaction:
+            db.execute(rollback)
+            if rollback.startswith("ROLLBACK TO"):
+                db.execute(commit)
+        raise
+
+
+@cache
+def _dollar(sql: str) -> str:
+    """`?` placeholders as PostgreSQL's `$1, $2…` (statements here never quote a `?`)."""
+    parts = sql.split("?")
+    out = [parts[0]]
+    for index, part in enumerate(parts[1:], start=1):
+        out.append(f"${index}{part}")
+    return "".join(out)
+
+
+async def _run_postgres(client: Any, statements: list[Statement], atomic: bool) -> list[Any]:
+    if atomic and not isinstance(client, TransactionalDBClient):
+        async with in_transaction("default") as connection:
+            return await _postgres_batch(connection, statements)
+    return await _postgres_batch(client, statements)
+
+
+async def _postgres_batch(connection: Any, statements: list[Statement]) -> list[Any]:
+    results: list[Any] = []
+    for statement in statements:
+        params = [results[p.index] if type(p) is Ref else p for p in statement.params]
+        sql = _dollar(statement.sql)
+        try:
+            if statement.kind == "insert":
+                row = await connection.execute_insert(f"{sql} RETURNING id", params)
+                results.append(row[0])
+                continue
+            count, rows = await connection.execute_query(sql, params)
+        except IntegrityError:
+            if statement.on_conflict is not None:
+                raise statement.on_conflict from None
+            raise
+        if statement.kind == "fetch":
+            results.append(rows)
+        else:
+            results.append(count)
+            if statement.require is not None and count == 0:
+                raise statement.require
+    return results
