@@ -172,7 +172,7 @@ async def bot_by_key(key: str) -> BotConfig | None:
     batch = sql.Batch()
     batch.fetch(f'{select} WHERE "webhook_key" = ? AND "deleted_at" IS NULL', key)
     batch.fetch(_PARAMS_BY_KEY, key)
-    bots, params = await sql.run(batch, atomic=False)
+    bots, params = await sql.run(batch)
     if not bots:
         return None
     row = SimpleNamespace(**sql.decode(TradingBot, bots[0], names))
@@ -332,7 +332,7 @@ async def record_price(symbol: str, price: Decimal, at: datetime, source: str) -
         symbol,
         at,
     )
-    await sql.run(batch, atomic=False)
+    await sql.run(batch)
 
 
 async def last_price(symbol: str) -> Decimal | None:
@@ -509,7 +509,7 @@ async def load_position(bot_id: int, symbol: str) -> StoredPosition | None:
     names, select = sql.select_all(CurrentPosition)
     batch = sql.Batch()
     batch.fetch(f'{select} WHERE "bot_id" = ? AND "symbol" = ?', bot_id, symbol)
-    (rows,) = await sql.run(batch, atomic=False)
+    (rows,) = await sql.run(batch)
     if not rows:
         return None
     return _stored(SimpleNamespace(**sql.decode(CurrentPosition, rows[0], names)))  # type: ignore[arg-type]
@@ -654,11 +654,13 @@ async def create_order(
     reason: str,
     webhook_log_id: int | None,
     claim: Claim | None = None,
+    refused: str | None = None,
 ) -> int:
     """Write the order row before the broker is called. With `claim`, the position is claimed
     in the same transaction (PositionClaimed if someone else holds it): no closing order is
-    ever sent by two closers."""
-    fields = {
+    ever sent by two closers. With `refused` (the reason), the row of an order an instant broker
+    refused, stored as rejected."""
+    fields: dict[str, Any] = {
         "client_order_id": client_order_id,
         "bot_id": bot_id,
         "symbol": symbol,
@@ -670,11 +672,13 @@ async def create_order(
         "reason": reason,
         "webhook_log_id": webhook_log_id,
     }
+    if refused is not None:
+        fields.update(status="rejected", error=refused[:2000])
     batch = sql.Batch()
     if claim is not None:
         _take_claim(batch, claim)
     order = batch.insert(Order, fields)
-    results = await sql.run(batch, atomic=claim is not None)  # one INSERT is atomic by itself
+    results = await sql.run(batch)
     return int(results[order.index])
 
 
@@ -696,7 +700,7 @@ async def order_by_id(order_id: int) -> Order:
 
 async def record_fill(
     *,
-    order_id: int,
+    order_id: int | None,
     fill: OrderFill,
     side: str,
     bot_id: int,
@@ -708,13 +712,17 @@ async def record_fill(
     stops: Protection,
     claim: str | None = None,
     finish_log: tuple[int, dict[str, Any]] | None = None,
-) -> int | None:
+    new_order: dict[str, Any] | None = None,
+) -> tuple[int | None, int]:
     """Store a fill atomically: the order, the position, its entries and the closed trade, and
     with `finish_log` (id, fields) the outcome on the alert's webhook log row (one commit).
 
-    Returns the id of the open position afterwards (None when flat). Raises ConcurrentUpdate if
-    the position changed since `before` was read (the caller reloads and applies the fill again).
-    A position left open gives back `claim`, the closer's claim on it.
+    The order is the pending row `order_id`, or with `new_order` (its fields) a row inserted
+    here, filled: an instant broker's order (the paper broker) and its fill are one transaction.
+
+    Returns (the id of the open position afterwards, None when flat; the order's id). Raises
+    ConcurrentUpdate if the position changed since `before` was read (the caller reloads and
+    applies the fill again). A position left open gives back `claim`, the closer's claim on it.
     """
     levels: dict[str, Any] = {
         "sl": stops.sl,
@@ -725,22 +733,29 @@ async def record_fill(
     if stops.sets_trail_peak or stops.trail is None:
         levels.update(trail_peak=stops.trail_peak, trail_stop=stops.trail_stop)
     batch = sql.Batch()  # one transaction, one trip to the database
-    batch.update(
-        Order,
-        {
-            "status": "filled",
-            "filled_qty": fill.qty,
-            "avg_fill_price": fill.price,
-            "fee": fill.fee,
-            "fee_currency": fill.fee_currency,
-            "broker_order_id": fill.broker_order_id,
-            "updated_at": datetime.now(UTC),
-        },
-        '"id" = ? AND "status" = ?',
-        order_id,
-        "pending",
-        require=ConcurrentUpdate(f"order {order_id} is no longer pending"),
-    )
+    filled = {
+        "status": "filled",
+        "filled_qty": fill.qty,
+        "avg_fill_price": fill.price,
+        "fee": fill.fee,
+        "fee_currency": fill.fee_currency,
+        "broker_order_id": fill.broker_order_id,
+    }
+    order: int | sql.Ref
+    if new_order is not None:
+        order = batch.insert(Order, {**new_order, **filled})
+    elif order_id is not None:
+        order = order_id
+        batch.update(
+            Order,
+            {**filled, "updated_at": datetime.now(UTC)},
+            '"id" = ? AND "status" = ?',
+            order_id,
+            "pending",
+            require=ConcurrentUpdate(f"order {order_id} is no longer pending"),
+        )
+    else:
+        raise ValueError("record_fill needs the pending order's id or a new order's fields")
     old_id = before.id if before else None
     new_id: int | sql.Ref | None = None
     if before is not None:
@@ -821,7 +836,7 @@ async def record_fill(
             {
                 "position_id": new_id if leg.kind == "open" or old_id is None else old_id,
                 "bot_id": bot_id,
-                "order_id": order_id,
+                "order_id": order,
                 "symbol": symbol,
                 "kind": leg.kind,
                 "side": side,
@@ -834,11 +849,11 @@ async def record_fill(
             },
         )
     if finish_log is not None:
-        batch.update(WebhookLog, finish_log[1], '"id" = ?', finish_log[0])
+        batch.update(WebhookLog, {**finish_log[1], "order_id": order}, '"id" = ?', finish_log[0])
     results = await sql.run(batch)
     if isinstance(new_id, sql.Ref):
-        return int(results[new_id.index])
-    return new_id
+        new_id = int(results[new_id.index])
+    return new_id, int(results[order.index]) if isinstance(order, sql.Ref) else order
 
 
 async def update_stops(
@@ -948,7 +963,7 @@ class DbPaperLedger:
             'SELECT "realized_pnl", "qty", "avg_price" FROM "current_positions" WHERE "quote" = ?',
             quote,
         )
-        (counted,), new_rows, positions = await sql.run(batch, atomic=False)
+        (counted,), new_rows, positions = await sql.run(batch)
         count, top = int(counted[0] or 0), int(counted[1] or 0)
         money = TradeHistory._meta.fields_map["pnl"].to_python_value
         if seen is not None and seen[0] + len(new_rows) == count:
@@ -993,7 +1008,7 @@ async def insert_webhook_log(**fields: Any) -> int:
     was seen before."""
     batch = sql.Batch()
     row = batch.insert(WebhookLog, fields)
-    return int((await sql.run(batch, atomic=False))[row.index])
+    return int((await sql.run(batch))[row.index])
 
 
 async def update_webhook_log(log_id: int, **fields: Any) -> None:

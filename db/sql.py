@@ -22,7 +22,9 @@ the middle of an ORM transaction, and inside an ORM transaction it runs in a sav
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
+import weakref
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -167,71 +169,179 @@ def _select_all(model: type[Model]) -> tuple[tuple[str, ...], str]:
 # ---------------------------------------------------------------- running
 
 
-async def run(batch: Batch, *, atomic: bool = True) -> list[Any]:
-    """Run the batch: in one transaction when `atomic` (else each statement on its own)."""
+async def run(batch: Batch) -> list[Any]:
+    """Run the batch: a batch that writes in one transaction (grouped with others' on SQLite),
+    a batch of reads as plain statements."""
     client = connections.get("default")
+    writes = any(statement.kind != "fetch" for statement in batch.statements)
     if isinstance(client, SqliteClient):
-        return await _run_sqlite(client, batch.statements, atomic)
-    return await _run_postgres(client, batch.statements, atomic)
+        if writes and not isinstance(client, TransactionalDBClient):
+            return await _committer(client).submit(batch.statements)
+        return await _run_sqlite(client, batch.statements)
+    return await _run_postgres(client, batch.statements, writes)
 
 
-async def _run_sqlite(client: SqliteClient, statements: list[Statement], atomic: bool) -> list[Any]:
+def _translated(exc: BaseException) -> BaseException:
+    if isinstance(exc, sqlite3.IntegrityError):
+        return IntegrityError(exc)
+    if isinstance(exc, sqlite3.OperationalError):
+        return OperationalError(exc)
+    return exc
+
+
+async def _run_sqlite(client: SqliteClient, statements: list[Statement]) -> list[Any]:
+    """Reads, or writes inside an ORM transaction (then in a savepoint of it). Reads outside a
+    transaction go to the read-only connection when there is one: no lock, no waiting for the
+    writer, and several statements see one snapshot."""
     nested = isinstance(client, TransactionalDBClient)
-    if nested:
-        begin, commit, rollback = "SAVEPOINT lean", "RELEASE lean", "ROLLBACK TO lean"
-    else:
-        begin, commit, rollback = "BEGIN IMMEDIATE", "COMMIT", "ROLLBACK"
-    if not atomic and not nested:
-        begin = commit = rollback = ""
+    reader = None if nested else getattr(client, "reader", None)
+    if reader is not None:
+        try:
+            return await reader._execute(_sqlite_reads, reader, statements)
+        except (sqlite3.IntegrityError, sqlite3.OperationalError) as exc:
+            raise _translated(exc) from exc
     async with client._lock:
         if client._connection is None:
             await client.create_connection(with_db=True)
         connection = client._connection
         assert connection is not None
         try:
-            return await connection._execute(
-                _sqlite_batch, connection, statements, begin, commit, rollback
-            )
-        except sqlite3.IntegrityError as exc:
-            raise IntegrityError(exc) from exc
-        except sqlite3.OperationalError as exc:
-            raise OperationalError(exc) from exc
+            return await connection._execute(_sqlite_batch, connection, statements, nested)
+        except (sqlite3.IntegrityError, sqlite3.OperationalError) as exc:
+            raise _translated(exc) from exc
 
 
-def _sqlite_batch(
-    connection: Any, statements: list[Statement], begin: str, commit: str, rollback: str
-) -> list[Any]:
+def _sqlite_reads(connection: Any, statements: list[Statement]) -> list[Any]:
+    """Runs in the reader's thread: one snapshot for all the statements."""
+    db: sqlite3.Connection = connection._conn
+    if len(statements) == 1:
+        return _statements(db, statements)
+    db.execute("BEGIN")
+    try:
+        return _statements(db, statements)
+    finally:
+        db.execute("COMMIT")
+
+
+def _sqlite_batch(connection: Any, statements: list[Statement], savepoint: bool) -> list[Any]:
     """Runs in aiosqlite's thread: the whole batch is one hand-over."""
     db: sqlite3.Connection = connection._conn
-    if begin:
-        db.execute(begin)
+    if not savepoint:
+        return _statements(db, statements)
+    db.execute("SAVEPOINT lean")
     try:
-        results: list[Any] = []
-        for statement in statements:
-            params = [results[p.index] if type(p) is Ref else p for p in statement.params]
-            try:
-                cursor = db.execute(statement.sql, params)
-            except sqlite3.IntegrityError:
-                if statement.on_conflict is not None:
-                    raise statement.on_conflict from None
-                raise
-            if statement.kind == "fetch":
-                results.append(cursor.fetchall())
-            elif statement.kind == "insert":
-                results.append(cursor.lastrowid)
-            else:
-                results.append(cursor.rowcount)
-                if statement.require is not None and cursor.rowcount == 0:
-                    raise statement.require
-        if commit:
-            db.execute(commit)
-        return results
+        results = _statements(db, statements)
     except BaseException:
-        if rollback and db.in_transaction:
-            db.execute(rollback)
-            if rollback.startswith("ROLLBACK TO"):
-                db.execute(commit)
+        db.execute("ROLLBACK TO lean")
+        db.execute("RELEASE lean")
         raise
+    db.execute("RELEASE lean")
+    return results
+
+
+def _statements(db: sqlite3.Connection, statements: list[Statement]) -> list[Any]:
+    results: list[Any] = []
+    for statement in statements:
+        params = [results[p.index] if type(p) is Ref else p for p in statement.params]
+        try:
+            cursor = db.execute(statement.sql, params)
+        except sqlite3.IntegrityError:
+            if statement.on_conflict is not None:
+                raise statement.on_conflict from None
+            raise
+        if statement.kind == "fetch":
+            results.append(cursor.fetchall())
+        elif statement.kind == "insert":
+            results.append(cursor.lastrowid)
+        else:
+            results.append(cursor.rowcount)
+            if statement.require is not None and cursor.rowcount == 0:
+                raise statement.require
+    return results
+
+
+class GroupCommit:
+    """SQLite's single writer: write batches submitted while a commit is on its way wait for
+    the next one, and then go together, in one `BEGIN IMMEDIATE` transaction and one hand-over
+    to the database thread, each batch in its own savepoint (a batch that fails is rolled back
+    alone; the others commit). One fsync serves them all. Each submitter learns its batch's
+    outcome once the COMMIT is done: nothing is answered before it is durable. If the
+    transaction itself fails (locked for longer than the busy timeout, disk error), every batch
+    of the group gets that error and none of them is stored."""
+
+    def __init__(self, client: SqliteClient) -> None:
+        self.client = client
+        self.pending: list[tuple[list[Statement], asyncio.Future[list[Any]]]] = []
+        self.flushing: asyncio.Task[None] | None = None
+
+    async def submit(self, statements: list[Statement]) -> list[Any]:
+        future: asyncio.Future[list[Any]] = asyncio.get_running_loop().create_future()
+        self.pending.append((statements, future))
+        if self.flushing is None:
+            self.flushing = asyncio.create_task(self._flush(), name="sqlite-group-commit")
+        return await future
+
+    async def _flush(self) -> None:
+        try:
+            while self.pending:
+                group, self.pending = self.pending, []
+                try:
+                    outcomes = await self._commit([statements for statements, _ in group])
+                except BaseException as exc:  # nothing of the group is stored
+                    outcomes = [(False, exc)] * len(group)
+                for (_statements, future), (ok, value) in zip(group, outcomes, strict=True):
+                    if future.done():
+                        continue
+                    if ok:
+                        future.set_result(value)
+                    else:
+                        future.set_exception(_translated(value))
+        finally:
+            self.flushing = None
+
+    async def _commit(self, batches: list[list[Statement]]) -> list[tuple[bool, Any]]:
+        client = self.client
+        async with client._lock:
+            if client._connection is None:
+                await client.create_connection(with_db=True)
+            connection = client._connection
+            assert connection is not None
+            return await connection._execute(_sqlite_group, connection, batches)
+
+
+def _sqlite_group(connection: Any, batches: list[list[Statement]]) -> list[tuple[bool, Any]]:
+    """Runs in aiosqlite's thread: one transaction for the group, a savepoint per batch."""
+    db: sqlite3.Connection = connection._conn
+    db.execute("BEGIN IMMEDIATE")
+    outcomes: list[tuple[bool, Any]] = []
+    try:
+        for statements in batches:
+            db.execute("SAVEPOINT batch")
+            try:
+                results = _statements(db, statements)
+            except Exception as exc:
+                db.execute("ROLLBACK TO batch")
+                db.execute("RELEASE batch")
+                outcomes.append((False, exc))
+            else:
+                db.execute("RELEASE batch")
+                outcomes.append((True, results))
+        db.execute("COMMIT")
+    except BaseException:
+        if db.in_transaction:
+            db.execute("ROLLBACK")
+        raise
+    return outcomes
+
+
+_committers: weakref.WeakKeyDictionary[SqliteClient, GroupCommit] = weakref.WeakKeyDictionary()
+
+
+def _committer(client: SqliteClient) -> GroupCommit:
+    committer = _committers.get(client)
+    if committer is None:
+        committer = _committers[client] = GroupCommit(client)
+    return committer
 
 
 @cache
@@ -244,8 +354,8 @@ def _dollar(sql: str) -> str:
     return "".join(out)
 
 
-async def _run_postgres(client: Any, statements: list[Statement], atomic: bool) -> list[Any]:
-    if atomic and not isinstance(client, TransactionalDBClient):
+async def _run_postgres(client: Any, statements: list[Statement], writes: bool) -> list[Any]:
+    if writes and not isinstance(client, TransactionalDBClient):
         async with in_transaction("default") as connection:
             return await _postgres_batch(connection, statements)
     return await _postgres_batch(client, statements)

@@ -7,6 +7,10 @@ busy timeout does not apply to it. `BEGIN IMMEDIATE` takes the write lock up fro
 writer waits its turn (busy timeout) instead, and a transaction that reads then writes cannot
 fail or deadlock on it. Within one process Tortoise already serialises transactions on its one
 connection.
+
+It also keeps a second connection, for reading only (`reader`): in WAL mode a reader never waits
+for the writer, so the lean reads of `db.sql` run on it in their own thread without taking the
+writer connection's lock (an in-memory database has no second connection; reads share then).
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ from __future__ import annotations
 import sqlite3
 from typing import Any
 
+import aiosqlite
 from tortoise.backends.base.client import TransactionContext
 from tortoise.backends.sqlite.client import (
     SqliteClient,
@@ -32,8 +37,30 @@ class ImmediateTransactionWrapper(SqliteTransactionWrapper):
 
 
 class ImmediateSqliteClient(SqliteClient):
+    reader: aiosqlite.Connection | None = None
+
     def _in_transaction(self) -> TransactionContext:
         return SqliteTransactionContext(ImmediateTransactionWrapper(self), self._lock)
+
+    async def create_connection(self, with_db: bool) -> None:
+        await super().create_connection(with_db)
+        if (
+            self.reader is None
+            and self.filename != ":memory:"
+            and "mode=memory" not in self.filename
+        ):
+            reader = await aiosqlite.connect(self.filename, isolation_level=None)
+            await reader.execute(
+                f"PRAGMA busy_timeout={int(self.pragmas.get('busy_timeout', 5000))}"
+            )
+            await reader.execute("PRAGMA query_only=1")
+            self.reader = reader
+
+    async def close(self) -> None:
+        reader, self.reader = self.reader, None
+        if reader is not None:
+            await reader.close()
+        await super().close()
 
 
 client_class = ImmediateSqliteClient

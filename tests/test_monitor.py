@@ -40,6 +40,8 @@ async def eventually(check: Callable[[], Awaitable[Any]], timeout: float = 5.0) 
 class GateBroker(PaperBroker):
     """A paper broker whose fills wait while its gate is closed; it counts the orders it got."""
 
+    instant_fills = False  # stands for an exchange: the order is out while it waits
+
     def __init__(self) -> None:
         super().__init__(repo.DbPaperLedger())
         self.gate = asyncio.Event()

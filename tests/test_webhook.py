@@ -168,6 +168,8 @@ async def test_close_without_price_uses_the_last_known_price(world: World) -> No
 class SlowBroker(PaperBroker):
     """A broker whose fills wait until the test lets them through."""
 
+    instant_fills = False  # stands for an exchange: the order is out while it waits
+
     def __init__(self) -> None:
         super().__init__(DbPaperLedger())
         self.release = asyncio.Event()

@@ -117,6 +117,32 @@ class AlertLog:
     finished: bool = False
 
 
+@dataclass(frozen=True, slots=True)
+class _Order:
+    """What an order is for, fixed while it is planned (again, if the position moved)."""
+
+    bot: BotConfig
+    symbol: str
+    base: str
+    quote: str
+    price: Decimal
+    reason: str
+    levels: AlertLevels
+    webhook_log_id: int | None
+    take_profit: int | None
+
+    def answer_reason(self, plan: OrderPlan) -> str:
+        return self.reason if self.reason != "signal" else plan.intent
+
+
+@dataclass(frozen=True, slots=True)
+class _StoredFill:
+    outcome: FillOutcome
+    position_id: int | None
+    stops: Protection
+    order_id: int
+
+
 class TradingService:
     def __init__(
         self,
@@ -332,7 +358,7 @@ class TradingService:
                 open_qty=fill.qty,
             )
             claim = order.client_order_id
-            outcome, position_id, stops = await self._store_fill(
+            stored_fill = await self._store_fill(
                 bot,
                 symbol,
                 quote,
@@ -349,13 +375,14 @@ class TradingService:
         self.events.publish(
             OrderFinished(bot=bot.name, symbol=symbol, status="filled", intent=order.intent)
         )
-        self._publish(bot, symbol, quote, outcome, order.reason, stops)
+        outcome = stored_fill.outcome
+        self._publish(bot, symbol, quote, outcome, order.reason, stored_fill.stops)
         log.info("reconciled fill stored bot=%s symbol=%s order=%s", bot.name, symbol, claim)
         result = ExecutionResult(
             status="executed",
             reason="reconciled",
             bot=bot.name,
-            position=self._position_answer(position_id, outcome.position, symbol),
+            position=self._position_answer(stored_fill.position_id, outcome.position, symbol),
         )
         await self._changed(bot, symbol, result)
         return result
@@ -399,7 +426,37 @@ class TradingService:
             return self._refuse(
                 bot, symbol, f"no price known for {symbol}: send price in the alert"
             )
-        now = datetime.now(UTC)
+        order = _Order(bot, symbol, base, quote, price, reason, levels, webhook_log_id, take_profit)
+        for attempt in range(MAX_STORE_ATTEMPTS):
+            now = datetime.now(UTC)
+            plan = await self._plan(order, stored, decision, now)
+            if isinstance(plan, ExecutionResult):
+                return plan
+            if not self.broker.instant_fills:
+                return await self._send(order, stored, plan, now, alert_log)
+            try:
+                return await self._fill_instantly(order, stored, plan, alert_log)
+            except repo.ConcurrentUpdate:
+                # Nothing traded: an instant order and its fill are one transaction, which did
+                # not commit. The decision is planned again on the position as it is now.
+                log.warning(
+                    "position moved, planning again bot=%s symbol=%s attempt=%d",
+                    bot.name,
+                    symbol,
+                    attempt + 1,
+                )
+                stored = await repo.load_position(bot.id, symbol)
+        raise PositionBusy(f"{bot.name} {symbol} position keeps changing; try again")
+
+    async def _plan(
+        self,
+        order: _Order,
+        stored: repo.StoredPosition | None,
+        decision: Decision,
+        now: datetime,
+    ) -> OrderPlan | ExecutionResult:
+        """The order the decision needs on the position as stored, or why there is none."""
+        bot, symbol = order.bot, order.symbol
         if stored is not None and stored.claimed_by_other(None, now, self.claim_ttl):
             raise PositionBusy(
                 f"{bot.name} {symbol} position is already being closed "
@@ -410,7 +467,9 @@ class TradingService:
         # say) does not wait on the broker's balances, nor fail with them.
         sized = decision.target is None and decision.signal in ("buy", "sell")
         default_qty = (
-            await self._default_qty(bot, price, quote) if sized and decision.qty is None else None
+            await self._default_qty(bot, order.price, order.quote)
+            if sized and decision.qty is None
+            else None
         )
         plan: OrderPlan | Skip
         if decision.target is not None:
@@ -433,8 +492,47 @@ class TradingService:
             return ExecutionResult(
                 status="ignored", reason="order size rounds to zero", bot=bot.name
             )
+        return plan
 
-        client_order_id = f"tb{bot.id}-{uuid.uuid4().hex[:24]}"
+    def _request(self, order: _Order, plan: OrderPlan) -> OrderRequest:
+        return OrderRequest(
+            client_order_id=f"tb{order.bot.id}-{uuid.uuid4().hex[:24]}",
+            symbol=order.symbol,
+            base=order.base,
+            quote=order.quote,
+            side=plan.side,
+            qty=plan.qty,
+            price=order.price,
+            open_qty=plan.open_qty,
+        )
+
+    def _order_row(self, order: _Order, plan: OrderPlan, client_order_id: str) -> dict[str, Any]:
+        return {
+            "client_order_id": client_order_id,
+            "bot_id": order.bot.id,
+            "symbol": order.symbol,
+            "side": plan.side,
+            "qty": plan.qty,
+            "price": order.price,
+            "broker": self.broker.name,
+            "intent": plan.intent,
+            "reason": order.reason,
+            "webhook_log_id": order.webhook_log_id,
+        }
+
+    async def _send(
+        self,
+        order: _Order,
+        stored: repo.StoredPosition | None,
+        plan: OrderPlan,
+        now: datetime,
+        alert_log: AlertLog | None,
+    ) -> ExecutionResult:
+        """An order to a broker that answers over the network: its row is written (and a
+        position it closes claimed) before the call, and completed after."""
+        bot, symbol = order.bot, order.symbol
+        request = self._request(order, plan)
+        client_order_id = request.client_order_id
         claim = None
         if stored is not None and plan.close_qty > 0:
             if stored.closing_token is not None:
@@ -442,49 +540,19 @@ class TradingService:
             claim = repo.Claim(stored.id, stored.version, client_order_id, now, self.claim_ttl)
         try:
             order_id = await repo.create_order(
-                claim=claim,
-                client_order_id=client_order_id,
-                bot_id=bot.id,
-                symbol=symbol,
-                side=plan.side,
-                qty=plan.qty,
-                price=price,
-                broker=self.broker.name,
-                intent=plan.intent,
-                reason=reason,
-                webhook_log_id=webhook_log_id,
+                claim=claim, **self._order_row(order, plan, client_order_id)
             )
         except repo.PositionClaimed:
             raise PositionBusy(
                 f"{bot.name} {symbol} position is already being closed, or changed meanwhile"
             ) from None
-        request = OrderRequest(
-            client_order_id=client_order_id,
-            symbol=symbol,
-            base=base,
-            quote=quote,
-            side=plan.side,
-            qty=plan.qty,
-            price=price,
-            open_qty=plan.open_qty,
-        )
         try:
             fill = await self.broker.place_order(request)
         except BrokerRefusal as exc:
             await repo.finish_order(order_id, "rejected", exc.user_message)
             if claim is not None:
                 await repo.release_claim(claim.position_id, claim.token)
-            self.events.publish(
-                OrderFinished(bot=bot.name, symbol=symbol, status="rejected", intent=plan.intent)
-            )
-            log.info(
-                "order refused bot=%s symbol=%s order=%s reason=%s",
-                bot.name,
-                symbol,
-                client_order_id,
-                exc.user_message,
-            )
-            return self._refuse(bot, symbol, exc.user_message)
+            return self._refused_order(order, plan, client_order_id, exc.user_message)
         except BrokerUnavailable as exc:
             # The order may exist: the claim stays until it expires, and is then taken over only
             # if the broker confirms it has no such order (`_take_over`).
@@ -501,28 +569,96 @@ class TradingService:
             return self._refuse(
                 bot, symbol, f"broker unavailable, order {client_order_id} will be reconciled"
             )
-
-        answer_reason = reason if reason != "signal" else plan.intent
-        outcome, position_id, stops = await self._store_fill(
+        stored_fill = await self._store_fill(
             bot,
             symbol,
-            quote,
+            order.quote,
             order_id,
             plan,
             fill,
             stored,
-            reason,
-            levels,
-            reference_price=price,
-            take_profit=take_profit,
+            order.reason,
+            order.levels,
+            reference_price=order.price,
+            take_profit=order.take_profit,
             claim=claim.token if claim else None,
             alert_log=alert_log,
-            answer_reason=answer_reason,
+            answer_reason=order.answer_reason(plan),
         )
+        return self._filled(order, plan, fill, client_order_id, stored_fill)
+
+    async def _fill_instantly(
+        self,
+        order: _Order,
+        stored: repo.StoredPosition | None,
+        plan: OrderPlan,
+        alert_log: AlertLog | None,
+    ) -> ExecutionResult:
+        """An order to a broker that fills in-process (the paper broker): nothing happens
+        outside until it is stored, so the order row and its fill are written together, in one
+        transaction. No claim is needed: a position that moved meanwhile fails the transaction
+        (ConcurrentUpdate) and nothing was traded. An expired claim (a crashed closer's, or
+        one from before the broker filled instantly) is taken over and cleared by the fill."""
+        stale = None
+        if stored is not None and stored.closing_token is not None:
+            await self._take_over(order.bot, order.symbol, stored)
+            stale = stored.closing_token
+        request = self._request(order, plan)
+        row = self._order_row(order, plan, request.client_order_id)
+        try:
+            fill = await self.broker.place_order(request)
+        except BrokerRefusal as exc:
+            await repo.create_order(**row, refused=exc.user_message)
+            return self._refused_order(order, plan, request.client_order_id, exc.user_message)
+        stored_fill = await self._store_fill(
+            order.bot,
+            order.symbol,
+            order.quote,
+            None,
+            plan,
+            fill,
+            stored,
+            order.reason,
+            order.levels,
+            reference_price=order.price,
+            take_profit=order.take_profit,
+            claim=stale,
+            alert_log=alert_log,
+            answer_reason=order.answer_reason(plan),
+            new_order=row,
+        )
+        return self._filled(order, plan, fill, request.client_order_id, stored_fill)
+
+    def _refused_order(
+        self, order: _Order, plan: OrderPlan, client_order_id: str, reason: str
+    ) -> ExecutionResult:
+        bot, symbol = order.bot, order.symbol
+        self.events.publish(
+            OrderFinished(bot=bot.name, symbol=symbol, status="rejected", intent=plan.intent)
+        )
+        log.info(
+            "order refused bot=%s symbol=%s order=%s reason=%s",
+            bot.name,
+            symbol,
+            client_order_id,
+            reason,
+        )
+        return self._refuse(bot, symbol, reason)
+
+    def _filled(
+        self,
+        order: _Order,
+        plan: OrderPlan,
+        fill: OrderFill,
+        client_order_id: str,
+        stored_fill: _StoredFill,
+    ) -> ExecutionResult:
+        bot, symbol = order.bot, order.symbol
+        outcome = stored_fill.outcome
         self.events.publish(
             OrderFinished(bot=bot.name, symbol=symbol, status="filled", intent=plan.intent)
         )
-        self._publish(bot, symbol, quote, outcome, reason, stops)
+        self._publish(bot, symbol, order.quote, outcome, order.reason, stored_fill.stops)
         log.info(
             "order filled bot=%s symbol=%s order=%s side=%s qty=%s price=%s intent=%s",
             bot.name,
@@ -535,11 +671,11 @@ class TradingService:
         )
         return ExecutionResult(
             status="executed",
-            reason=answer_reason,
+            reason=order.answer_reason(plan),
             bot=bot.name,
-            position=self._position_answer(position_id, outcome.position, symbol),
+            position=self._position_answer(stored_fill.position_id, outcome.position, symbol),
             order={
-                "id": order_id,
+                "id": stored_fill.order_id,
                 "client_order_id": client_order_id,
                 "side": plan.side,
                 "qty": _plain(fill.qty),
@@ -556,7 +692,7 @@ class TradingService:
         bot: BotConfig,
         symbol: str,
         quote: str,
-        order_id: int,
+        order_id: int | None,
         plan: OrderPlan,
         fill: OrderFill,
         stored: repo.StoredPosition | None,
@@ -568,9 +704,12 @@ class TradingService:
         claim: str | None,
         alert_log: AlertLog | None = None,
         answer_reason: str = "",
-    ) -> tuple[FillOutcome, int | None, Protection]:
+        new_order: dict[str, Any] | None = None,
+    ) -> _StoredFill:
         """Apply the fill; if another process moved the position meanwhile, apply it again to
-        the fresh state: the fill happened, so it must be accounted for exactly once."""
+        the fresh state: the fill happened, so it must be accounted for exactly once. An
+        instant order (`new_order`) is not applied again: ConcurrentUpdate goes to the caller,
+        which plans it again (nothing traded)."""
         break_even = take_profit is not None and await repo.break_even_after_tp1(bot.id)
         for attempt in range(MAX_STORE_ATTEMPTS):
             outcome = _apply(stored.state if stored else None, plan, fill)
@@ -590,13 +729,12 @@ class TradingService:
                     {
                         "status": "executed",
                         "reason": answer_reason,
-                        "order_id": order_id,
                         "finished_at": datetime.now(UTC),
                         **({} if alert_log.answered_late() else {"http_status": 200}),
                     },
                 )
             try:
-                position_id = await repo.record_fill(
+                position_id, stored_order_id = await repo.record_fill(
                     order_id=order_id,
                     fill=fill,
                     side=plan.side,
@@ -609,11 +747,14 @@ class TradingService:
                     stops=stops,
                     claim=claim,
                     finish_log=finish_log,
+                    new_order=new_order,
                 )
                 if alert_log is not None:
                     alert_log.finished = True
-                return outcome, position_id, stops
+                return _StoredFill(outcome, position_id, stops, stored_order_id)
             except repo.ConcurrentUpdate:
+                if new_order is not None:
+                    raise
                 log.warning(
                     "position moved, applying fill again bot=%s symbol=%s attempt=%d",
                     bot.name,

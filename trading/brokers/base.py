@@ -42,6 +42,9 @@ class Balance:
 
 class BaseBroker(ABC):
     name: str
+    # A broker that fills in this process, with no effect outside until the fill is stored (the
+    # paper broker): its order row and fill are written in one transaction, not before and after.
+    instant_fills: bool = False
 
     async def start(self) -> None:
         """Connect, load markets; called once before the first order."""

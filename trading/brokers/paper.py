@@ -33,6 +33,7 @@ class PaperLedger(Protocol):
 
 class PaperBroker(BaseBroker):
     name = "paper"
+    instant_fills = True
 
     def __init__(
         self,
