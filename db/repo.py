@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import secrets
 from collections import defaultdict
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from types import SimpleNamespace
@@ -325,6 +325,11 @@ def _not_newer_than(at: datetime) -> Q:
 async def record_price(symbol: str, price: Decimal, at: datetime, source: str) -> None:
     """Every alert with a price writes it: lean SQL, same rule as `_not_newer_than`."""
     batch = sql.Batch()
+    _price_update(batch, symbol, price, at, source)
+    await sql.run(batch)
+
+
+def _price_update(batch: sql.Batch, symbol: str, price: Decimal, at: datetime, source: str) -> None:
     batch.update(
         Instrument,
         {"last_price": price, "last_price_at": at, "last_price_source": source},
@@ -332,7 +337,6 @@ async def record_price(symbol: str, price: Decimal, at: datetime, source: str) -
         symbol,
         at,
     )
-    await sql.run(batch)
 
 
 async def last_price(symbol: str) -> Decimal | None:
@@ -827,7 +831,7 @@ async def record_fill(
                 "symbol": symbol,
                 "quote": quote,
                 "reason": reason,
-                **asdict(outcome.closed),  # side, qty, prices, pnl, fees, entries, times
+                **outcome.closed.fields(),  # side, qty, prices, pnl, fees, entries, times
             },
         )
     for leg in outcome.legs:
@@ -1003,11 +1007,17 @@ class DbPaperLedger:
 # ---------------------------------------------------------------- webhook logs and audit
 
 
-async def insert_webhook_log(**fields: Any) -> int:
+async def insert_webhook_log(
+    *, price: tuple[str, Decimal, datetime, str] | None = None, **fields: Any
+) -> int:
     """Insert a log row (every request: lean SQL). Raises IntegrityError when its `dedup_key`
-    was seen before."""
+    was seen before. With `price` (symbol, price, seen at, source), the alert's price is
+    recorded in the same transaction, as `record_price` does: one commit for both."""
     batch = sql.Batch()
     row = batch.insert(WebhookLog, fields)
+    if price is not None:
+        await ensure_instrument(price[0])
+        _price_update(batch, *price)
     return int((await sql.run(batch))[row.index])
 
 

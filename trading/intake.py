@@ -201,13 +201,14 @@ class WebhookIntake:
                 )
                 return replace(answer, headers={"Retry-After": str(max(1, math.ceil(wait)))})
 
+        price = None
         if alert.price is not None and alert.symbol in bot.symbols:
+            price = (alert.symbol, alert.price, observed_at(alert, received_at), "alert")
             # Stops keep working while a bot is paused (kill switch) or waits for approval:
             # the price reaches the monitor whatever becomes of the alert itself.
             if bot.paused or bot.approval == "manual":
-                await self.trading.observe_price(
-                    alert.symbol, alert.price, observed_at(alert, received_at), "alert"
-                )
+                await self.trading.observe_price(*price)
+                price = None
         refusal = self._precheck(bot, alert, received_at)
         if refusal:
             await repo.insert_webhook_log(
@@ -228,8 +229,9 @@ class WebhookIntake:
 
         dedup_key = f"{bot.id}:{alert.id}" if alert.id else None
         try:
+            # An alert that will run has its price recorded with its row: one commit.
             log_id = await repo.insert_webhook_log(
-                **log_fields, dedup_key=dedup_key, status="received"
+                **log_fields, dedup_key=dedup_key, status="received", price=price
             )
         except repo.IntegrityError:
             first = await repo.webhook_log_by_dedup(dedup_key or "")
@@ -248,7 +250,7 @@ class WebhookIntake:
         if bot.approval == "manual" and alert.action is not Action.TICK:
             # Nothing trades until someone approves the card in Telegram (or it expires).
             return IntakeAnswer(202, (await self.approvals.request(bot, alert, log_id)).answer())
-        return await self._execute(bot, alert, log_id)
+        return await self._execute(bot, alert, log_id, price_stored=price is not None)
 
     def _precheck(self, bot: BotConfig, alert: Alert, now: datetime) -> str | None:
         if bot.paused:
@@ -263,10 +265,14 @@ class WebhookIntake:
                 return f"stale: alert fired {lag:.0f} s ago (max_lag {bot.max_lag_seconds} s)"
         return None
 
-    async def _execute(self, bot: BotConfig, alert: Alert, log_id: int) -> IntakeAnswer:
+    async def _execute(
+        self, bot: BotConfig, alert: Alert, log_id: int, *, price_stored: bool
+    ) -> IntakeAnswer:
         started = time.perf_counter()
         late = asyncio.Event()
-        task = asyncio.create_task(self._run(bot, alert, log_id, late), name=f"alert-{log_id}")
+        task = asyncio.create_task(
+            self._run(bot, alert, log_id, late, price_stored), name=f"alert-{log_id}"
+        )
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
         done, _ = await asyncio.wait({task}, timeout=self.answer_timeout)
@@ -294,9 +300,9 @@ class WebhookIntake:
         return IntakeAnswer(200, result.answer())
 
     async def _run(
-        self, bot: BotConfig, alert: Alert, log_id: int, late: asyncio.Event
+        self, bot: BotConfig, alert: Alert, log_id: int, late: asyncio.Event, price_stored: bool
     ) -> ExecutionResult:
-        alert_log = AlertLog(log_id, late.is_set)
+        alert_log = AlertLog(log_id, late.is_set, price_stored=price_stored)
         result = await self.trading.run_stored_alert(bot, alert, log_id, alert_log)
         if not alert_log.finished:  # a fill writes its outcome on the row in its own commit
             order_id = result.order.get("id") if result.order else None

@@ -16,7 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from datetime import datetime
 from decimal import ROUND_HALF_EVEN, Decimal
-from typing import Literal
+from typing import Any, Literal
 
 Side = Literal["long", "short"]
 OrderSide = Literal["buy", "sell"]
@@ -91,6 +91,10 @@ class ClosedTrade:
     entries: int
     opened_at: datetime
     closed_at: datetime
+
+    def fields(self) -> dict[str, Any]:
+        """The fields by name (a shallow `asdict`: the values are immutable)."""
+        return {name: getattr(self, name) for name in self.__slots__}  # type: ignore[attr-defined]
 
 
 @dataclass(frozen=True, slots=True)

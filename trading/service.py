@@ -20,7 +20,7 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any, Protocol
@@ -110,11 +110,12 @@ class AlertLog:
     """The webhook log row of the alert being executed. When the alert fills, the fill's own
     transaction writes the outcome on this row too (one commit instead of two) and `finished`
     says so; `answered_late()` tells whether the sender was already answered 202 (then the
-    row's answer code stays 202)."""
+    row's answer code stays 202). `price_stored`: the alert's price was written with the row."""
 
     id: int
     answered_late: Callable[[], bool]
     finished: bool = False
+    price_stored: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -174,7 +175,11 @@ class TradingService:
         symbol = alert.symbol
         if alert.price is not None:
             await self.observe_price(
-                symbol, alert.price, observed_at(alert, datetime.now(UTC)), "alert"
+                symbol,
+                alert.price,
+                observed_at(alert, datetime.now(UTC)),
+                "alert",
+                stored=alert_log is not None and alert_log.price_stored,
             )
         try:
             async with self.locks.hold(f"{bot.id}:{symbol}"):
@@ -225,10 +230,14 @@ class TradingService:
                 status="rejected", reason=f"internal error (webhook log #{log_id})", bot=bot.name
             )
 
-    async def observe_price(self, symbol: str, price: Decimal, at: datetime, source: str) -> None:
-        """Record a price (the `instruments` row) and let the monitor act on it."""
-        await repo.ensure_instrument(symbol)
-        await repo.record_price(symbol, price, at, source)
+    async def observe_price(
+        self, symbol: str, price: Decimal, at: datetime, source: str, *, stored: bool = False
+    ) -> None:
+        """Record a price (the `instruments` row; already done when `stored`) and let the
+        monitor act on it."""
+        if not stored:
+            await repo.ensure_instrument(symbol)
+            await repo.record_price(symbol, price, at, source)
         if self.watcher is not None:
             try:
                 await self.watcher.price_seen(symbol, price, at, source)
@@ -870,7 +879,7 @@ class TradingService:
                         symbol=symbol,
                         quote=quote,
                         reason=reason,
-                        **asdict(outcome.closed),
+                        **outcome.closed.fields(),
                     )
                 )
 
