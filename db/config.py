@@ -20,6 +20,7 @@ SQLITE_PRAGMAS = {
     "synchronous": "FULL",
     "busy_timeout": 5000,
     "foreign_keys": "ON",
+    "journal_size_limit": 64 * 1024 * 1024,
 }
 
 

@@ -373,6 +373,8 @@ async def record_prices(quotes: dict[str, tuple[Decimal, datetime]], source: str
 
 @dataclass(frozen=True, slots=True)
 class StoredPosition:
+    # A `sql.Ref` instead of an int while the fill that opened the position is not committed
+    # (an in-flight position: `FillWrite.after`); a loaded position always has its int id.
     id: int
     version: int
     state: PositionState
@@ -702,7 +704,67 @@ async def order_by_id(order_id: int) -> Order:
     return await Order.get(id=order_id)
 
 
-async def record_fill(
+@dataclass(frozen=True, slots=True)
+class FillWrite:
+    """A fill's statements, and the ids they store: the open position afterwards (None when
+    flat) and the order, each a `sql.Ref` while the batch has not run."""
+
+    batch: sql.Batch
+    position: int | sql.Ref | None
+    order: int | sql.Ref
+    after: StoredPosition | None  # the position as this batch leaves it (None: flat)
+
+    def position_for_later(self) -> int | sql.Ref | None:
+        """The position's id as a batch submitted after this one refers to it."""
+        position = self.position
+        if isinstance(position, sql.Ref) and position.owner is None:
+            return self.batch.ref(position)
+        return position
+
+    def ids(self, results: list[Any]) -> tuple[int | None, int]:
+        position, order = self.position, self.order
+        return (
+            int(position.value(results)) if isinstance(position, sql.Ref) else position,
+            int(order.value(results)) if isinstance(order, sql.Ref) else order,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class PendingFill:
+    """A fill submitted to the writer (`submit_fill`): `stored()` waits for its commit."""
+
+    write: FillWrite
+    future: Any  # asyncio.Future[list[Any]]
+
+    async def stored(self) -> tuple[int | None, int]:
+        """(open position id or None, order id) once committed; ConcurrentUpdate if it was not
+        stored because the position changed."""
+        try:
+            results = await self.future
+        except sql.DependencyFailed:
+            raise ConcurrentUpdate("the fill it followed was not stored") from None
+        return self.write.ids(results)
+
+
+async def record_fill(**fill: Any) -> tuple[int | None, int]:
+    """`fill_write`, run: (the id of the open position afterwards, None when flat; the order's
+    id) once committed."""
+    write = fill_write(**fill)
+    try:
+        results = await sql.run(write.batch)
+    except sql.DependencyFailed:
+        raise ConcurrentUpdate("the fill it followed was not stored") from None
+    return write.ids(results)
+
+
+async def submit_fill(**fill: Any) -> PendingFill:
+    """`fill_write`, queued to the writer: its place is fixed now, its commit awaited later (see
+    `sql.submit`), so the next order on the position can be planned meanwhile."""
+    write = fill_write(**fill)
+    return PendingFill(write, await sql.submit(write.batch))
+
+
+def fill_write(
     *,
     order_id: int | None,
     fill: OrderFill,
@@ -717,16 +779,17 @@ async def record_fill(
     claim: str | None = None,
     finish_log: tuple[int, dict[str, Any]] | None = None,
     new_order: dict[str, Any] | None = None,
-) -> tuple[int | None, int]:
-    """Store a fill atomically: the order, the position, its entries and the closed trade, and
-    with `finish_log` (id, fields) the outcome on the alert's webhook log row (one commit).
+) -> FillWrite:
+    """The statements that store a fill atomically: the order, the position, its entries and
+    the closed trade, and with `finish_log` (id, fields) the outcome on the alert's webhook log
+    row (one commit).
 
     The order is the pending row `order_id`, or with `new_order` (its fields) a row inserted
     here, filled: an instant broker's order (the paper broker) and its fill are one transaction.
 
-    Returns (the id of the open position afterwards, None when flat; the order's id). Raises
-    ConcurrentUpdate if the position changed since `before` was read (the caller reloads and
-    applies the fill again). A position left open gives back `claim`, the closer's claim on it.
+    Running them raises ConcurrentUpdate if the position changed since `before` was read (the
+    caller reloads and applies the fill again). A position left open gives back `claim`, the
+    closer's claim on it. `before.id` may be a `sql.Ref` to a fill submitted earlier.
     """
     levels: dict[str, Any] = {
         "sl": stops.sl,
@@ -760,7 +823,7 @@ async def record_fill(
         )
     else:
         raise ValueError("record_fill needs the pending order's id or a new order's fields")
-    old_id = before.id if before else None
+    old_id: int | sql.Ref | None = before.id if before else None
     new_id: int | sql.Ref | None = None
     if before is not None:
         moved = ConcurrentUpdate(f"position {before.id} changed")
@@ -854,10 +917,32 @@ async def record_fill(
         )
     if finish_log is not None:
         batch.update(WebhookLog, {**finish_log[1], "order_id": order}, '"id" = ?', finish_log[0])
-    results = await sql.run(batch)
-    if isinstance(new_id, sql.Ref):
-        new_id = int(results[new_id.index])
-    return new_id, int(results[order.index]) if isinstance(order, sql.Ref) else order
+    after = None
+    if outcome.position is not None and new_id is not None:
+        kept = before is not None and new_id is before.id  # updated, not inserted
+        peak = (
+            (stops.trail_peak, stops.trail_stop)
+            if "trail_peak" in levels
+            else (before.trail_peak, before.trail_stop)
+            if kept and before is not None
+            else (None, None)
+        )
+        after = StoredPosition(
+            batch.ref(new_id) if isinstance(new_id, sql.Ref) and new_id.owner is None else new_id,  # type: ignore[arg-type]
+            before.version + 1 if kept and before is not None else 0,
+            outcome.position,
+            stops.sl,
+            stops.tp,
+            stops.trail,
+            take_profits=stops.take_profits,
+            trail_peak=peak[0],
+            trail_stop=peak[1],
+            closing_token=before.closing_token if kept and before and claim is None else None,
+            closing_at=before.closing_at if kept and before and claim is None else None,
+            bot_id=bot_id,
+            symbol=symbol,
+        )
+    return FillWrite(batch, new_id, order, after)
 
 
 async def update_stops(

@@ -39,14 +39,27 @@ from tortoise.exceptions import IntegrityError, OperationalError
 from tortoise.fields import DatetimeField, DecimalField
 from tortoise.transactions import in_transaction
 
-__all__ = ["Batch", "Ref", "decode", "run"]
+__all__ = ["Batch", "DependencyFailed", "Ref", "decode", "run", "submit"]
+
+
+class DependencyFailed(Exception):
+    """A batch refers to an id inserted by an earlier batch that was not stored."""
 
 
 @dataclass(frozen=True, slots=True)
 class Ref:
-    """The id inserted by statement `index` of the same batch."""
+    """The id inserted by statement `index` of the same batch, or of `owner`: an earlier batch
+    submitted to the same writer (`submit`), which has run by the time this one runs."""
 
     index: int
+    owner: Batch | None = None
+
+    def value(self, results: list[Any]) -> Any:
+        if self.owner is None:
+            return results[self.index]
+        if self.owner.results is None:
+            raise DependencyFailed(f"statement {self.index} of an earlier batch was not stored")
+        return self.owner.results[self.index]
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,10 +75,15 @@ class Batch:
     """Statements run in order; `run` gives one result per statement: the rows of a fetch, the
     new id of an insert, the number of rows an UPDATE or DELETE changed."""
 
-    __slots__ = ("statements",)
+    __slots__ = ("results", "statements")
 
     def __init__(self) -> None:
         self.statements: list[Statement] = []
+        self.results: list[Any] | None = None  # once run (None again if its commit failed)
+
+    def ref(self, local: Ref) -> Ref:
+        """`local` (an insert of this batch) for use in a batch submitted after this one."""
+        return Ref(local.index, self)
 
     def _add(self, statement: Statement) -> int:
         self.statements.append(statement)
@@ -200,9 +218,29 @@ async def run(batch: Batch) -> list[Any]:
     writes = any(statement.kind != "fetch" for statement in batch.statements)
     if isinstance(client, SqliteClient):
         if writes and not isinstance(client, TransactionalDBClient):
-            return await _committer(client).submit(batch.statements)
-        return await _run_sqlite(client, batch.statements)
-    return await _run_postgres(client, batch.statements, writes)
+            return await _committer(client).enqueue(batch)
+        batch.results = await _run_sqlite(client, batch.statements)
+        return batch.results
+    batch.results = await _run_postgres(client, batch.statements, writes)
+    return batch.results
+
+
+async def submit(batch: Batch) -> asyncio.Future[list[Any]]:
+    """Queue a write batch and return the future of its results (set once it is committed).
+
+    On SQLite its place among this process's writes is fixed when this returns, so a batch
+    submitted later may refer to its inserts (`Batch.ref`) and may be planned on what it
+    writes before that is committed: if it is not stored, the later batch's own checks fail.
+    Elsewhere the batch has been run and committed when this returns."""
+    client = connections.get("default")
+    if isinstance(client, SqliteClient) and not isinstance(client, TransactionalDBClient):
+        return _committer(client).enqueue(batch)
+    future: asyncio.Future[list[Any]] = asyncio.get_running_loop().create_future()
+    try:
+        future.set_result(await run(batch))
+    except Exception as exc:
+        future.set_exception(exc)
+    return future
 
 
 def _translated(exc: BaseException) -> BaseException:
@@ -266,7 +304,7 @@ def _sqlite_batch(connection: Any, statements: list[Statement], savepoint: bool)
 def _statements(db: sqlite3.Connection, statements: list[Statement]) -> list[Any]:
     results: list[Any] = []
     for statement in statements:
-        params = [results[p.index] if type(p) is Ref else p for p in statement.params]
+        params = [p.value(results) if type(p) is Ref else p for p in statement.params]
         try:
             cursor = db.execute(statement.sql, params)
         except sqlite3.IntegrityError:
@@ -295,25 +333,25 @@ class GroupCommit:
 
     def __init__(self, client: SqliteClient) -> None:
         self.client = client
-        self.pending: list[tuple[list[Statement], asyncio.Future[list[Any]]]] = []
+        self.pending: list[tuple[Batch, asyncio.Future[list[Any]]]] = []
         self.flushing: asyncio.Task[None] | None = None
 
-    async def submit(self, statements: list[Statement]) -> list[Any]:
+    def enqueue(self, batch: Batch) -> asyncio.Future[list[Any]]:
         future: asyncio.Future[list[Any]] = asyncio.get_running_loop().create_future()
-        self.pending.append((statements, future))
+        self.pending.append((batch, future))
         if self.flushing is None:
             self.flushing = asyncio.create_task(self._flush(), name="sqlite-group-commit")
-        return await future
+        return future
 
     async def _flush(self) -> None:
         try:
             while self.pending:
                 group, self.pending = self.pending, []
                 try:
-                    outcomes = await self._commit([statements for statements, _ in group])
+                    outcomes = await self._commit([batch for batch, _ in group])
                 except BaseException as exc:  # nothing of the group is stored
                     outcomes = [(False, exc)] * len(group)
-                for (_statements, future), (ok, value) in zip(group, outcomes, strict=True):
+                for (_batch, future), (ok, value) in zip(group, outcomes, strict=True):
                     if future.done():
                         continue
                     if ok:
@@ -323,7 +361,7 @@ class GroupCommit:
         finally:
             self.flushing = None
 
-    async def _commit(self, batches: list[list[Statement]]) -> list[tuple[bool, Any]]:
+    async def _commit(self, batches: list[Batch]) -> list[tuple[bool, Any]]:
         client = self.client
         async with client._lock:
             if client._connection is None:
@@ -333,25 +371,27 @@ class GroupCommit:
             return await connection._execute(_sqlite_group, connection, batches)
 
 
-def _sqlite_group(connection: Any, batches: list[list[Statement]]) -> list[tuple[bool, Any]]:
+def _sqlite_group(connection: Any, batches: list[Batch]) -> list[tuple[bool, Any]]:
     """Runs in aiosqlite's thread: one transaction for the group, a savepoint per batch."""
     db: sqlite3.Connection = connection._conn
-    db.execute("BEGIN IMMEDIATE")
-    outcomes: list[tuple[bool, Any]] = []
     try:
-        for statements in batches:
+        db.execute("BEGIN IMMEDIATE")
+        outcomes: list[tuple[bool, Any]] = []
+        for batch in batches:
             db.execute("SAVEPOINT batch")
             try:
-                results = _statements(db, statements)
+                batch.results = _statements(db, batch.statements)
             except Exception as exc:
                 db.execute("ROLLBACK TO batch")
                 db.execute("RELEASE batch")
                 outcomes.append((False, exc))
             else:
                 db.execute("RELEASE batch")
-                outcomes.append((True, results))
+                outcomes.append((True, batch.results))
         db.execute("COMMIT")
     except BaseException:
+        for batch in batches:  # nothing of the group is stored: later batches must not see it
+            batch.results = None
         if db.in_transaction:
             db.execute("ROLLBACK")
         raise
@@ -388,7 +428,7 @@ async def _run_postgres(client: Any, statements: list[Statement], writes: bool) 
 async def _postgres_batch(connection: Any, statements: list[Statement]) -> list[Any]:
     results: list[Any] = []
     for statement in statements:
-        params = [results[p.index] if type(p) is Ref else p for p in statement.params]
+        params = [p.value(results) if type(p) is Ref else p for p in statement.params]
         sql = _dollar(statement.sql)
         try:
             if statement.kind == "insert":

@@ -2,8 +2,12 @@
 
 There is no pending paper order for recovery or reconciliation to settle, and nothing to claim.
 Two processes trading one position at once are kept right by the position's version: the one
-that stores second finds the position moved, traded nothing, and plans its decision again on
-the position as it is now (a second close finds nothing to close, a second add adds).
+that stores second finds the position moved and traded nothing. An alert's decision is then
+planned again on the position as it is now (a second add adds); a close (chat, CLI, monitor)
+answers that the position changed meanwhile, and the closer looks again.
+
+Within one process, the next order on a position is planned on the position the previous fill
+leaves while that fill's commit is on the way (`TradingService._position`).
 """
 
 from __future__ import annotations
@@ -90,7 +94,7 @@ async def test_two_processes_closing_one_position_close_it_once(world: World) ->
     )
     assert sorted(r.status for r in results) == ["executed", "ignored"]
     second_close = next(r for r in results if r.status == "ignored")
-    assert second_close.reason == "no open position to close"
+    assert second_close.reason == "demo BTCUSDT position changed meanwhile"
     [trade] = await TradeHistory.all()
     assert trade.qty == 1
     assert await CurrentPosition.all().count() == 0

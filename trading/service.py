@@ -17,6 +17,7 @@ stops before the signal of a bar; positions that changed are handed to the watch
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import uuid
 from collections.abc import Callable
@@ -137,6 +138,20 @@ class _Order:
 
 
 @dataclass(frozen=True, slots=True)
+class _InFlight:
+    """An instant fill queued to the writer: what to report once it is committed."""
+
+    order: _Order
+    plan: OrderPlan
+    fill: OrderFill
+    client_order_id: str
+    outcome: FillOutcome
+    stops: Protection
+    pending: repo.PendingFill
+    alert_log: AlertLog | None
+
+
+@dataclass(frozen=True, slots=True)
 class _StoredFill:
     outcome: FillOutcome
     position_id: int | None
@@ -160,6 +175,8 @@ class TradingService:
         self.strategies = strategies or StrategyRunner()
         self.claim_ttl = claim_ttl
         self.watcher: PositionWatcher | None = None
+        # "bot:symbol" -> (the position as an uncommitted instant fill leaves it, its commit)
+        self._in_flight: dict[str, tuple[repo.StoredPosition | None, asyncio.Future[Any]]] = {}
 
     # ------------------------------------------------------------ entry points
 
@@ -181,33 +198,79 @@ class TradingService:
                 "alert",
                 stored=alert_log is not None and alert_log.price_stored,
             )
+        key = f"{bot.id}:{symbol}"
         try:
-            async with self.locks.hold(f"{bot.id}:{symbol}"):
+            async with self.locks.hold(key):
                 base, quote = await repo.ensure_instrument(symbol)
-                stored = await repo.load_position(bot.id, symbol)
+                stored = await self._position(bot.id, symbol)
                 decision = await self.strategies.decide(
                     bot, alert, stored.state if stored else None
                 )
                 if decision.signal is None:
                     return ExecutionResult(status="ignored", reason=decision.reason, bot=bot.name)
                 levels = AlertLevels(alert.sl, alert.tp, alert.trail, tuple(alert.take_profits))
-                result = await self._trade(
+                order = await self._order(
                     bot,
                     symbol,
                     base,
                     quote,
-                    stored,
-                    decision,
                     price=alert.price,
                     reason="signal",
                     levels=levels,
                     webhook_log_id=alert_log.id if alert_log else webhook_log_id,
-                    alert_log=alert_log,
                 )
+                if isinstance(order, ExecutionResult):
+                    return order
+                step = await self._step(order, stored, decision, alert_log)
+            # The position lock is free again: the next order on it is planned on the position
+            # this fill leaves while its commit is on the way (`_position`).
+            result = await self._settle(key, order, decision, step, alert_log)
         except PositionBusy as exc:
             return ExecutionResult(status="ignored", reason=exc.user_message, bot=bot.name)
         await self._changed(bot, symbol, result)
         return result
+
+    async def _position(self, bot_id: int, symbol: str) -> repo.StoredPosition | None:
+        """The position as the last order planned on it leaves it: the in-flight state while
+        that order's fill (an instant one, queued to the writer) is not committed, else as
+        stored. An in-flight state that turns out wrong (its fill was not stored) fails the
+        version check of the order planned on it, which is then planned again."""
+        key = f"{bot_id}:{symbol}"
+        in_flight = self._in_flight.get(key)
+        if in_flight is not None:
+            after, future = in_flight
+            if not future.done():
+                return after
+            del self._in_flight[key]
+        return await repo.load_position(bot_id, symbol)
+
+    async def _settle(
+        self,
+        key: str,
+        order: _Order,
+        decision: Decision,
+        step: ExecutionResult | _InFlight,
+        alert_log: AlertLog | None,
+    ) -> ExecutionResult:
+        """Wait for an instant fill's commit, outside the position lock. A fill that was not
+        stored because the position moved traded nothing: the same decision is planned again
+        on the position as it is now."""
+        for attempt in range(MAX_STORE_ATTEMPTS):
+            if isinstance(step, ExecutionResult):
+                return step
+            try:
+                return await self._finish(step)
+            except repo.ConcurrentUpdate:
+                log.warning(
+                    "position moved, planning again bot=%s symbol=%s attempt=%d",
+                    order.bot.name,
+                    order.symbol,
+                    attempt + 1,
+                )
+            async with self.locks.hold(key):
+                stored = await self._position(order.bot.id, order.symbol)
+                step = await self._step(order, stored, decision, alert_log)
+        raise PositionBusy(f"{order.bot.name} {order.symbol} position keeps changing; try again")
 
     async def run_stored_alert(
         self, bot: BotConfig, alert: Alert, log_id: int, alert_log: AlertLog | None = None
@@ -276,7 +339,7 @@ class TradingService:
         since `expected_version` or that someone else is closing raises PositionBusy, and
         `take_profit` names the take-profit level the close fills."""
         async with self.locks.hold(f"{bot.id}:{symbol}"):
-            stored = await repo.load_position(bot.id, symbol)
+            stored = await self._position(bot.id, symbol)
             if stored is None:
                 raise NotFound(f"{bot.name} has no open {symbol} position")
             if expected_version is not None and stored.version != expected_version:
@@ -413,6 +476,45 @@ class TradingService:
             equity = balances[quote].total if quote in balances else Decimal(0)
         return order_size(bot.size_kind, bot.size_value, price, equity)
 
+    async def _order(
+        self,
+        bot: BotConfig,
+        symbol: str,
+        base: str,
+        quote: str,
+        *,
+        price: Decimal | None,
+        reason: str,
+        levels: AlertLevels,
+        webhook_log_id: int | None,
+        take_profit: int | None = None,
+    ) -> _Order | ExecutionResult:
+        """What an order will be for, or the refusal when no price is known."""
+        if price is None:
+            price = await repo.last_price(symbol)
+        if price is None:
+            return self._refuse(
+                bot, symbol, f"no price known for {symbol}: send price in the alert"
+            )
+        return _Order(bot, symbol, base, quote, price, reason, levels, webhook_log_id, take_profit)
+
+    async def _step(
+        self,
+        order: _Order,
+        stored: repo.StoredPosition | None,
+        decision: Decision,
+        alert_log: AlertLog | None,
+    ) -> ExecutionResult | _InFlight:
+        """Plan the decision's order on `stored` and send it: the outcome, or an instant fill
+        whose commit is on the way."""
+        now = datetime.now(UTC)
+        plan = await self._plan(order, stored, decision, now)
+        if isinstance(plan, ExecutionResult):
+            return plan
+        if not self.broker.instant_fills:
+            return await self._send(order, stored, plan, now, alert_log)
+        return await self._fill_instantly(order, stored, plan, alert_log)
+
     async def _trade(
         self,
         bot: BotConfig,
@@ -427,35 +529,30 @@ class TradingService:
         levels: AlertLevels,
         webhook_log_id: int | None,
         take_profit: int | None = None,
-        alert_log: AlertLog | None = None,
     ) -> ExecutionResult:
-        if price is None:
-            price = await repo.last_price(symbol)
-        if price is None:
-            return self._refuse(
-                bot, symbol, f"no price known for {symbol}: send price in the alert"
-            )
-        order = _Order(bot, symbol, base, quote, price, reason, levels, webhook_log_id, take_profit)
-        for attempt in range(MAX_STORE_ATTEMPTS):
-            now = datetime.now(UTC)
-            plan = await self._plan(order, stored, decision, now)
-            if isinstance(plan, ExecutionResult):
-                return plan
-            if not self.broker.instant_fills:
-                return await self._send(order, stored, plan, now, alert_log)
-            try:
-                return await self._fill_instantly(order, stored, plan, alert_log)
-            except repo.ConcurrentUpdate:
-                # Nothing traded: an instant order and its fill are one transaction, which did
-                # not commit. The decision is planned again on the position as it is now.
-                log.warning(
-                    "position moved, planning again bot=%s symbol=%s attempt=%d",
-                    bot.name,
-                    symbol,
-                    attempt + 1,
-                )
-                stored = await repo.load_position(bot.id, symbol)
-        raise PositionBusy(f"{bot.name} {symbol} position keeps changing; try again")
+        """One order, done by the time this returns (the position lock held throughout): closes
+        from the monitor, the chat, the CLI. A position that moved under an instant fill is
+        PositionBusy: the closer looks again."""
+        order = await self._order(
+            bot,
+            symbol,
+            base,
+            quote,
+            price=price,
+            reason=reason,
+            levels=levels,
+            webhook_log_id=webhook_log_id,
+            take_profit=take_profit,
+        )
+        if isinstance(order, ExecutionResult):
+            return order
+        step = await self._step(order, stored, decision, None)
+        if isinstance(step, ExecutionResult):
+            return step
+        try:
+            return await self._finish(step)
+        except repo.ConcurrentUpdate:
+            raise PositionBusy(f"{bot.name} {symbol} position changed meanwhile") from None
 
     async def _plan(
         self,
@@ -602,12 +699,13 @@ class TradingService:
         stored: repo.StoredPosition | None,
         plan: OrderPlan,
         alert_log: AlertLog | None,
-    ) -> ExecutionResult:
+    ) -> ExecutionResult | _InFlight:
         """An order to a broker that fills in-process (the paper broker): nothing happens
         outside until it is stored, so the order row and its fill are written together, in one
-        transaction. No claim is needed: a position that moved meanwhile fails the transaction
-        (ConcurrentUpdate) and nothing was traded. An expired claim (a crashed closer's, or
-        one from before the broker filled instantly) is taken over and cleared by the fill."""
+        transaction, queued to the writer; `_finish` waits for its commit. No claim is needed:
+        a position that moved meanwhile fails the transaction (ConcurrentUpdate) and nothing
+        was traded. An expired claim (a crashed closer's, or one from before the broker filled
+        instantly) is taken over and cleared by the fill."""
         stale = None
         if stored is not None and stored.closing_token is not None:
             await self._take_over(order.bot, order.symbol, stored)
@@ -619,24 +717,48 @@ class TradingService:
         except BrokerRefusal as exc:
             await repo.create_order(**row, refused=exc.user_message)
             return self._refused_order(order, plan, request.client_order_id, exc.user_message)
-        stored_fill = await self._store_fill(
+        break_even = order.take_profit is not None and await repo.break_even_after_tp1(
+            order.bot.id
+        )
+        outcome, stops, finish_log = self._fill_effects(
             order.bot,
-            order.symbol,
-            order.quote,
-            None,
             plan,
             fill,
             stored,
-            order.reason,
             order.levels,
             reference_price=order.price,
             take_profit=order.take_profit,
-            claim=stale,
+            break_even=break_even,
             alert_log=alert_log,
             answer_reason=order.answer_reason(plan),
+        )
+        pending = await repo.submit_fill(
+            order_id=None,
+            fill=fill,
+            side=plan.side,
+            bot_id=order.bot.id,
+            symbol=order.symbol,
+            quote=order.quote,
+            before=stored,
+            outcome=outcome,
+            reason=order.reason,
+            stops=stops,
+            claim=stale,
+            finish_log=finish_log,
             new_order=row,
         )
-        return self._filled(order, plan, fill, request.client_order_id, stored_fill)
+        self._in_flight[f"{order.bot.id}:{order.symbol}"] = (pending.write.after, pending.future)
+        return _InFlight(
+            order, plan, fill, request.client_order_id, outcome, stops, pending, alert_log
+        )
+
+    async def _finish(self, step: _InFlight) -> ExecutionResult:
+        """Wait for an instant fill's commit, then report it (ConcurrentUpdate: not stored)."""
+        position_id, order_id = await step.pending.stored()
+        if step.alert_log is not None:  # the alert's outcome was written with the fill
+            step.alert_log.finished = True
+        stored_fill = _StoredFill(step.outcome, position_id, step.stops, order_id)
+        return self._filled(step.order, step.plan, step.fill, step.client_order_id, stored_fill)
 
     def _refused_order(
         self, order: _Order, plan: OrderPlan, client_order_id: str, reason: str
@@ -696,12 +818,51 @@ class TradingService:
             },
         )
 
+    @staticmethod
+    def _fill_effects(
+        bot: BotConfig,
+        plan: OrderPlan,
+        fill: OrderFill,
+        stored: repo.StoredPosition | None,
+        levels: AlertLevels,
+        *,
+        reference_price: Decimal,
+        take_profit: int | None,
+        break_even: bool,
+        alert_log: AlertLog | None,
+        answer_reason: str,
+    ) -> tuple[FillOutcome, Protection, tuple[int, dict[str, Any]] | None]:
+        """The fill applied to `stored`: the outcome, the stops after it, and the alert's
+        outcome for its log row (written in the fill's transaction)."""
+        outcome = _apply(stored.state if stored else None, plan, fill)
+        stops = protection_after_fill(
+            bot_levels=(bot.sl, bot.tp, bot.trail),
+            alert=levels,
+            outcome=outcome,
+            before=stored.protection if stored else None,
+            reference_price=reference_price,
+            take_profit_filled=take_profit,
+            break_even=break_even,
+        )
+        finish_log = None
+        if alert_log is not None:
+            finish_log = (
+                alert_log.id,
+                {
+                    "status": "executed",
+                    "reason": answer_reason,
+                    "finished_at": datetime.now(UTC),
+                    **({} if alert_log.answered_late() else {"http_status": 200}),
+                },
+            )
+        return outcome, stops, finish_log
+
     async def _store_fill(
         self,
         bot: BotConfig,
         symbol: str,
         quote: str,
-        order_id: int | None,
+        order_id: int,
         plan: OrderPlan,
         fill: OrderFill,
         stored: repo.StoredPosition | None,
@@ -713,35 +874,24 @@ class TradingService:
         claim: str | None,
         alert_log: AlertLog | None = None,
         answer_reason: str = "",
-        new_order: dict[str, Any] | None = None,
     ) -> _StoredFill:
-        """Apply the fill; if another process moved the position meanwhile, apply it again to
-        the fresh state: the fill happened, so it must be accounted for exactly once. An
-        instant order (`new_order`) is not applied again: ConcurrentUpdate goes to the caller,
-        which plans it again (nothing traded)."""
+        """Apply the fill of an order sent over the network; if another process moved the
+        position meanwhile, apply it again to the fresh state: the fill happened, so it must
+        be accounted for exactly once."""
         break_even = take_profit is not None and await repo.break_even_after_tp1(bot.id)
         for attempt in range(MAX_STORE_ATTEMPTS):
-            outcome = _apply(stored.state if stored else None, plan, fill)
-            stops = protection_after_fill(
-                bot_levels=(bot.sl, bot.tp, bot.trail),
-                alert=levels,
-                outcome=outcome,
-                before=stored.protection if stored else None,
+            outcome, stops, finish_log = self._fill_effects(
+                bot,
+                plan,
+                fill,
+                stored,
+                levels,
                 reference_price=reference_price,
-                take_profit_filled=take_profit,
+                take_profit=take_profit,
                 break_even=break_even,
+                alert_log=alert_log,
+                answer_reason=answer_reason,
             )
-            finish_log = None
-            if alert_log is not None:
-                finish_log = (
-                    alert_log.id,
-                    {
-                        "status": "executed",
-                        "reason": answer_reason,
-                        "finished_at": datetime.now(UTC),
-                        **({} if alert_log.answered_late() else {"http_status": 200}),
-                    },
-                )
             try:
                 position_id, stored_order_id = await repo.record_fill(
                     order_id=order_id,
@@ -756,14 +906,11 @@ class TradingService:
                     stops=stops,
                     claim=claim,
                     finish_log=finish_log,
-                    new_order=new_order,
                 )
                 if alert_log is not None:
                     alert_log.finished = True
                 return _StoredFill(outcome, position_id, stops, stored_order_id)
             except repo.ConcurrentUpdate:
-                if new_order is not None:
-                    raise
                 log.warning(
                     "position moved, applying fill again bot=%s symbol=%s attempt=%d",
                     bot.name,
