@@ -1039,30 +1039,38 @@ class DbPaperLedger:
 
     async def account(self, quote: str) -> tuple[Decimal, Decimal]:
         """(realized PnL, exposure) of one currency: before every opening order, so one trip
-        of lean SQL reads the trades closed since last time and the open positions."""
+        of lean SQL reads the trades closed since last time and the open positions.
+
+        On SQLite ids are handed out under the single writer's lock, so they grow in commit
+        order and "id above the last one seen" is exact. Elsewhere a transaction can commit a
+        lower id after a higher one, so the count is checked as well (and everything added up
+        again when it does not match)."""
         seen = self._closed.get(quote)
+        top = seen[1] if seen else 0
         batch = sql.Batch()
-        batch.fetch('SELECT COUNT("id"), MAX("id") FROM "trade_history" WHERE "quote" = ?', quote)
         batch.fetch(
-            'SELECT "pnl" FROM "trade_history" WHERE "quote" = ? AND "id" > ?',
-            quote,
-            seen[1] if seen else 0,
+            'SELECT "id", "pnl" FROM "trade_history" WHERE "quote" = ? AND "id" > ?', quote, top
         )
         batch.fetch(
             'SELECT "realized_pnl", "qty", "avg_price" FROM "current_positions" WHERE "quote" = ?',
             quote,
         )
-        (counted,), new_rows, positions = await sql.run(batch)
-        count, top = int(counted[0] or 0), int(counted[1] or 0)
+        in_order = sql.ids_in_commit_order()
+        if not in_order:
+            batch.fetch('SELECT COUNT("id") FROM "trade_history" WHERE "quote" = ?', quote)
+        new_rows, positions, *counted = await sql.run(batch)
         money = TradeHistory._meta.fields_map["pnl"].to_python_value
-        if seen is not None and seen[0] + len(new_rows) == count:
-            closed = seen[2] + sum((money(row[0]) for row in new_rows), Decimal(0))
-        elif seen is None and len(new_rows) == count:  # first look: every row came (id > 0)
-            closed = sum((money(row[0]) for row in new_rows), Decimal(0))
-        else:  # rows committed out of id order by another process: add them all up again
-            closed = sum(
-                await TradeHistory.filter(quote=quote).values_list("pnl", flat=True), Decimal(0)
-            )
+        count = (seen[0] if seen else 0) + len(new_rows)
+        closed = (seen[2] if seen else Decimal(0)) + sum(
+            (money(row[1]) for row in new_rows), Decimal(0)
+        )
+        if new_rows:
+            top = max(int(row[0]) for row in new_rows)
+        if counted and int(counted[0][0][0] or 0) != count:
+            # rows committed out of id order by another process: add them all up again
+            rows = await TradeHistory.filter(quote=quote).values_list("id", "pnl")
+            count, closed = len(rows), sum((pnl for _id, pnl in rows), Decimal(0))
+            top = max((int(row_id) for row_id, _pnl in rows), default=0)
         self._closed[quote] = (count, top, closed)
         realized, exposure = closed, Decimal(0)
         for pnl, qty, price in positions:

@@ -211,6 +211,12 @@ def _select_all(model: type[Model]) -> tuple[tuple[str, ...], str]:
 # ---------------------------------------------------------------- running
 
 
+def ids_in_commit_order() -> bool:
+    """Whether new rows' ids grow in commit order: on SQLite, where one writer at a time holds
+    the lock from the insert to the commit; not on PostgreSQL (sequences)."""
+    return isinstance(connections.get("default"), SqliteClient)
+
+
 async def run(batch: Batch) -> list[Any]:
     """Run the batch: a batch that writes in one transaction (grouped with others' on SQLite),
     a batch of reads as plain statements."""

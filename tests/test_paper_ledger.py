@@ -1,22 +1,36 @@
 """The paper account's realized PnL stays exact while it reads only the trades closed since its
-last look, including a trade another process committed out of id order."""
+last look. On SQLite ids grow in commit order (one writer holds the lock from insert to
+commit); on PostgreSQL a trade another process committed out of id order is caught by the count.
+"""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import uuid
+from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime
 from decimal import Decimal
+from pathlib import Path
+
+import pytest
+from tortoise import Tortoise
+from tortoise.backends.base.executor import EXECUTOR_CACHE
 
 from db import repo
+from db.config import tortoise_config
 from db.models import TradeHistory
 from tests.conftest import World
+from tests.processes import POSTGRES_ADMIN, postgres_or_skip, run_cli
+from trading.bots import BotSpec
 
 
-async def _trade(world: World, trade_id: int | None, pnl: str, quote: str = "USDT") -> None:
+async def _trade(bot_id: int, trade_id: int | None, pnl: str, quote: str = "USDT") -> None:
     now = datetime.now(UTC)
     await TradeHistory.create(
         **({"id": trade_id} if trade_id else {}),
         position_id=trade_id or int(now.timestamp() * 1e6),
-        bot_id=world.bots["demo"].id,
+        bot_id=bot_id,
         symbol="BTCUSDT",
         quote=quote,
         side="long",
@@ -31,22 +45,60 @@ async def _trade(world: World, trade_id: int | None, pnl: str, quote: str = "USD
     )
 
 
-async def test_realized_pnl_is_exact_incrementally_and_after_out_of_order_commits(
-    world: World,
-) -> None:
+async def test_realized_pnl_is_exact_read_incrementally(world: World) -> None:
+    bot_id = world.bots["demo"].id
     ledger = repo.DbPaperLedger()
     assert await ledger.realized("USDT") == {"USDT": Decimal(0)}
-    await _trade(world, 10, "1.5")
-    await _trade(world, 20, "-0.25")
+    await _trade(bot_id, None, "1.5")
+    await _trade(bot_id, None, "-0.25")
     assert await ledger.realized("USDT") == {"USDT": Decimal("1.25")}
-    await _trade(world, 30, "2")  # read incrementally: only id > 20
-    await _trade(world, None, "0.000000000001", quote="EUR")  # another currency: not counted
+    await _trade(bot_id, None, "2")  # read incrementally: only the ids above the last seen
+    await _trade(bot_id, None, "0.000000000001", quote="EUR")  # another currency: not counted
+    assert await ledger.realized("USDT") == {"USDT": Decimal("3.25")}
+    assert await ledger.account("USDT") == (Decimal("3.25"), Decimal(0))
+    # and the whole-account view agrees with a fresh ledger
+    assert await repo.DbPaperLedger().realized() == await ledger.realized()
+
+
+@pytest.fixture
+def postgres_db() -> Iterator[str]:
+    postgres_or_skip()
+    name = f"tradebot_ledger_{uuid.uuid4().hex[:8]}"
+    admin = ["psql", POSTGRES_ADMIN, "-q", "-c"]
+    subprocess.run([*admin, f'CREATE DATABASE "{name}"'], check=True, timeout=30)
+    try:
+        yield f"postgres://postgres@127.0.0.1:5432/{name}"
+    finally:
+        subprocess.run([*admin, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'], timeout=30)
+
+
+@pytest.fixture
+async def postgres(postgres_db: str, tmp_path: Path) -> AsyncIterator[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TRADEBOT_")}
+    await run_cli({**env, "TRADEBOT_DATABASE_URL": postgres_db}, tmp_path, "migrate")
+    # Tortoise caches each model's INSERT per connection name, built for the dialect it met
+    # first: this process ran SQLite tests before, and a real process never switches.
+    EXECUTOR_CACHE.clear()
+    await Tortoise.init(config=tortoise_config(postgres_db))
+    try:
+        yield postgres_db
+    finally:
+        await Tortoise.close_connections()
+        EXECUTOR_CACHE.clear()
+
+
+async def test_on_postgres_a_trade_committed_out_of_id_order_is_counted(postgres: str) -> None:
+    bot = await repo.create_bot(BotSpec(name="demo", symbols=["BTCUSDT"], size="1"))
+    ledger = repo.DbPaperLedger()
+    await _trade(bot.id, 10, "1.5")
+    await _trade(bot.id, 20, "-0.25")
+    assert await ledger.realized("USDT") == {"USDT": Decimal("1.25")}
+    await _trade(bot.id, 30, "2")
     assert await ledger.realized("USDT") == {"USDT": Decimal("3.25")}
     # another process committed id 25 after this one had read up to 30: the count gives it away
-    await _trade(world, 25, "100")
-    await _trade(world, 40, "1")
+    await _trade(bot.id, 25, "100")
+    await _trade(bot.id, 40, "1")
     assert await ledger.realized("USDT") == {"USDT": Decimal("104.25")}
-    # and the whole-account view agrees with a fresh ledger
     assert await repo.DbPaperLedger().realized() == await ledger.realized()
 
 
