@@ -779,6 +779,7 @@ def fill_write(
     claim: str | None = None,
     finish_log: tuple[int, dict[str, Any]] | None = None,
     new_order: dict[str, Any] | None = None,
+    follows: sql.Batch | None = None,
 ) -> FillWrite:
     """The statements that store a fill atomically: the order, the position, its entries and
     the closed trade, and with `finish_log` (id, fields) the outcome on the alert's webhook log
@@ -789,7 +790,9 @@ def fill_write(
 
     Running them raises ConcurrentUpdate if the position changed since `before` was read (the
     caller reloads and applies the fill again). A position left open gives back `claim`, the
-    closer's claim on it. `before.id` may be a `sql.Ref` to a fill submitted earlier.
+    closer's claim on it. `before.id` may be a `sql.Ref` to a fill submitted earlier; with
+    `follows` (the batch of the fill `before` is the outcome of, not committed when planned),
+    the fill is not stored unless that one was.
     """
     levels: dict[str, Any] = {
         "sl": stops.sl,
@@ -800,6 +803,7 @@ def fill_write(
     if stops.sets_trail_peak or stops.trail is None:
         levels.update(trail_peak=stops.trail_peak, trail_stop=stops.trail_stop)
     batch = sql.Batch()  # one transaction, one trip to the database
+    batch.follows = follows
     filled = {
         "status": "filled",
         "filled_qty": fill.qty,

@@ -75,11 +75,14 @@ class Batch:
     """Statements run in order; `run` gives one result per statement: the rows of a fetch, the
     new id of an insert, the number of rows an UPDATE or DELETE changed."""
 
-    __slots__ = ("results", "statements")
+    __slots__ = ("follows", "results", "statements")
 
     def __init__(self) -> None:
         self.statements: list[Statement] = []
         self.results: list[Any] | None = None  # once run (None again if its commit failed)
+        # A batch submitted earlier that this one was planned on: if that one was not stored,
+        # this one is not run (DependencyFailed), whatever its own checks would say.
+        self.follows: Batch | None = None
 
     def ref(self, local: Ref) -> Ref:
         """`local` (an insert of this batch) for use in a batch submitted after this one."""
@@ -386,6 +389,7 @@ def _sqlite_group(connection: Any, batches: list[Batch]) -> list[tuple[bool, Any
         for batch in batches:
             db.execute("SAVEPOINT batch")
             try:
+                _check_follows(batch)
                 batch.results = _statements(db, batch.statements)
             except Exception as exc:
                 db.execute("ROLLBACK TO batch")
@@ -401,7 +405,15 @@ def _sqlite_group(connection: Any, batches: list[Batch]) -> list[tuple[bool, Any
         if db.in_transaction:
             db.execute("ROLLBACK")
         raise
+    finally:
+        for batch in batches:  # run: let go of what it referred to (no chain of old batches)
+            batch.statements, batch.follows = [], None
     return outcomes
+
+
+def _check_follows(batch: Batch) -> None:
+    if batch.follows is not None and batch.follows.results is None:
+        raise DependencyFailed("the batch it was planned on was not stored")
 
 
 _committers: weakref.WeakKeyDictionary[SqliteClient, GroupCommit] = weakref.WeakKeyDictionary()
@@ -432,7 +444,7 @@ async def _run_postgres(client: Any, statements: list[Statement], writes: bool) 
 
 
 async def _postgres_batch(connection: Any, statements: list[Statement]) -> list[Any]:
-    results: list[Any] = []
+    results: list[Any] = []  # (PostgreSQL batches run when submitted: `follows` has run)
     for statement in statements:
         params = [p.value(results) if type(p) is Ref else p for p in statement.params]
         sql = _dollar(statement.sql)

@@ -14,16 +14,20 @@ from __future__ import annotations
 
 import asyncio
 import json
+from datetime import UTC, datetime
 from decimal import Decimal as D
 
+from db import repo
 from db.models import CurrentPosition, Order, PositionEntry, TradeHistory, WebhookLog
 from db.repo import DbPaperLedger
 from tests.conftest import World
-from trading.alerts import parse_alert
+from tests.test_lean_sql import writer_lock
+from tests.test_monitor import eventually
+from trading.alerts import Alert, parse_alert
 from trading.brokers.base import OrderFill, OrderRequest
 from trading.brokers.paper import PaperBroker
 from trading.events import EventBus
-from trading.service import TradingService
+from trading.service import AlertLog, TradingService
 
 
 class Rendezvous(PaperBroker):
@@ -133,3 +137,112 @@ async def test_a_refused_paper_order_is_stored_rejected_with_its_reason(
     [order] = await Order.all()
     assert order.status == "rejected" and "insufficient USDT balance" in (order.error or "")
     assert await CurrentPosition.all().count() == 0
+
+
+# ---------------------------------------------------------------- pipelined fills
+
+
+class Counting(PaperBroker):
+    """A paper broker (instant fills) that counts the orders it got."""
+
+    def __init__(self) -> None:
+        super().__init__(DbPaperLedger())
+        self.requests: list[OrderRequest] = []
+
+    async def place_order(self, request: OrderRequest) -> OrderFill:
+        self.requests.append(request)
+        return await super().place_order(request)
+
+
+async def _orders_seen(broker: Counting, count: int) -> None:
+    async def seen() -> bool:
+        return len(broker.requests) >= count
+
+    await eventually(seen)
+
+
+def _alert(action: str, price: str) -> Alert:
+    return parse_alert(
+        json.dumps({"action": action, "symbol": "BTCUSDT", "qty": "1", "price": price}).encode()
+    )
+
+
+async def _stored_alert(world: World, alert_id: str) -> AlertLog:
+    """A webhook log row, as the intake writes before executing (the price stored with it)."""
+    log_id = await repo.insert_webhook_log(
+        bot_id=world.bots["demo"].id,
+        alert_id=alert_id,
+        status="received",
+        received_at=datetime.now(UTC),
+    )
+    return AlertLog(log_id, lambda: False, price_stored=True)
+
+
+async def test_the_next_order_is_planned_while_the_last_fill_commits(
+    world: World, db_url: str
+) -> None:
+    bot = world.bots["demo"]
+    await world.send_alert(action="buy", price="100", qty="1")
+    broker = Counting()
+    service = TradingService(broker, EventBus())
+    logs = [await _stored_alert(world, f"pipe-{n}") for n in range(2)]
+    with writer_lock(db_url):  # the writer is slow: nothing can commit
+        closing = asyncio.create_task(
+            service.execute_alert(bot, _alert("sell", "110"), alert_log=logs[0])
+        )
+        await _orders_seen(broker, 1)
+        opening = asyncio.create_task(
+            service.execute_alert(bot, _alert("buy", "120"), alert_log=logs[1])
+        )
+        # the buy was planned on the flat position the sell leaves, before that was stored
+        await _orders_seen(broker, 2)
+        assert [r.open_qty for r in broker.requests] == [0, 1]
+        assert not closing.done() and not opening.done()
+    results = await asyncio.gather(closing, opening)
+    assert [(r.status, r.reason) for r in results] == [("executed", "close"), ("executed", "open")]
+    [trade] = await TradeHistory.all()
+    assert (trade.entry_price, trade.exit_price) == (100, 110)
+    [position] = await CurrentPosition.all()
+    assert (position.side, position.qty, position.avg_price) == ("long", 1, 120)
+    assert [log.status for log in await WebhookLog.filter(alert_id__startswith="pipe-")] == [
+        "executed",
+        "executed",
+    ]
+
+
+async def test_an_order_planned_on_a_fill_that_was_not_stored_is_planned_again(
+    world: World, db_url: str
+) -> None:
+    roomy = world.bots["demo"].model_copy(update={"max_entries": 4})
+    await world.send_alert(action="buy", price="100", qty="1")
+    [position] = await CurrentPosition.all()
+    broker = Counting()
+    service = TradingService(broker, EventBus())
+    logs = [await _stored_alert(world, f"moved-{n}") for n in range(2)]
+    with writer_lock(db_url) as outside:
+        first = asyncio.create_task(
+            service.execute_alert(roomy, _alert("buy", "110"), alert_log=logs[0])
+        )
+        await _orders_seen(broker, 1)
+        second = asyncio.create_task(
+            service.execute_alert(roomy, _alert("buy", "120"), alert_log=logs[1])
+        )
+        await _orders_seen(broker, 2)
+        # Meanwhile another process adds to the position (1 at 200): its version moves to 1,
+        # the very version the second order expects from the first, which now cannot store.
+        outside.execute(
+            "UPDATE current_positions SET qty = '2', opened_qty = '2', avg_price = '150', "
+            "entries = 2, version = 1 WHERE id = ?",
+            (position.id,),
+        )
+    results = await asyncio.gather(first, second)
+    assert [r.status for r in results] == ["executed", "executed"], results
+    [after] = await CurrentPosition.all()
+    # both planned again on the position as the other process left it: 100, 200, 110, 120
+    assert (after.qty, after.entries, after.avg_price) == (4, 4, D("132.5"))
+    assert len(broker.requests) >= 4  # each order planned again (once or more), stored once
+    orders = await Order.all().order_by("id")
+    assert [(o.status, o.price) for o in orders[1:]] in (
+        [("filled", 110), ("filled", 120)],
+        [("filled", 120), ("filled", 110)],
+    )

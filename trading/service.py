@@ -26,7 +26,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any, Protocol
 
-from db import repo
+from db import repo, sql
 from trading.alerts import Action, Alert
 from trading.bots import BotConfig, order_size
 from trading.brokers.base import BaseBroker, OrderFill, OrderRequest
@@ -175,8 +175,11 @@ class TradingService:
         self.strategies = strategies or StrategyRunner()
         self.claim_ttl = claim_ttl
         self.watcher: PositionWatcher | None = None
-        # "bot:symbol" -> (the position as an uncommitted instant fill leaves it, its commit)
-        self._in_flight: dict[str, tuple[repo.StoredPosition | None, asyncio.Future[Any]]] = {}
+        # "bot:symbol" -> the position as an uncommitted instant fill leaves it, the future of
+        # its commit, its batch (a fill planned on that state follows it: not stored without it)
+        self._in_flight: dict[
+            str, tuple[repo.StoredPosition | None, asyncio.Future[Any], sql.Batch]
+        ] = {}
 
     # ------------------------------------------------------------ entry points
 
@@ -202,7 +205,7 @@ class TradingService:
         try:
             async with self.locks.hold(key):
                 base, quote = await repo.ensure_instrument(symbol)
-                stored = await self._position(bot.id, symbol)
+                stored, basis = await self._position(bot.id, symbol)
                 decision = await self.strategies.decide(
                     bot, alert, stored.state if stored else None
                 )
@@ -224,25 +227,36 @@ class TradingService:
                 step = await self._step(order, stored, decision, alert_log)
             # The position lock is free again: the next order on it is planned on the position
             # this fill leaves while its commit is on the way (`_position`).
-            result = await self._settle(key, order, decision, step, alert_log)
+            result = await self._settle(key, order, decision, step, basis, alert_log)
         except PositionBusy as exc:
             return ExecutionResult(status="ignored", reason=exc.user_message, bot=bot.name)
         await self._changed(bot, symbol, result)
         return result
 
-    async def _position(self, bot_id: int, symbol: str) -> repo.StoredPosition | None:
-        """The position as the last order planned on it leaves it: the in-flight state while
-        that order's fill (an instant one, queued to the writer) is not committed, else as
-        stored. An in-flight state that turns out wrong (its fill was not stored) fails the
-        version check of the order planned on it, which is then planned again."""
+    async def _position(
+        self, bot_id: int, symbol: str
+    ) -> tuple[repo.StoredPosition | None, asyncio.Future[Any] | None]:
+        """The position as the last order planned on it leaves it, and the commit it waits
+        for: the in-flight state while that order's fill (an instant one, queued to the writer)
+        is not committed, else as stored (and None). A fill planned on an in-flight state is not
+        stored unless that state is (`fill_write(follows=...)`); any other outcome planned on it
+        waits for it (`_settle`), and both are planned again if it was not stored."""
         key = f"{bot_id}:{symbol}"
         in_flight = self._in_flight.get(key)
         if in_flight is not None:
-            after, future = in_flight
+            after, future, _batch = in_flight
             if not future.done():
-                return after
+                return after, future
             del self._in_flight[key]
-        return await repo.load_position(bot_id, symbol)
+        return await repo.load_position(bot_id, symbol), None
+
+    async def _stored_position(self, bot_id: int, symbol: str) -> repo.StoredPosition | None:
+        """The position as stored, once a fill in flight on it is committed (or not)."""
+        _stored, basis = await self._position(bot_id, symbol)
+        if basis is not None:
+            await asyncio.wait([basis])
+            return (await self._position(bot_id, symbol))[0]
+        return _stored
 
     async def _settle(
         self,
@@ -250,25 +264,31 @@ class TradingService:
         order: _Order,
         decision: Decision,
         step: ExecutionResult | _InFlight,
+        basis: asyncio.Future[Any] | None,
         alert_log: AlertLog | None,
     ) -> ExecutionResult:
-        """Wait for an instant fill's commit, outside the position lock. A fill that was not
-        stored because the position moved traded nothing: the same decision is planned again
-        on the position as it is now."""
+        """Wait, outside the position lock, for an instant fill's commit, or for the commit of
+        the fill in flight the step was planned on (`basis`). A fill that was not stored because
+        the position moved traded nothing; an outcome planned on a fill that was not stored
+        (no order: max entries reached, say) was planned on a position that never was. Either
+        way the same decision is planned again on the position as it is now."""
         for attempt in range(MAX_STORE_ATTEMPTS):
             if isinstance(step, ExecutionResult):
-                return step
-            try:
-                return await self._finish(step)
-            except repo.ConcurrentUpdate:
-                log.warning(
-                    "position moved, planning again bot=%s symbol=%s attempt=%d",
-                    order.bot.name,
-                    order.symbol,
-                    attempt + 1,
-                )
+                if basis is None or await _committed(basis):
+                    return step
+            else:
+                try:
+                    return await self._finish(step)
+                except repo.ConcurrentUpdate:
+                    pass
+            log.warning(
+                "position moved, planning again bot=%s symbol=%s attempt=%d",
+                order.bot.name,
+                order.symbol,
+                attempt + 1,
+            )
             async with self.locks.hold(key):
-                stored = await self._position(order.bot.id, order.symbol)
+                stored, basis = await self._position(order.bot.id, order.symbol)
                 step = await self._step(order, stored, decision, alert_log)
         raise PositionBusy(f"{order.bot.name} {order.symbol} position keeps changing; try again")
 
@@ -339,7 +359,8 @@ class TradingService:
         since `expected_version` or that someone else is closing raises PositionBusy, and
         `take_profit` names the take-profit level the close fills."""
         async with self.locks.hold(f"{bot.id}:{symbol}"):
-            stored = await self._position(bot.id, symbol)
+            # A close is not planned ahead of a fill in flight: its refusals must be true.
+            stored = await self._stored_position(bot.id, symbol)
             if stored is None:
                 raise NotFound(f"{bot.name} has no open {symbol} position")
             if expected_version is not None and stored.version != expected_version:
@@ -732,6 +753,9 @@ class TradingService:
             alert_log=alert_log,
             answer_reason=order.answer_reason(plan),
         )
+        key = f"{order.bot.id}:{order.symbol}"
+        # `stored` is this entry's state when the entry is still here (see `_position`)
+        previous = self._in_flight.get(key)
         pending = await repo.submit_fill(
             order_id=None,
             fill=fill,
@@ -746,8 +770,9 @@ class TradingService:
             claim=stale,
             finish_log=finish_log,
             new_order=row,
+            follows=previous[2] if previous is not None else None,
         )
-        self._in_flight[f"{order.bot.id}:{order.symbol}"] = (pending.write.after, pending.future)
+        self._in_flight[key] = (pending.write.after, pending.future, pending.write.batch)
         return _InFlight(
             order, plan, fill, request.client_order_id, outcome, stops, pending, alert_log
         )
@@ -1029,6 +1054,15 @@ class TradingService:
                         **outcome.closed.fields(),
                     )
                 )
+
+
+async def _committed(future: asyncio.Future[Any]) -> bool:
+    """Whether the fill behind `future` was stored (waits for its commit)."""
+    try:
+        await asyncio.shield(future)
+    except Exception:
+        return False
+    return True
 
 
 def _apply(position: PositionState | None, plan: OrderPlan, fill: OrderFill) -> FillOutcome:
