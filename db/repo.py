@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import secrets
 from collections import defaultdict
 from dataclasses import dataclass
@@ -294,8 +295,10 @@ _instruments: dict[tuple[tuple[Any, ...], str], tuple[str, str]] = {}
 
 
 def _database() -> tuple[Any, ...]:
-    """Which database the default connection is (a process may open several in its life)."""
+    """Which database the default connection is (a process may open several in its life).
+    Inside a transaction the connection is a wrapper: its parent client names the database."""
     connection = Tortoise.get_connection("default")
+    connection = getattr(connection, "_parent", connection)
     names = ("filename", "host", "port", "database")
     return tuple(getattr(connection, name, None) for name in names)
 
@@ -740,7 +743,9 @@ class PendingFill:
         """(open position id or None, order id) once committed; ConcurrentUpdate if it was not
         stored because the position changed."""
         try:
-            results = await self.future
+            # shielded: a caller giving up (cancelled) must not cancel the commit's outcome
+            # for the orders planned on it
+            results = await asyncio.shield(self.future)
         except sql.DependencyFailed:
             raise ConcurrentUpdate("the fill it followed was not stored") from None
         return self.write.ids(results)
@@ -920,7 +925,16 @@ def fill_write(
             },
         )
     if finish_log is not None:
-        batch.update(WebhookLog, {**finish_log[1], "order_id": order}, '"id" = ?', finish_log[0])
+        outcome_fields = {**finish_log[1], "order_id": order}
+        answered = outcome_fields.pop("http_status", None)
+        batch.update(WebhookLog, outcome_fields, '"id" = ?', finish_log[0])
+        if answered is not None:  # unless the sender was answered 202 meanwhile
+            batch.execute(
+                'UPDATE "webhook_logs" SET "http_status" = ? '
+                'WHERE "id" = ? AND "http_status" <> 202',
+                answered,
+                finish_log[0],
+            )
     after = None
     if outcome.position is not None and new_id is not None:
         kept = before is not None and new_id is before.id  # updated, not inserted

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
-import weakref
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -358,7 +357,14 @@ class GroupCommit:
                 group, self.pending = self.pending, []
                 try:
                     outcomes = await self._commit([batch for batch, _ in group])
-                except BaseException as exc:  # nothing of the group is stored
+                except asyncio.CancelledError:  # the loop is going down: outcome unknown
+                    stopped = OperationalError("the database writer stopped (shutdown)")
+                    for _batch, future in group + self.pending:
+                        if not future.done():
+                            future.set_exception(stopped)
+                    self.pending = []
+                    raise
+                except Exception as exc:  # nothing of the group is stored
                     outcomes = [(False, exc)] * len(group)
                 for (_batch, future), (ok, value) in zip(group, outcomes, strict=True):
                     if future.done():
@@ -369,6 +375,11 @@ class GroupCommit:
                         future.set_exception(_translated(value))
         finally:
             self.flushing = None
+
+    async def drain(self) -> None:
+        """Wait until every batch submitted so far has its outcome (before closing)."""
+        while self.flushing is not None:
+            await asyncio.wait([self.flushing])
 
     async def _commit(self, batches: list[Batch]) -> list[tuple[bool, Any]]:
         client = self.client
@@ -416,13 +427,12 @@ def _check_follows(batch: Batch) -> None:
         raise DependencyFailed("the batch it was planned on was not stored")
 
 
-_committers: weakref.WeakKeyDictionary[SqliteClient, GroupCommit] = weakref.WeakKeyDictionary()
-
-
 def _committer(client: SqliteClient) -> GroupCommit:
-    committer = _committers.get(client)
+    """The client's writer (kept on the client, so it goes with it)."""
+    committer: GroupCommit | None = getattr(client, "group_commit", None)
     if committer is None:
-        committer = _committers[client] = GroupCommit(client)
+        committer = GroupCommit(client)
+        client.group_commit = committer  # type: ignore[attr-defined]
     return committer
 
 

@@ -57,10 +57,16 @@ class ImmediateSqliteClient(SqliteClient):
             self.reader = reader
 
     async def close(self) -> None:
-        reader, self.reader = self.reader, None
-        if reader is not None:
-            await reader.close()
-        await super().close()
+        # Batches already submitted to the writer (`db.sql.GroupCommit`) get their outcome
+        # first; then nothing runs on the connection while it closes.
+        committer = getattr(self, "group_commit", None)
+        if committer is not None:
+            await committer.drain()
+        async with self._lock:
+            reader, self.reader = self.reader, None
+            if reader is not None:
+                await reader.close()
+            await super().close()
 
 
 client_class = ImmediateSqliteClient

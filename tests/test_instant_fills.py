@@ -17,6 +17,8 @@ import json
 from datetime import UTC, datetime
 from decimal import Decimal as D
 
+import pytest
+
 from db import repo
 from db.models import CurrentPosition, Order, PositionEntry, TradeHistory, WebhookLog
 from db.repo import DbPaperLedger
@@ -27,7 +29,7 @@ from trading.alerts import Alert, parse_alert
 from trading.brokers.base import OrderFill, OrderRequest
 from trading.brokers.paper import PaperBroker
 from trading.events import EventBus
-from trading.service import AlertLog, TradingService
+from trading.service import AlertLog, PositionBusy, TradingService
 
 
 class Rendezvous(PaperBroker):
@@ -145,8 +147,8 @@ async def test_a_refused_paper_order_is_stored_rejected_with_its_reason(
 class Counting(PaperBroker):
     """A paper broker (instant fills) that counts the orders it got."""
 
-    def __init__(self) -> None:
-        super().__init__(DbPaperLedger())
+    def __init__(self, balance: D = D(10000)) -> None:
+        super().__init__(DbPaperLedger(), initial_balance=balance)
         self.requests: list[OrderRequest] = []
 
     async def place_order(self, request: OrderRequest) -> OrderFill:
@@ -246,3 +248,49 @@ async def test_an_order_planned_on_a_fill_that_was_not_stored_is_planned_again(
         [("filled", 110), ("filled", 120)],
         [("filled", 120), ("filled", 110)],
     )
+
+
+async def test_the_cash_check_counts_fills_still_on_their_way(world: World, db_url: str) -> None:
+    bot = world.bots["demo"]
+    broker = Counting(balance=D(150))  # fee 0.1%: one 100 position fits, two do not
+    service = TradingService(broker, EventBus())
+    logs = [await _stored_alert(world, f"cash-{n}") for n in range(2)]
+    with writer_lock(db_url):
+        first = asyncio.create_task(
+            service.execute_alert(bot, _alert("buy", "100"), alert_log=logs[0])
+        )
+        await _orders_seen(broker, 1)
+        second = asyncio.create_task(
+            service.execute_alert(bot, _alert("buy", "100"), alert_log=logs[1])
+        )
+        await _orders_seen(broker, 2)
+    results = await asyncio.gather(first, second)
+    assert [r.status for r in results] == ["executed", "rejected"]
+    assert results[1].reason == "insufficient USDT balance: need 100.1, available 49.9"
+    [position] = await CurrentPosition.all()
+    assert position.qty == 1
+    rejected = await Order.get(status="rejected")
+    assert rejected.error == results[1].reason
+
+
+async def test_a_stop_of_a_closed_position_does_not_close_the_next_one(world: World) -> None:
+    bot = world.bots["demo"]
+    await world.send_alert(action="buy", price="100", qty="1")
+    [first] = await CurrentPosition.all()
+    await world.send_alert(action="close", price="101")
+    await world.send_alert(action="buy", price="102", qty="1")
+    [second] = await CurrentPosition.all()
+    assert (second.version, second.id != first.id) == (first.version, True)
+    service = TradingService(PaperBroker(DbPaperLedger()), EventBus())
+    # the monitor's watch of the first position fires late, with the first one's version
+    with pytest.raises(PositionBusy):
+        await service.close_triggered(
+            bot,
+            "BTCUSDT",
+            reason="stop_loss",
+            price=D("90"),
+            expected_version=first.version,
+            expected_id=first.id,
+        )
+    assert (await CurrentPosition.get(id=second.id)).qty == 1
+    assert await TradeHistory.all().count() == 1

@@ -503,6 +503,7 @@ class Monitor:
                 reason=trigger.reason,
                 price=price,
                 expected_version=watch.version,
+                expected_id=watch.position_id,
                 take_profit=watch.tp_level if trigger.reason == "take_profit" else None,
             )
         except NotFound:

@@ -152,6 +152,16 @@ class _InFlight:
 
 
 @dataclass(frozen=True, slots=True)
+class _Refused:
+    """An instant broker's refusal, recorded once it is final."""
+
+    order: _Order
+    plan: OrderPlan
+    row: dict[str, Any]
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
 class _StoredFill:
     outcome: FillOutcome
     position_id: int | None
@@ -263,7 +273,7 @@ class TradingService:
         key: str,
         order: _Order,
         decision: Decision,
-        step: ExecutionResult | _InFlight,
+        step: ExecutionResult | _InFlight | _Refused,
         basis: asyncio.Future[Any] | None,
         alert_log: AlertLog | None,
     ) -> ExecutionResult:
@@ -273,8 +283,10 @@ class TradingService:
         (no order: max entries reached, say) was planned on a position that never was. Either
         way the same decision is planned again on the position as it is now."""
         for attempt in range(MAX_STORE_ATTEMPTS):
-            if isinstance(step, ExecutionResult):
+            if isinstance(step, ExecutionResult | _Refused):
                 if basis is None or await _committed(basis):
+                    if isinstance(step, _Refused):
+                        return await self._record_refusal(step)
                     return step
             else:
                 try:
@@ -353,6 +365,7 @@ class TradingService:
         qty: Decimal | None = None,
         price: Decimal | None = None,
         expected_version: int | None = None,
+        expected_id: int | None = None,
         take_profit: int | None = None,
     ) -> ExecutionResult:
         """`close_position` as the monitor calls it: the same path, but a position that changed
@@ -363,7 +376,9 @@ class TradingService:
             stored = await self._stored_position(bot.id, symbol)
             if stored is None:
                 raise NotFound(f"{bot.name} has no open {symbol} position")
-            if expected_version is not None and stored.version != expected_version:
+            if (expected_version is not None and stored.version != expected_version) or (
+                expected_id is not None and stored.id != expected_id
+            ):  # a new position (closed and opened again) starts again at version 0
                 raise PositionBusy(f"{bot.name} {symbol} position changed meanwhile")
             levels = stored.take_profits
             if take_profit is not None and qty is None:
@@ -398,7 +413,7 @@ class TradingService:
     ) -> None:
         """Change an open position's stop-loss, take-profit and trailing stop."""
         async with self.locks.hold(f"{bot.id}:{symbol}"):
-            stored = await repo.load_position(bot.id, symbol)
+            stored = await self._stored_position(bot.id, symbol)
             if stored is None:
                 raise NotFound(f"{bot.name} has no open {symbol} position")
             await repo.update_stops(stored.id, sl, tp, trail)
@@ -525,9 +540,9 @@ class TradingService:
         stored: repo.StoredPosition | None,
         decision: Decision,
         alert_log: AlertLog | None,
-    ) -> ExecutionResult | _InFlight:
-        """Plan the decision's order on `stored` and send it: the outcome, or an instant fill
-        whose commit is on the way."""
+    ) -> ExecutionResult | _InFlight | _Refused:
+        """Plan the decision's order on `stored` and send it: the outcome, an instant fill
+        whose commit is on the way, or an instant broker's refusal not recorded yet."""
         now = datetime.now(UTC)
         plan = await self._plan(order, stored, decision, now)
         if isinstance(plan, ExecutionResult):
@@ -570,6 +585,8 @@ class TradingService:
         step = await self._step(order, stored, decision, None)
         if isinstance(step, ExecutionResult):
             return step
+        if isinstance(step, _Refused):
+            return await self._record_refusal(step)
         try:
             return await self._finish(step)
         except repo.ConcurrentUpdate:
@@ -720,7 +737,7 @@ class TradingService:
         stored: repo.StoredPosition | None,
         plan: OrderPlan,
         alert_log: AlertLog | None,
-    ) -> ExecutionResult | _InFlight:
+    ) -> ExecutionResult | _InFlight | _Refused:
         """An order to a broker that fills in-process (the paper broker): nothing happens
         outside until it is stored, so the order row and its fill are written together, in one
         transaction, queued to the writer; `_finish` waits for its commit. No claim is needed:
@@ -735,9 +752,8 @@ class TradingService:
         row = self._order_row(order, plan, request.client_order_id)
         try:
             fill = await self.broker.place_order(request)
-        except BrokerRefusal as exc:
-            await repo.create_order(**row, refused=exc.user_message)
-            return self._refused_order(order, plan, request.client_order_id, exc.user_message)
+        except BrokerRefusal as exc:  # stored once final (`_settle`: not if planned again)
+            return _Refused(order, plan, row, exc.user_message)
         break_even = order.take_profit is not None and await repo.break_even_after_tp1(
             order.bot.id
         )
@@ -773,9 +789,15 @@ class TradingService:
             follows=previous[2] if previous is not None else None,
         )
         self._in_flight[key] = (pending.write.after, pending.future, pending.write.batch)
+        self.broker.hold_pending(order.quote, *_account_moves(stored, outcome), pending.future)
         return _InFlight(
             order, plan, fill, request.client_order_id, outcome, stops, pending, alert_log
         )
+
+    async def _record_refusal(self, step: _Refused) -> ExecutionResult:
+        """An instant broker's refusal, once final: its order row (rejected, with the reason)."""
+        await repo.create_order(**step.row, refused=step.reason)
+        return self._refused_order(step.order, step.plan, step.row["client_order_id"], step.reason)
 
     async def _finish(self, step: _InFlight) -> ExecutionResult:
         """Wait for an instant fill's commit, then report it (ConcurrentUpdate: not stored)."""
@@ -1054,6 +1076,24 @@ class TradingService:
                         **outcome.closed.fields(),
                     )
                 )
+
+
+def _account_moves(
+    before: repo.StoredPosition | None, outcome: FillOutcome
+) -> tuple[Decimal, Decimal]:
+    """What a fill adds to its currency's realized PnL and exposure, as the paper account
+    derives them from stored rows: realized = closed trades + open positions' realized part,
+    exposure = open positions' qty × entry price."""
+    after = outcome.position
+    realized = (after.realized_pnl if after else Decimal(0)) - (
+        before.state.realized_pnl if before else Decimal(0)
+    )
+    if outcome.closed is not None:
+        realized += outcome.closed.pnl
+    exposure = (after.qty * after.avg_price if after else Decimal(0)) - (
+        before.state.qty * before.state.avg_price if before else Decimal(0)
+    )
+    return realized, exposure
 
 
 async def _committed(future: asyncio.Future[Any]) -> bool:

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
-from typing import Literal
+from typing import Any, Literal
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,6 +64,13 @@ class BaseBroker(ABC):
     @abstractmethod
     async def balances(self) -> list[Balance]:
         """Balances per currency."""
+
+    def hold_pending(
+        self, quote: str, realized: Decimal, exposure: Decimal, until: asyncio.Future[Any]
+    ) -> None:
+        """An instant fill of this broker's, queued but not committed, moves the account by
+        `realized` and `exposure` in `quote` until `until` is done (then the stored rows say
+        it, or it was not stored). Only brokers whose account is derived from stored rows care."""
 
     async def health(self) -> tuple[bool, str]:
         return True, "ok"

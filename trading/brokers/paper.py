@@ -8,10 +8,11 @@ restarts and is the same in every process.
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Protocol
+from typing import Any, Protocol
 
 from trading.brokers.base import Balance, BaseBroker, OrderFill, OrderRequest
 from trading.errors import BrokerRefusal
@@ -44,6 +45,8 @@ class PaperBroker(BaseBroker):
         initial_balance: Decimal = Decimal(10000),
     ) -> None:
         self.ledger = ledger
+        # instant fills queued but not committed: (quote, realized, exposure, their commit)
+        self._pending: list[tuple[str, Decimal, Decimal, Any]] = []
         self.fee_rate = fee_bps / BPS
         self.slippage_rate = slippage_bps / BPS
         self.initial_balance = initial_balance
@@ -71,11 +74,30 @@ class PaperBroker(BaseBroker):
             f"available {max(available, Decimal(0)).normalize():f}"
         )
 
+    def hold_pending(
+        self, quote: str, realized: Decimal, exposure: Decimal, until: asyncio.Future[Any]
+    ) -> None:
+        self._pending.append((quote, realized, exposure, until))
+
+    def _in_flight(self) -> dict[str, tuple[Decimal, Decimal]]:
+        """What fills queued and not committed yet add to each currency's realized PnL and
+        exposure. Taken before the stored rows are read: a fill committed during that read is
+        then counted twice for a moment (a refusal at the edge of the balance), never missed."""
+        self._pending = [held for held in self._pending if not held[3].done()]
+        moved: dict[str, tuple[Decimal, Decimal]] = {}
+        for quote, realized, exposure, _until in self._pending:
+            before = moved.get(quote, (Decimal(0), Decimal(0)))
+            moved[quote] = (before[0] + realized, before[1] + exposure)
+        return moved
+
     async def _cash(self, currency: str) -> tuple[Decimal, Decimal]:
         # One currency's rows only: this runs before every opening order.
+        pending_realized, pending_exposure = self._in_flight().get(
+            currency, (Decimal(0), Decimal(0))
+        )
         realized, exposure = await self.ledger.account(currency)
-        cash = self.initial_balance + realized
-        return cash, cash - exposure
+        cash = self.initial_balance + realized + pending_realized
+        return cash, cash - exposure - pending_exposure
 
     async def place_order(self, request: OrderRequest) -> OrderFill:
         price = self.fill_price(request.side, request.price)
@@ -100,11 +122,14 @@ class PaperBroker(BaseBroker):
         return None
 
     async def balances(self) -> list[Balance]:
+        pending = self._in_flight()
         realized = await self.ledger.realized()
         exposure = await self.ledger.exposure()
-        currencies = sorted(set(realized) | set(exposure)) or ["USDT"]
+        currencies = sorted(set(realized) | set(exposure) | set(pending)) or ["USDT"]
         result = []
         for currency in currencies:
-            cash = self.initial_balance + realized.get(currency, Decimal(0))
-            result.append(Balance(currency, cash, cash - exposure.get(currency, Decimal(0))))
+            moved_realized, moved_exposure = pending.get(currency, (Decimal(0), Decimal(0)))
+            cash = self.initial_balance + realized.get(currency, Decimal(0)) + moved_realized
+            held = exposure.get(currency, Decimal(0)) + moved_exposure
+            result.append(Balance(currency, cash, cash - held))
         return result
