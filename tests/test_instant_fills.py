@@ -26,10 +26,12 @@ from tests.conftest import World
 from tests.test_lean_sql import writer_lock
 from tests.test_monitor import eventually
 from trading.alerts import Alert, parse_alert
+from trading.bots import BotConfig
 from trading.brokers.base import OrderFill, OrderRequest
 from trading.brokers.paper import PaperBroker
 from trading.events import EventBus
 from trading.service import AlertLog, PositionBusy, TradingService
+from trading.views import ExecutionResult
 
 
 class Rendezvous(PaperBroker):
@@ -180,24 +182,31 @@ async def _stored_alert(world: World, alert_id: str) -> AlertLog:
     return AlertLog(log_id, lambda: False, price_stored=True)
 
 
+async def _one_after_the_other(
+    bot: BotConfig, broker: Counting, alerts: list[Alert], logs: list[AlertLog]
+) -> list[asyncio.Task[ExecutionResult]]:
+    """Execute `alerts` (stored as `logs`) on one service, each started once the previous one
+    is at the broker (call inside `writer_lock`: none of them can commit meanwhile)."""
+    service = TradingService(broker, EventBus())
+    tasks = []
+    for count, (alert, log) in enumerate(zip(alerts, logs, strict=True), start=1):
+        tasks.append(asyncio.create_task(service.execute_alert(bot, alert, alert_log=log)))
+        await _orders_seen(broker, count)
+    return tasks
+
+
 async def test_the_next_order_is_planned_while_the_last_fill_commits(
     world: World, db_url: str
 ) -> None:
     bot = world.bots["demo"]
     await world.send_alert(action="buy", price="100", qty="1")
     broker = Counting()
-    service = TradingService(broker, EventBus())
     logs = [await _stored_alert(world, f"pipe-{n}") for n in range(2)]
     with writer_lock(db_url):  # the writer is slow: nothing can commit
-        closing = asyncio.create_task(
-            service.execute_alert(bot, _alert("sell", "110"), alert_log=logs[0])
-        )
-        await _orders_seen(broker, 1)
-        opening = asyncio.create_task(
-            service.execute_alert(bot, _alert("buy", "120"), alert_log=logs[1])
+        closing, opening = await _one_after_the_other(
+            bot, broker, [_alert("sell", "110"), _alert("buy", "120")], logs
         )
         # the buy was planned on the flat position the sell leaves, before that was stored
-        await _orders_seen(broker, 2)
         assert [r.open_qty for r in broker.requests] == [0, 1]
         assert not closing.done() and not opening.done()
     results = await asyncio.gather(closing, opening)
@@ -219,17 +228,11 @@ async def test_an_order_planned_on_a_fill_that_was_not_stored_is_planned_again(
     await world.send_alert(action="buy", price="100", qty="1")
     [position] = await CurrentPosition.all()
     broker = Counting()
-    service = TradingService(broker, EventBus())
     logs = [await _stored_alert(world, f"moved-{n}") for n in range(2)]
     with writer_lock(db_url) as outside:
-        first = asyncio.create_task(
-            service.execute_alert(roomy, _alert("buy", "110"), alert_log=logs[0])
+        first, second = await _one_after_the_other(
+            roomy, broker, [_alert("buy", "110"), _alert("buy", "120")], logs
         )
-        await _orders_seen(broker, 1)
-        second = asyncio.create_task(
-            service.execute_alert(roomy, _alert("buy", "120"), alert_log=logs[1])
-        )
-        await _orders_seen(broker, 2)
         # Meanwhile another process adds to the position (1 at 200): its version moves to 1,
         # the very version the second order expects from the first, which now cannot store.
         outside.execute(
@@ -253,17 +256,11 @@ async def test_an_order_planned_on_a_fill_that_was_not_stored_is_planned_again(
 async def test_the_cash_check_counts_fills_still_on_their_way(world: World, db_url: str) -> None:
     bot = world.bots["demo"]
     broker = Counting(balance=D(150))  # fee 0.1%: one 100 position fits, two do not
-    service = TradingService(broker, EventBus())
     logs = [await _stored_alert(world, f"cash-{n}") for n in range(2)]
     with writer_lock(db_url):
-        first = asyncio.create_task(
-            service.execute_alert(bot, _alert("buy", "100"), alert_log=logs[0])
+        first, second = await _one_after_the_other(
+            bot, broker, [_alert("buy", "100"), _alert("buy", "100")], logs
         )
-        await _orders_seen(broker, 1)
-        second = asyncio.create_task(
-            service.execute_alert(bot, _alert("buy", "100"), alert_log=logs[1])
-        )
-        await _orders_seen(broker, 2)
     results = await asyncio.gather(first, second)
     assert [r.status for r in results] == ["executed", "rejected"]
     assert results[1].reason == "insufficient USDT balance: need 100.1, available 49.9"
