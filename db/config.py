@@ -20,6 +20,8 @@ SQLITE_PRAGMAS = {
     "synchronous": "FULL",
     "busy_timeout": 5000,
     "foreign_keys": "ON",
+    # Tortoise's 16 KiB would truncate the WAL after each checkpoint; growing it again costs
+    # every commit that extends the file (docs/benchmarks.md).
     "journal_size_limit": 64 * 1024 * 1024,
 }
 
