@@ -447,7 +447,9 @@ def _dollar(sql: str) -> str:
 
 
 async def _run_postgres(client: Any, statements: list[Statement], writes: bool) -> list[Any]:
-    if writes and not isinstance(client, TransactionalDBClient):
+    """Writes in a transaction of their own, or in a savepoint of the ORM transaction the
+    caller is in (Tortoise nests it so); reads as they come."""
+    if writes:
         async with in_transaction("default") as connection:
             return await _postgres_batch(connection, statements)
     return await _postgres_batch(client, statements)
