@@ -49,7 +49,11 @@ class ImmediateSqliteClient(SqliteClient):
             and self.filename != ":memory:"
             and "mode=memory" not in self.filename
         ):
-            reader = await aiosqlite.connect(self.filename, isolation_level=None)
+            reader = aiosqlite.connect(self.filename, isolation_level=None)
+            # It only reads: a process stopped before closing it (a second signal during
+            # shutdown) must not wait for its thread at exit.
+            reader._thread.daemon = True
+            await reader
             await reader.execute(
                 f"PRAGMA busy_timeout={int(self.pragmas.get('busy_timeout', 5000))}"
             )
