@@ -1176,9 +1176,7 @@ class RecentRequest:
     repeats: int
 
 
-async def recent_webhook_logs(
-    limit: int = 20, bot_name: str | None = None
-) -> list[RecentRequest]:
+async def recent_webhook_logs(limit: int = 20, bot_name: str | None = None) -> list[RecentRequest]:
     query = WebhookLog.all().prefetch_related("bot").order_by("-id").limit(limit)
     if bot_name:
         query = query.filter(bot__name=bot_name)

@@ -159,9 +159,7 @@ def _insert_plan(model: type[Model]) -> tuple[str, tuple[Any, ...]]:
     return f'INSERT INTO "{meta.db_table}" ({columns}) VALUES ({marks})', fields
 
 
-def decode(
-    model: type[Model], row: Sequence[Any], names: tuple[str, ...]
-) -> dict[str, Any]:
+def decode(model: type[Model], row: Sequence[Any], names: tuple[str, ...]) -> dict[str, Any]:
     """Row values (in the order of `names`, model field names) as the ORM would give them."""
     return {
         name: None if value is None else convert(value)

@@ -61,13 +61,15 @@ async def test_a_failing_batch_in_a_group_is_rolled_back_alone(world: World, db_
         await _queued(committer, 4)
     outcomes = await asyncio.gather(*inserts, return_exceptions=True)
     assert [type(o).__name__ for o in outcomes] == ["int", "int", "int", "IntegrityError", "int"]
-    keys = await WebhookLog.filter(dedup_key__isnull=False).order_by("id").values_list(
-        "dedup_key", flat=True
+    keys = (
+        await WebhookLog.filter(dedup_key__isnull=False)
+        .order_by("id")
+        .values_list("dedup_key", flat=True)
     )
     assert keys == ["first", "a", "b", "c"]
-    assert outcomes[:3] + outcomes[4:] == await WebhookLog.filter(
-        dedup_key__isnull=False
-    ).order_by("id").values_list("id", flat=True)
+    assert outcomes[:3] + outcomes[4:] == await WebhookLog.filter(dedup_key__isnull=False).order_by(
+        "id"
+    ).values_list("id", flat=True)
 
 
 async def test_reads_answer_while_a_write_waits_for_the_lock(world: World, db_url: str) -> None:

@@ -311,9 +311,7 @@ class TradingService:
         approved, or recovered): a refusal is a rejected result, and any other failure is
         logged, reported and answered as an internal error naming the row. Never raises."""
         try:
-            return await self.execute_alert(
-                bot, alert, webhook_log_id=log_id, alert_log=alert_log
-            )
+            return await self.execute_alert(bot, alert, webhook_log_id=log_id, alert_log=alert_log)
         except TradingError as exc:
             return ExecutionResult(status="rejected", reason=exc.user_message, bot=bot.name)
         except Exception as exc:
@@ -754,9 +752,7 @@ class TradingService:
             fill = await self.broker.place_order(request)
         except BrokerRefusal as exc:  # stored once final (`_settle`: not if planned again)
             return _Refused(order, plan, row, exc.user_message)
-        break_even = order.take_profit is not None and await repo.break_even_after_tp1(
-            order.bot.id
-        )
+        break_even = order.take_profit is not None and await repo.break_even_after_tp1(order.bot.id)
         outcome, stops, finish_log = self._fill_effects(
             order.bot,
             plan,
