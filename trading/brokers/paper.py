@@ -77,6 +77,8 @@ class PaperBroker(BaseBroker):
     def hold_pending(
         self, quote: str, realized: Decimal, exposure: Decimal, until: asyncio.Future[Any]
     ) -> None:
+        if len(self._pending) >= 64:  # also pruned here: closes alone must not pile up
+            self._pending = [held for held in self._pending if not held[3].done()]
         self._pending.append((quote, realized, exposure, until))
 
     def _in_flight(self) -> dict[str, tuple[Decimal, Decimal]]:
