@@ -319,20 +319,16 @@ async def ensure_instrument(symbol: str) -> tuple[str, str]:
     return row.base, row.quote
 
 
-def _not_newer_than(at: datetime) -> Q:
-    """Instruments whose last price is not newer than `at`: an older price never replaces a
-    newer one (an approved alert's price, a late ticker poll)."""
-    return Q(last_price_at__isnull=True) | Q(last_price_at__lte=at)
-
-
 async def record_price(symbol: str, price: Decimal, at: datetime, source: str) -> None:
-    """Every alert with a price writes it: lean SQL, same rule as `_not_newer_than`."""
+    """Every alert with a price writes it (lean SQL)."""
     batch = sql.Batch()
     _price_update(batch, symbol, price, at, source)
     await sql.run(batch)
 
 
 def _price_update(batch: sql.Batch, symbol: str, price: Decimal, at: datetime, source: str) -> None:
+    """The one rule for price writes: an older price never replaces a newer one (an approved
+    alert's price, a late ticker poll)."""
     batch.update(
         Instrument,
         {"last_price": price, "last_price_at": at, "last_price_source": source},
@@ -360,15 +356,13 @@ async def prices_of(symbols: list[str]) -> dict[str, tuple[Decimal, datetime, st
 
 
 async def record_prices(quotes: dict[str, tuple[Decimal, datetime]], source: str) -> None:
-    """Store a batch of prices (a ticker poll) in one transaction; an older price never
-    replaces a newer one."""
-    async with in_transaction():
-        for symbol, (price, at) in quotes.items():
-            await (
-                Instrument.filter(symbol=symbol)
-                .filter(_not_newer_than(at))
-                .update(last_price=price, last_price_at=at, last_price_source=source)
-            )
+    """Store the prices of a ticker poll in one transaction (`_price_update` for each)."""
+    if not quotes:
+        return
+    batch = sql.Batch()
+    for symbol, (price, at) in quotes.items():
+        _price_update(batch, symbol, price, at, source)
+    await sql.run(batch)
 
 
 # ---------------------------------------------------------------- positions

@@ -323,6 +323,11 @@ async def test_an_older_price_never_replaces_a_newer_one(world: World) -> None:
     assert await repo.last_price("BTCUSDT") == Decimal("105")
     await repo.record_price("BTCUSDT", Decimal("106"), datetime.now(UTC), "alert")
     assert await repo.last_price("BTCUSDT") == Decimal("106")
+    # a ticker poll follows the same rule, symbol by symbol
+    await repo.record_prices({"BTCUSDT": (Decimal("98"), earlier)}, "ticker")
+    assert await repo.last_price("BTCUSDT") == Decimal("106")
+    await repo.record_prices({"BTCUSDT": (Decimal("107"), datetime.now(UTC))}, "ticker")
+    assert await repo.last_price("BTCUSDT") == Decimal("107")
 
 
 class BrokenBroker(PaperBroker):
