@@ -165,10 +165,10 @@ def _best(fn: Any, repeats: int = REPEATS) -> float:
 
 
 class _NoLedger:
-    async def realized(self, quote: str | None = None) -> dict[str, Decimal]:
+    async def realized(self) -> dict[str, Decimal]:
         return {}
 
-    async def exposure(self, quote: str | None = None) -> dict[str, Decimal]:
+    async def exposure(self) -> dict[str, Decimal]:
         return {}
 
     async def account(self, quote: str) -> tuple[Decimal, Decimal]:

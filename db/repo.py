@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import secrets
 from collections import defaultdict
+from collections.abc import Awaitable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -711,18 +712,17 @@ class FillWrite:
     order: int | sql.Ref
     after: StoredPosition | None  # the position as this batch leaves it (None: flat)
 
-    def position_for_later(self) -> int | sql.Ref | None:
-        """The position's id as a batch submitted after this one refers to it."""
-        position = self.position
-        if isinstance(position, sql.Ref) and position.owner is None:
-            return self.batch.ref(position)
-        return position
-
-    def ids(self, results: list[Any]) -> tuple[int | None, int]:
+    async def ids(self, results: Awaitable[list[Any]]) -> tuple[int | None, int]:
+        """(open position id or None, order id) once `results` (the batch's) are in;
+        ConcurrentUpdate if the batch was not stored because one it followed was not."""
+        try:
+            stored = await results
+        except sql.DependencyFailed:
+            raise ConcurrentUpdate("the fill it followed was not stored") from None
         position, order = self.position, self.order
         return (
-            int(position.value(results)) if isinstance(position, sql.Ref) else position,
-            int(order.value(results)) if isinstance(order, sql.Ref) else order,
+            int(position.value(stored)) if isinstance(position, sql.Ref) else position,
+            int(order.value(stored)) if isinstance(order, sql.Ref) else order,
         )
 
 
@@ -735,25 +735,16 @@ class PendingFill:
 
     async def stored(self) -> tuple[int | None, int]:
         """(open position id or None, order id) once committed; ConcurrentUpdate if it was not
-        stored because the position changed."""
-        try:
-            # shielded: a caller giving up (cancelled) must not cancel the commit's outcome
-            # for the orders planned on it
-            results = await asyncio.shield(self.future)
-        except sql.DependencyFailed:
-            raise ConcurrentUpdate("the fill it followed was not stored") from None
-        return self.write.ids(results)
+        stored because the position changed. Shielded: a caller giving up (cancelled) must not
+        cancel the commit's outcome for the orders planned on it."""
+        return await self.write.ids(asyncio.shield(self.future))
 
 
 async def record_fill(**fill: Any) -> tuple[int | None, int]:
     """`fill_write`, run: (the id of the open position afterwards, None when flat; the order's
     id) once committed."""
     write = fill_write(**fill)
-    try:
-        results = await sql.run(write.batch)
-    except sql.DependencyFailed:
-        raise ConcurrentUpdate("the fill it followed was not stored") from None
-    return write.ids(results)
+    return await write.ids(sql.run(write.batch))
 
 
 async def submit_fill(**fill: Any) -> PendingFill:
@@ -825,7 +816,7 @@ def fill_write(
             require=ConcurrentUpdate(f"order {order_id} is no longer pending"),
         )
     else:
-        raise ValueError("record_fill needs the pending order's id or a new order's fields")
+        raise ValueError("fill_write needs the pending order's id or a new order's fields")
     old_id: int | sql.Ref | None = before.id if before else None
     new_id: int | sql.Ref | None = None
     if before is not None:
@@ -1090,21 +1081,19 @@ class DbPaperLedger:
             exposure += money(qty) * money(price)
         return realized, exposure
 
-    async def realized(self, quote: str | None = None) -> dict[str, Decimal]:
+    async def realized(self) -> dict[str, Decimal]:
         totals: dict[str, Decimal] = defaultdict(Decimal)
-        if quote is not None:
-            totals[quote] += (await self.account(quote))[0]
-            return dict(totals)
         for currency, pnl in await TradeHistory.all().values_list("quote", "pnl"):
             totals[currency] += pnl
         for currency, pnl in await CurrentPosition.all().values_list("quote", "realized_pnl"):
             totals[currency] += pnl
         return dict(totals)
 
-    async def exposure(self, quote: str | None = None) -> dict[str, Decimal]:
+    async def exposure(self) -> dict[str, Decimal]:
         totals: dict[str, Decimal] = defaultdict(Decimal)
-        query = CurrentPosition.filter(quote=quote) if quote else CurrentPosition.all()
-        for currency, qty, price in await query.values_list("quote", "qty", "avg_price"):
+        for currency, qty, price in await CurrentPosition.all().values_list(
+            "quote", "qty", "avg_price"
+        ):
             totals[currency] += qty * price
         return dict(totals)
 

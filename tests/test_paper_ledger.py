@@ -48,16 +48,15 @@ async def _trade(bot_id: int, trade_id: int | None, pnl: str, quote: str = "USDT
 async def test_realized_pnl_is_exact_read_incrementally(world: World) -> None:
     bot_id = world.bots["demo"].id
     ledger = repo.DbPaperLedger()
-    assert await ledger.realized("USDT") == {"USDT": Decimal(0)}
+    assert (await ledger.account("USDT"))[0] == Decimal(0)
     await _trade(bot_id, None, "1.5")
     await _trade(bot_id, None, "-0.25")
-    assert await ledger.realized("USDT") == {"USDT": Decimal("1.25")}
+    assert (await ledger.account("USDT"))[0] == Decimal("1.25")
     await _trade(bot_id, None, "2")  # read incrementally: only the ids above the last seen
     await _trade(bot_id, None, "0.000000000001", quote="EUR")  # another currency: not counted
-    assert await ledger.realized("USDT") == {"USDT": Decimal("3.25")}
-    assert await ledger.account("USDT") == (Decimal("3.25"), Decimal(0))
-    # and the whole-account view agrees with a fresh ledger
-    assert await repo.DbPaperLedger().realized() == await ledger.realized()
+    assert (await ledger.account("USDT"))[0] == Decimal("3.25")
+    # the whole-account view (every row added up) agrees with the incremental one
+    assert (await repo.DbPaperLedger().realized())["USDT"] == (await ledger.account("USDT"))[0]
 
 
 @pytest.fixture
@@ -92,14 +91,14 @@ async def test_on_postgres_a_trade_committed_out_of_id_order_is_counted(postgres
     ledger = repo.DbPaperLedger()
     await _trade(bot.id, 10, "1.5")
     await _trade(bot.id, 20, "-0.25")
-    assert await ledger.realized("USDT") == {"USDT": Decimal("1.25")}
+    assert (await ledger.account("USDT"))[0] == Decimal("1.25")
     await _trade(bot.id, 30, "2")
-    assert await ledger.realized("USDT") == {"USDT": Decimal("3.25")}
+    assert (await ledger.account("USDT"))[0] == Decimal("3.25")
     # another process committed id 25 after this one had read up to 30: the count gives it away
     await _trade(bot.id, 25, "100")
     await _trade(bot.id, 40, "1")
-    assert await ledger.realized("USDT") == {"USDT": Decimal("104.25")}
-    assert await repo.DbPaperLedger().realized() == await ledger.realized()
+    assert (await ledger.account("USDT"))[0] == Decimal("104.25")
+    assert (await repo.DbPaperLedger().realized())["USDT"] == (await ledger.account("USDT"))[0]
 
 
 async def test_the_cash_check_sees_trades_closed_through_the_product(world: World) -> None:
@@ -107,6 +106,6 @@ async def test_the_cash_check_sees_trades_closed_through_the_product(world: Worl
     await world.send_alert(action="close", price="150", qty="1")
     _, balances = await world.get("/positions")
     assert balances == []
-    realized = (await repo.DbPaperLedger().realized("USDT"))["USDT"]
+    realized = (await repo.DbPaperLedger().account("USDT"))[0]
     stored = sum(await TradeHistory.all().values_list("pnl", flat=True), Decimal(0))
     assert realized == stored and realized > 49

@@ -185,10 +185,10 @@ def _decimal(value: float) -> Decimal:
 class _NoLedger:
     """The paper broker's fill price and fee are pure; its ledger is the simulation's."""
 
-    async def realized(self, quote: str | None = None) -> dict[str, Decimal]:
+    async def realized(self) -> dict[str, Decimal]:
         return {}
 
-    async def exposure(self, quote: str | None = None) -> dict[str, Decimal]:
+    async def exposure(self) -> dict[str, Decimal]:
         return {}
 
     async def account(self, quote: str) -> tuple[Decimal, Decimal]:

@@ -22,10 +22,10 @@ BPS = Decimal(10000)
 
 
 class PaperLedger(Protocol):
-    async def realized(self, quote: str | None = None) -> dict[str, Decimal]:
+    async def realized(self) -> dict[str, Decimal]:
         """Realized PnL after fees so far, per quote currency (closed and open positions)."""
 
-    async def exposure(self, quote: str | None = None) -> dict[str, Decimal]:
+    async def exposure(self) -> dict[str, Decimal]:
         """Notional (qty × entry price) of open positions, per quote currency."""
 
     async def account(self, quote: str) -> tuple[Decimal, Decimal]:
