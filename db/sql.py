@@ -3,8 +3,9 @@
 Why beside the ORM: an executed alert made about 25 trips to the database, each one a query
 built by Tortoise/pypika (about half the process's CPU) and a hand-over to aiosqlite's thread and
 back while holding the connection's lock. `docs/benchmarks.md` has the figures. Here a `Batch`
-of plain statements runs in **one** hand-over: on SQLite one function in aiosqlite's thread
-(inside one `BEGIN IMMEDIATE` transaction when atomic), on PostgreSQL one asyncpg transaction.
+of plain statements runs in **one** hand-over: on SQLite, reads on a read-only connection and
+writes through one writer that commits concurrent batches together (`GroupCommit`); on
+PostgreSQL a batch that writes is one transaction.
 
 The rules stay in `db.repo`; this module only runs statements:
 
@@ -16,8 +17,8 @@ The rules stay in `db.repo`; this module only runs statements:
 * values are encoded the way Tortoise encodes them (`encode`), and rows decoded through the
   model's fields (`decode`), so ORM and lean statements read and write the same rows.
 
-It takes the same lock as Tortoise's queries on the connection, so a lean batch never runs in
-the middle of an ORM transaction, and inside an ORM transaction it runs in a savepoint of it.
+The writer takes the same lock as Tortoise's queries on the connection, so a lean batch never
+runs in the middle of an ORM transaction; inside an ORM transaction it runs in a savepoint of it.
 """
 
 from __future__ import annotations
@@ -307,10 +308,21 @@ def _sqlite_batch(connection: Any, statements: list[Statement], savepoint: bool)
     return results
 
 
+def _params(statement: Statement, results: list[Any]) -> list[Any]:
+    return [p.value(results) if type(p) is Ref else p for p in statement.params]
+
+
+def _changed(statement: Statement, count: int) -> int:
+    """An UPDATE or DELETE's row count; its `require` raised when it changed none."""
+    if statement.require is not None and count == 0:
+        raise statement.require
+    return count
+
+
 def _statements(db: sqlite3.Connection, statements: list[Statement]) -> list[Any]:
     results: list[Any] = []
     for statement in statements:
-        params = [p.value(results) if type(p) is Ref else p for p in statement.params]
+        params = _params(statement, results)
         try:
             cursor = db.execute(statement.sql, params)
         except sqlite3.IntegrityError:
@@ -322,9 +334,7 @@ def _statements(db: sqlite3.Connection, statements: list[Statement]) -> list[Any
         elif statement.kind == "insert":
             results.append(cursor.lastrowid)
         else:
-            results.append(cursor.rowcount)
-            if statement.require is not None and cursor.rowcount == 0:
-                raise statement.require
+            results.append(_changed(statement, cursor.rowcount))
     return results
 
 
@@ -456,7 +466,7 @@ async def _run_postgres(client: Any, statements: list[Statement], writes: bool) 
 async def _postgres_batch(connection: Any, statements: list[Statement]) -> list[Any]:
     results: list[Any] = []  # (PostgreSQL batches run when submitted: `follows` has run)
     for statement in statements:
-        params = [p.value(results) if type(p) is Ref else p for p in statement.params]
+        params = _params(statement, results)
         sql = _dollar(statement.sql)
         try:
             if statement.kind == "insert":
@@ -468,10 +478,5 @@ async def _postgres_batch(connection: Any, statements: list[Statement]) -> list[
             if statement.on_conflict is not None:
                 raise statement.on_conflict from None
             raise
-        if statement.kind == "fetch":
-            results.append(rows)
-        else:
-            results.append(count)
-            if statement.require is not None and count == 0:
-                raise statement.require
+        results.append(rows if statement.kind == "fetch" else _changed(statement, count))
     return results
