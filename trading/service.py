@@ -753,15 +753,19 @@ class TradingService:
         except BrokerRefusal as exc:  # stored once final (`_settle`: not if planned again)
             return _Refused(order, plan, row, exc.user_message)
         break_even = order.take_profit is not None and await repo.break_even_after_tp1(order.bot.id)
-        outcome, stops, finish_log = self._fill_effects(
+        outcome, stops, rows = self._fill_rows(
             order.bot,
+            order.symbol,
+            order.quote,
             plan,
             fill,
             stored,
+            order.reason,
             order.levels,
             reference_price=order.price,
             take_profit=order.take_profit,
             break_even=break_even,
+            claim=stale,
             alert_log=alert_log,
             answer_reason=order.answer_reason(plan),
         )
@@ -770,19 +774,9 @@ class TradingService:
         previous = self._in_flight.get(key)
         pending = await repo.submit_fill(
             order_id=None,
-            fill=fill,
-            side=plan.side,
-            bot_id=order.bot.id,
-            symbol=order.symbol,
-            quote=order.quote,
-            before=stored,
-            outcome=outcome,
-            reason=order.reason,
-            stops=stops,
-            claim=stale,
-            finish_log=finish_log,
             new_order=row,
             follows=previous[2] if previous is not None else None,
+            **rows,
         )
         self._in_flight[key] = (pending.write.after, pending.future, pending.write.batch)
         self.broker.hold_pending(order.quote, *_account_moves(stored, outcome), pending.future)
@@ -862,21 +856,26 @@ class TradingService:
         )
 
     @staticmethod
-    def _fill_effects(
+    def _fill_rows(
         bot: BotConfig,
+        symbol: str,
+        quote: str,
         plan: OrderPlan,
         fill: OrderFill,
         stored: repo.StoredPosition | None,
+        reason: str,
         levels: AlertLevels,
         *,
         reference_price: Decimal,
         take_profit: int | None,
         break_even: bool,
+        claim: str | None,
         alert_log: AlertLog | None,
         answer_reason: str,
-    ) -> tuple[FillOutcome, Protection, tuple[int, dict[str, Any]] | None]:
-        """The fill applied to `stored`: the outcome, the stops after it, and the alert's
-        outcome for its log row (written in the fill's transaction)."""
+    ) -> tuple[FillOutcome, Protection, dict[str, Any]]:
+        """The fill applied to `stored`: the outcome, the stops after it, and what
+        `repo.fill_write` stores of it (with the alert's outcome for its log row, written in
+        the fill's transaction); the order is the caller's to name."""
         outcome = _apply(stored.state if stored else None, plan, fill)
         stops = protection_after_fill(
             bot_levels=(bot.sl, bot.tp, bot.trail),
@@ -898,7 +897,20 @@ class TradingService:
                     **({} if alert_log.answered_late() else {"http_status": 200}),
                 },
             )
-        return outcome, stops, finish_log
+        rows = {
+            "fill": fill,
+            "side": plan.side,
+            "bot_id": bot.id,
+            "symbol": symbol,
+            "quote": quote,
+            "before": stored,
+            "outcome": outcome,
+            "reason": reason,
+            "stops": stops,
+            "claim": claim,
+            "finish_log": finish_log,
+        }
+        return outcome, stops, rows
 
     async def _store_fill(
         self,
@@ -923,33 +935,24 @@ class TradingService:
         be accounted for exactly once."""
         break_even = take_profit is not None and await repo.break_even_after_tp1(bot.id)
         for attempt in range(MAX_STORE_ATTEMPTS):
-            outcome, stops, finish_log = self._fill_effects(
+            outcome, stops, rows = self._fill_rows(
                 bot,
+                symbol,
+                quote,
                 plan,
                 fill,
                 stored,
+                reason,
                 levels,
                 reference_price=reference_price,
                 take_profit=take_profit,
                 break_even=break_even,
+                claim=claim,
                 alert_log=alert_log,
                 answer_reason=answer_reason,
             )
             try:
-                position_id, stored_order_id = await repo.record_fill(
-                    order_id=order_id,
-                    fill=fill,
-                    side=plan.side,
-                    bot_id=bot.id,
-                    symbol=symbol,
-                    quote=quote,
-                    before=stored,
-                    outcome=outcome,
-                    reason=reason,
-                    stops=stops,
-                    claim=claim,
-                    finish_log=finish_log,
-                )
+                position_id, stored_order_id = await repo.record_fill(order_id=order_id, **rows)
                 if alert_log is not None:
                     alert_log.finished = True
                 return _StoredFill(outcome, position_id, stops, stored_order_id)
