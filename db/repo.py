@@ -731,7 +731,7 @@ class PendingFill:
     """A fill submitted to the writer (`submit_fill`): `stored()` waits for its commit."""
 
     write: FillWrite
-    future: Any  # asyncio.Future[list[Any]]
+    future: asyncio.Future[list[Any]]
 
     async def stored(self) -> tuple[int | None, int]:
         """(open position id or None, order id) once committed; ConcurrentUpdate if it was not

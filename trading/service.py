@@ -26,7 +26,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any, Protocol
 
-from db import repo, sql
+from db import repo
 from trading.alerts import Action, Alert
 from trading.bots import BotConfig, order_size
 from trading.brokers.base import BaseBroker, OrderFill, OrderRequest
@@ -185,11 +185,10 @@ class TradingService:
         self.strategies = strategies or StrategyRunner()
         self.claim_ttl = claim_ttl
         self.watcher: PositionWatcher | None = None
-        # "bot:symbol" -> the position as an uncommitted instant fill leaves it, the future of
-        # its commit, its batch (a fill planned on that state follows it: not stored without it)
-        self._in_flight: dict[
-            str, tuple[repo.StoredPosition | None, asyncio.Future[Any], sql.Batch]
-        ] = {}
+        # "bot:symbol" -> the last instant fill queued on the position and not known committed:
+        # the state it leaves (`write.after`), its commit (`future`), its batch (a fill planned
+        # on that state follows it: not stored without it)
+        self._in_flight: dict[str, repo.PendingFill] = {}
 
     # ------------------------------------------------------------ entry points
 
@@ -254,9 +253,8 @@ class TradingService:
         key = f"{bot_id}:{symbol}"
         in_flight = self._in_flight.get(key)
         if in_flight is not None:
-            after, future, _batch = in_flight
-            if not future.done():
-                return after, future
+            if not in_flight.future.done():
+                return in_flight.write.after, in_flight.future
             del self._in_flight[key]
         return await repo.load_position(bot_id, symbol), None
 
@@ -775,10 +773,10 @@ class TradingService:
         pending = await repo.submit_fill(
             order_id=None,
             new_order=row,
-            follows=previous[2] if previous is not None else None,
+            follows=previous.write.batch if previous is not None else None,
             **rows,
         )
-        self._in_flight[key] = (pending.write.after, pending.future, pending.write.batch)
+        self._in_flight[key] = pending
         self.broker.hold_pending(order.quote, *_account_moves(stored, outcome), pending.future)
         return _InFlight(
             order, plan, fill, request.client_order_id, outcome, stops, pending, alert_log
