@@ -268,6 +268,9 @@ async def test_the_cash_check_counts_fills_still_on_their_way(world: World, db_u
     assert position.qty == 1
     rejected = await Order.get(status="rejected")
     assert rejected.error == results[1].reason
+    # committed, the fill counts once: from the stored rows, no longer as pending
+    [usdt] = await broker.balances()
+    assert (usdt.currency, usdt.total, usdt.available) == ("USDT", D("149.9"), D("49.9"))
 
 
 async def test_a_stop_of_a_closed_position_does_not_close_the_next_one(world: World) -> None:

@@ -45,8 +45,8 @@ class PaperBroker(BaseBroker):
         initial_balance: Decimal = Decimal(10000),
     ) -> None:
         self.ledger = ledger
-        # instant fills queued but not committed: (quote, realized, exposure, their commit)
-        self._pending: list[tuple[str, Decimal, Decimal, Any]] = []
+        # instant fills queued but not committed: their commit -> (quote, realized, exposure)
+        self._pending: dict[asyncio.Future[Any], tuple[str, Decimal, Decimal]] = {}
         self.fee_rate = fee_bps / BPS
         self.slippage_rate = slippage_bps / BPS
         self.initial_balance = initial_balance
@@ -77,17 +77,15 @@ class PaperBroker(BaseBroker):
     def hold_pending(
         self, quote: str, realized: Decimal, exposure: Decimal, until: asyncio.Future[Any]
     ) -> None:
-        if len(self._pending) >= 64:  # also pruned here: closes alone must not pile up
-            self._pending = [held for held in self._pending if not held[3].done()]
-        self._pending.append((quote, realized, exposure, until))
+        self._pending[until] = (quote, realized, exposure)
+        until.add_done_callback(self._pending.pop)  # committed (the rows say it) or not stored
 
     def _in_flight(self) -> dict[str, tuple[Decimal, Decimal]]:
         """What fills queued and not committed yet add to each currency's realized PnL and
         exposure. Taken before the stored rows are read: a fill committed during that read is
         then counted twice for a moment (a refusal at the edge of the balance), never missed."""
-        self._pending = [held for held in self._pending if not held[3].done()]
         moved: dict[str, tuple[Decimal, Decimal]] = {}
-        for quote, realized, exposure, _until in self._pending:
+        for quote, realized, exposure in self._pending.values():
             before = moved.get(quote, (Decimal(0), Decimal(0)))
             moved[quote] = (before[0] + realized, before[1] + exposure)
         return moved
