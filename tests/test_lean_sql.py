@@ -104,3 +104,20 @@ async def test_a_group_that_cannot_commit_stores_none_of_its_batches(
         await client._connection.execute("PRAGMA busy_timeout=5000")
     assert all(isinstance(o, repo.STORAGE_ERRORS) for o in outcomes), outcomes
     assert await WebhookLog.filter(dedup_key__in=["x", "y"]).count() == 0
+
+
+async def test_closing_the_database_first_stores_what_was_submitted(
+    world: World, db_url: str
+) -> None:
+    client: Any = connections.get("default")
+    inserts = [asyncio.create_task(repo.insert_webhook_log(**_log(key))) for key in "pqr"]
+    await asyncio.sleep(0)  # each has queued its batch to the writer
+    await client.close()  # a shutdown: the writer drains, then the connections close
+    ids = await asyncio.gather(*inserts)
+    assert all(isinstance(row_id, int) for row_id in ids)
+    assert (client._connection, client.reader) == (None, None)  # nothing opened them again
+    with sqlite3.connect(db_url.removeprefix("sqlite://")) as db:
+        stored = db.execute(
+            "SELECT COUNT(*) FROM webhook_logs WHERE dedup_key IN ('p', 'q', 'r')"
+        ).fetchone()
+    assert stored == (3,)
