@@ -294,3 +294,17 @@ async def test_a_stop_of_a_closed_position_does_not_close_the_next_one(world: Wo
         )
     assert (await CurrentPosition.get(id=second.id)).qty == 1
     assert await TradeHistory.all().count() == 1
+
+
+async def test_a_fill_committed_after_the_202_answer_keeps_the_202(world: World) -> None:
+    # The fill was planned before the answer timed out (so it writes 200), but the intake's
+    # 202 reached the row first: the row keeps the answer the sender got.
+    alert_log = await _stored_alert(world, "late-1")
+    await repo.update_webhook_log(alert_log.id, http_status=202)
+    service = TradingService(Counting(), EventBus())
+    result = await service.execute_alert(
+        world.bots["demo"], _alert("buy", "100"), alert_log=alert_log
+    )
+    assert result.status == "executed"
+    row = await WebhookLog.get(id=alert_log.id)
+    assert (row.status, row.http_status, row.order_id) == ("executed", 202, result.order["id"])
