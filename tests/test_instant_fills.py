@@ -23,8 +23,7 @@ from db import repo
 from db.models import CurrentPosition, Order, PositionEntry, TradeHistory, WebhookLog
 from db.repo import DbPaperLedger
 from tests.conftest import World
-from tests.test_lean_sql import writer_lock
-from tests.test_monitor import eventually
+from tests.waiting import eventually, writer_lock
 from trading.alerts import Alert, parse_alert
 from trading.bots import BotConfig
 from trading.brokers.base import OrderFill, OrderRequest

@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
 
@@ -20,20 +18,7 @@ from tortoise import connections
 from db import repo, sql
 from db.models import WebhookLog
 from tests.conftest import World
-from tests.test_monitor import eventually
-
-
-@contextmanager
-def writer_lock(db_url: str) -> Iterator[sqlite3.Connection]:
-    """SQLite's write lock, held by another connection (another process, as SQLite sees it)."""
-    outside = sqlite3.connect(db_url.removeprefix("sqlite://"), isolation_level=None)
-    outside.execute("BEGIN IMMEDIATE")
-    try:
-        yield outside
-    finally:
-        if outside.in_transaction:
-            outside.execute("COMMIT")
-        outside.close()
+from tests.waiting import eventually, writer_lock
 
 
 def _log(dedup_key: str) -> dict[str, Any]:

@@ -15,6 +15,7 @@ from typing import Any
 from db import repo
 from db.models import AuditLog, CurrentPosition, Order, TradeHistory, TradingBot
 from tests.conftest import World
+from tests.waiting import eventually
 from trading.brokers.base import OrderFill, OrderRequest
 from trading.brokers.paper import PaperBroker
 from trading.errors import BrokerRefusal
@@ -23,18 +24,6 @@ from trading.monitor import Monitor, MonitorConfig
 from trading.service import TradingService
 
 FEE = D("0.001")
-
-
-async def eventually(check: Callable[[], Awaitable[Any]], timeout: float = 5.0) -> Any:
-    """Wait (bounded) for a background task's effect: `check` returns something truthy."""
-    deadline = asyncio.get_running_loop().time() + timeout
-    while True:
-        result = await check()
-        if result:
-            return result
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError("condition not met in time")
-        await asyncio.sleep(0.01)
 
 
 class GateBroker(PaperBroker):

@@ -14,7 +14,7 @@ from aiohttp import ClientError
 from db.models import TradeHistory
 from tests.conftest import World
 from tests.processes import free_port
-from tests.test_monitor import eventually
+from tests.waiting import eventually
 
 
 async def test_a_monitor_process_closes_what_the_web_process_opened(

@@ -1,0 +1,34 @@
+"""Helpers for tests that wait on background work or hold the database from outside."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+
+async def eventually(check: Callable[[], Awaitable[Any]], timeout: float = 5.0) -> Any:
+    """Wait (bounded) for a background task's effect: `check` returns something truthy."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        result = await check()
+        if result:
+            return result
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError("condition not met in time")
+        await asyncio.sleep(0.01)
+
+
+@contextmanager
+def writer_lock(db_url: str) -> Iterator[sqlite3.Connection]:
+    """SQLite's write lock, held by another connection (another process, as SQLite sees it)."""
+    outside = sqlite3.connect(db_url.removeprefix("sqlite://"), isolation_level=None)
+    outside.execute("BEGIN IMMEDIATE")
+    try:
+        yield outside
+    finally:
+        if outside.in_transaction:
+            outside.execute("COMMIT")
+        outside.close()
