@@ -711,6 +711,8 @@ class FillWrite:
     position: int | sql.Ref | None
     order: int | sql.Ref
     after: StoredPosition | None  # the position as this batch leaves it (None: flat)
+    # what it adds to its currency's realized PnL and exposure (see `DbPaperLedger`)
+    account_moves: tuple[Decimal, Decimal]
 
     async def ids(self, results: Awaitable[list[Any]]) -> tuple[int | None, int]:
         """(open position id or None, order id) once `results` (the batch's) are in;
@@ -945,7 +947,23 @@ def fill_write(
             bot_id=bot_id,
             symbol=symbol,
         )
-    return FillWrite(batch, new_id, order, after)
+    return FillWrite(batch, new_id, order, after, _account_moves(before, outcome))
+
+
+def _account_moves(before: StoredPosition | None, outcome: FillOutcome) -> tuple[Decimal, Decimal]:
+    """What a fill adds to its currency's realized PnL and exposure, as `DbPaperLedger` derives
+    them from stored rows: realized = closed trades + open positions' realized part, exposure =
+    open positions' qty × entry price."""
+    after = outcome.position
+    realized = (after.realized_pnl if after else Decimal(0)) - (
+        before.state.realized_pnl if before else Decimal(0)
+    )
+    if outcome.closed is not None:
+        realized += outcome.closed.pnl
+    exposure = (after.qty * after.avg_price if after else Decimal(0)) - (
+        before.state.qty * before.state.avg_price if before else Decimal(0)
+    )
+    return realized, exposure
 
 
 async def update_stops(

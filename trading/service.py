@@ -777,7 +777,7 @@ class TradingService:
             **rows,
         )
         self._in_flight[key] = pending
-        self.broker.hold_pending(order.quote, *_account_moves(stored, outcome), pending.future)
+        self.broker.hold_pending(order.quote, *pending.write.account_moves, pending.future)
         return _InFlight(
             order, plan, fill, request.client_order_id, outcome, stops, pending, alert_log
         )
@@ -1073,24 +1073,6 @@ class TradingService:
                         **outcome.closed.fields(),
                     )
                 )
-
-
-def _account_moves(
-    before: repo.StoredPosition | None, outcome: FillOutcome
-) -> tuple[Decimal, Decimal]:
-    """What a fill adds to its currency's realized PnL and exposure, as the paper account
-    derives them from stored rows: realized = closed trades + open positions' realized part,
-    exposure = open positions' qty × entry price."""
-    after = outcome.position
-    realized = (after.realized_pnl if after else Decimal(0)) - (
-        before.state.realized_pnl if before else Decimal(0)
-    )
-    if outcome.closed is not None:
-        realized += outcome.closed.pnl
-    exposure = (after.qty * after.avg_price if after else Decimal(0)) - (
-        before.state.qty * before.state.avg_price if before else Decimal(0)
-    )
-    return realized, exposure
 
 
 async def _committed(future: asyncio.Future[Any]) -> bool:
