@@ -452,8 +452,10 @@ class TradingService:
             order = await repo.order_by_id(order_id)
             if order.status != "pending":
                 return None
-            _base, quote = await repo.ensure_instrument(symbol)
+            base, quote = await repo.ensure_instrument(symbol)
             stored = await repo.load_position(bot.id, symbol)
+            price = order.price or fill.price
+            sent = _Order(bot, symbol, base, quote, price, order.reason, NO_LEVELS, None, None)
             plan = OrderPlan(
                 side=order.side,  # type: ignore[arg-type]
                 qty=fill.qty,
@@ -463,17 +465,11 @@ class TradingService:
             )
             claim = order.client_order_id
             stored_fill = await self._store_fill(
-                bot,
-                symbol,
-                quote,
+                sent,
                 order.id,
                 plan,
                 fill,
                 stored,
-                order.reason,
-                NO_LEVELS,
-                reference_price=order.price or fill.price,
-                take_profit=None,
                 claim=claim if stored is not None and stored.closing_token == claim else None,
             )
         self.events.publish(
@@ -710,20 +706,13 @@ class TradingService:
                 bot, symbol, f"broker unavailable, order {client_order_id} will be reconciled"
             )
         stored_fill = await self._store_fill(
-            bot,
-            symbol,
-            order.quote,
+            order,
             order_id,
             plan,
             fill,
             stored,
-            order.reason,
-            order.levels,
-            reference_price=order.price,
-            take_profit=order.take_profit,
             claim=claim.token if claim else None,
             alert_log=alert_log,
-            answer_reason=order.answer_reason(plan),
         )
         return self._filled(order, plan, fill, client_order_id, stored_fill)
 
@@ -750,22 +739,14 @@ class TradingService:
             fill = await self.broker.place_order(request)
         except BrokerRefusal as exc:  # stored once final (`_settle`: not if planned again)
             return _Refused(order, plan, row, exc.user_message)
-        break_even = order.take_profit is not None and await repo.break_even_after_tp1(order.bot.id)
         outcome, stops, rows = self._fill_rows(
-            order.bot,
-            order.symbol,
-            order.quote,
+            order,
             plan,
             fill,
             stored,
-            order.reason,
-            order.levels,
-            reference_price=order.price,
-            take_profit=order.take_profit,
-            break_even=break_even,
+            break_even=await self._break_even(order),
             claim=stale,
             alert_log=alert_log,
-            answer_reason=order.answer_reason(plan),
         )
         key = f"{order.bot.id}:{order.symbol}"
         # `stored` is this entry's state when the entry is still here (see `_position`)
@@ -854,34 +835,33 @@ class TradingService:
         )
 
     @staticmethod
+    async def _break_even(order: _Order) -> bool:
+        """Whether a take-profit fill moves the stop to break-even (the bot's setting)."""
+        return order.take_profit is not None and await repo.break_even_after_tp1(order.bot.id)
+
+    @staticmethod
     def _fill_rows(
-        bot: BotConfig,
-        symbol: str,
-        quote: str,
+        order: _Order,
         plan: OrderPlan,
         fill: OrderFill,
         stored: repo.StoredPosition | None,
-        reason: str,
-        levels: AlertLevels,
         *,
-        reference_price: Decimal,
-        take_profit: int | None,
         break_even: bool,
         claim: str | None,
         alert_log: AlertLog | None,
-        answer_reason: str,
     ) -> tuple[FillOutcome, Protection, dict[str, Any]]:
         """The fill applied to `stored`: the outcome, the stops after it, and what
         `repo.fill_write` stores of it (with the alert's outcome for its log row, written in
         the fill's transaction); the order is the caller's to name."""
+        bot = order.bot
         outcome = _apply(stored.state if stored else None, plan, fill)
         stops = protection_after_fill(
             bot_levels=(bot.sl, bot.tp, bot.trail),
-            alert=levels,
+            alert=order.levels,
             outcome=outcome,
             before=stored.protection if stored else None,
-            reference_price=reference_price,
-            take_profit_filled=take_profit,
+            reference_price=order.price,
+            take_profit_filled=order.take_profit,
             break_even=break_even,
         )
         finish_log = None
@@ -890,7 +870,7 @@ class TradingService:
                 alert_log.id,
                 {
                     "status": "executed",
-                    "reason": answer_reason,
+                    "reason": order.answer_reason(plan),
                     "finished_at": datetime.now(UTC),
                     **({} if alert_log.answered_late() else {"http_status": 200}),
                 },
@@ -899,11 +879,11 @@ class TradingService:
             "fill": fill,
             "side": plan.side,
             "bot_id": bot.id,
-            "symbol": symbol,
-            "quote": quote,
+            "symbol": order.symbol,
+            "quote": order.quote,
             "before": stored,
             "outcome": outcome,
-            "reason": reason,
+            "reason": order.reason,
             "stops": stops,
             "claim": claim,
             "finish_log": finish_log,
@@ -912,42 +892,23 @@ class TradingService:
 
     async def _store_fill(
         self,
-        bot: BotConfig,
-        symbol: str,
-        quote: str,
+        order: _Order,
         order_id: int,
         plan: OrderPlan,
         fill: OrderFill,
         stored: repo.StoredPosition | None,
-        reason: str,
-        levels: AlertLevels,
         *,
-        reference_price: Decimal,
-        take_profit: int | None,
         claim: str | None,
         alert_log: AlertLog | None = None,
-        answer_reason: str = "",
     ) -> _StoredFill:
         """Apply the fill of an order sent over the network; if another process moved the
         position meanwhile, apply it again to the fresh state: the fill happened, so it must
         be accounted for exactly once."""
-        break_even = take_profit is not None and await repo.break_even_after_tp1(bot.id)
+        bot, symbol = order.bot, order.symbol
+        break_even = await self._break_even(order)
         for attempt in range(MAX_STORE_ATTEMPTS):
             outcome, stops, rows = self._fill_rows(
-                bot,
-                symbol,
-                quote,
-                plan,
-                fill,
-                stored,
-                reason,
-                levels,
-                reference_price=reference_price,
-                take_profit=take_profit,
-                break_even=break_even,
-                claim=claim,
-                alert_log=alert_log,
-                answer_reason=answer_reason,
+                order, plan, fill, stored, break_even=break_even, claim=claim, alert_log=alert_log
             )
             try:
                 position_id, stored_order_id = await repo.record_fill(order_id=order_id, **rows)
