@@ -203,7 +203,7 @@ async def tick_costs(n: int, ticks: list[Decimal]) -> dict[str, float]:
     def tick_run() -> None:
         on_price = monitor.on_price
         for price in ticks:
-            if on_price(SYMBOL, price, now, "tick"):
+            if on_price(SYMBOL, price, now, "tick", bot_id=None):
                 raise AssertionError("a tick triggered")
 
     scan_ticks = ticks[: SCAN_TICKS.get(n, 20)]
@@ -290,7 +290,7 @@ async def trigger_latency(samples: int, others: int) -> dict[str, float]:
         await trading.execute_alert(bot, buy)
         broker.reached = None
         started = time.perf_counter()
-        tasks = monitor.on_price(SYMBOL, Decimal(97), datetime.now(UTC), "tick")
+        tasks = monitor.on_price(SYMBOL, Decimal(97), datetime.now(UTC), "tick", bot_id=None)
         await asyncio.wait(tasks)
         done = time.perf_counter()
         assert broker.reached is not None, "the stop did not reach the broker"

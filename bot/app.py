@@ -16,8 +16,10 @@ from tortoise import Tortoise
 
 from bot.config import Settings
 from bot.keys import BROKER, EVENTS, INTAKE, METRICS, SETTINGS, STATUS, TRADING
+from bot.logs import install_redaction, settings_secrets
 from bot.metrics import Metrics
 from bot.monitor_runtime import setup_monitor
+from bot.retention import retention_context
 from bot.status import Status
 from bot.telegram_runtime import TELEGRAM_BOT, setup_telegram
 from db import repo
@@ -42,6 +44,8 @@ def create_app(
 ) -> web.Application:
     """The whole product on one aiohttp app. `bot` and `broker` replace the ones the settings
     would build (tests pass a Bot pointed at a fake Bot API, or a broker that is slow)."""
+    # Secrets never reach a log whole, whoever logs them and however logging is set up.
+    install_redaction(settings_secrets(settings))
     app = web.Application(client_max_size=1024 * 1024)
     metrics = Metrics()
     events = EventBus()
@@ -87,6 +91,7 @@ def create_app(
     app.cleanup_ctx.append(reconcile_context)
     app.cleanup_ctx.append(recovery_context)
     app.cleanup_ctx.append(_background_alerts)
+    app.cleanup_ctx.append(retention_context)
     app.add_routes(tradingview.routes)
     app.add_routes(api.routes)
     app.add_routes(health.routes)

@@ -32,6 +32,7 @@ from trading.bots import BotConfig, BotSpec
 from trading.control import audited
 from trading.errors import TradingError
 from trading.signatures import SIGNATURE_HEADER, TIMESTAMP_HEADER, new_hmac_secret, signed_headers
+from trading.views import plain
 
 T = TypeVar("T")
 console = Console()
@@ -469,11 +470,11 @@ async def positions(settings: Settings, bot_name: str | None, as_json: bool) -> 
             p.bot,
             p.symbol,
             p.side,
-            f"{p.qty.normalize():f}",
-            f"{p.avg_price.normalize():f}",
+            plain(p.qty),
+            plain(p.avg_price),
             str(p.entries),
-            f"{p.last_price.normalize():f}" if p.last_price is not None else "-",
-            f"{p.unrealized_pnl.normalize():f} {p.quote}" if p.unrealized_pnl is not None else "-",
+            plain(p.last_price) if p.last_price is not None else "-",
+            f"{plain(p.unrealized_pnl)} {p.quote}" if p.unrealized_pnl is not None else "-",
             p.opened_at.astimezone(UTC).strftime("%Y-%m-%d %H:%M"),
         )
     console.print(table)
@@ -503,11 +504,11 @@ async def trades(settings: Settings, limit: int, bot_name: str | None, as_json: 
             t.bot,
             t.symbol,
             t.side,
-            f"{t.qty.normalize():f}",
-            f"{t.entry_price.normalize():f}",
-            f"{t.exit_price.normalize():f}",
-            f"[{colour}]{t.pnl.normalize():f}[/] {t.quote}",
-            f"{t.fees.normalize():f}",
+            plain(t.qty),
+            plain(t.entry_price),
+            plain(t.exit_price),
+            f"[{colour}]{plain(t.pnl)}[/] {t.quote}",
+            plain(t.fees),
             t.reason,
             t.closed_at.astimezone(UTC).strftime("%Y-%m-%d %H:%M"),
         )

@@ -79,6 +79,8 @@ class Settings(BaseSettings):
     # TradingView sends the whole alert at once and gives up after 3 s: a body still trickling in
     # after this many seconds is a slow client holding a connection, answered 408.
     webhook_body_timeout: float = Field(default=10.0, gt=0, le=60)
+    # `webhook_logs` rows older than this many days are deleted, hourly (0 keeps every row).
+    webhook_log_retention_days: int = Field(default=30, ge=0, le=36500)
     # Abuse limits on POST /webhook/{key}: token buckets per key and per sender IP (429 beyond).
     webhook_rate_per_key: float = Field(default=20.0, gt=0)
     webhook_burst_per_key: float = Field(default=100.0, ge=1)

@@ -1,9 +1,18 @@
-"""Numbers, ages and event messages as a trader reads them on a phone (HTML parse mode)."""
+"""Numbers, ages and event messages as a trader reads them on a phone (HTML parse mode).
+
+Any stored value can be shown (`trading.money`): figures of 10^15 and more are written short
+(`6.50e+18`), a value saturated at the storage limit reads `≥1.00e+26` / `≤−1.00e+26`, a
+percentage of a zero amount is left out, and a row of a list that cannot be shown anyway reads
+as such (logged) without failing the list.
+"""
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Callable
 from datetime import UTC, datetime
 from decimal import ROUND_HALF_EVEN, Decimal
+from functools import partial
 from html import escape
 
 from db.repo import RecentRequest
@@ -14,6 +23,7 @@ from trading.control import Closed, Health, Overview
 from trading.control_events import ApprovalRequested, ApprovalResolved, ControlAction, OutOfSync
 from trading.events import (
     AlertRefused,
+    AlertsCapped,
     ErrorEvent,
     Event,
     HeartbeatMissed,
@@ -29,16 +39,30 @@ from trading.events import (
     TriggerFailed,
     WebhookRefused,
 )
+from trading.money import CONTEXT, at_limit, plain, total, wide
+from trading.money import percent as percent_of
 from trading.reports import BotPerformance, PeriodTotals, PnlSummary
 from trading.views import BotView, ExecutionResult, PositionView, TradeView
 
+log = logging.getLogger(__name__)
+
 MINUS = "−"
+HUGE = Decimal("1e15")  # from here on a figure is written short: 6.50e+18
+QTY_STEP = Decimal("1e-8")
 
 
 def money(value: Decimal, places: int = 2, signed: bool = False) -> str:
-    """`1,234.50`; `+12.41` / `−27.53` when signed."""
-    rounded = value.quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_EVEN)
-    text = f"{abs(rounded):,.{places}f}"
+    """`1,234.50`; `+12.41` / `−27.53` when signed; `6.50e+18` from 10^15 on; a value
+    saturated at the storage limit (`trading.money.fit`) as `≥1.00e+26` / `≤−1.00e+26`."""
+    if not value.is_finite():
+        return "?"
+    if value.copy_abs() >= HUGE:
+        text = f"{value.copy_abs():.2e}"
+        if at_limit(value):
+            return f"≥{text}" if value > 0 else f"≤{MINUS}{text}"
+        return f"{MINUS}{text}" if value < 0 else (f"+{text}" if signed else text)
+    rounded = value.quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_EVEN, context=CONTEXT)
+    text = f"{rounded.copy_abs():,.{places}f}"
     if rounded < 0:
         return f"{MINUS}{text}"
     return f"+{text}" if signed else text
@@ -46,19 +70,47 @@ def money(value: Decimal, places: int = 2, signed: bool = False) -> str:
 
 def price(value: Decimal) -> str:
     """Two decimals for ordinary prices, more for small ones (0.00001234)."""
-    if abs(value) >= 1:
+    if value.copy_abs() >= 1:
         return money(value, 2)
-    return f"{value.normalize():f}"
+    return plain(value)
 
 
 def qty(value: Decimal) -> str:
-    text = f"{value.quantize(Decimal('1e-8')).normalize():f}"
+    """`1,234.5`: up to 8 decimals (all of a smaller quantity), short from 10^15 on."""
+    magnitude = value.copy_abs()
+    if not value.is_finite() or magnitude >= HUGE:
+        return money(value, 0)
+    if 0 < magnitude < QTY_STEP:
+        return plain(value)
+    text = plain(value.quantize(QTY_STEP, context=CONTEXT))
     whole, _, frac = text.partition(".")
     return f"{int(whole):,}" + (f".{frac}" if frac else "") if whole.lstrip("-").isdigit() else text
 
 
 def percent(value: Decimal, signed: bool = True) -> str:
     return money(value, 2, signed=signed) + "%"
+
+
+def _share(part: Decimal, whole: Decimal) -> str:
+    """` (+12.34%)`: `part` as a percentage of `whole`, or nothing when `whole` is zero."""
+    with wide():
+        share = percent_of(part, whole)
+    return f" ({percent(share)})" if share is not None else ""
+
+
+def _row(render: Callable[[], str], what: str) -> str:
+    """One row of a list, or a line saying it cannot be shown (logged): one bad row never
+    fails the whole list."""
+    try:
+        return render()
+    except Exception:
+        log.exception("cannot format %s", what)
+        return f"⚠️ {escape(what)}: cannot be shown (logged)"
+
+
+def _sum(values: dict[str, Decimal], quote: str, value: Decimal) -> None:
+    """Add `value` to `values[quote]`, exactly."""
+    values[quote] = total((values.get(quote, Decimal(0)), value))
 
 
 def duration(seconds: float) -> str:
@@ -83,10 +135,11 @@ def age(moment: datetime, now: datetime | None = None) -> str:
 
 def _stops(sl: Decimal | None, tp: Decimal | None, entry: Decimal) -> str:
     parts = []
-    if sl is not None:
-        parts.append(f"SL {price(sl)} ({percent((sl - entry) / entry * 100)})")
-    if tp is not None:
-        parts.append(f"TP {price(tp)} ({percent((tp - entry) / entry * 100)})")
+    with wide():
+        if sl is not None:
+            parts.append(f"SL {price(sl)}{_share(sl - entry, entry)}")
+        if tp is not None:
+            parts.append(f"TP {price(tp)}{_share(tp - entry, entry)}")
     return " · ".join(parts)
 
 
@@ -119,27 +172,35 @@ def format_event(event: Event) -> str | None:
             f"· entry {event.entries}"
         )
     if isinstance(event, PositionReduced):
+        with wide():
+            net = event.gross_pnl - event.fee
         return (
             f"➖ Reduced {event.side} {escape(event.symbol)} · {escape(event.bot)}\n"
             f"<code>{qty(event.qty)} @ {price(event.price)}</code> · "
-            f"PnL {money(event.gross_pnl - event.fee, signed=True)} {event.quote} after fee\n"
+            f"PnL {money(net, signed=True)} {event.quote} after fee\n"
             f"Left {qty(event.remaining_qty)}"
         )
     if isinstance(event, PositionClosed):
         head = REASONS.get(event.reason, f"Closed ({escape(event.reason)})")
         marker = "" if head.startswith(("🔴", "🎯", "🟠")) else ("✅ " if event.pnl >= 0 else "🔻 ")
-        cost = event.entry_price * event.qty
-        pct = (event.pnl / cost * 100) if cost else Decimal(0)
+        with wide():
+            pct = _share(event.pnl, event.entry_price * event.qty)
         held = duration((event.closed_at - event.opened_at).total_seconds())
         return (
             f"{marker}{head} · {escape(event.symbol)} {event.side} · {escape(event.bot)}\n"
             f"<code>{qty(event.qty)} @ {price(event.exit_price)}</code> · "
-            f"PnL <b>{money(event.pnl, signed=True)} {event.quote}</b> ({percent(pct)}) "
+            f"PnL <b>{money(event.pnl, signed=True)} {event.quote}</b>{pct} "
             f"after {money(event.fees)} fees · held {held}"
         )
     if isinstance(event, AlertRefused):
         return (
             f"⛔ Refused · {escape(event.bot)} {escape(event.symbol or '')}\n{escape(event.reason)}"
+        )
+    if isinstance(event, AlertsCapped):
+        return (
+            f"🚦 Alerts dropped · {escape(event.bot)}\n"
+            f"Over its cap of {event.per_minute} alerts a minute: TradingView does not resend "
+            f"them, so they are lost. Raise the cap (max_alerts_per_minute) if they are real."
         )
     if isinstance(event, WebhookRefused):
         who = escape(event.bot) if event.bot else "unknown key"
@@ -251,27 +312,37 @@ def _more(total: int, shown: int) -> list[str]:
     return [f"… and {total - shown} more"] if total > shown else []
 
 
-def format_positions(positions: list[PositionView], now: datetime | None = None) -> str:
-    if not positions:
-        return "📊 No open positions."
+def _unrealized(positions: list[PositionView]) -> dict[str, Decimal]:
     unrealized: dict[str, Decimal] = {}
     for p in positions:
         if p.unrealized_pnl is not None:
-            unrealized[p.quote] = unrealized.get(p.quote, Decimal(0)) + p.unrealized_pnl
+            _sum(unrealized, p.quote, p.unrealized_pnl)
+    return unrealized
+
+
+def _position_line(p: PositionView, now: datetime) -> str:
+    held = duration((now - p.opened_at).total_seconds())
+    figures = f"{qty(p.qty)} @ {price(p.avg_price)}"
+    tail = ""
+    if p.last_price is not None and p.unrealized_pnl is not None:
+        figures += f" → {price(p.last_price)}"
+        with wide():
+            pct = _share(p.unrealized_pnl, p.avg_price * p.qty)
+        tail = f"  {money(p.unrealized_pnl, signed=True)}{pct}"
+    return (
+        f"<b>{escape(p.symbol)}</b> {p.side} · {escape(p.bot)} · #{p.id}\n"
+        f"<code>{figures}</code>{tail} · {held}"
+    )
+
+
+def format_positions(positions: list[PositionView], now: datetime | None = None) -> str:
+    if not positions:
+        return "📊 No open positions."
+    now = now or datetime.now(UTC)
+    unrealized = _unrealized(positions)
     lines = [f"📊 <b>Open positions ({len(positions)})</b> · unrealized {amounts(unrealized)}"]
     for p in positions[:MAX_ROWS]:
-        held = duration(((now or datetime.now(UTC)) - p.opened_at).total_seconds())
-        figures = f"{qty(p.qty)} @ {price(p.avg_price)}"
-        tail = ""
-        if p.last_price is not None and p.unrealized_pnl is not None:
-            figures += f" → {price(p.last_price)}"
-            cost = p.avg_price * p.qty
-            pct = p.unrealized_pnl / cost * 100 if cost else Decimal(0)
-            tail = f"  {money(p.unrealized_pnl, signed=True)} ({percent(pct)})"
-        lines.append(
-            f"<b>{escape(p.symbol)}</b> {p.side} · {escape(p.bot)} · #{p.id}\n"
-            f"<code>{figures}</code>{tail} · {held}"
-        )
+        lines.append(_row(partial(_position_line, p, now), f"{p.symbol} · {p.bot} · #{p.id}"))
     lines += _more(len(positions), MAX_ROWS)
     return "\n".join(lines)
 
@@ -301,8 +372,8 @@ def format_closed(closed: Closed) -> str:
     ]
     if order.get("trade_pnl") is not None:
         pnl = Decimal(order["trade_pnl"])
-        cost = p.avg_price * p.qty
-        pct = f" ({percent(pnl / cost * 100)})" if cost else ""
+        with wide():
+            pct = _share(pnl, p.avg_price * p.qty)
         held = duration((datetime.now(UTC) - p.opened_at).total_seconds())
         lines.append(
             f"PnL <b>{money(pnl, signed=True)} {escape(p.quote)}</b>{pct} after fees · held {held}"
@@ -320,22 +391,23 @@ def format_close_all(items: list[Closed]) -> str:
     for c in closed:
         trade_pnl = (c.result.order or {}).get("trade_pnl")
         if trade_pnl is not None:
-            pnl[c.position.quote] = pnl.get(c.position.quote, Decimal(0)) + Decimal(trade_pnl)
+            _sum(pnl, c.position.quote, Decimal(trade_pnl))
     lines = [f"✅ Closed {len(closed)} of {len(items)} position(s) · PnL {amounts(pnl)}"]
     for c in items:
-        trade_pnl = (c.result.order or {}).get("trade_pnl")
-        if c.result.status == "executed":
-            figure = money(Decimal(trade_pnl), signed=True) if trade_pnl is not None else "reduced"
-            lines.append(
-                f"{escape(c.position.symbol)} {c.position.side} · {escape(c.position.bot)} "
-                f"<code>{figure}</code>"
-            )
-        else:
-            lines.append(
-                f"⚠️ {escape(c.position.symbol)} · {escape(c.position.bot)}: "
-                f"{escape(c.result.reason)}"
-            )
+        what = f"{c.position.symbol} · {c.position.bot}"
+        lines.append(_row(partial(_closed_line, c), what))
     return "\n".join(lines)
+
+
+def _closed_line(c: Closed) -> str:
+    trade_pnl = (c.result.order or {}).get("trade_pnl")
+    if c.result.status == "executed":
+        figure = money(Decimal(trade_pnl), signed=True) if trade_pnl is not None else "reduced"
+        return (
+            f"{escape(c.position.symbol)} {c.position.side} · {escape(c.position.bot)} "
+            f"<code>{figure}</code>"
+        )
+    return f"⚠️ {escape(c.position.symbol)} · {escape(c.position.bot)}: {escape(c.result.reason)}"
 
 
 def format_bot_line(bot: BotConfig, open_count: int) -> str:
@@ -397,8 +469,18 @@ def format_trades(trades: list[TradeView], now: datetime | None = None) -> str:
     if not trades:
         return "📜 No closed trades yet."
     now = now or datetime.now(UTC)
-    rows = [
-        [
+    rows = [_trade_row(t, now) for t in trades]
+    pnl: dict[str, Decimal] = {}
+    for t in trades:
+        _sum(pnl, t.quote, t.pnl)
+    return f"📜 <b>Last {len(trades)} trade(s)</b> · PnL {amounts(pnl)}\n" + table(
+        rows, frozenset({2, 3, 4, 5})
+    )
+
+
+def _trade_row(t: TradeView, now: datetime) -> list[str]:
+    try:
+        return [
             t.symbol,
             t.side,
             qty(t.qty),
@@ -407,14 +489,9 @@ def format_trades(trades: list[TradeView], now: datetime | None = None) -> str:
             money(t.pnl, signed=True),
             age(t.closed_at, now),
         ]
-        for t in trades
-    ]
-    total: dict[str, Decimal] = {}
-    for t in trades:
-        total[t.quote] = total.get(t.quote, Decimal(0)) + t.pnl
-    return f"📜 <b>Last {len(trades)} trade(s)</b> · PnL {amounts(total)}\n" + table(
-        rows, frozenset({2, 3, 4, 5})
-    )
+    except Exception:
+        log.exception("cannot format trade #%s", t.id)
+        return [t.symbol, t.side, "?", "?", "?", "?", f"#{t.id} not shown"]
 
 
 def _period_rows(periods: list[PeriodTotals]) -> list[list[str]]:
@@ -437,13 +514,13 @@ def format_pnl(summary: PnlSummary) -> str:
 
 
 def format_periods(title: str, periods: list[PeriodTotals]) -> str:
-    total: dict[str, Decimal] = {}
+    pnl: dict[str, Decimal] = {}
     trades = 0
     for period in periods:
         trades += period.totals.trades
         for quote, value in period.totals.pnl.items():
-            total[quote] = total.get(quote, Decimal(0)) + value
-    return f"{title} · {trades} trade(s) · {amounts(total)}\n" + table(
+            _sum(pnl, quote, value)
+    return f"{title} · {trades} trade(s) · {amounts(pnl)}\n" + table(
         _period_rows(periods), frozenset({1, 2, 3})
     )
 
@@ -453,17 +530,21 @@ def format_performance(items: list[BotPerformance]) -> str:
         return "🏆 No closed trades yet."
     lines = ["🏆 <b>Performance by bot</b> (after fees)"]
     for p in items[:12]:
-        factor = f"{p.profit_factor:.2f}" if p.profit_factor is not None else "∞"
-        lines.append(
-            f"<b>{escape(p.bot)}</b> {money(p.pnl, signed=True)} {escape(p.quote)} · "
-            f"{p.trades} trades · {p.win_rate:.0f}% won\n"
-            f"<code>avg {money(p.average, signed=True)} · best {money(p.best, signed=True)} · "
-            f"worst {money(p.worst, signed=True)}</code>\n"
-            f"<code>PF {factor} · max DD {money(p.max_drawdown)} · "
-            f"fees {money(p.fees)} · hold {duration(p.avg_hold_seconds)}</code>"
-        )
+        lines.append(_row(partial(_performance_lines, p), f"{p.bot} {p.quote}"))
     lines += _more(len(items), 12)
     return "\n".join(lines)
+
+
+def _performance_lines(p: BotPerformance) -> str:
+    factor = money(p.profit_factor) if p.profit_factor is not None else "∞"
+    return (
+        f"<b>{escape(p.bot)}</b> {money(p.pnl, signed=True)} {escape(p.quote)} · "
+        f"{p.trades} trades · {p.win_rate:.0f}% won\n"
+        f"<code>avg {money(p.average, signed=True)} · best {money(p.best, signed=True)} · "
+        f"worst {money(p.worst, signed=True)}</code>\n"
+        f"<code>PF {factor} · max DD {money(p.max_drawdown)} · "
+        f"fees {money(p.fees)} · hold {duration(p.avg_hold_seconds)}</code>"
+    )
 
 
 def format_balances(balances: list[Balance], broker: str) -> str:
@@ -552,10 +633,7 @@ def format_notify(choices: dict[str, bool]) -> str:
 
 
 def format_status(overview: Overview, telegram: dict[str, str], now: datetime | None = None) -> str:
-    unrealized: dict[str, Decimal] = {}
-    for p in overview.positions:
-        if p.unrealized_pnl is not None:
-            unrealized[p.quote] = unrealized.get(p.quote, Decimal(0)) + p.unrealized_pnl
+    unrealized = _unrealized(overview.positions)
     switch = overview.kill_switch
     lines = [
         "🟢 <b>Tradebot</b> running"

@@ -37,6 +37,12 @@ class Metrics:
             ["scope"],
             registry=self.registry,
         )
+        self.client_errors = Counter(
+            "tradebot_webhook_client_errors",
+            "Webhook requests the sender broke off (not our fault: nothing to retry)",
+            ["kind"],
+            registry=self.registry,
+        )
         self.background = Gauge(
             "tradebot_alerts_in_background",
             "Alerts answered 202 still executing",

@@ -36,6 +36,7 @@ from aiogram.fsm.storage.memory import MemoryStorage
 from aiogram.methods import TelegramMethod
 from aiogram.methods.base import Response, TelegramType
 from aiogram.types import Update
+from aiogram.types.update import UpdateTypeLookupError
 from aiogram.utils.token import TokenValidationError
 from aiohttp import web
 from pydantic import ValidationError
@@ -251,6 +252,13 @@ class TelegramRuntime:
             update = Update.model_validate(data, context={"bot": self.bot})
         except ValidationError:
             return False
+        try:
+            update.event_type  # noqa: B018 - raises for an update of a kind aiogram does not know
+        except UpdateTypeLookupError:
+            # A kind this version does not handle (or an empty update): acknowledged, so
+            # Telegram does not redeliver it forever, and dropped.
+            log.info("telegram update ignored update_id=%s: unknown kind", update.update_id)
+            return True
         self._spawn(self._feed(update), f"telegram-update-{update.update_id}")
         return True
 

@@ -8,10 +8,33 @@ accepted alert per bot and alert id), so they hold across processes and on SQLit
 
 from __future__ import annotations
 
+from decimal import Decimal
+from typing import Any
+
 from tortoise import fields
 from tortoise.models import Model
 
+from trading import money
+
 MONEY = {"max_digits": 38, "decimal_places": 12}
+
+
+class MoneyField(fields.DecimalField):  # type: ignore[type-arg]
+    """A NUMERIC(38,12) money column, read exactly whatever its size (`trading.money`).
+
+    Tortoise's DecimalField quantizes what it reads in the default 28-digit decimal context,
+    which raises on any stored value of 17 or more integer digits: one such row made every query
+    over its table fail. The column is the same DecimalField (same description, so no migration).
+    """
+
+    def to_python_value(self, value: Any) -> Decimal | None:
+        return None if value is None else money.from_column(value)
+
+    def describe(self, serializable: bool) -> dict:
+        described = super().describe(serializable)
+        if serializable:
+            described["field_type"] = fields.DecimalField.__name__
+        return described
 
 
 class TradingBot(Model):
@@ -21,7 +44,7 @@ class TradingBot(Model):
     strategy = fields.CharField(max_length=32, default="signal")
     # Order size: kind is qty (base units), quote (amount of quote currency) or equity_pct.
     size_kind = fields.CharField(max_length=16, default="qty")
-    size_value = fields.DecimalField(**MONEY)
+    size_value = MoneyField(**MONEY)
     direction = fields.CharField(max_length=8, default="long")
     max_entries = fields.IntField(default=1)
     sl = fields.CharField(max_length=32, null=True)
@@ -74,12 +97,33 @@ class Instrument(Model):
     symbol = fields.CharField(max_length=32, unique=True)
     base = fields.CharField(max_length=16)
     quote = fields.CharField(max_length=16)
-    last_price = fields.DecimalField(**MONEY, null=True)
+    last_price = MoneyField(**MONEY, null=True)
     last_price_at = fields.DatetimeField(null=True)
     last_price_source = fields.CharField(max_length=16, null=True)
 
     class Meta:
         table = "instruments"
+
+
+class BotPrice(Model):
+    """The last price each bot's own alerts carried per symbol, which only its stops act on.
+
+    SPEC §5: an alert's price moves the stops, targets and trailing stops of its own bot only
+    (another bot's alert never closes mine); monitors in other processes read it here. The
+    exchange's prices, which move every bot's stops, are in `instruments`."""
+
+    id = fields.IntField(primary_key=True)
+    bot: fields.ForeignKeyRelation[TradingBot] = fields.ForeignKeyField(
+        "models.TradingBot", related_name="prices", on_delete=fields.CASCADE
+    )
+    symbol = fields.CharField(max_length=32)
+    price = MoneyField(**MONEY)
+    seen_at = fields.DatetimeField()  # when the price was observed (the alert's `time`)
+    source = fields.CharField(max_length=16, default="alert")
+
+    class Meta:
+        table = "bot_prices"
+        unique_together = (("bot", "symbol"),)
 
 
 class Order(Model):
@@ -93,12 +137,12 @@ class Order(Model):
     symbol = fields.CharField(max_length=32)
     side = fields.CharField(max_length=4)  # buy | sell
     order_type = fields.CharField(max_length=8, default="market")
-    qty = fields.DecimalField(**MONEY)
-    price = fields.DecimalField(**MONEY, null=True)  # reference price the order was sized at
+    qty = MoneyField(**MONEY)
+    price = MoneyField(**MONEY, null=True)  # reference price the order was sized at
     status = fields.CharField(max_length=12, default="pending")  # pending|filled|rejected|failed
-    filled_qty = fields.DecimalField(**MONEY, default=0)
-    avg_fill_price = fields.DecimalField(**MONEY, null=True)
-    fee = fields.DecimalField(**MONEY, default=0)
+    filled_qty = MoneyField(**MONEY, default=0)
+    avg_fill_price = MoneyField(**MONEY, null=True)
+    fee = MoneyField(**MONEY, default=0)
     fee_currency = fields.CharField(max_length=16, null=True)
     broker = fields.CharField(max_length=32)
     broker_order_id = fields.CharField(max_length=64, null=True)
@@ -123,21 +167,21 @@ class CurrentPosition(Model):
     symbol = fields.CharField(max_length=32)
     quote = fields.CharField(max_length=16)
     side = fields.CharField(max_length=5)  # long | short
-    qty = fields.DecimalField(**MONEY)
-    avg_price = fields.DecimalField(**MONEY)
+    qty = MoneyField(**MONEY)
+    avg_price = MoneyField(**MONEY)
     entries = fields.IntField(default=1)
-    opened_qty = fields.DecimalField(**MONEY)
-    exit_qty = fields.DecimalField(**MONEY, default=0)
-    exit_value = fields.DecimalField(**MONEY, default=0)
-    realized_pnl = fields.DecimalField(**MONEY, default=0)  # after all fees so far
-    fees = fields.DecimalField(**MONEY, default=0)
-    sl = fields.DecimalField(**MONEY, null=True)
-    tp = fields.DecimalField(**MONEY, null=True)
+    opened_qty = MoneyField(**MONEY)
+    exit_qty = MoneyField(**MONEY, default=0)
+    exit_value = MoneyField(**MONEY, default=0)
+    realized_pnl = MoneyField(**MONEY, default=0)  # after all fees so far
+    fees = MoneyField(**MONEY, default=0)
+    sl = MoneyField(**MONEY, null=True)
+    tp = MoneyField(**MONEY, null=True)
     trail = fields.CharField(max_length=32, null=True)
     # Several take-profit levels: [{"price": "…", "share": "0.5", "filled": false}, …]
     take_profits: list = fields.JSONField(default=list)  # type: ignore[assignment]
-    trail_peak = fields.DecimalField(**MONEY, null=True)  # best price since open (trailing stop)
-    trail_stop = fields.DecimalField(**MONEY, null=True)  # current trailing stop price
+    trail_peak = MoneyField(**MONEY, null=True)  # best price since open (trailing stop)
+    trail_stop = MoneyField(**MONEY, null=True)  # current trailing stop price
     # A monitor (or any closer) claims the position before sending its closing order, so a
     # trigger fires once even with several monitors or a racing webhook close.
     closing_token = fields.CharField(max_length=64, null=True)
@@ -166,10 +210,10 @@ class PositionEntry(Model):
     symbol = fields.CharField(max_length=32)
     kind = fields.CharField(max_length=8)  # open | add | reduce | close
     side = fields.CharField(max_length=4)  # buy | sell
-    qty = fields.DecimalField(**MONEY)
-    price = fields.DecimalField(**MONEY)
-    fee = fields.DecimalField(**MONEY)
-    gross_pnl = fields.DecimalField(**MONEY, default=0)  # exits only, before fees
+    qty = MoneyField(**MONEY)
+    price = MoneyField(**MONEY)
+    fee = MoneyField(**MONEY)
+    gross_pnl = MoneyField(**MONEY, default=0)  # exits only, before fees
     reason = fields.CharField(max_length=32, default="signal")
     created_at = fields.DatetimeField()
 
@@ -188,11 +232,11 @@ class TradeHistory(Model):
     symbol = fields.CharField(max_length=32)
     quote = fields.CharField(max_length=16)
     side = fields.CharField(max_length=5)
-    qty = fields.DecimalField(**MONEY)
-    entry_price = fields.DecimalField(**MONEY)
-    exit_price = fields.DecimalField(**MONEY)
-    pnl = fields.DecimalField(**MONEY)
-    fees = fields.DecimalField(**MONEY)
+    qty = MoneyField(**MONEY)
+    entry_price = MoneyField(**MONEY)
+    exit_price = MoneyField(**MONEY)
+    pnl = MoneyField(**MONEY)
+    fees = MoneyField(**MONEY)
     entries = fields.IntField(default=1)
     opened_at = fields.DatetimeField()
     closed_at = fields.DatetimeField(db_index=True)
@@ -266,23 +310,28 @@ class AuditLog(Model):
 
 
 class PriceBar(Model):
-    """One bar of a symbol's price series at an interval, built from alert prices or candles."""
+    """One bar of a bot's price series of a symbol at an interval, built from the prices the
+    bot's own alerts carry or from the exchange's candles (SPEC §5: an alert moves the strategy
+    of its own bot only). `bot_id` NULL: a bar stored before series were per bot, kept for
+    charts and backtests and never read by a strategy."""
 
     id = fields.IntField(primary_key=True)
+    bot_id = fields.IntField(null=True)
     symbol = fields.CharField(max_length=32)
     interval = fields.CharField(max_length=16)
     open_time = fields.DatetimeField()
-    open = fields.DecimalField(**MONEY)
-    high = fields.DecimalField(**MONEY)
-    low = fields.DecimalField(**MONEY)
-    close = fields.DecimalField(**MONEY)
-    volume = fields.DecimalField(**MONEY, default=0)
+    open = MoneyField(**MONEY)
+    high = MoneyField(**MONEY)
+    low = MoneyField(**MONEY)
+    close = MoneyField(**MONEY)
+    volume = MoneyField(**MONEY, default=0)
     closed = fields.BooleanField(default=False)
     source = fields.CharField(max_length=16, default="alert")
 
     class Meta:
         table = "price_bars"
-        unique_together = (("symbol", "interval", "open_time"),)
+        unique_together = (("bot_id", "symbol", "interval", "open_time"),)
+        indexes = (("symbol", "interval", "open_time"),)
 
 
 class TelegramUpdate(Model):

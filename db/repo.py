@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import secrets
 from collections import defaultdict
 from collections.abc import Awaitable
@@ -21,6 +22,7 @@ from tortoise.transactions import in_transaction
 from db import sql
 from db.models import (
     AuditLog,
+    BotPrice,
     CurrentPosition,
     Instrument,
     Order,
@@ -31,6 +33,7 @@ from db.models import (
     UsedSignature,
     WebhookLog,
 )
+from trading import money
 from trading.bots import BotConfig, BotSpec, format_size, new_webhook_key, parse_size
 from trading.brokers.base import OrderFill
 from trading.errors import InvalidRequest, NotFound
@@ -44,9 +47,37 @@ __all__ = ["STORAGE_ERRORS", "IntegrityError"]
 # The database cannot be reached or answered with an error: callers answer "retry later".
 STORAGE_ERRORS = (DBConnectionError, OperationalError, ConnectionError, OSError)
 
+log = logging.getLogger(__name__)
+
 
 class ConcurrentUpdate(Exception):
     """Another writer changed the position since it was read; reload and apply again."""
+
+
+class OrderSettled(ConcurrentUpdate):
+    """The pending order whose fill was being stored is no longer pending (someone else stored
+    or failed it): applying the fill again cannot help."""
+
+
+class AlertTaken(Exception):
+    """The alert's webhook log row is no longer this execution's: it was finished, or another
+    process's start-up recovery claimed it (`received|accepted` -> `recovering`) and executes
+    the alert itself. Nothing of this execution was stored."""
+
+
+# An alert's log row is its intake's to finish while it reads one of these (see `trading.recovery`)
+ALERT_RUNNING = ("received", "accepted")
+_ALERT_IS_RUNNING = '"id" = ? AND "status" IN (?, ?) AND "finished_at" IS NULL'
+
+
+def _still_running(batch: sql.Batch, log_id: int) -> None:
+    """Refuse the batch (AlertTaken) unless the alert's log row is still its intake's."""
+    batch.execute(
+        f'UPDATE "webhook_logs" SET "status" = "status" WHERE {_ALERT_IS_RUNNING}',
+        log_id,
+        *ALERT_RUNNING,
+        require=AlertTaken(f"webhook log {log_id} is no longer running here"),
+    )
 
 
 class PositionClaimed(Exception):
@@ -320,10 +351,24 @@ async def ensure_instrument(symbol: str) -> tuple[str, str]:
     return row.base, row.quote
 
 
-async def record_price(symbol: str, price: Decimal, at: datetime, source: str) -> None:
-    """Every alert with a price writes it (lean SQL)."""
+# Whose prices move whose stops (SPEC §5). An alert's price is its bot's: `bot_prices` holds the
+# last one per bot and symbol, and only that bot's stops act on it (in a monitor of any process).
+# The exchange's prices (tickers) move every bot's stops; they are stored in `instruments` with
+# this source. `instruments.last_price` is also the latest price seen for the symbol from any
+# source (shown with positions, the reference price of an order that carries none), which no
+# monitor acts on unless it came from the exchange.
+EXCHANGE_SOURCE = "ticker"
+
+
+async def record_price(
+    symbol: str, price: Decimal, at: datetime, source: str, bot_id: int | None = None
+) -> None:
+    """Every alert with a price writes it (lean SQL): as its bot's (`bot_id`) and as the
+    symbol's latest, in one commit."""
     batch = sql.Batch()
     _price_update(batch, symbol, price, at, source)
+    if bot_id is not None:
+        _bot_price_upsert(batch, bot_id, symbol, price, at, source)
     await sql.run(batch)
 
 
@@ -339,13 +384,49 @@ def _price_update(batch: sql.Batch, symbol: str, price: Decimal, at: datetime, s
     )
 
 
-async def last_price(symbol: str) -> Decimal | None:
+def _bot_price_upsert(
+    batch: sql.Batch, bot_id: int, symbol: str, price: Decimal, at: datetime, source: str
+) -> None:
+    """The bot's own last price in the symbol, by the same rule as `_price_update` (one
+    statement: SQLite and PostgreSQL both have INSERT … ON CONFLICT DO UPDATE … WHERE)."""
+    fields = BotPrice._meta.fields_map
+    batch.execute(
+        'INSERT INTO "bot_prices" ("bot_id", "symbol", "price", "seen_at", "source") '
+        "VALUES (?, ?, ?, ?, ?) "
+        'ON CONFLICT ("bot_id", "symbol") DO UPDATE SET "price" = excluded."price", '
+        '"seen_at" = excluded."seen_at", "source" = excluded."source" '
+        'WHERE "bot_prices"."seen_at" <= excluded."seen_at"',
+        bot_id,
+        symbol,
+        sql.encode(fields["price"], price),
+        sql.encode(fields["seen_at"], at),
+        sql.encode(fields["source"], source),
+    )
+
+
+async def last_price(symbol: str, bot_id: int | None = None) -> Decimal | None:
+    """The price an order without one fills at. For a bot (`bot_id`): the newer of its own
+    alerts' price and the exchange's (another bot's alert price never prices my order, SPEC §5);
+    the symbol's latest from any source only when neither is known (a position opened before
+    per-bot prices were kept). Without a bot: the symbol's latest."""
     row = await Instrument.get_or_none(symbol=symbol)
+    if bot_id is None:
+        return row.last_price if row else None
+    candidates: list[tuple[datetime, Decimal]] = []
+    own = await BotPrice.get_or_none(bot_id=bot_id, symbol=symbol)
+    if own is not None:
+        candidates.append((own.seen_at, own.price))
+    if row is not None and row.last_price is not None and row.last_price_at is not None:
+        if row.last_price_source == EXCHANGE_SOURCE:
+            candidates.append((row.last_price_at, row.last_price))
+    if candidates:
+        return max(candidates, key=lambda item: item[0])[1]
     return row.last_price if row else None
 
 
 async def prices_of(symbols: list[str]) -> dict[str, tuple[Decimal, datetime, str]]:
-    """symbol -> (last price, when observed, source) for the symbols that have one."""
+    """symbol -> (latest price from any source, when observed, source) for the symbols that
+    have one. For display: no stop acts on it (see `stored_prices`)."""
     rows = await Instrument.filter(symbol__in=symbols, last_price__isnull=False).values_list(
         "symbol", "last_price", "last_price_at", "last_price_source"
     )
@@ -356,8 +437,57 @@ async def prices_of(symbols: list[str]) -> dict[str, tuple[Decimal, datetime, st
     }
 
 
+Stored = tuple[Decimal, datetime, str]
+
+
+async def stored_prices(
+    symbols: list[str],
+) -> tuple[dict[str, Stored], dict[tuple[int, str], Stored]]:
+    """The prices a monitor acts on, as stored by every process, in one read: the exchange's
+    (symbol -> (price, seen at, source)) and each bot's own alert prices ((bot id, symbol) ->
+    …). An instrument row whose latest price came from an alert is no exchange price."""
+    marks = ", ".join("?" for _ in symbols)
+    batch = sql.Batch()
+    batch.fetch(
+        'SELECT "symbol", "last_price", "last_price_at", "last_price_source" FROM "instruments" '
+        f'WHERE "symbol" IN ({marks}) AND "last_price_source" = ? '
+        'AND "last_price" IS NOT NULL AND "last_price_at" IS NOT NULL',
+        *symbols,
+        EXCHANGE_SOURCE,
+    )
+    batch.fetch(
+        'SELECT "bot_id", "symbol", "price", "seen_at", "source" FROM "bot_prices" '
+        f'WHERE "symbol" IN ({marks})',
+        *symbols,
+    )
+    exchange_rows, bot_rows = await sql.run(batch)
+    exchange = {
+        str(symbol): (_exact(price), _seen_at(at), str(source))
+        for symbol, price, at, source in exchange_rows
+    }
+    alerts = {
+        (int(bot_id), str(symbol)): (_exact(price), _seen_at(at), str(source))
+        for bot_id, symbol, price, at, source in bot_rows
+    }
+    return exchange, alerts
+
+
+def _exact(value: Any) -> Decimal:
+    """A stored price as it is: no quantizing in the 28-digit context, which raises on the
+    largest prices a column holds (a monitor must not choke on any price a sender may send)."""
+    return value if isinstance(value, Decimal) else Decimal(str(value))
+
+
+_SEEN_AT = ("seen_at",)
+
+
+def _seen_at(value: Any) -> datetime:
+    return sql.decode(BotPrice, (value,), _SEEN_AT)["seen_at"]
+
+
 async def record_prices(quotes: dict[str, tuple[Decimal, datetime]], source: str) -> None:
-    """Store the prices of a ticker poll in one transaction (`_price_update` for each)."""
+    """Store the exchange's prices of a ticker poll in one transaction (`_price_update` for
+    each); with `EXCHANGE_SOURCE` every bot's stops act on them."""
     if not quotes:
         return
     batch = sql.Batch()
@@ -603,43 +733,102 @@ async def open_positions_of(bot_id: int) -> list[str]:
     return await CurrentPosition.filter(bot_id=bot_id).values_list("symbol", flat=True)  # type: ignore[return-value]
 
 
+def _decoded(model: type[Any], rows: list[Any], names: tuple[str, ...]) -> list[SimpleNamespace]:
+    """Rows of `model` decoded one by one: a row that cannot be read (a value no column type
+    allows, written by hand) is left out and logged, and never hides the others."""
+    decoded = []
+    for row in rows:
+        try:
+            decoded.append(SimpleNamespace(**sql.decode(model, row, names)))
+        except Exception:
+            log.exception("%s row id=%r cannot be read: left out", model.__name__, row[0])
+    return decoded
+
+
+def _filters(bot_name: str | None, **equal: Any) -> tuple[str, list[Any]]:
+    """A WHERE clause (empty when nothing to filter) on the bot's name and equal columns."""
+    where, params = [], []
+    if bot_name:
+        where.append('"bot_id" IN (SELECT "id" FROM "trading_bots" WHERE "name" = ?)')
+        params.append(bot_name)
+    for column, value in equal.items():
+        if value is not None:
+            where.append(f'"{column}" = ?')
+            params.append(value)
+    return (f" WHERE {' AND '.join(where)}" if where else ""), params
+
+
+async def _bot_names(bot_ids: set[int]) -> dict[int, str]:
+    return dict(await TradingBot.filter(id__in=bot_ids).values_list("id", "name"))  # type: ignore[arg-type]
+
+
 async def list_positions(
     bot_name: str | None = None, position_id: int | None = None
 ) -> list[PositionView]:
-    query = CurrentPosition.all().prefetch_related("bot").order_by("id")
-    if bot_name:
-        query = query.filter(bot__name=bot_name)
-    if position_id is not None:
-        query = query.filter(id=position_id)
-    rows = await query
-    prices = {
-        row.symbol: row.last_price
-        for row in await Instrument.filter(symbol__in=[r.symbol for r in rows])
-    }
+    """Open positions (oldest first) with their unrealized PnL at the symbol's last price.
+
+    Every stored value works (`trading.money`), and rows are read and shown one by one: a row
+    that cannot be read is left out, one whose PnL cannot be computed is shown without it, each
+    logged. One bad position never breaks `/positions`, `/status`, `/pnl` or `GET /positions`
+    for every bot."""
+    names, select = sql.select_all(CurrentPosition)
+    where, params = _filters(bot_name, id=position_id)
+    batch = sql.Batch()
+    batch.fetch(f'{select}{where} ORDER BY "id"', *params)
+    (raw,) = await sql.run(batch)
+    rows = _decoded(CurrentPosition, raw, names)
+    bots = await _bot_names({row.bot_id for row in rows})
+    prices = await _last_prices(sorted({row.symbol for row in rows}))
     views = []
     for row in rows:
-        price = prices.get(row.symbol)
-        views.append(
-            PositionView(
-                id=row.id,
-                bot=row.bot.name,
-                symbol=row.symbol,
-                side=row.side,
-                qty=row.qty,
-                avg_price=row.avg_price,
-                entries=row.entries,
-                opened_at=row.opened_at,
-                sl=row.sl,
-                tp=row.tp,
-                trail=row.trail,
-                realized_pnl=row.realized_pnl,
-                fees=row.fees,
-                last_price=price,
-                unrealized_pnl=_state(row).unrealized_pnl(price) if price is not None else None,
-                quote=row.quote,
-            )
-        )
+        try:
+            views.append(_position_view(row, bots.get(row.bot_id, "?"), prices.get(row.symbol)))
+        except Exception:
+            log.exception("position #%s %s cannot be shown: left out", row.id, row.symbol)
     return views
+
+
+async def _last_prices(symbols: list[str]) -> dict[str, Decimal]:
+    """symbol -> last price, for those that have one readable."""
+    if not symbols:
+        return {}
+    batch = sql.Batch()
+    marks = ", ".join("?" for _ in symbols)
+    batch.fetch(
+        f'SELECT "id", "symbol", "last_price" FROM "instruments" WHERE "symbol" IN ({marks}) '
+        'AND "last_price" IS NOT NULL',
+        *symbols,
+    )
+    (raw,) = await sql.run(batch)
+    rows = _decoded(Instrument, raw, ("id", "symbol", "last_price"))
+    return {row.symbol: row.last_price for row in rows}
+
+
+def _position_view(row: Any, bot: str, price: Decimal | None) -> PositionView:
+    unrealized = None
+    if price is not None:
+        try:
+            unrealized = _state(row).unrealized_pnl(price)
+        except ArithmeticError:
+            log.exception("position #%s: unrealized PnL at %s cannot be computed", row.id, price)
+    return PositionView(
+        id=row.id,
+        bot=bot,
+        symbol=row.symbol,
+        side=row.side,
+        qty=row.qty,
+        avg_price=row.avg_price,
+        entries=row.entries,
+        opened_at=row.opened_at,
+        sl=row.sl,
+        tp=row.tp,
+        trail=row.trail,
+        realized_pnl=row.realized_pnl,
+        fees=row.fees,
+        last_price=price,
+        unrealized_pnl=unrealized,
+        quote=row.quote,
+    )
 
 
 # ---------------------------------------------------------------- orders and fills
@@ -659,11 +848,13 @@ async def create_order(
     webhook_log_id: int | None,
     claim: Claim | None = None,
     refused: str | None = None,
+    running_alert: int | None = None,
 ) -> int:
     """Write the order row before the broker is called. With `claim`, the position is claimed
     in the same transaction (PositionClaimed if someone else holds it): no closing order is
     ever sent by two closers. With `refused` (the reason), the row of an order an instant broker
-    refused, stored as rejected."""
+    refused, stored as rejected. With `running_alert` (its log id), only while the intake still
+    runs that alert (AlertTaken once another process's recovery claimed it)."""
     fields: dict[str, Any] = {
         "client_order_id": client_order_id,
         "bot_id": bot_id,
@@ -679,6 +870,8 @@ async def create_order(
     if refused is not None:
         fields.update(status="rejected", error=refused[:2000])
     batch = sql.Batch()
+    if running_alert is not None:
+        _still_running(batch, running_alert)
     if claim is not None:
         _take_claim(batch, claim)
     order = batch.insert(Order, fields)
@@ -781,7 +974,10 @@ def fill_write(
     here, filled: an instant broker's order (the paper broker) and its fill are one transaction.
 
     Running them raises ConcurrentUpdate if the position changed since `before` was read (the
-    caller reloads and applies the fill again). A position left open gives back `claim`, the
+    caller reloads and applies the fill again). A new order's fill is stored only while its
+    alert's log row is still the intake's (AlertTaken: another process's recovery claimed it and
+    executes the alert itself); a pending order's fill happened at the broker, and is stored
+    whatever became of the row. A position left open gives back `claim`, the
     closer's claim on it. `before.id` may be a `sql.Ref` to a fill submitted earlier; with
     `follows` (the batch of the fill `before` is the outcome of, not committed when planned),
     the fill is not stored unless that one was.
@@ -815,7 +1011,7 @@ def fill_write(
             '"id" = ? AND "status" = ?',
             order_id,
             "pending",
-            require=ConcurrentUpdate(f"order {order_id} is no longer pending"),
+            require=OrderSettled(f"order {order_id} is no longer pending"),
         )
     else:
         raise ValueError("fill_write needs the pending order's id or a new order's fields")
@@ -914,7 +1110,17 @@ def fill_write(
     if finish_log is not None:
         outcome_fields = {**finish_log[1], "order_id": order}
         answered = outcome_fields.pop("http_status", None)
-        batch.update(WebhookLog, outcome_fields, '"id" = ?', finish_log[0])
+        if new_order is not None:  # nothing was sent anywhere: stored only if still running
+            batch.update(
+                WebhookLog,
+                outcome_fields,
+                _ALERT_IS_RUNNING,
+                finish_log[0],
+                *ALERT_RUNNING,
+                require=AlertTaken(f"webhook log {finish_log[0]} is no longer running here"),
+            )
+        else:
+            batch.update(WebhookLog, outcome_fields, '"id" = ?', finish_log[0])
         if answered is not None:  # unless the sender was answered 202 meanwhile
             batch.execute(
                 'UPDATE "webhook_logs" SET "http_status" = ? '
@@ -955,14 +1161,15 @@ def _account_moves(before: StoredPosition | None, outcome: FillOutcome) -> tuple
     them from stored rows: realized = closed trades + open positions' realized part, exposure =
     open positions' qty × entry price."""
     after = outcome.position
-    realized = (after.realized_pnl if after else Decimal(0)) - (
-        before.state.realized_pnl if before else Decimal(0)
-    )
-    if outcome.closed is not None:
-        realized += outcome.closed.pnl
-    exposure = (after.qty * after.avg_price if after else Decimal(0)) - (
-        before.state.qty * before.state.avg_price if before else Decimal(0)
-    )
+    with money.wide():  # exact for any stored position (`trading.money`)
+        realized = (after.realized_pnl if after else Decimal(0)) - (
+            before.state.realized_pnl if before else Decimal(0)
+        )
+        if outcome.closed is not None:
+            realized += outcome.closed.pnl
+        exposure = (after.qty * after.avg_price if after else Decimal(0)) - (
+            before.state.qty * before.state.avg_price if before else Decimal(0)
+        )
     return realized, exposure
 
 
@@ -985,18 +1192,21 @@ async def ratchet_trailing(
     peak: Decimal,
     seen_at: datetime,
     stops: dict[str, Decimal],
+    bot_id: int | None = None,
 ) -> int:
     """Raise the stored best price of `side` positions of `symbol` that trail to `peak` (a price
     seen at `seen_at`), for every position opened before then whose best price is not as good;
-    `stops` gives the trailing stop at `peak` per trail setting ("1%" -> stop). One statement per
-    trail setting, whatever the number of positions."""
+    `stops` gives the trailing stop at `peak` per trail setting ("1%" -> stop). `bot_id`: whose
+    price it was: a bot's own alert raises that bot's positions only; None (the exchange's)
+    every bot's. One statement per trail setting, whatever the number of positions."""
     worse = "trail_peak__lt" if side == "long" else "trail_peak__gt"
+    mine = {} if bot_id is None else {"bot_id": bot_id}
     changed = 0
     async with in_transaction():
         for trail, stop in stops.items():
             changed += (
                 await CurrentPosition.filter(
-                    symbol=symbol, side=side, trail=trail, opened_at__lte=seen_at
+                    symbol=symbol, side=side, trail=trail, opened_at__lte=seen_at, **mine
                 )
                 .filter(Q(trail_peak__isnull=True) | Q(**{worse: peak}))
                 .update(trail_peak=peak, trail_stop=stop)
@@ -1004,10 +1214,11 @@ async def ratchet_trailing(
     return changed
 
 
-async def trail_settings(symbol: str, side: str) -> list[str]:
-    """The distinct trailing settings of open `side` positions of `symbol`."""
+async def trail_settings(symbol: str, side: str, bot_id: int | None = None) -> list[str]:
+    """The distinct trailing settings of open `side` positions of `symbol` (of one bot's)."""
+    mine = {} if bot_id is None else {"bot_id": bot_id}
     rows = await (
-        CurrentPosition.filter(symbol=symbol, side=side, trail__isnull=False)
+        CurrentPosition.filter(symbol=symbol, side=side, trail__isnull=False, **mine)
         .distinct()
         .values_list("trail", flat=True)
     )
@@ -1018,28 +1229,38 @@ async def trail_settings(symbol: str, side: str) -> list[str]:
 
 
 async def list_trades(bot_name: str | None = None, limit: int = 50) -> list[TradeView]:
-    query = TradeHistory.all().prefetch_related("bot").order_by("-closed_at", "-id").limit(limit)
-    if bot_name:
-        query = query.filter(bot__name=bot_name)
-    return [
-        TradeView(
-            id=row.id,
-            bot=row.bot.name,
-            symbol=row.symbol,
-            side=row.side,
-            qty=row.qty,
-            entry_price=row.entry_price,
-            exit_price=row.exit_price,
-            pnl=row.pnl,
-            fees=row.fees,
-            entries=row.entries,
-            opened_at=row.opened_at,
-            closed_at=row.closed_at,
-            reason=row.reason,
-            quote=row.quote,
-        )
-        for row in await query
-    ]
+    """Closed trades, newest first; rows read one by one as `list_positions` does them."""
+    names, select = sql.select_all(TradeHistory)
+    where, params = _filters(bot_name)
+    batch = sql.Batch()
+    batch.fetch(f'{select}{where} ORDER BY "closed_at" DESC, "id" DESC LIMIT ?', *params, limit)
+    (raw,) = await sql.run(batch)
+    rows = _decoded(TradeHistory, raw, names)
+    bots = await _bot_names({row.bot_id for row in rows})
+    views = []
+    for row in rows:
+        try:
+            views.append(
+                TradeView(
+                    id=row.id,
+                    bot=bots.get(row.bot_id, "?"),
+                    symbol=row.symbol,
+                    side=row.side,
+                    qty=row.qty,
+                    entry_price=row.entry_price,
+                    exit_price=row.exit_price,
+                    pnl=row.pnl,
+                    fees=row.fees,
+                    entries=row.entries,
+                    opened_at=row.opened_at,
+                    closed_at=row.closed_at,
+                    reason=row.reason,
+                    quote=row.quote,
+                )
+            )
+        except Exception:
+            log.exception("trade #%s cannot be shown: left out", row.id)
+    return views
 
 
 # ---------------------------------------------------------------- paper ledger
@@ -1080,39 +1301,41 @@ class DbPaperLedger:
         if not in_order:
             batch.fetch('SELECT COUNT("id") FROM "trade_history" WHERE "quote" = ?', quote)
         new_rows, positions, *counted = await sql.run(batch)
-        money = TradeHistory._meta.fields_map["pnl"].to_python_value
+        stored = money.from_column
         count = (seen[0] if seen else 0) + len(new_rows)
-        closed = (seen[2] if seen else Decimal(0)) + sum(
-            (money(row[1]) for row in new_rows), Decimal(0)
+        closed = money.total(
+            [seen[2] if seen else Decimal(0), *(stored(row[1]) for row in new_rows)]
         )
         if new_rows:
             top = max(int(row[0]) for row in new_rows)
         if counted and int(counted[0][0][0] or 0) != count:
             # rows committed out of id order by another process: add them all up again
             rows = await TradeHistory.filter(quote=quote).values_list("id", "pnl")
-            count, closed = len(rows), sum((pnl for _id, pnl in rows), Decimal(0))
+            count, closed = len(rows), money.total(pnl for _id, pnl in rows)
             top = max((int(row_id) for row_id, _pnl in rows), default=0)
         self._closed[quote] = (count, top, closed)
         realized, exposure = closed, Decimal(0)
-        for pnl, qty, price in positions:
-            realized += money(pnl)
-            exposure += money(qty) * money(price)
+        with money.wide():  # exact sums of any stored values (`trading.money`)
+            for pnl, qty, price in positions:
+                realized += stored(pnl)
+                exposure += stored(qty) * stored(price)
         return realized, exposure
 
     async def realized(self) -> dict[str, Decimal]:
         totals: dict[str, Decimal] = defaultdict(Decimal)
-        for currency, pnl in await TradeHistory.all().values_list("quote", "pnl"):
-            totals[currency] += pnl
-        for currency, pnl in await CurrentPosition.all().values_list("quote", "realized_pnl"):
-            totals[currency] += pnl
+        trades = await TradeHistory.all().values_list("quote", "pnl")
+        positions = await CurrentPosition.all().values_list("quote", "realized_pnl")
+        with money.wide():
+            for currency, pnl in [*trades, *positions]:
+                totals[currency] += pnl
         return dict(totals)
 
     async def exposure(self) -> dict[str, Decimal]:
         totals: dict[str, Decimal] = defaultdict(Decimal)
-        for currency, qty, price in await CurrentPosition.all().values_list(
-            "quote", "qty", "avg_price"
-        ):
-            totals[currency] += qty * price
+        rows = await CurrentPosition.all().values_list("quote", "qty", "avg_price")
+        with money.wide():
+            for currency, qty, price in rows:
+                totals[currency] += qty * price
         return dict(totals)
 
 
@@ -1124,17 +1347,48 @@ async def insert_webhook_log(
 ) -> int:
     """Insert a log row (every request: lean SQL). Raises IntegrityError when its `dedup_key`
     was seen before. With `price` (symbol, price, seen at, source), the alert's price is
-    recorded in the same transaction, as `record_price` does: one commit for both."""
+    recorded in the same transaction as the price of the row's bot (`bot_id`), as
+    `record_price` does: one commit for all."""
     batch = sql.Batch()
     row = batch.insert(WebhookLog, fields)
     if price is not None:
         await ensure_instrument(price[0])
         _price_update(batch, *price)
+        _bot_price_upsert(batch, fields["bot_id"], *price)
     return int((await sql.run(batch))[row.index])
 
 
 async def update_webhook_log(log_id: int, **fields: Any) -> None:
     await WebhookLog.filter(id=log_id).update(**fields)
+
+
+async def finish_alert_log(
+    log_id: int, *, status: str, reason: str, order_id: int | None, answered: int | None
+) -> bool:
+    """Finish an alert's log row with an outcome that was not written with a fill: only while
+    the row is still running (not finished by a fill's own commit, nor claimed by another
+    process's recovery). `answered`: the answer code, kept at 202 if the sender got that
+    meanwhile. False when the row was not the intake's to finish any more."""
+    batch = sql.Batch()
+    done = batch.update(
+        WebhookLog,
+        {
+            "status": status,
+            "reason": reason,
+            "order_id": order_id,
+            "finished_at": datetime.now(UTC),
+        },
+        _ALERT_IS_RUNNING,
+        log_id,
+        *ALERT_RUNNING,
+    )
+    if answered is not None:
+        batch.execute(
+            'UPDATE "webhook_logs" SET "http_status" = ? WHERE "id" = ? AND "http_status" <> 202',
+            answered,
+            log_id,
+        )
+    return bool((await sql.run(batch))[done])
 
 
 async def webhook_log_by_dedup(dedup_key: str) -> WebhookLog | None:
@@ -1289,3 +1543,13 @@ async def orders_of_alert(log_id: int) -> list[AlertOrder]:
         )
         for row in rows
     ]
+
+
+async def prune_webhook_logs(before: datetime) -> int:
+    """Delete `webhook_logs` rows received before `before` (retention); rows of alerts still
+    running or waiting for approval are kept whatever their age. Returns how many went."""
+    return int(
+        await WebhookLog.filter(received_at__lt=before)
+        .exclude(status__in=("received", "accepted", "pending_approval"))
+        .delete()
+    )

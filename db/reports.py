@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
+from db import sql
 from db.models import TradeHistory, TradingBot
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -24,20 +28,31 @@ class ClosedTradeRow:
 
 
 async def closed_trades(since: datetime | None = None) -> list[ClosedTradeRow]:
-    """Trades closed at or after `since` (all when None), oldest first."""
-    query = TradeHistory.all().order_by("closed_at", "id")
-    if since is not None:
-        query = query.filter(closed_at__gte=since)
-    rows = await query.values(
-        "bot_id", "symbol", "quote", "side", "qty", "pnl", "fees", "opened_at", "closed_at",
+    """Trades closed at or after `since` (all when None), oldest first. Rows are read one by one:
+    one that cannot be read is left out and logged, never failing the report of every bot."""
+    names = (
+        "id", "bot_id", "symbol", "quote", "side", "qty", "pnl", "fees", "opened_at", "closed_at",
         "reason",
     )  # fmt: skip
-    names = dict(
-        await TradingBot.filter(id__in={row["bot_id"] for row in rows}).values_list("id", "name")
-    )
+    columns = ", ".join(f'"{name}"' for name in names)
+    where, params = "", []
+    if since is not None:
+        where = ' WHERE "closed_at" >= ?'
+        params.append(sql.encode(TradeHistory._meta.fields_map["closed_at"], since))
+    batch = sql.Batch()
+    batch.fetch(f'SELECT {columns} FROM "trade_history"{where} ORDER BY "closed_at", "id"', *params)
+    (raw,) = await sql.run(batch)
+    rows = []
+    for values in raw:
+        try:
+            rows.append(sql.decode(TradeHistory, values, names))
+        except Exception:
+            log.exception("trade row id=%r cannot be read: left out of the reports", values[0])
+    bot_ids = {row["bot_id"] for row in rows}
+    bots = dict(await TradingBot.filter(id__in=bot_ids).values_list("id", "name"))
     return [
         ClosedTradeRow(
-            bot=str(names.get(row["bot_id"], "?")),
+            bot=str(bots.get(row["bot_id"], "?")),
             symbol=row["symbol"],
             quote=row["quote"],
             side=row["side"],

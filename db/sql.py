@@ -28,7 +28,6 @@ import sqlite3
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from decimal import Decimal
 from functools import cache
 from typing import Any, Literal
 
@@ -38,6 +37,8 @@ from tortoise.backends.sqlite.client import SqliteClient
 from tortoise.exceptions import IntegrityError, OperationalError
 from tortoise.fields import DatetimeField, DecimalField
 from tortoise.transactions import in_transaction
+
+from trading import money
 
 __all__ = ["Batch", "DependencyFailed", "Ref", "decode", "run", "submit"]
 
@@ -179,8 +180,7 @@ def _decoder(field: Any) -> Any:
     if isinstance(field, DatetimeField):
         return _aware_utc
     if isinstance(field, DecimalField):
-        quant = field.quant
-        return lambda value: Decimal(value).quantize(quant)
+        return money.from_column  # NUMERIC(38,12), exact at any size (see db.models.MoneyField)
     return field.to_python_value
 
 

@@ -286,7 +286,9 @@ async def test_two_monitors_on_one_tick_close_once(start_world) -> None:
         broker.gate.clear()
         status, _ = await world.send_alert(action="tick", price="97")
         assert status == 202  # the first monitor's close is at the broker
-        await second.price_seen("BTCUSDT", D("97"), datetime.now(UTC), "ticker")
+        await second.price_seen(
+            "BTCUSDT", D("97"), datetime.now(UTC), "ticker", bot_id=None
+        )  # the exchange's price
         assert other_broker.requests == []  # the claim stopped the second monitor
         broker.gate.set()
         [trade] = await eventually(lambda: TradeHistory.all())

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 import re
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -14,11 +14,13 @@ import orjson
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from trading.alerts import MAX_NUMBER, Action, Alert, parse_alert
+from trading.alerts import Action, Alert, parse_alert
 from trading.control import rebuild_alert
 from trading.errors import AlertError
 from trading.intake import redacted_alert
 from trading.levels import Level
+from trading.numbers import MAX_NOTIONAL, MAX_NUMBER, MAX_PRICE, MAX_QTY
+from trading.series import interval_seconds, normalize_interval
 
 FAST = settings(
     max_examples=150,
@@ -151,10 +153,10 @@ def hostile_alert_bodies() -> st.SearchStrategy[bytes]:
 # ---------------------------------------------------------------- the oracle
 
 
-def positive(value: Decimal | None) -> None:
+def positive(value: Decimal | None, maximum: Decimal = MAX_NUMBER) -> None:
     if value is not None:
         assert isinstance(value, Decimal) and value.is_finite()
-        assert Decimal("1e-12") <= value < MAX_NUMBER, value
+        assert Decimal("1e-12") <= value < maximum, value
 
 
 def valid_level(level: Level | None) -> None:
@@ -167,10 +169,12 @@ def valid_level(level: Level | None) -> None:
 def assert_valid(alert: Alert) -> None:
     assert isinstance(alert.action, Action)
     assert SYMBOL.match(alert.symbol), alert.symbol
-    positive(alert.price)
-    positive(alert.qty)
+    positive(alert.price, MAX_PRICE)
+    positive(alert.qty, MAX_QTY)
+    if alert.price is not None and alert.qty is not None:
+        assert alert.price * alert.qty < MAX_NOTIONAL
     if alert.position_size is not None:
-        assert alert.position_size.is_finite() and abs(alert.position_size) < MAX_NUMBER
+        assert alert.position_size.is_finite() and abs(alert.position_size) < MAX_QTY
     for level in (alert.sl, alert.tp, alert.trail):
         valid_level(level)
     for target in alert.take_profits:
@@ -179,6 +183,11 @@ def assert_valid(alert: Alert) -> None:
             assert 0 < target.share <= 1, target.share
     for moment in (alert.time, alert.bar_time):
         assert moment is None or (isinstance(moment, datetime) and moment.tzinfo is not None)
+        assert moment is None or moment <= datetime.now(UTC) + timedelta(minutes=5)
+    if alert.interval is not None:
+        assert 1 <= (interval_seconds(normalize_interval(alert.interval)) or 0) <= 31 * 86400
+    assert len(alert.take_profits) <= 10
+    assert sum((t.share for t in alert.take_profits if t.share is not None), Decimal(0)) <= 1
     for text in (alert.id, alert.comment, alert.order_id, alert.passphrase, alert.interval):
         assert text is None or len(text) <= 128
     # What the intake stores must be storable: Tortoise writes JSON with orjson, which refuses
@@ -271,6 +280,8 @@ def valid_alerts(
     data: dict[str, Any] = {"action": spelled, "symbol": symbol}
     price = draw(st.none() | decimals)
     qty = draw(st.none() | decimals)
+    if price is not None and qty is not None and price * qty >= MAX_NOTIONAL:
+        qty = None  # over the notional bound: a valid alert of that size names no qty
     for name, value in (("price", price), ("qty", qty)):
         if value is not None:
             # TradingView sends strings; other senders JSON numbers

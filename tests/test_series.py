@@ -51,16 +51,34 @@ def hours(n: float) -> datetime:
         ("1d", "1D"),
         ("W", "1W"),
         ("1M", "1M"),
+        ("M", "1M"),
         ("30S", "30S"),
+        (" 240 ", "240"),
+        ("1440", "1440"),
+        ("24H", "1440"),
+        ("0060", "60"),
+        ("3D", "3D"),
+        ("31D", "31D"),
+        ("4W", "4W"),
     ],
 )
 def test_intervals_are_named_as_tradingview_names_them(raw: str, normal: str) -> None:
     assert normalize_interval(raw) == normal
 
 
-@pytest.mark.parametrize("raw", ["", "abc", "0", "1x", "-5"])
+@pytest.mark.parametrize(
+    "raw",
+    [
+        "", "abc", "0", "1x", "-5", "+5", "1.5", "m", "H",
+        # longer than a month, or not a bar length at all (SPEC §5)
+        "1441", "25H", "60S", "32D", "5W", "2M", "3M", "12M", "1T", "100R",
+        # what poisoned a series: huge counts
+        "99999999999M", "1" * 30, "9" * 5000,
+        "١٥", "15ſ",  # non-ASCII digits and letters that upper-case to S
+    ],
+)  # fmt: skip
 def test_a_bad_interval_is_refused_with_what_is_accepted(raw: str) -> None:
-    with pytest.raises(ValueError, match="interval must be"):
+    with pytest.raises(ValueError, match="must be a TradingView bar length up to one month"):
         normalize_interval(raw)
 
 
@@ -203,7 +221,7 @@ async def test_two_processes_see_each_others_bars(world: World) -> None:
         )
         decision = await runner.decide(bot, alert, None)
     assert decision.signal == "buy"  # `two` saw the 7 bars `one` closed
-    assert len(await one.series("BTCUSDT", "60")) == 14  # one has not seen the last bar yet
+    assert len(await one.series(bot.id, "BTCUSDT", "60")) == 14  # one has not seen the last bar yet
 
 
 async def test_a_candle_source_fills_the_series_before_alerts_do(world: World) -> None:
@@ -253,7 +271,7 @@ async def test_stored_bars_are_pruned_to_a_bound(world: World) -> None:
             }
         )
         await runner.decide(bot, alert, None)
-    assert len(await runner.series("BTCUSDT", "60")) == 20
+    assert len(await runner.series(bot.id, "BTCUSDT", "60")) == 20
     assert await PriceBar.filter(symbol="BTCUSDT").count() <= 30 + 10
-    newest = await store.load_bars("BTCUSDT", "60", 5)
+    newest = await store.load_bars(bot.id, "BTCUSDT", "60", 5)
     assert newest[-1].open_time == hours(74)

@@ -242,3 +242,18 @@ async def test_the_alerts_per_minute_cap_is_edited_from_the_card(
     assert (await TradingBot.get(name="demo")).max_alerts_per_minute == 2
     answers = [await world.send_alert(action="tick", price="100") for _ in range(3)]
     assert [status for status, _ in answers] == [200, 200, 429]
+
+
+async def test_a_bot_stored_with_an_interval_no_longer_valid_can_be_edited_and_given_a_new_one(
+    start_world: Callable[..., Any],
+) -> None:
+    """An interval an older version accepted (`3M`) must not lock the bot against edits."""
+    _world, owner = await bot_world(start_world)
+    await TradingBot.filter(name="demo").update(interval="3M")
+    await owner.say("/bot demo", "🤖")
+    await owner.press("Edit")
+    await owner.press("interval")
+    await owner.wait_message("bar interval")
+    assert "⚠️" in await owner.say("99999999999M", "⚠️")
+    assert "Saved" in await owner.say("1h", "Saved")
+    assert (await TradingBot.get(name="demo")).interval == "60"

@@ -3,9 +3,11 @@ header is checked before anything is processed. And /health tells whether Telegr
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from typing import Any
 
+import pytest
 from aiohttp import ClientSession
 
 from db.models import CurrentPosition, TradeHistory
@@ -175,3 +177,18 @@ async def test_unreachable_telegram_shows_in_health_and_trading_goes_on(
     _, health = await world.get("/health", token=None)
     assert health["status"] == "degraded"
     assert health["checks"]["telegram"]["status"] == "down"
+
+
+async def test_an_update_of_an_unknown_kind_is_acknowledged_and_dropped_quietly(
+    start_world: Callable[..., Any], caplog: pytest.LogCaptureFixture
+) -> None:
+    """Telegram redelivers anything not answered 2xx: an update kind this version does not know
+    (or an empty one) is acknowledged and dropped, with no error, and the next update works."""
+    world = await webhook_world(start_world)
+    assert world.telegram is not None
+    url = world.url(WEBHOOK_PATH)
+    for update in ({"update_id": 1}, {"update_id": 2, "some_future_kind": {"x": 1}}):
+        assert await post_update(world.http, url, update, SECRET) == 200
+    assert await post_update(world.http, url, message_update(3, OWNER_ID, "/start"), SECRET) == 200
+    await Chat(world.telegram, OWNER_ID).wait_message("Hi")
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]

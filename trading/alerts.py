@@ -9,19 +9,21 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Iterable
 from datetime import UTC, datetime
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from enum import StrEnum
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, ValidationError, field_validator, model_validator
 
+from trading import numbers
 from trading.errors import AlertError
 from trading.levels import Level
+from trading.series import MAX_FUTURE, normalize_interval
 from trading.symbols import normalize_symbol
 
 MAX_BODY_BYTES = 64 * 1024
-MAX_NUMBER = Decimal("1e15")
 MAX_TP_LEVELS = 10
 MAX_DEPTH = 16  # nesting of a field's value (an extra field's JSON, kept for the strategy)
 
@@ -41,9 +43,14 @@ _ACTIONS = {
     "price": "tick",
 }
 _PLACEHOLDER = re.compile(r"\{\{[^}]*\}\}")
-_SECRET_JSON = re.compile(r'("passphrase"\s*:\s*)("(?:[^"\\]|\\.)*"|[^,}\s]+)', re.IGNORECASE)
-_SECRET_TEXT = re.compile(r"(\bpassphrase=)(\S+)", re.IGNORECASE)
+# A JSON member: its key (raw, escapes not decoded) and its value (a string or a bare token).
+_SECRET_JSON = re.compile(r'"((?:[^"\\]|\\.){1,64})"(\s*:\s*)("(?:[^"\\]|\\.)*"|[^,{}\[\]\s"]+)')
+_SECRET_TEXT = re.compile(r"(\bpass\W{0,2}phrase\s*=\s*)(\S+)", re.IGNORECASE)
+_SECRET_NAMES = {"passphrase", "password", "secret", "apisecret", "apikey", "token"}
+_LETTERS = re.compile(r"[^a-z]")
+MIN_SECRET_SHOWN = 3  # a known secret shorter than this is redacted by its field name only
 _UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+_TP_KEY = re.compile(r"tp([0-9]+)(_share)?")
 _FIELD_NAME = re.compile(r"^[A-Za-z0-9_.\-]{1,64}$")
 
 
@@ -57,32 +64,8 @@ class Action(StrEnum):
 
 
 def parse_decimal(value: Any, *, allow_negative: bool = False, allow_zero: bool = False) -> Decimal:
-    """A finite decimal from a JSON number or a numeric string, within sane bounds."""
-    if isinstance(value, bool) or value is None:
-        raise ValueError("must be a number")
-    if isinstance(value, float):
-        value = repr(value)
-    text = str(value).strip().replace(",", "") if isinstance(value, str) else str(value)
-    if _PLACEHOLDER.search(text):
-        raise ValueError("is an unexpanded TradingView placeholder")
-    try:
-        number = Decimal(text)
-    except InvalidOperation:
-        raise ValueError(f"must be a number, got {text[:40]!r}") from None
-    if not number.is_finite():
-        raise ValueError("must be a finite number")
-    if number.copy_abs() >= MAX_NUMBER:  # copy_abs: exact, no Overflow on 1e999999999999
-        raise ValueError("is too large")
-    if number < 0 and not allow_negative:
-        raise ValueError("must not be negative")
-    if number.as_tuple().exponent < -12:  # more than 12 decimals: 1e-20 must not become 0
-        rounded = number.quantize(Decimal("1e-12")).normalize()
-        if rounded == 0 and number != 0 and not allow_zero:
-            raise ValueError("is too small (under 1e-12)")
-        number = rounded
-    if number == 0 and not allow_zero:
-        raise ValueError("must be greater than zero")
-    return number
+    """A finite decimal in the plain-decimal grammar (`trading.numbers`), within sane bounds."""
+    return numbers.bounded(value, allow_negative=allow_negative, allow_zero=allow_zero)
 
 
 def parse_time(value: Any) -> datetime:
@@ -192,17 +175,22 @@ class Alert(BaseModel):
             raise ValueError("is an unexpanded TradingView placeholder")
         return normalize_symbol(value)
 
-    @field_validator("price", "qty", mode="before")
+    @field_validator("price", mode="before")
     @classmethod
-    def _positive(cls, value: Any) -> Decimal | None:
-        return None if value is None or value == "" else parse_decimal(value)
+    def _price(cls, value: Any) -> Decimal | None:
+        return None if value is None or value == "" else numbers.price(value)
+
+    @field_validator("qty", mode="before")
+    @classmethod
+    def _qty(cls, value: Any) -> Decimal | None:
+        return None if value is None or value == "" else numbers.quantity(value)
 
     @field_validator("position_size", mode="before")
     @classmethod
     def _signed(cls, value: Any) -> Decimal | None:
         if value is None or value == "":
             return None
-        return parse_decimal(value, allow_negative=True, allow_zero=True)
+        return numbers.quantity(value, allow_negative=True, allow_zero=True)
 
     @field_validator("market_position", mode="before")
     @classmethod
@@ -217,7 +205,22 @@ class Alert(BaseModel):
     @field_validator("time", "bar_time", mode="before")
     @classmethod
     def _time(cls, value: Any) -> datetime | None:
-        return None if value is None or value == "" else parse_time(value)
+        if value is None or value == "":
+            return None
+        moment = parse_time(value)
+        if moment > datetime.now(UTC) + MAX_FUTURE:
+            raise ValueError(
+                f"is in the future ({moment:%Y-%m-%d %H:%M:%S} UTC; at most 5 minutes of clock "
+                f"skew are allowed)"
+            )
+        return moment
+
+    @field_validator("interval", mode="after")
+    @classmethod
+    def _interval(cls, value: str | None) -> str | None:
+        if value is not None:
+            normalize_interval(value)  # ValueError names what is accepted
+        return value
 
     @field_validator("sl", "tp", "trail", mode="before")
     @classmethod
@@ -241,10 +244,23 @@ class Alert(BaseModel):
     @model_validator(mode="before")
     @classmethod
     def _take_profits(cls, data: Any) -> Any:
-        """Collect tp1, tp2, ... and tpN_share into `take_profits`."""
+        """Collect tp1, tp2, ... and tpN_share into `take_profits`; refuse levels beyond
+        MAX_TP_LEVELS and shares that add up to more than the whole position."""
         if not isinstance(data, dict):
             return data
+        for key in data:
+            match = _TP_KEY.fullmatch(str(key).lower())
+            if match is None:
+                continue
+            n = int(match.group(1)) if len(match.group(1)) <= 4 else 0
+            if not 1 <= n <= MAX_TP_LEVELS:
+                raise AlertError(
+                    str(key)[:16], f"at most {MAX_TP_LEVELS} take-profit levels (tp1 … tp10)"
+                )
+            if match.group(2) and data.get(f"tp{n}") in (None, ""):
+                raise AlertError(str(key), f"is given without tp{n}")
         levels = []
+        total = Decimal(0)
         for n in range(1, MAX_TP_LEVELS + 1):
             raw = data.get(f"tp{n}")
             if raw is None or raw == "":
@@ -257,11 +273,45 @@ class Alert(BaseModel):
                 parsed_share = parse_share(data.get(f"tp{n}_share"))
             except ValueError as exc:
                 raise AlertError(f"tp{n}_share", str(exc)) from None
+            if parsed_share is not None:
+                total += parsed_share
+                if total > 1:
+                    raise AlertError(
+                        f"tp{n}_share", f"the shares add up to {total * 100:f}%, over 100%"
+                    )
             levels.append({"level": level, "share": parsed_share})
         if levels:
             data = dict(data)
             data["take_profits"] = levels
         return data
+
+    @model_validator(mode="after")
+    def _shares_fit(self) -> Alert:
+        """Sizes within the notional bound at the alert's price; however the levels came (tpN or
+        a posted `take_profits`): at most MAX_TP_LEVELS, and the given shares leave something
+        for every level without one."""
+        if self.price is not None:
+            for name in ("qty", "position_size"):
+                size = getattr(self, name)
+                if size is not None and (size * self.price).copy_abs() >= numbers.MAX_NOTIONAL:
+                    raise AlertError(
+                        name,
+                        f"{size:f} at price {self.price:f} is over the notional limit "
+                        f"(1e{numbers.MAX_NOTIONAL.adjusted()})",
+                    )
+        levels = self.take_profits
+        if len(levels) > MAX_TP_LEVELS:
+            raise AlertError("take_profits", f"at most {MAX_TP_LEVELS} take-profit levels")
+        given = [level.share for level in levels if level.share is not None]
+        total = sum(given, Decimal(0))
+        if total > 1:
+            raise AlertError("take_profits", f"the shares add up to {total * 100:f}%, over 100%")
+        if total >= 1 and len(given) < len(levels):
+            raise AlertError(
+                "take_profits",
+                "the shares given add up to 100%, leaving nothing for the levels without one",
+            )
+        return self
 
     @property
     def target_position(self) -> Decimal | None:
@@ -286,10 +336,56 @@ class Alert(BaseModel):
         return dict(self.model_extra or {})
 
 
-def redact(body: str) -> str:
-    """The body with passphrases replaced, for `webhook_logs`."""
-    body = _SECRET_JSON.sub(r'\1"***"', body)
-    return _SECRET_TEXT.sub(r"\1***", body)
+def is_secret_name(name: str) -> bool:
+    """Whether a field of this name holds a secret, however it is spelled or escaped
+    (`Passphrase`, `pass_phrase`, `"pass\\u0070hrase"` once decoded)."""
+    return _LETTERS.sub("", name.casefold()) in _SECRET_NAMES
+
+
+def _json_key(raw: str) -> str:
+    try:
+        return str(json.loads(f'"{raw}"'))
+    except ValueError:
+        return raw
+
+
+def _redact_pair(match: re.Match[str]) -> str:
+    if not is_secret_name(_json_key(match.group(1))):
+        return match.group(0)
+    return f'"{match.group(1)}"{match.group(2)}"***"'
+
+
+def redact(body: str, secrets: Iterable[str | None] = ()) -> str:
+    """`body` (or a reason) with secrets replaced, for `webhook_logs`, the log and the chat:
+    the value of every field whose name is a secret's, in JSON (any nesting, any escape, even
+    when the JSON is malformed) and in the text form (`passphrase=` with or without spaces);
+    and every occurrence of the `secrets` known (the bot's passphrase, the one the alert gave)."""
+    body = _SECRET_JSON.sub(_redact_pair, body)
+    body = _SECRET_TEXT.sub(r"\1***", body)
+    for secret in secrets:
+        if secret and len(secret) >= MIN_SECRET_SHOWN:
+            body = body.replace(secret, "***")
+            escaped = json.dumps(secret)[1:-1]
+            if escaped != secret:
+                body = body.replace(escaped, "***")
+    return body
+
+
+def redact_value(value: Any, secrets: Iterable[str | None] = ()) -> Any:
+    """A parsed structure with the value of every secret-named field, at any depth, and every
+    known secret in its strings replaced."""
+    known = [s for s in secrets if s and len(s) >= MIN_SECRET_SHOWN]
+    if isinstance(value, dict):
+        return {
+            key: "***" if is_secret_name(str(key)) else redact_value(item, known)
+            for key, item in value.items()
+        }
+    if isinstance(value, list):
+        return [redact_value(item, known) for item in value]
+    if isinstance(value, str) and known:
+        for secret in known:
+            value = value.replace(secret, "***")
+    return value
 
 
 def _decode(body: bytes) -> str:
@@ -310,7 +406,10 @@ def _parse_text_form(text: str) -> dict[str, Any]:
     for word in words[2:]:
         key, sep, value = word.partition("=")
         if not sep or not key:
-            raise AlertError("body", f"expected key=value, got {word[:40]!r}")
+            raise AlertError("body", f"expected key=value, got {redact(word)[:40]!r}")
+        if not value:  # `passphrase= x`: the next word is not this key's value, nor shown
+            field = key.lower() if _FIELD_NAME.match(key) else "body"
+            raise AlertError(field, "has no value (write key=value, no space after '=')")
         data[key.lower()] = value
     return data
 

@@ -35,12 +35,14 @@ def parse_size(raw: Any) -> tuple[SizeKind, Decimal]:
         match = re.fullmatch(r"([0-9.]+)([A-Z]+)", text)
         if match:
             kind, text = "quote", match.group(1)
-    from trading.alerts import parse_decimal  # the one rule for numbers a sender types
+    from trading import numbers  # the one rule for numbers a sender types
 
-    if not text.isascii():
-        text = "?"  # Decimal reads other scripts' digits; a size is typed in ASCII
     try:
-        value = parse_decimal(text)
+        value = (
+            numbers.quantity(text)
+            if kind == "qty"
+            else numbers.bounded(text, maximum=numbers.MAX_NOTIONAL)
+        )
     except ValueError as exc:
         if "a number" not in str(exc):
             raise ValueError(f"size {exc}") from None

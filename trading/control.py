@@ -28,6 +28,7 @@ from trading.control_events import ApprovalRequested, ApprovalResolved, ControlA
 from trading.errors import InvalidRequest, NotFound, TradingError
 from trading.events import EventSink
 from trading.positions import allowed_target
+from trading.series import is_interval
 from trading.service import TradingService
 from trading.strategies import registry
 from trading.views import BotView, ExecutionResult, PositionView
@@ -44,6 +45,7 @@ EDITABLE: dict[str, str] = {
     "size": "order size: 0.01 (base qty), 100USDT (quote amount) or 5% (of equity)",
     "direction": "long, short or both",
     "max_entries": "max entries (pyramiding), 1-100",
+    "interval": "bar interval as TradingView names it (15, 60, 240, 1D, 1W), or - for none",
     "sl": "stop-loss: a price or a percentage such as 2%, or - for none",
     "tp": "take-profit: a price or a percentage such as 4%, or - for none",
     "trail": "trailing stop: a percentage such as 1%, or - for none",
@@ -76,7 +78,9 @@ def spec_of(bot: BotConfig) -> dict[str, Any]:
         "sl": str(bot.sl) if bot.sl else None,
         "tp": str(bot.tp) if bot.tp else None,
         "trail": str(bot.trail) if bot.trail else None,
-        "interval": bot.interval,
+        # A stored interval an older version accepted and this one does not (`3M`) is dropped,
+        # so the bot can still be edited (its interval too) instead of failing every edit.
+        "interval": bot.interval if bot.interval and is_interval(bot.interval) else None,
         "max_lag_seconds": bot.max_lag_seconds,
         "approval": bot.approval,
         "passphrase": bot.passphrase,
@@ -89,7 +93,10 @@ def check_field(field_name: str, raw: str) -> Any:
     """Validate one BotSpec field on its own (each step of the /newbot dialogue)."""
     draft: dict[str, Any] = {"name": "draft", "symbols": ["BTCUSDT"]}
     value: Any = raw.strip()
-    if field_name in ("sl", "tp", "trail", "passphrase") and value.lower() in _NONE_WORDS:
+    if (
+        field_name in ("sl", "tp", "trail", "passphrase", "interval")
+        and value.lower() in _NONE_WORDS
+    ):
         return None
     draft[field_name] = value
     try:
@@ -282,7 +289,10 @@ class ControlService:
         async with audited(actor, "bot.edit", bot.name, field=field_name, value=shown):
             data = spec_of(bot)
             text = raw.strip()
-            if field_name in ("sl", "tp", "trail", "passphrase") and text.lower() in _NONE_WORDS:
+            if (
+                field_name in ("sl", "tp", "trail", "passphrase", "interval")
+                and text.lower() in _NONE_WORDS
+            ):
                 data[field_name] = None
             else:
                 data[field_name] = text

@@ -122,6 +122,19 @@ class WebhookRefused(Event):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class AlertsCapped(Event):
+    """A bot's alerts-per-minute cap is refusing alerts (429). TradingView never retries a 4xx,
+    so each one is lost: owners hear of it once per bot per hour (kind "error")."""
+
+    bot: str
+    per_minute: int
+
+    @property
+    def kind(self) -> str:
+        return "error"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class LateExecution(Event):
     """An alert answered 202 whose execution finished in the background."""
 

@@ -6,11 +6,18 @@ secret (401, replay refused), body (400), passphrase (401), the bot's alerts-per
 
 The alert is stored (a `webhook_logs` row) before it is executed. Execution runs as its own task:
 if it outlasts `answer_timeout` the sender gets `202 accepted` and the task finishes in the
-background, updating the row and reporting the outcome as a `LateExecution` event.
+background, updating the row and reporting the outcome as a `LateExecution` event. A busy
+position (other processes trading it) is such a case: the alert waits its turn, it is never
+answered "try again" (TradingView does not retry a 2xx). The answer, the row and the orders
+agree: a fill writes `executed` and its order on the row in its own commit, and any other
+outcome is written only on a row still running (`repo.finish_alert_log`).
 
 Refusals are aggregated so a flood cannot fill the disk: the first refusal of a kind (sender IP,
-answer code, bot) in a minute writes a row, the next ones in that minute add to its
-`repeat_count`. Requests over the per-key and per-IP rate limits are only counted (in /metrics).
+answer code, bot, kind of reason: the field a 400 names, or the reason without the values it
+quotes) in a minute writes a row, the next ones in that minute add to its `repeat_count`; so do
+rejections (`200 rejected`: paused, stale...) of alerts without an `id`. Requests over the
+per-key and per-IP rate limits are only counted (in /metrics). Secrets are redacted from every
+body, alert and reason kept or shown (`trading.alerts.redact`).
 """
 
 from __future__ import annotations
@@ -19,6 +26,7 @@ import asyncio
 import hmac
 import logging
 import math
+import re
 import time
 from collections import OrderedDict
 from dataclasses import dataclass, field, replace
@@ -26,11 +34,11 @@ from datetime import UTC, datetime
 from typing import Any
 
 from db import repo
-from trading.alerts import MAX_BODY_BYTES, Action, Alert, parse_alert, redact
+from trading.alerts import MAX_BODY_BYTES, Action, Alert, parse_alert, redact, redact_value
 from trading.bots import BotConfig
 from trading.control import ApprovalService, check_position_sync
 from trading.errors import AlertError
-from trading.events import EventSink, LateExecution, WebhookRefused
+from trading.events import AlertsCapped, EventSink, LateExecution, WebhookRefused
 from trading.ipallow import allowed, parse_allowlist
 from trading.ratelimit import Limiter
 from trading.service import AlertLog, TradingService, observed_at
@@ -40,7 +48,8 @@ from trading.views import ExecutionResult
 log = logging.getLogger(__name__)
 
 MAX_LOGGED_BODY = 4096
-AGGREGATE_WINDOW = 60.0  # seconds during which identical refusals share one log row
+AGGREGATE_WINDOW = 60.0  # seconds during which refusals of one kind share one log row
+CAP_NOTICE_INTERVAL = 3600.0  # owners hear of alerts dropped by a bot's cap once an hour
 MAX_AGGREGATES = 10_000
 
 
@@ -114,6 +123,7 @@ class WebhookIntake:
         self._aggregates: OrderedDict[tuple[str, int, int | None, str], tuple[int, float]] = (
             OrderedDict()
         )
+        self._capped_told: dict[int, float] = {}
         self.trading = trading
         self.approvals = ApprovalService(trading, events)
         self.events = events
@@ -142,10 +152,7 @@ class WebhookIntake:
             "key_hint": key_hint(key),
             "remote_ip": remote_ip[:64],
             "content_type": request.content_type[:128],
-            # NUL cannot be stored in a PostgreSQL text column: shown as U+FFFD like bad UTF-8
-            "body": redact(body[:MAX_LOGGED_BODY].decode("utf-8", "replace")).replace(
-                "\x00", "\ufffd"
-            ),
+            "body": _logged_body(body),
             "received_at": received_at,
         }
         if request.oversized:
@@ -165,6 +172,8 @@ class WebhookIntake:
         if bot is None or not hmac.compare_digest(bot.webhook_key.encode(), key.encode()):
             return await self._refuse(log_fields, None, 401, "unknown webhook key")
         log_fields["bot_id"] = bot.id
+        if bot.passphrase:  # the bot's own passphrase, wherever and however the body has it
+            log_fields["body"] = _logged_body(body, bot.passphrase)
         if bot.allow_ips and not allowed(remote_ip, parse_allowlist(bot.allow_ips)):
             return await self._refuse(log_fields, bot, 403, f"IP {remote_ip} is not allowed")
         if bot.hmac_secret:
@@ -180,8 +189,10 @@ class WebhookIntake:
             alert = parse_alert(body)
         except AlertError as exc:
             return await self._refuse(log_fields, bot, 400, exc.user_message, field=exc.field)
+        if alert.passphrase:  # whatever it was sent under (an escaped key, say)
+            log_fields["body"] = _logged_body(body, bot.passphrase, alert.passphrase)
         log_fields.update(
-            alert=redacted_alert(alert),
+            alert=redacted_alert(alert, bot.passphrase),
             alert_id=alert.id,
             symbol=alert.symbol,
             action=alert.action.value,
@@ -196,8 +207,13 @@ class WebhookIntake:
             cap = bot.max_alerts_per_minute
             wait = await self.limiter.take("bot", str(bot.id), cap / 60, cap)
             if wait is not None:
+                self._tell_capped(bot, cap)
                 answer = await self._refuse(
-                    log_fields, bot, 429, f"over {cap} alerts per minute for bot {bot.name}"
+                    log_fields,
+                    bot,
+                    429,
+                    f"over {cap} alerts per minute for bot {bot.name}",
+                    notify=False,
                 )
                 return replace(answer, headers={"Retry-After": str(max(1, math.ceil(wait)))})
 
@@ -207,16 +223,13 @@ class WebhookIntake:
             # Stops keep working while a bot is paused (kill switch) or waits for approval:
             # the price reaches the monitor whatever becomes of the alert itself.
             if bot.paused or bot.approval == "manual":
-                await self.trading.observe_price(*price)
+                await self.trading.observe_price(*price, bot_id=bot.id)
                 price = None
         refusal = self._precheck(bot, alert, received_at)
         if refusal:
-            await repo.insert_webhook_log(
-                **log_fields,
-                http_status=200,
-                status="rejected",
-                reason=refusal,
-                finished_at=received_at,
+            # An alert with an id keeps a row of its own; others of a kind share one (SPEC §5).
+            await self._log_refusal(
+                log_fields, bot, 200, "rejected", refusal, shared=alert.id is None
             )
             log.info(
                 "alert rejected bot=%s symbol=%s id=%s reason=%s",
@@ -306,14 +319,22 @@ class WebhookIntake:
         result = await self.trading.run_stored_alert(bot, alert, log_id, alert_log)
         if not alert_log.finished:  # a fill writes its outcome on the row in its own commit
             order_id = result.order.get("id") if result.order else None
-            await repo.update_webhook_log(
+            # Only a row still running: never over the outcome a fill committed, nor over a
+            # row another process's recovery took over.
+            if not await repo.finish_alert_log(
                 log_id,
                 status=result.status,
                 reason=result.reason,
                 order_id=order_id,
-                finished_at=datetime.now(UTC),
-                **({} if late.is_set() else {"http_status": 200}),
-            )
+                answered=None if late.is_set() else 200,
+            ):
+                log.warning(
+                    "alert log not finished here bot=%s log=%d outcome=%s: %s",
+                    bot.name,
+                    log_id,
+                    result.status,
+                    result.reason,
+                )
         await check_position_sync(bot, alert, self.events)  # never raises
         if late.is_set():
             self.events.publish(
@@ -333,30 +354,20 @@ class WebhookIntake:
         bot: BotConfig | None,
         status: int,
         reason: str,
+        *,
+        notify: bool = True,
         **extra: Any,
     ) -> IntakeAnswer:
+        secret = bot.passphrase if bot else None
+        reason = redact(reason, [secret])
         answer = _answer(status, "rejected", reason, bot.name if bot else None, **extra)
-        # Telegram groups these per bot and minute, so every refusal is counted there.
-        self.events.publish(
-            WebhookRefused(bot=bot.name if bot else None, http_status=status, reason=reason)
+        if notify:  # Telegram groups these per bot and minute, so every refusal is counted there
+            self.events.publish(
+                WebhookRefused(bot=bot.name if bot else None, http_status=status, reason=reason)
+            )
+        await self._log_refusal(
+            log_fields, bot, status, "refused", reason, shared=True, field=extra.get("field")
         )
-        now = time.monotonic()
-        kind = (log_fields["remote_ip"], status, bot.id if bot else None, reason)
-        seen = self._aggregates.get(kind)
-        if seen is not None and now - seen[1] < AGGREGATE_WINDOW:
-            if await repo.bump_webhook_log(seen[0], log_fields["received_at"]):
-                return answer
-        log_id = await repo.insert_webhook_log(
-            **log_fields,
-            http_status=status,
-            status="refused",
-            reason=reason,
-            finished_at=datetime.now(UTC),
-        )
-        self._aggregates.pop(kind, None)
-        self._aggregates[kind] = (log_id, now)
-        while len(self._aggregates) > MAX_AGGREGATES:
-            self._aggregates.popitem(last=False)
         log.info(
             "webhook refused status=%d bot=%s key=%s ip=%s reason=%s",
             status,
@@ -366,6 +377,55 @@ class WebhookIntake:
             reason,
         )
         return answer
+
+    async def _log_refusal(
+        self,
+        log_fields: dict[str, Any],
+        bot: BotConfig | None,
+        status: int,
+        state: str,
+        reason: str,
+        *,
+        shared: bool,
+        field: str | None = None,
+    ) -> None:
+        """The refusal's `webhook_logs` row: with `shared`, refusals of one kind (sender,
+        answer, bot, kind of reason) within AGGREGATE_WINDOW add to the first one's
+        `repeat_count` instead of writing a row each, so a flood cannot fill the disk."""
+        now = time.monotonic()
+        kind = (
+            log_fields["remote_ip"],
+            status,
+            bot.id if bot else None,
+            reason_kind(reason, field),
+        )
+        if shared:
+            seen = self._aggregates.get(kind)
+            if seen is not None and now - seen[1] < AGGREGATE_WINDOW:
+                if await repo.bump_webhook_log(seen[0], log_fields["received_at"]):
+                    return
+        log_id = await repo.insert_webhook_log(
+            **log_fields,
+            http_status=status,
+            status=state,
+            reason=reason,
+            finished_at=datetime.now(UTC),
+        )
+        if shared:
+            self._aggregates.pop(kind, None)
+            self._aggregates[kind] = (log_id, now)
+            while len(self._aggregates) > MAX_AGGREGATES:
+                self._aggregates.popitem(last=False)
+
+    def _tell_capped(self, bot: BotConfig, cap: int) -> None:
+        """Owners hear once per bot per CAP_NOTICE_INTERVAL that alerts are being dropped by
+        the bot's cap: TradingView never retries a 429, so each of them is lost."""
+        now = time.monotonic()
+        last = self._capped_told.get(bot.id)
+        if last is not None and now - last < CAP_NOTICE_INTERVAL:
+            return
+        self._capped_told[bot.id] = now
+        self.events.publish(AlertsCapped(bot=bot.name, per_minute=cap))
 
     async def close(self) -> None:
         closer = getattr(self.limiter, "close", None)
@@ -378,8 +438,26 @@ class WebhookIntake:
             await asyncio.wait(set(self._tasks), timeout=timeout)
 
 
-def redacted_alert(alert: Alert) -> dict[str, Any]:
+def redacted_alert(alert: Alert, secret: str | None = None) -> dict[str, Any]:
+    """The alert as `webhook_logs.alert` keeps it: every secret-named field at any depth (the
+    passphrase, an extra field's) and every occurrence of the known passphrases replaced."""
     data = alert.model_dump(mode="json", exclude_none=True)
-    if "passphrase" in data:
-        data["passphrase"] = "***"
-    return data
+    redacted: dict[str, Any] = redact_value(data, [secret, alert.passphrase])
+    return redacted
+
+
+def _logged_body(body: bytes, *secrets: str | None) -> str:
+    # NUL cannot be stored in a PostgreSQL text column: shown as U+FFFD like bad UTF-8
+    text = body[:MAX_LOGGED_BODY].decode("utf-8", "replace")
+    return redact(text, secrets).replace("\x00", "\ufffd")
+
+
+_VARYING = re.compile(r"'[^']*'|\"[^\"]*\"|[0-9]+(?:\.[0-9]+)?")
+
+
+def reason_kind(reason: str, field: str | None = None) -> str:
+    """What makes two refusals "of the same kind" for aggregation: the field a 400 names, or
+    the reason with the values it quotes (numbers, quoted text) taken out."""
+    if field:
+        return f"field:{field}"
+    return _VARYING.sub("#", reason)[:120]

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
+from trading.numbers import MAX_PRICE, MIN_VALUE, parse_number
+
 HUNDRED = Decimal(100)
-MAX_VALUE = Decimal("1e15")
-MIN_VALUE = Decimal("1e-12")
+MAX_VALUE = MAX_PRICE
 
 
 class Level(BaseModel):
@@ -43,17 +44,18 @@ class Level(BaseModel):
     @classmethod
     def _checked(cls, text: str, percent: bool) -> Level:
         try:
-            value = Decimal(text)
-        except InvalidOperation:
+            value = parse_number(text)
+        except ValueError:
             raise ValueError(
-                f"must be a price or a percentage such as '2%', got {text[:20]!r}"
+                f"must be a price or a percentage such as '2%' (a plain decimal, '.' as the "
+                f"decimal mark), got {text[:20]!r}"
             ) from None
         if not value.is_finite() or value <= 0:
             raise ValueError("must be a positive price or percentage")
         if percent and value >= 100:
             raise ValueError("percentage must be below 100%")
         if value >= MAX_VALUE:
-            raise ValueError("is too large")
+            raise ValueError(f"is too large (must be under 1e{MAX_VALUE.adjusted()})")
         if value < MIN_VALUE:  # 1e-999999999 would round to a stop at 0 (or at the entry)
             raise ValueError("is too small (under 1e-12)")
         return cls(value=value, percent=percent)

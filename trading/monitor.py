@@ -3,10 +3,16 @@ survive restarts (SPEC §1, §6).
 
 Prices come in three ways: alerts in this process (`price_seen`, called by the trading service
 before the alert's own decision, and awaited: a tick that crosses a stop has closed the position
-when the webhook answers), the `instruments` table (other processes' alerts; polled every
-`interval`), and the broker's tickers when it has them (`fetch_tickers`, polled, or
-`watch_tickers`, streamed). A price older than `price_max_age` is stale: nothing acts on it, the
-health check says so and owners get one warning per stale spell (and one all-clear).
+when the webhook answers), the database (other processes' alerts, `bot_prices`, and exchange
+prices, `instruments`; polled every `interval`), and the broker's tickers when it has them
+(`fetch_tickers`, polled, or `watch_tickers`, streamed). A price older than `price_max_age` is
+stale: nothing acts on it, the health check says so and owners get one warning per stale spell
+(and one all-clear).
+
+Whose price moves whose stops (SPEC §5): an alert's price is its bot's, and moves the stops,
+targets and trailing peaks of that bot's positions only; an exchange price (tickers) moves
+every bot's. So a key that one signal provider knows cannot close another bot's position,
+whichever way the price travels (this process, the database, start-up, a retry).
 
 A tick is checked against the trigger index (`trading.trigger_index`) in O(log n + k). A
 position that fires leaves the index at once, so faster ticks cannot fire it twice; its close
@@ -54,7 +60,7 @@ from trading.events import (
 )
 from trading.levels import Level
 from trading.positions import Side, q12
-from trading.price_cache import PriceCache
+from trading.price_cache import Owner, PriceCache
 from trading.service import PositionBusy, TradingService
 from trading.trigger_index import Trigger, TriggerIndex, Watch, trail_stop_price
 
@@ -90,7 +96,7 @@ class MonitorConfig:
     heartbeat_interval: float = 30.0  # seconds between checks of the bots' alert heartbeats
     retry_backoff: float = 1.0  # seconds before the first retry of a failed close; doubles
     max_attempts: int = 5  # closing attempts per trigger before it is re-armed
-    poll_instruments: bool = True  # read prices other processes stored
+    poll_instruments: bool = True  # read prices other processes stored (alerts', exchange's)
 
 
 @dataclass(slots=True)
@@ -124,12 +130,13 @@ class Monitor:
         self._tasks: set[asyncio.Task[Any]] = set()
         self._bots: dict[int, BotConfig] = {}
         self._stale: set[str] = set()
-        self._ratchets: dict[tuple[str, str], list[tuple[Decimal, datetime]]] = {}
+        # (symbol, whose price: a bot or None for the exchange's, side) -> peaks to store
+        self._ratchets: dict[tuple[str, Owner, str], list[tuple[Decimal, datetime]]] = {}
         self._flush: asyncio.Task[None] | None = None
         self._heartbeats: dict[int, _Heartbeat] = {}
         self._stream: asyncio.Task[None] | None = None
         self._stream_symbols: frozenset[str] = frozenset()
-        self._polled: dict[str, tuple[Decimal, datetime]] = {}
+        self._polled: dict[tuple[str, Owner], tuple[Decimal, datetime]] = {}
         self._fingerprint: tuple[int, int, int] | None = None
         self._synced_at: datetime | None = None
         self._failing: set[int] = set()
@@ -160,7 +167,7 @@ class Monitor:
         for stored in await repo.watched_positions():
             if stored.id not in self._closing:
                 self._watch(stored, now)
-        await self._poll_instruments()
+        await self._poll_stored()
         self.loaded = True
         log.info(
             "monitor loaded name=%s positions=%d watched=%d symbols=%d",
@@ -169,8 +176,8 @@ class Monitor:
             len(self.index),
             len(self.index.symbols()),
         )
-        for symbol in self.index.symbols():
-            self._check_cached(symbol)
+        for symbol, bot_id in self.index.pairs():
+            self._check_cached(symbol, bot_id)
 
     def _watch(self, stored: repo.PositionLevels, now: datetime) -> None:
         """(Re)index a stored position; one someone else is closing is looked at again later."""
@@ -198,7 +205,7 @@ class Monitor:
         if stored is None:
             return
         self._watch(stored.levels, datetime.now(UTC))
-        tasks = self._check_cached(symbol)
+        tasks = self._check_cached(symbol, bot_id)
         if tasks:
             await asyncio.wait(tasks)
 
@@ -221,7 +228,7 @@ class Monitor:
                 if stored.id not in self._closing:
                     self._watch(stored.levels, now)
                     if evaluate:
-                        self._check_cached(symbol)
+                        self._check_cached(symbol, bot_id)
                 return
             await asyncio.sleep(delay)
             delay = min(delay * 2, max(self.config.retry_backoff, 2.0))
@@ -288,28 +295,30 @@ class Monitor:
         at: datetime,
         source: str,
         *,
+        bot_id: Owner,
         arrival: bool = True,
     ) -> list[asyncio.Task[None]]:
         """The monitor's entry point for one tick. Returns the closes it started.
 
-        `arrival`: the price just arrived (an alert, a ticker, a changed `instruments` row): it
-        replaces the held one unless clearly older (a late alert). Otherwise it is taken only if
-        newer than the held one.
+        `bot_id`: whose price it is: a bot's (its own alert: only that bot's positions act on
+        it), or None for the exchange's (every bot's positions do). `arrival`: the price just
+        arrived (an alert, a ticker, a changed stored row): it replaces the held one unless
+        clearly older (a late alert). Otherwise it is taken only if newer than the held one.
         """
         if arrival:
-            if not self.prices.put(symbol, price, at, source):
+            if not self.prices.put(symbol, price, at, source, bot_id):
                 return []
-        elif not self.prices.update(symbol, price, at, source):
+        elif not self.prices.update(symbol, price, at, source, bot_id):
             return []
         now = datetime.now(UTC)
         if not self.prices.is_fresh(at, now):
-            if symbol not in self._stale and self.index.has_symbol(symbol):
+            if symbol not in self._stale and self._stale_pairs([symbol], now):
                 self._report_stale([symbol], now)
             return []
-        if symbol in self._stale:
+        if symbol in self._stale and not self._stale_pairs([symbol], now):
             self._stale.discard(symbol)
             self.events.publish(PricesFresh(symbols=(symbol,)))
-        triggers = self.index.check(symbol, price)
+        triggers = self.index.check(symbol, price, bot_id)
         if self.index.ratchets:
             self._queue_ratchets(now)
         if not triggers:
@@ -317,37 +326,54 @@ class Monitor:
         started = time.perf_counter()
         return [self._close(trigger, started) for trigger in triggers]
 
-    async def price_seen(self, symbol: str, price: Decimal, at: datetime, source: str) -> None:
-        """A price from this process (an alert): act on it, and return when its closes are
-        done, so the alert that crossed a stop is answered after the close."""
-        tasks = self.on_price(symbol, price, at, source)
+    async def price_seen(
+        self, symbol: str, price: Decimal, at: datetime, source: str, *, bot_id: Owner
+    ) -> None:
+        """A price from this process (an alert of bot `bot_id`, or the exchange's with None):
+        act on it, and return when its closes are done, so the alert that crossed a stop is
+        answered after the close."""
+        tasks = self.on_price(symbol, price, at, source, bot_id=bot_id)
         if tasks:
             await asyncio.wait(tasks)
 
-    def _check_cached(self, symbol: str) -> list[asyncio.Task[None]]:
-        quote = self.prices.fresh(symbol, datetime.now(UTC))
+    def _check_cached(self, symbol: str, bot_id: int) -> list[asyncio.Task[None]]:
+        """Check the bot's positions in `symbol` against the price they act on (the newer of
+        the bot's own and the exchange's), if it is fresh."""
+        now = datetime.now(UTC)
+        quote = self.prices.fresh(symbol, now, bot_id)
         if quote is None:
             return []
-        triggers = self.index.check(symbol, quote.price)
+        triggers = self.index.check(symbol, quote.price, bot_id)
         if self.index.ratchets:
-            self._queue_ratchets(datetime.now(UTC))
+            self._queue_ratchets(now)
         started = time.perf_counter()
         return [self._close(trigger, started) for trigger in triggers]
 
-    async def _poll_instruments(self) -> None:
-        """Prices other processes stored. A row that changed since the last poll is a new price
-        (rows are written in arrival order), whatever its time says."""
+    async def _poll_stored(self) -> None:
+        """Prices other processes stored: each watched bot's own alert prices and the
+        exchange's. A row that changed since the last poll is a new price (rows are written in
+        arrival order), whatever its time says."""
         symbols = self.index.symbols()
         if not symbols:
             return
-        for symbol, (price, at, source) in (await repo.prices_of(symbols)).items():
-            if self._polled.get(symbol) == (price, at):
-                continue
-            self._polled[symbol] = (price, at)
-            held = self.prices.get(symbol)
-            if held is not None and (held.price, held.at) == (price, at):
-                continue  # this process's own price
-            self.on_price(symbol, price, at, source or "instruments")
+        exchange, alerts = await repo.stored_prices(symbols)
+        for symbol, (price, at, source) in exchange.items():
+            self._take_stored(symbol, None, price, at, source)
+        for (bot_id, symbol), (price, at, source) in alerts.items():
+            if self.index.watches_bot(symbol, bot_id):
+                self._take_stored(symbol, bot_id, price, at, source)
+
+    def _take_stored(
+        self, symbol: str, bot_id: Owner, price: Decimal, at: datetime, source: str
+    ) -> None:
+        key = (symbol, bot_id)
+        if self._polled.get(key) == (price, at):
+            return
+        self._polled[key] = (price, at)
+        held = self.prices.get(symbol, bot_id)
+        if held is not None and (held.price, held.at) == (price, at):
+            return  # this process's own price
+        self.on_price(symbol, price, at, source or "stored", bot_id=bot_id)
 
     async def _poll_tickers(self) -> None:
         source = self.tickers
@@ -367,12 +393,13 @@ class Monitor:
         await self._take_tickers(quotes)
 
     async def _take_tickers(self, quotes: dict[str, Decimal]) -> None:
+        """The exchange's prices: every bot's stops act on them."""
         if not quotes:
             return
         now = datetime.now(UTC)
-        await repo.record_prices({s: (p, now) for s, p in quotes.items()}, "ticker")
+        await repo.record_prices({s: (p, now) for s, p in quotes.items()}, repo.EXCHANGE_SOURCE)
         for symbol, price in quotes.items():
-            self.on_price(symbol, price, now, "ticker")
+            self.on_price(symbol, price, now, repo.EXCHANGE_SOURCE, bot_id=None)
 
     def _follow_stream(self, source: TickerStream, symbols: list[str]) -> None:
         wanted = frozenset(symbols)
@@ -394,8 +421,15 @@ class Monitor:
 
     # ------------------------------------------------------------ stale prices
 
+    def _stale_pairs(self, symbols: list[str], now: datetime) -> dict[str, float | None]:
+        """Of `symbols`, those where a bot with a watched position has no fresh price (neither
+        its own nor the exchange's): symbol -> the oldest such age (None: no price at all)."""
+        pairs = [(symbol, bot) for symbol in symbols for bot in self.index.bots(symbol)]
+        return self.prices.stale(pairs, now)
+
     def _report_stale(self, symbols: list[str], now: datetime) -> None:
-        ages = [self.prices.age(s, now) for s in symbols]
+        stale = self._stale_pairs(symbols, now)
+        ages = [stale.get(s) for s in symbols]
         known = [a for a in ages if a is not None]
         self._stale.update(symbols)
         log.warning("stale prices symbols=%s", ",".join(symbols))
@@ -411,9 +445,14 @@ class Monitor:
         """Report symbols whose price went stale; forget those no longer watched."""
         now = now or datetime.now(UTC)
         watched = self.index.symbols()
-        stale = self.prices.stale(watched, now)
+        stale = self.prices.stale(self.index.pairs(), now)
         new = [s for s in stale if s not in self._stale]
         self._stale &= set(watched)
+        # the bot whose price was stale has no position left to watch there
+        recovered = tuple(sorted(s for s in self._stale if s not in stale))
+        if recovered:
+            self._stale -= set(recovered)
+            self.events.publish(PricesFresh(symbols=recovered))
         if new:
             self._report_stale(new, now)
 
@@ -486,7 +525,7 @@ class Monitor:
                     )
                     break
                 await asyncio.sleep(retry_in)
-                fresh = self.prices.fresh(watch.symbol, datetime.now(UTC))
+                fresh = self.prices.fresh(watch.symbol, datetime.now(UTC), watch.bot_id)
                 price = fresh.price if fresh is not None else price
         finally:
             if self._closing.get(pid) is asyncio.current_task():
@@ -532,8 +571,8 @@ class Monitor:
     # ------------------------------------------------------------ trailing peaks
 
     def _queue_ratchets(self, seen_at: datetime) -> None:
-        for symbol, side, peak in self.index.ratchets:
-            stack = self._ratchets.setdefault((symbol, side), [])
+        for symbol, bot_id, side, peak in self.index.ratchets:
+            stack = self._ratchets.setdefault((symbol, bot_id, side), [])
             # A later, better peak covers every position an earlier one covered.
             while stack and (peak >= stack[-1][0] if side == "long" else peak <= stack[-1][0]):
                 stack.pop()
@@ -547,14 +586,14 @@ class Monitor:
         while self._ratchets:
             batch, self._ratchets = self._ratchets, {}
             try:
-                for (symbol, side), stack in batch.items():
-                    trails = await repo.trail_settings(symbol, side)
+                for (symbol, bot_id, side), stack in batch.items():
+                    trails = await repo.trail_settings(symbol, side, bot_id)
                     for peak, seen_at in stack:
                         stops = {
                             trail: q12(trail_stop_price(peak, _level(trail), side))  # type: ignore[arg-type]
                             for trail in trails
                         }
-                        await repo.ratchet_trailing(symbol, side, peak, seen_at, stops)
+                        await repo.ratchet_trailing(symbol, side, peak, seen_at, stops, bot_id)
             except Exception:
                 log.exception("writing trailing peaks failed; retrying with the next pass")
                 for key, stack in batch.items():
@@ -652,7 +691,7 @@ class Monitor:
         while True:
             self.lag_ms = max(0.0, (time.monotonic() - expected) * 1000)
             if config.poll_instruments:
-                await self._poll_instruments()
+                await self._poll_stored()
             await self._poll_tickers()
             self.check_stale()
             now = time.monotonic()
@@ -698,8 +737,9 @@ class Monitor:
         """`/health`'s monitor check: status, lag, oldest price age and why."""
         now = datetime.now(UTC)
         symbols = self.index.symbols()
-        oldest = self.prices.oldest_age(symbols, now)
-        stale = sorted(self.prices.stale(symbols, now))
+        pairs = self.index.pairs()
+        oldest = self.prices.oldest_age(pairs, now)
+        stale = sorted(self.prices.stale(pairs, now))
         beat_age = None if self.beat is None else time.monotonic() - self.beat
         if oldest is not None and oldest != float("inf"):
             oldest = round(oldest, 1)

@@ -9,14 +9,24 @@ the same prices through the webhook trade alike:
 * `apply_fill` turns a fill into the new position, the fill's legs (entry, add, exit) and, when the
   position goes flat, the closed trade. Realized PnL is after all fees; the fee of a fill that both
   closes and opens is split between the two in proportion to quantity.
+
+Both compute in the money context (`trading.money`), exact for any stored value. Every amount
+`apply_fill` hands back for storage fits the NUMERIC(38,12) columns: one that would not (the
+realized PnL of an absurd position, say) is saturated at the column's limit, never refused, so a
+position can always be closed. An order that would make a position's quantity too large to store
+is refused when planned (`Skip`): entries may be refused, exits never are.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from datetime import datetime
-from decimal import ROUND_HALF_EVEN, Decimal
+from decimal import Decimal
 from typing import Any, Literal
+
+from trading import money
+from trading.money import LIMIT, fit, wide
+from trading.money import q12 as q12  # re-exported: rounding to the columns' 12 places
 
 Side = Literal["long", "short"]
 OrderSide = Literal["buy", "sell"]
@@ -24,12 +34,7 @@ Direction = Literal["long", "short", "both"]
 Intent = Literal["open", "add", "reduce", "close", "reverse"]
 
 ZERO = Decimal(0)
-Q = Decimal("1e-12")
-
-
-def q12(value: Decimal) -> Decimal:
-    """Round to the storage precision (12 decimal places) so memory and database agree."""
-    return value.quantize(Q, rounding=ROUND_HALF_EVEN)
+Q = money.QUANTUM
 
 
 def side_of(order_side: OrderSide) -> Side:
@@ -55,11 +60,15 @@ class PositionState:
 
     @property
     def signed_qty(self) -> Decimal:
-        return self.qty * sign(self.side)
+        # copy_negate is exact: `-qty` would round a 38-digit quantity to the context's 28
+        return self.qty if self.side == "long" else self.qty.copy_negate()
 
     def unrealized_pnl(self, price: Decimal) -> Decimal:
-        # `+ ZERO` turns the -0 of a short at its entry price into 0
-        return q12((price - self.avg_price) * self.qty * sign(self.side)) + ZERO
+        """The PnL of the open quantity at `price`, exact (not bounded by the columns: it is
+        shown, never stored)."""
+        with wide():
+            # `+ ZERO` turns the -0 of a short at its entry price into 0
+            return q12((price - self.avg_price) * self.qty * sign(self.side)) + ZERO
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,37 +120,47 @@ class FillOutcome:
 def _open(fill: Fill, qty: Decimal, fee: Decimal) -> PositionState:
     return PositionState(
         side=side_of(fill.side),
-        qty=qty,
-        avg_price=fill.price,
+        qty=fit(qty, "position qty"),
+        avg_price=fit(fill.price, "entry price"),
         entries=1,
-        opened_qty=qty,
+        opened_qty=fit(qty, "opened qty"),
         opened_at=fill.time,
-        realized_pnl=-fee,
-        fees=fee,
+        realized_pnl=fit(-fee, "realized pnl"),
+        fees=fit(fee, "fees"),
     )
 
 
 def apply_fill(position: PositionState | None, fill: Fill) -> FillOutcome:
-    """The position after `fill`, its legs, and the trade it closed (if it went flat)."""
+    """The position after `fill`, its legs, and the trade it closed (if it went flat).
+
+    Computed exactly in the money context; every amount it gives back fits the columns
+    (`money.fit`: saturated at their limit, never refused, so any stored position closes)."""
     if fill.qty <= 0:
         raise ValueError("fill quantity must be positive")
+    with wide():
+        return _apply_fill(position, fill)
+
+
+def _apply_fill(position: PositionState | None, fill: Fill) -> FillOutcome:
     if position is None:
         opened = _open(fill, fill.qty, fill.fee)
-        return FillOutcome((FillLeg("open", fill.qty, fill.price, fill.fee),), opened, None)
+        leg = FillLeg("open", opened.qty, opened.avg_price, opened.fees)
+        return FillOutcome((leg,), opened, None)
 
     if side_of(fill.side) == position.side:
         qty = position.qty + fill.qty
         avg = q12((position.avg_price * position.qty + fill.price * fill.qty) / qty)
         added = replace(
             position,
-            qty=qty,
-            avg_price=avg,
+            qty=fit(qty, "position qty"),
+            avg_price=fit(avg, "average price"),
             entries=position.entries + 1,
-            opened_qty=position.opened_qty + fill.qty,
-            realized_pnl=position.realized_pnl - fill.fee,
-            fees=position.fees + fill.fee,
+            opened_qty=fit(position.opened_qty + fill.qty, "opened qty"),
+            realized_pnl=fit(position.realized_pnl - fill.fee, "realized pnl"),
+            fees=fit(position.fees + fill.fee, "fees"),
         )
-        return FillOutcome((FillLeg("add", fill.qty, fill.price, fill.fee),), added, None)
+        leg = FillLeg("add", fit(fill.qty, "qty"), fit(fill.price, "price"), fit(fill.fee, "fee"))
+        return FillOutcome((leg,), added, None)
 
     close_qty = min(fill.qty, position.qty)
     open_qty = fill.qty - close_qty
@@ -149,34 +168,47 @@ def apply_fill(position: PositionState | None, fill: Fill) -> FillOutcome:
     open_fee = fill.fee - close_fee
     gross = q12((fill.price - position.avg_price) * close_qty * sign(position.side))
     remaining = position.qty - close_qty
-    reduced = replace(
-        position,
-        qty=remaining,
-        exit_qty=position.exit_qty + close_qty,
-        exit_value=position.exit_value + fill.price * close_qty,
-        realized_pnl=position.realized_pnl + gross - close_fee,
-        fees=position.fees + close_fee,
+    exit_qty = position.exit_qty + close_qty
+    exit_value = position.exit_value + fill.price * close_qty
+    realized = position.realized_pnl + gross - close_fee
+    fees = position.fees + close_fee
+    leg_kind: Literal["reduce", "close"] = "reduce" if remaining > 0 else "close"
+    leg = FillLeg(
+        leg_kind,
+        fit(close_qty, "qty"),
+        fit(fill.price, "price"),
+        fit(close_fee, "fee"),
+        fit(gross, "gross pnl"),
     )
     if remaining > 0:
-        leg = FillLeg("reduce", close_qty, fill.price, close_fee, gross)
+        reduced = replace(
+            position,
+            qty=fit(remaining, "position qty"),
+            exit_qty=fit(exit_qty, "exit qty"),
+            # saturated, the trade's average exit price is then a lower bound
+            exit_value=fit(exit_value, "exit value"),
+            realized_pnl=fit(realized, "realized pnl"),
+            fees=fit(fees, "fees"),
+        )
         return FillOutcome((leg,), reduced, None)
 
     closed = ClosedTrade(
         side=position.side,
-        qty=reduced.opened_qty,
-        entry_price=reduced.avg_price,
-        exit_price=q12(reduced.exit_value / reduced.exit_qty),
-        pnl=reduced.realized_pnl,
-        fees=reduced.fees,
-        entries=reduced.entries,
-        opened_at=reduced.opened_at,
+        qty=fit(position.opened_qty, "trade qty"),
+        entry_price=fit(position.avg_price, "entry price"),
+        # the earlier exits as stored (a lower bound, if saturated) and this one, exactly
+        exit_price=fit(exit_value / exit_qty, "exit price"),
+        pnl=fit(realized, "trade pnl"),
+        fees=fit(fees, "trade fees"),
+        entries=position.entries,
+        opened_at=position.opened_at,
         closed_at=fill.time,
     )
-    legs = [FillLeg("close", close_qty, fill.price, close_fee, gross)]
+    legs = [leg]
     reopened = None
     if open_qty > 0:
         reopened = _open(fill, open_qty, open_fee)
-        legs.append(FillLeg("open", open_qty, fill.price, open_fee))
+        legs.append(FillLeg("open", reopened.qty, reopened.avg_price, reopened.fees))
     return FillOutcome(tuple(legs), reopened, closed)
 
 
@@ -211,20 +243,33 @@ def allowed_target(target: Decimal, direction: Direction) -> Decimal:
     return target
 
 
+def _too_large(qty: Decimal) -> str:
+    return f"a position of {qty:f} would be too large to store (quantities stay under 1e26)"
+
+
 def _plan_delta(
     position: PositionState | None, delta: Decimal, max_entries: int
 ) -> OrderPlan | Skip:
+    """In the money context (the callers' `with wide()`): exact for any stored quantity."""
     current = position.signed_qty if position else ZERO
     order_side: OrderSide = "buy" if delta > 0 else "sell"
     qty = abs(delta)
     if position is None:
+        if qty > LIMIT:
+            return Skip(_too_large(qty))
         return OrderPlan(order_side, qty, "open", ZERO, qty)
     if side_of(order_side) == position.side:
         if position.entries >= max_entries:
             return Skip(f"max entries reached ({position.entries}/{max_entries})")
+        # an entry may be refused: the position must stay storable (its opened total too)
+        if max(position.qty, position.opened_qty) + qty > LIMIT:
+            return Skip(_too_large(position.qty + qty))
         return OrderPlan(order_side, qty, "add", ZERO, qty)
     close_qty = min(qty, abs(current))
     open_qty = qty - close_qty
+    if open_qty > LIMIT:
+        # the exit goes through, never refused; only the new position is left out
+        qty, open_qty = close_qty, ZERO
     if open_qty > 0:
         intent: Intent = "reverse"
     elif close_qty < position.qty:
@@ -242,6 +287,17 @@ def plan_target(
     max_entries: int,
 ) -> OrderPlan | Skip:
     """The order that brings the position to `target` (signed: negative is short)."""
+    with wide():
+        return _plan_target(position, target, direction=direction, max_entries=max_entries)
+
+
+def _plan_target(
+    position: PositionState | None,
+    target: Decimal,
+    *,
+    direction: Direction,
+    max_entries: int,
+) -> OrderPlan | Skip:
     target = allowed_target(target, direction)
     current = position.signed_qty if position else ZERO
     delta = target - current
@@ -260,6 +316,26 @@ def plan_order(
     max_entries: int,
 ) -> OrderPlan | Skip:
     """The order for a signal. `qty` is the alert's order size; `default_qty` the bot's."""
+    with wide():
+        return _plan_order(
+            position,
+            signal,
+            qty=qty,
+            default_qty=default_qty,
+            direction=direction,
+            max_entries=max_entries,
+        )
+
+
+def _plan_order(
+    position: PositionState | None,
+    signal: Signal,
+    *,
+    qty: Decimal | None,
+    default_qty: Decimal | None,
+    direction: Direction,
+    max_entries: int,
+) -> OrderPlan | Skip:
     if signal in ("close", "close_long", "close_short"):
         if position is None:
             return Skip("no open position to close")

@@ -20,10 +20,11 @@ from dataclasses import dataclass, replace
 from decimal import ROUND_DOWN, Decimal
 from typing import Any
 
+from trading import money
 from trading.alerts import TakeProfitLevel
 from trading.bots import QTY_STEP
 from trading.levels import Level
-from trading.positions import FillOutcome, PositionState, Side, q12
+from trading.positions import FillOutcome, PositionState, Side
 from trading.trigger_index import trail_stop_price
 
 WHOLE = Decimal("0.999999")
@@ -57,6 +58,12 @@ class TakeProfit:
             base=Decimal(str(data["base"])),
             filled=bool(data.get("filled", False)),
         )
+
+
+def _level_price(value: Decimal) -> Decimal:
+    """A stop or target price as stored: at 12 places, saturated at the column's bound (a
+    percentage of a huge stored average price may not fit; the entry is never failed for it)."""
+    return money.fit(value, "level price")
 
 
 def load_take_profits(raw: Any) -> tuple[TakeProfit, ...]:
@@ -113,7 +120,9 @@ def take_profit_levels(
     """Levels from an alert's `tp1`, `tp2`…, nearest first."""
     shares = _shares([item.share for item in levels])
     built = [
-        TakeProfit(str(item.level), q12(item.level.target_price(avg_price, side)), share, qty)
+        TakeProfit(
+            str(item.level), _level_price(item.level.target_price(avg_price, side)), share, qty
+        )
         for item, share in zip(levels, shares, strict=True)
     ]
     built.sort(key=lambda t: t.price if side == "long" else -t.price)
@@ -138,7 +147,7 @@ def _rebased(levels: tuple[TakeProfit, ...], state: PositionState) -> tuple[Take
             rebuilt.append(level)
             continue
         parsed = Level.parse(level.level)
-        price = q12(parsed.target_price(state.avg_price, state.side))
+        price = _level_price(parsed.target_price(state.avg_price, state.side))
         rebuilt.append(replace(level, price=price, base=state.qty))
     return tuple(rebuilt)
 
@@ -146,7 +155,7 @@ def _rebased(levels: tuple[TakeProfit, ...], state: PositionState) -> tuple[Take
 def _trail_stop(peak: Decimal | None, trail: str | None, side: Side) -> Decimal | None:
     if peak is None or trail is None:
         return None
-    return q12(trail_stop_price(peak, Level.parse(trail), side))
+    return _level_price(trail_stop_price(peak, Level.parse(trail), side))
 
 
 def protection_after_fill(
@@ -172,8 +181,8 @@ def protection_after_fill(
     sl_level = alert.sl or bot_levels[0]
     tp_level = alert.tp or bot_levels[1]
     trail_level = alert.trail or bot_levels[2]
-    sl = q12(sl_level.stop_price(state.avg_price, state.side)) if sl_level else None
-    tp = q12(tp_level.target_price(state.avg_price, state.side)) if tp_level else None
+    sl = _level_price(sl_level.stop_price(state.avg_price, state.side)) if sl_level else None
+    tp = _level_price(tp_level.target_price(state.avg_price, state.side)) if tp_level else None
     trail = str(trail_level) if trail_level else None
     take_profits: tuple[TakeProfit, ...] = ()
     if alert.take_profits:

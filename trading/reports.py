@@ -1,6 +1,7 @@
 """PnL reports computed from `trade_history` (closed trades, PnL after all fees): totals for
 today / 7 / 30 days / all time, per UTC day, per ISO week, and per bot. Money stays Decimal and
-is kept per quote currency: USDT and BTC profits are never added together."""
+is kept per quote currency: USDT and BTC profits are never added together. Sums are exact and
+ratios never divide by zero, whatever was stored (`trading.money`)."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from decimal import Decimal
 from db import repo
 from db import reports as reports_db
 from db.reports import ClosedTradeRow
+from trading import money
 from trading.views import TradeView
 
 ZERO = Decimal(0)
@@ -28,12 +30,12 @@ class Totals:
     def add(self, trade: ClosedTradeRow) -> None:
         self.trades += 1
         self.wins += trade.pnl > 0
-        self.pnl[trade.quote] = self.pnl.get(trade.quote, ZERO) + trade.pnl
-        self.fees[trade.quote] = self.fees.get(trade.quote, ZERO) + trade.fees
+        self.pnl[trade.quote] = money.total((self.pnl.get(trade.quote, ZERO), trade.pnl))
+        self.fees[trade.quote] = money.total((self.fees.get(trade.quote, ZERO), trade.fees))
 
     @property
     def win_rate(self) -> Decimal | None:
-        return Decimal(self.wins * 100) / self.trades if self.trades else None
+        return money.percent(Decimal(self.wins), Decimal(self.trades))
 
 
 def totals(trades: Iterable[ClosedTradeRow]) -> Totals:
@@ -73,11 +75,11 @@ class BotPerformance:
 
     @property
     def win_rate(self) -> Decimal:
-        return Decimal(self.wins * 100) / self.trades if self.trades else ZERO
+        return money.percent(Decimal(self.wins), Decimal(self.trades)) or ZERO
 
     @property
     def average(self) -> Decimal:
-        return self.pnl / self.trades if self.trades else ZERO
+        return money.ratio(self.pnl, Decimal(self.trades)) or ZERO
 
 
 def _midnight(moment: datetime) -> datetime:
@@ -121,13 +123,16 @@ def performance(trades: Iterable[ClosedTradeRow]) -> list[BotPerformance]:
     result = []
     for (bot, quote), rows in groups.items():
         rows.sort(key=lambda t: t.closed_at)
-        gains = sum((t.pnl for t in rows if t.pnl > 0), ZERO)
-        losses = -sum((t.pnl for t in rows if t.pnl < 0), ZERO)
-        peak = cumulative = drawdown = ZERO
-        for trade in rows:
-            cumulative += trade.pnl
-            peak = max(peak, cumulative)
-            drawdown = max(drawdown, peak - cumulative)
+        with money.wide():
+            gains = sum((t.pnl for t in rows if t.pnl > 0), ZERO)
+            losses = -sum((t.pnl for t in rows if t.pnl < 0), ZERO)
+            peak = cumulative = drawdown = ZERO
+            for trade in rows:
+                cumulative += trade.pnl
+                peak = max(peak, cumulative)
+                drawdown = max(drawdown, peak - cumulative)
+            pnl = sum((t.pnl for t in rows), ZERO)
+            fees = sum((t.fees for t in rows), ZERO)
         held = sum((t.closed_at - t.opened_at).total_seconds() for t in rows)
         result.append(
             BotPerformance(
@@ -135,11 +140,11 @@ def performance(trades: Iterable[ClosedTradeRow]) -> list[BotPerformance]:
                 quote=quote,
                 trades=len(rows),
                 wins=sum(1 for t in rows if t.pnl > 0),
-                pnl=sum((t.pnl for t in rows), ZERO),
-                fees=sum((t.fees for t in rows), ZERO),
+                pnl=pnl,
+                fees=fees,
                 best=max(t.pnl for t in rows),
                 worst=min(t.pnl for t in rows),
-                profit_factor=(gains / losses) if losses else None,
+                profit_factor=money.ratio(gains, losses),  # None without losses
                 max_drawdown=drawdown,
                 avg_hold_seconds=held / len(rows),
             )
@@ -167,9 +172,10 @@ class ReportService:
         periods.append(PeriodTotals("All time", datetime.min.replace(tzinfo=UTC), totals(trades)))
         unrealized: dict[str, Decimal] = defaultdict(Decimal)
         positions = await repo.list_positions()
-        for position in positions:
-            if position.unrealized_pnl is not None:
-                unrealized[position.quote] += position.unrealized_pnl
+        with money.wide():
+            for position in positions:
+                if position.unrealized_pnl is not None:
+                    unrealized[position.quote] += position.unrealized_pnl
         return PnlSummary(periods, dict(unrealized), len(positions))
 
     async def daily(self, days: int = 7, now: datetime | None = None) -> list[PeriodTotals]:

@@ -5,10 +5,12 @@ decide (strategy) → plan (position rules) → write the order row → broker �
 
 Exactly one closer at a time: an order that closes (part of) a position claims the position in
 the transaction that writes the order row (`closing_token` = that order's client id). Another
-closer (a stop in another monitor, a webhook close, a chat button) finds the claim and is told
-the position is already being closed; the claim is given back when the broker refuses, cleared
-when the fill is stored, and taken over after `claim_ttl` seconds only once the broker confirms
-that the order it guarded does not exist (a crashed closer).
+closer (a stop in another monitor, a chat button) finds the claim and is told the position is
+already being closed; an alert waits its turn instead, as it does while other processes' fills
+keep moving the position (`_settle`): a valid alert is never dropped because its position is busy.
+The claim is given back when the broker refuses, cleared when the fill is stored, and taken over
+after `claim_ttl` seconds only once the broker confirms that the order it guarded does not exist
+(a crashed closer).
 
 Prices an alert carries go to the `watcher` (the position monitor) before the alert's own
 decision, so a tick that crosses a stop closes the position first, as the backtester checks
@@ -19,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import random
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -54,6 +57,7 @@ from trading.events import (
     PositionReduced,
 )
 from trading.locks import KeyedLocks
+from trading.numbers import notional_error
 from trading.positions import (
     Fill,
     FillOutcome,
@@ -77,8 +81,16 @@ from trading.views import ExecutionResult, plain
 
 log = logging.getLogger(__name__)
 
-MAX_STORE_ATTEMPTS = 5
 DEFAULT_CLAIM_TTL = 60.0
+# How long an alert waits for a busy position (moved by other processes' fills, or being closed
+# by someone else) before it is refused with nothing traded: the default `max_lag`, past which
+# an alert is stale. Past the answer timeout the sender has its 202 and the wait goes on in the
+# background (`trading.intake`).
+DEFAULT_BUSY_PATIENCE = 60.0
+MAX_BUSY_PAUSE = 0.25  # the longest pause between two plans of a busy alert, in seconds
+TAKEN_OVER = (
+    "taken over by another process's start-up recovery, which executes it; nothing traded here"
+)
 
 
 def _plain(value: Decimal | None) -> str | None:
@@ -92,8 +104,12 @@ class PositionBusy(TradingError):
 class PositionWatcher(Protocol):
     """The position monitor, as the service sees it."""
 
-    async def price_seen(self, symbol: str, price: Decimal, at: datetime, source: str) -> None:
-        """A price arrived in this process; triggers it reaches are executed before return."""
+    async def price_seen(
+        self, symbol: str, price: Decimal, at: datetime, source: str, *, bot_id: int | None
+    ) -> None:
+        """A price arrived in this process, bot `bot_id`'s (its alert: only its own stops act
+        on it) or the exchange's (None: every bot's); triggers it reaches are executed before
+        return."""
 
     async def position_changed(self, bot_id: int, symbol: str) -> None:
         """A fill changed (or closed) the bot's position in `symbol`."""
@@ -162,6 +178,13 @@ class _Refused:
 
 
 @dataclass(frozen=True, slots=True)
+class _Busy:
+    """A plan that sent nothing because the position is busy (PositionBusy): planned again."""
+
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
 class _StoredFill:
     outcome: FillOutcome
     position_id: int | None
@@ -178,12 +201,14 @@ class TradingService:
         locks: KeyedLocks | None = None,
         strategies: StrategyRunner | None = None,
         claim_ttl: float = DEFAULT_CLAIM_TTL,
+        busy_patience: float = DEFAULT_BUSY_PATIENCE,
     ) -> None:
         self.broker = broker
         self.events = events
         self.locks = locks or KeyedLocks()
         self.strategies = strategies or StrategyRunner()
         self.claim_ttl = claim_ttl
+        self.busy_patience = busy_patience
         self.watcher: PositionWatcher | None = None
         # "bot:symbol" -> the last instant fill queued on the position and not known committed:
         # the state it leaves (`write.after`), its commit (`future`), its batch (a fill planned
@@ -200,7 +225,11 @@ class TradingService:
         webhook_log_id: int | None = None,
         alert_log: AlertLog | None = None,
     ) -> ExecutionResult:
-        """Run a validated, accepted alert through the bot's strategy and the position rules."""
+        """Run a validated, accepted alert through the bot's strategy and the position rules.
+
+        A busy position (another process's fill moved it, or someone else is closing it) does
+        not drop the alert: its decision is planned again until it is executed or refused on
+        its merits, or the position stays busy for `busy_patience` seconds (`_settle`)."""
         symbol = alert.symbol
         if alert.price is not None:
             await self.observe_price(
@@ -208,37 +237,33 @@ class TradingService:
                 alert.price,
                 observed_at(alert, datetime.now(UTC)),
                 "alert",
+                bot_id=bot.id,
                 stored=alert_log is not None and alert_log.price_stored,
             )
         key = f"{bot.id}:{symbol}"
-        try:
-            async with self.locks.hold(key):
-                base, quote = await repo.ensure_instrument(symbol)
-                stored, basis = await self._position(bot.id, symbol)
-                decision = await self.strategies.decide(
-                    bot, alert, stored.state if stored else None
-                )
-                if decision.signal is None:
-                    return ExecutionResult(status="ignored", reason=decision.reason, bot=bot.name)
-                levels = AlertLevels(alert.sl, alert.tp, alert.trail, tuple(alert.take_profits))
-                order = await self._order(
-                    bot,
-                    symbol,
-                    base,
-                    quote,
-                    price=alert.price,
-                    reason="signal",
-                    levels=levels,
-                    webhook_log_id=alert_log.id if alert_log else webhook_log_id,
-                )
-                if isinstance(order, ExecutionResult):
-                    return order
-                step = await self._step(order, stored, decision, alert_log)
-            # The position lock is free again: the next order on it is planned on the position
-            # this fill leaves while its commit is on the way (`_position`).
-            result = await self._settle(key, order, decision, step, basis, alert_log)
-        except PositionBusy as exc:
-            return ExecutionResult(status="ignored", reason=exc.user_message, bot=bot.name)
+        async with self.locks.hold(key):
+            base, quote = await repo.ensure_instrument(symbol)
+            stored, basis = await self._position(bot.id, symbol)
+            decision = await self.strategies.decide(bot, alert, stored.state if stored else None)
+            if decision.signal is None:
+                return ExecutionResult(status="ignored", reason=decision.reason, bot=bot.name)
+            levels = AlertLevels(alert.sl, alert.tp, alert.trail, tuple(alert.take_profits))
+            order = await self._order(
+                bot,
+                symbol,
+                base,
+                quote,
+                price=alert.price,
+                reason="signal",
+                levels=levels,
+                webhook_log_id=alert_log.id if alert_log else webhook_log_id,
+            )
+            if isinstance(order, ExecutionResult):
+                return order
+            step = await self._attempt(order, stored, decision, alert_log)
+        # The position lock is free again: the next order on it is planned on the position
+        # this fill leaves while its commit is on the way (`_position`).
+        result = await self._settle(key, order, decision, step, basis, alert_log)
         await self._changed(bot, symbol, result)
         return result
 
@@ -271,17 +296,30 @@ class TradingService:
         key: str,
         order: _Order,
         decision: Decision,
-        step: ExecutionResult | _InFlight | _Refused,
+        step: ExecutionResult | _InFlight | _Refused | _Busy,
         basis: asyncio.Future[Any] | None,
         alert_log: AlertLog | None,
     ) -> ExecutionResult:
         """Wait, outside the position lock, for an instant fill's commit, or for the commit of
-        the fill in flight the step was planned on (`basis`). A fill that was not stored because
-        the position moved traded nothing; an outcome planned on a fill that was not stored
-        (no order: max entries reached, say) was planned on a position that never was. Either
-        way the same decision is planned again on the position as it is now."""
-        for attempt in range(MAX_STORE_ATTEMPTS):
-            if isinstance(step, ExecutionResult | _Refused):
+        the fill in flight the step was planned on (`basis`), and plan the same decision again
+        on the position as it is now while the step stored nothing: a fill that was not stored
+        because the position moved traded nothing; an outcome planned on a fill that was not
+        stored (no order: max entries reached, say) was planned on a position that never was;
+        a busy position (someone else's claim) sent nothing.
+
+        Every step planned is looked at before anything is answered: the one whose fill is
+        stored is the outcome. There is no count of attempts, only `busy_patience` seconds
+        since the first plan (with growing pauses between plans, so that processes crowding
+        one position take turns): past them the alert is refused, nothing traded."""
+        bot, symbol = order.bot, order.symbol
+        loop = asyncio.get_running_loop()
+        give_up_at = loop.time() + self.busy_patience
+        failures = 0
+        while True:
+            busy = "it kept changing"
+            if isinstance(step, _Busy):
+                busy = step.reason
+            elif isinstance(step, ExecutionResult | _Refused):
                 if basis is None or await _committed(basis):
                     if isinstance(step, _Refused):
                         return await self._record_refusal(step)
@@ -291,16 +329,51 @@ class TradingService:
                     return await self._finish(step)
                 except repo.ConcurrentUpdate:
                     pass
+                except repo.AlertTaken:
+                    return self._taken_over(order)
+            failures += 1
+            if loop.time() >= give_up_at:
+                return self._refuse(
+                    bot,
+                    symbol,
+                    f"{bot.name} {symbol} position stayed busy for {self.busy_patience:g} s "
+                    f"({busy}); nothing was traded",
+                )
             log.warning(
-                "position moved, planning again bot=%s symbol=%s attempt=%d",
-                order.bot.name,
-                order.symbol,
-                attempt + 1,
+                "position busy, planning again bot=%s symbol=%s attempt=%d: %s",
+                bot.name,
+                symbol,
+                failures,
+                busy,
             )
+            if failures > 1:  # the first time at once: most often one other fill came first
+                await asyncio.sleep(_pause(failures))
             async with self.locks.hold(key):
-                stored, basis = await self._position(order.bot.id, order.symbol)
-                step = await self._step(order, stored, decision, alert_log)
-        raise PositionBusy(f"{order.bot.name} {order.symbol} position keeps changing; try again")
+                stored, basis = await self._position(bot.id, symbol)
+                step = await self._attempt(order, stored, decision, alert_log)
+
+    async def _attempt(
+        self,
+        order: _Order,
+        stored: repo.StoredPosition | None,
+        decision: Decision,
+        alert_log: AlertLog | None,
+    ) -> ExecutionResult | _InFlight | _Refused | _Busy:
+        """`_step` for an alert: a position someone else is closing (PositionBusy, raised
+        before anything is sent) is a step to plan again, not an answer."""
+        try:
+            return await self._step(order, stored, decision, alert_log)
+        except PositionBusy as exc:
+            return _Busy(exc.user_message)
+
+    def _taken_over(self, order: _Order) -> ExecutionResult:
+        log.warning(
+            "alert taken over by another process's recovery bot=%s symbol=%s log=%s",
+            order.bot.name,
+            order.symbol,
+            order.webhook_log_id,
+        )
+        return ExecutionResult(status="rejected", reason=TAKEN_OVER, bot=order.bot.name)
 
     async def run_stored_alert(
         self, bot: BotConfig, alert: Alert, log_id: int, alert_log: AlertLog | None = None
@@ -322,16 +395,23 @@ class TradingService:
             )
 
     async def observe_price(
-        self, symbol: str, price: Decimal, at: datetime, source: str, *, stored: bool = False
+        self,
+        symbol: str,
+        price: Decimal,
+        at: datetime,
+        source: str,
+        *,
+        bot_id: int,
+        stored: bool = False,
     ) -> None:
-        """Record a price (the `instruments` row; already done when `stored`) and let the
-        monitor act on it."""
+        """Record the price of bot `bot_id`'s alert (already done when `stored`) and let the
+        monitor act on it: it moves that bot's stops only (SPEC §5)."""
         if not stored:
             await repo.ensure_instrument(symbol)
-            await repo.record_price(symbol, price, at, source)
+            await repo.record_price(symbol, price, at, source, bot_id=bot_id)
         if self.watcher is not None:
             try:
-                await self.watcher.price_seen(symbol, price, at, source)
+                await self.watcher.price_seen(symbol, price, at, source, bot_id=bot_id)
             except Exception as exc:  # the monitor's trouble must not stop the alert's trade
                 self._watcher_failed("price", symbol, exc)
 
@@ -519,7 +599,7 @@ class TradingService:
     ) -> _Order | ExecutionResult:
         """What an order will be for, or the refusal when no price is known."""
         if price is None:
-            price = await repo.last_price(symbol)
+            price = await repo.last_price(symbol, bot.id)
         if price is None:
             return self._refuse(
                 bot, symbol, f"no price known for {symbol}: send price in the alert"
@@ -628,6 +708,11 @@ class TradingService:
             return ExecutionResult(
                 status="ignored", reason="order size rounds to zero", bot=bot.name
             )
+        # Only what opens is bounded: a close of any stored position always goes through.
+        held = position.qty if position is not None and plan.close_qty == 0 else Decimal(0)
+        too_large = plan.open_qty and notional_error(held + plan.open_qty, order.price)
+        if too_large:
+            return ExecutionResult(status="rejected", reason=too_large, bot=bot.name)
         return plan
 
     def _request(self, order: _Order, plan: OrderPlan) -> OrderRequest:
@@ -676,12 +761,16 @@ class TradingService:
             claim = repo.Claim(stored.id, stored.version, client_order_id, now, self.claim_ttl)
         try:
             order_id = await repo.create_order(
-                claim=claim, **self._order_row(order, plan, client_order_id)
+                claim=claim,
+                running_alert=alert_log.id if alert_log is not None else None,
+                **self._order_row(order, plan, client_order_id),
             )
         except repo.PositionClaimed:
             raise PositionBusy(
                 f"{bot.name} {symbol} position is already being closed, or changed meanwhile"
             ) from None
+        except repo.AlertTaken:  # nothing was sent: another process's recovery runs the alert
+            return self._taken_over(order)
         try:
             fill = await self.broker.place_order(request)
         except BrokerRefusal as exc:
@@ -903,10 +992,14 @@ class TradingService:
     ) -> _StoredFill:
         """Apply the fill of an order sent over the network; if another process moved the
         position meanwhile, apply it again to the fresh state: the fill happened, so it must
-        be accounted for exactly once."""
+        be accounted for exactly once (for up to `busy_patience` seconds; past them, or if
+        the order was settled by someone else, reconciliation settles it)."""
         bot, symbol = order.bot, order.symbol
         break_even = await self._break_even(order)
-        for attempt in range(MAX_STORE_ATTEMPTS):
+        loop = asyncio.get_running_loop()
+        give_up_at = loop.time() + self.busy_patience
+        failures = 0
+        while True:
             outcome, stops, rows = self._fill_rows(
                 order, plan, fill, stored, break_even=break_even, claim=claim, alert_log=alert_log
             )
@@ -915,15 +1008,23 @@ class TradingService:
                 if alert_log is not None:
                     alert_log.finished = True
                 return _StoredFill(outcome, position_id, stops, stored_order_id)
+            except repo.OrderSettled:
+                raise RuntimeError(f"order {order_id} was settled by someone else") from None
             except repo.ConcurrentUpdate:
+                failures += 1
+                if loop.time() >= give_up_at:
+                    raise RuntimeError(
+                        f"could not store fill of order {order_id}: position {symbol} busy"
+                    ) from None
                 log.warning(
                     "position moved, applying fill again bot=%s symbol=%s attempt=%d",
                     bot.name,
                     symbol,
-                    attempt + 1,
+                    failures,
                 )
+                if failures > 1:
+                    await asyncio.sleep(_pause(failures))
                 stored = await repo.load_position(bot.id, symbol)
-        raise RuntimeError(f"could not store fill of order {order_id} after retries")
 
     async def _take_over(self, bot: BotConfig, symbol: str, stored: repo.StoredPosition) -> None:
         """An expired claim: its order must be known not to exist before another is sent."""
@@ -1034,6 +1135,11 @@ class TradingService:
                         **outcome.closed.fields(),
                     )
                 )
+
+
+def _pause(failures: int) -> float:
+    """A random pause before planning a busy alert again, growing with its failures."""
+    return random.uniform(0, min(0.002 * 2 ** min(failures, 16), MAX_BUSY_PAUSE))
 
 
 async def _committed(future: asyncio.Future[Any]) -> bool:

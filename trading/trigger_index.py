@@ -21,6 +21,11 @@ Removal is lazy: each position's entries carry a generation number, and an entry
 generation is not the position's current one is skipped (and dropped) when it comes to the top.
 Heaps are compacted when dead entries outnumber live ones, so memory stays O(n).
 
+Whose price moves whose stops (SPEC §5): the books are kept per symbol *and bot*. A price from
+a bot's own alert is checked against that bot's books only (`check(symbol, price, bot_id)`), so
+another bot's alert can neither fire nor ratchet them; an exchange price (`bot_id=None`) is
+checked against every bot's books of the symbol.
+
 The index is pure (no I/O, no clock): `trading.monitor` feeds it ticks and positions.
 """
 
@@ -221,17 +226,19 @@ class _SideBook:
 
 
 class TriggerIndex:
-    """Stop-loss, take-profit and trailing-stop levels of open positions, by symbol."""
+    """Stop-loss, take-profit and trailing-stop levels of open positions, by symbol and bot."""
 
     def __init__(self) -> None:
-        self._books: dict[str, tuple[_SideBook, _SideBook]] = {}
+        # symbol -> bot id -> (long book, short book)
+        self._books: dict[str, dict[int, tuple[_SideBook, _SideBook]]] = {}
         self._live: dict[int, int] = {}  # position id -> current generation
         self._watches: dict[int, Watch] = {}
         self._gen = itertools.count(1)
         self._count: dict[str, int] = {}
-        # (symbol, side, peak price) of every tick that raised some trailing peak, for the
-        # monitor to persist; it drains the list.
-        self.ratchets: list[tuple[str, Side, Decimal]] = []
+        self._bot_count: dict[tuple[str, int], int] = {}
+        # (symbol, bot id or None for an exchange price, side, peak price) of every tick that
+        # raised some trailing peak, for the monitor to persist; it drains the list.
+        self.ratchets: list[tuple[str, int | None, Side, Decimal]] = []
 
     # ------------------------------------------------------------ contents
 
@@ -254,15 +261,28 @@ class TriggerIndex:
     def has_symbol(self, symbol: str) -> bool:
         return symbol in self._count
 
+    def pairs(self) -> list[tuple[str, int]]:
+        """(symbol, bot id) of every bot with a position watched in that symbol."""
+        return list(self._bot_count)
+
+    def bots(self, symbol: str) -> list[int]:
+        """Bots with a position watched in `symbol`."""
+        return list(self._books.get(symbol, ()))
+
+    def watches_bot(self, symbol: str, bot_id: int) -> bool:
+        return (symbol, bot_id) in self._bot_count
+
     def stats(self) -> dict[str, int]:
         """Sizes, for health and benchmarks: positions, heap entries (live and dead), cohorts."""
         entries = cohorts = 0
-        for books in self._books.values():
-            for book in books:
-                entries += len(book.stops) + len(book.targets)
-                for trail in (book.trail_pct, book.trail_abs):
-                    cohorts += len(trail.cohorts)
-                    entries += len(trail.fire) + sum(len(c.heap) for c in trail.cohorts.values())
+        for by_bot in self._books.values():
+            for books in by_bot.values():
+                for book in books:
+                    entries += len(book.stops) + len(book.targets)
+                    for trail in (book.trail_pct, book.trail_abs):
+                        cohorts += len(trail.cohorts)
+                        entries += len(trail.fire)
+                        entries += sum(len(c.heap) for c in trail.cohorts.values())
         return {"positions": len(self._watches), "entries": entries, "cohorts": cohorts}
 
     def trail_peak(self, position_id: int) -> Decimal | None:
@@ -270,7 +290,7 @@ class TriggerIndex:
         watch = self._watches.get(position_id)
         if watch is None or watch.trail is None:
             return None
-        book = self._books[watch.symbol][0 if watch.side == "long" else 1]
+        book = self._books[watch.symbol][watch.bot_id][0 if watch.side == "long" else 1]
         trail = book.trail_pct if watch.trail.percent else book.trail_abs
         peak = trail.peak_of(position_id)
         return None if peak is None else peak * book.sign
@@ -284,9 +304,10 @@ class TriggerIndex:
         has_trail = watch.trail is not None and watch.trail_peak is not None
         if watch.sl is None and watch.tp is None and not has_trail:
             return
-        books = self._books.get(watch.symbol)
+        by_bot = self._books.setdefault(watch.symbol, {})
+        books = by_bot.get(watch.bot_id)
         if books is None:
-            books = self._books[watch.symbol] = (_SideBook(1), _SideBook(-1))
+            books = by_bot[watch.bot_id] = (_SideBook(1), _SideBook(-1))
         book = books[0] if watch.side == "long" else books[1]
         sign = book.sign
         pid = watch.position_id
@@ -294,6 +315,8 @@ class TriggerIndex:
         self._live[pid] = gen
         self._watches[pid] = watch
         self._count[watch.symbol] = self._count.get(watch.symbol, 0) + 1
+        key = (watch.symbol, watch.bot_id)
+        self._bot_count[key] = self._bot_count.get(key, 0) + 1
         if watch.sl is not None:
             heappush(book.stops, (-(watch.sl * sign), pid, gen))
         if watch.tp is not None:
@@ -315,9 +338,18 @@ class TriggerIndex:
             self._count[watch.symbol] = left
         else:
             del self._count[watch.symbol]
-            del self._books[watch.symbol]
+        key = (watch.symbol, watch.bot_id)
+        left = self._bot_count[key] - 1
+        if left:
+            self._bot_count[key] = left
+        else:
+            del self._bot_count[key]
+            by_bot = self._books[watch.symbol]
+            del by_bot[watch.bot_id]
+            if not by_bot:
+                del self._books[watch.symbol]
             return watch
-        book = self._books[watch.symbol][0 if watch.side == "long" else 1]
+        book = self._books[watch.symbol][watch.bot_id][0 if watch.side == "long" else 1]
         if watch.sl is not None:
             book.dead_stops += 1
             if book.dead_stops > len(book.stops) // 2 + _COMPACT_SLACK:
@@ -337,12 +369,40 @@ class TriggerIndex:
 
     # ------------------------------------------------------------ the tick
 
-    def check(self, symbol: str, price: Decimal) -> list[Trigger]:
+    def check(self, symbol: str, price: Decimal, bot_id: int | None = None) -> list[Trigger]:
         """Positions of `symbol` whose stop or target `price` reaches, removed from the index;
-        trailing peaks below `price` are raised to it."""
-        books = self._books.get(symbol)
+        trailing peaks below `price` are raised to it. `bot_id`: whose price it is, the bot's
+        own alert (only that bot's positions are looked at), or None for the exchange's price
+        (every bot's positions)."""
+        by_bot = self._books.get(symbol)
+        if by_bot is None:
+            return []
+        if bot_id is None:
+            triggers: list[Trigger] = []
+            moved: set[Side] = set()
+            for bot, books in list(by_bot.items()):
+                triggers += self._check_books(symbol, bot, books, price, moved)
+            for side in moved:
+                self.ratchets.append((symbol, None, side, price))
+            return triggers
+        books = by_bot.get(bot_id)
         if books is None:
             return []
+        moved = set()
+        triggers = self._check_books(symbol, bot_id, books, price, moved)
+        for side in moved:
+            self.ratchets.append((symbol, bot_id, side, price))
+        return triggers
+
+    def _check_books(
+        self,
+        symbol: str,
+        bot_id: int,
+        books: tuple[_SideBook, _SideBook],
+        price: Decimal,
+        moved: set[Side],
+    ) -> list[Trigger]:
+        """One bot's books of `symbol`; adds to `moved` the sides whose trailing peaks rose."""
         long_book, short_book = books
         fired = self._fired(long_book, price)
         if fired:
@@ -353,14 +413,12 @@ class TriggerIndex:
         fired = self._fired(short_book, neg)
         if fired:
             triggers += self._resolve(fired, short_book.sign, price)
-        if symbol not in self._books:  # every position of the symbol fired
+        if self._books.get(symbol, {}).get(bot_id) is not books:  # every position fired
             return triggers
         live = self._live
         for book, x, side in ((long_book, price, "long"), (short_book, neg, "short")):
-            moved = book.trail_pct.ratchet(x, live)
-            moved = book.trail_abs.ratchet(x, live) or moved
-            if moved:
-                self.ratchets.append((symbol, side, price))  # type: ignore[arg-type]
+            if book.trail_pct.ratchet(x, live) | book.trail_abs.ratchet(x, live):
+                moved.add(side)  # type: ignore[arg-type]
         return triggers
 
     def _fired(self, book: _SideBook, x: Decimal) -> dict[int, tuple[Reason, Decimal]] | None:

@@ -8,17 +8,15 @@ from typing import Any
 
 from pydantic import BaseModel, field_serializer
 
-
-def plain(value: Decimal) -> str:
-    """A decimal as a trader writes it: `0.5`, `65000`, never `5E-1` or `6.5E+4`."""
-    return format(value.normalize(), "f")
+from trading.money import plain as plain  # how every view writes a decimal (re-exported)
 
 
 class View(BaseModel):
     @field_serializer("*", when_used="json")
     def _money(self, value: Any) -> Any:
+        """Money as a decimal string, every digit kept (`trading.money.plain`)."""
         if isinstance(value, Decimal):
-            return format(value.normalize(), "f")
+            return plain(value)
         return value
 
 

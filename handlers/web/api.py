@@ -1,4 +1,7 @@
-"""Read API: `GET /bots`, `/positions`, `/trades` behind the bearer token (404 when no token)."""
+"""Read API: `GET /bots`, `/positions`, `/trades` behind the bearer token (404 when no token).
+
+Whatever a client puts in the `Authorization` header or the query string is a 4xx naming it,
+never a 500 (handlers/web/inputs.py)."""
 
 from __future__ import annotations
 
@@ -8,8 +11,19 @@ from aiohttp import web
 
 from bot.keys import SETTINGS
 from db import repo
+from handlers.web.inputs import error_body, header_bytes, query_bot_name, query_int
 
 routes = web.RouteTableDef()
+
+MAX_TRADES = 1000
+
+
+def _unauthorized(message: str) -> web.HTTPUnauthorized:
+    return web.HTTPUnauthorized(
+        text=error_body("Authorization", message),
+        content_type="application/json",
+        headers={"WWW-Authenticate": "Bearer"},
+    )
 
 
 def _authorize(request: web.Request) -> None:
@@ -19,23 +33,15 @@ def _authorize(request: web.Request) -> None:
             text='{"error": "read API is off: set TRADEBOT_API_TOKEN"}',
             content_type="application/json",
         )
-    given = request.headers.get("Authorization", "")
-    scheme, _, value = given.partition(" ")
+    lines = request.headers.getall("Authorization", [])
+    if len(lines) > 1:
+        raise _unauthorized("header given more than once")
+    scheme, _, value = (lines[0] if lines else "").strip().partition(" ")
+    # Compared as the bytes sent: a header that is not ASCII (or not UTF-8) is simply wrong.
     if scheme.lower() != "bearer" or not hmac.compare_digest(
-        value.strip().encode(), token.encode()
+        header_bytes(value.strip()), token.encode()
     ):
-        raise web.HTTPUnauthorized(
-            text='{"error": "Authorization: Bearer token missing or wrong"}',
-            content_type="application/json",
-            headers={"WWW-Authenticate": "Bearer"},
-        )
-
-
-def _bad(field: str, message: str) -> web.HTTPBadRequest:
-    return web.HTTPBadRequest(
-        text=f'{{"error": "{field}: {message}", "field": "{field}"}}',
-        content_type="application/json",
-    )
+        raise _unauthorized("Bearer token missing or wrong")
 
 
 @routes.get("/bots")
@@ -49,19 +55,14 @@ async def list_bots(request: web.Request) -> web.Response:
 @routes.get("/positions")
 async def list_positions(request: web.Request) -> web.Response:
     _authorize(request)
-    bot = request.query.get("bot") or None
+    bot = query_bot_name(request)
     return web.json_response([p.model_dump(mode="json") for p in await repo.list_positions(bot)])
 
 
 @routes.get("/trades")
 async def list_trades(request: web.Request) -> web.Response:
     _authorize(request)
-    raw = request.query.get("limit", "50")
-    # ASCII digits only: '①'.isdigit() is true and int('①') raises
-    if not (raw.isascii() and raw.isdigit()) or not 1 <= int(raw) <= 1000:
-        raise _bad("limit", "must be a whole number from 1 to 1000")
-    bot = request.query.get("bot") or None
-    if bot is not None and len(bot) > 64:
-        raise _bad("bot", "is too long")
-    trades = await repo.list_trades(bot, int(raw))
+    limit = query_int(request, "limit", 50, 1, MAX_TRADES)
+    bot = query_bot_name(request)
+    trades = await repo.list_trades(bot, limit)
     return web.json_response([t.model_dump(mode="json") for t in trades])

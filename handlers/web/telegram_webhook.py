@@ -3,11 +3,15 @@ at once (Telegram waits for the answer before sending the next update)."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 
 from aiohttp import web
+
+from bot.keys import SETTINGS
+from handlers.web.inputs import error_body, load_json
 
 log = logging.getLogger(__name__)
 
@@ -23,19 +27,44 @@ class UpdateSink(Protocol):
     def accept(self, update: Any) -> bool: ...
 
 
+def _bad_body(message: str) -> web.Response:
+    return web.Response(
+        text=error_body("body", message), status=400, content_type="application/json"
+    )
+
+
 def webhook_handler(sink: UpdateSink) -> Callable[[web.Request], Awaitable[web.Response]]:
     async def telegram_webhook(request: web.Request) -> web.Response:
-        if not sink.secret_matches(request.headers.get(SECRET_HEADER, "")):
+        lines = request.headers.getall(SECRET_HEADER, [])
+        # Two copies of the header are refused, whichever of them is right.
+        if len(lines) != 1 or not sink.secret_matches(lines[0]):
             log.warning("telegram webhook refused: secret token missing or wrong")
-            return web.json_response({"error": "secret token missing or wrong"}, status=401)
+            return web.Response(
+                text=error_body(SECRET_HEADER, "missing or wrong"),
+                status=401,
+                content_type="application/json",
+            )
         if not sink.accepting:
             return web.json_response({"error": "shutting down"}, status=503)
         try:
-            data = await request.json()
-        except ValueError:
-            return web.json_response({"error": "body must be a JSON Update"}, status=400)
-        if not sink.accept(data):
-            return web.json_response({"error": "not a Telegram Update"}, status=400)
+            # Bytes, decoded here: a bogus `charset` in the Content-Type cannot raise, and
+            # nesting too deep for the parser is a 400 like any other malformed body.
+            async with asyncio.timeout(request.app[SETTINGS].webhook_body_timeout):
+                body = await request.read()
+            data = load_json(body)
+        except TimeoutError:
+            return web.Response(
+                text=error_body("body", "not received in time"),
+                status=408,
+                content_type="application/json",
+            )
+        except ConnectionResetError:  # the sender hung up mid-body: nobody reads an answer
+            log.info("telegram webhook: sender disconnected before the body was complete")
+            return _bad_body("incomplete: the connection closed")
+        except ValueError as exc:
+            return _bad_body(f"must be a JSON Update: {exc}")
+        if not isinstance(data, dict) or not sink.accept(data):
+            return _bad_body("not a Telegram Update")
         return web.json_response({})
 
     return telegram_webhook

@@ -96,25 +96,42 @@ def parse_request(strategy: str, words: list[str]) -> BacktestRequest:
     return BacktestRequest(strategy, checked, config)
 
 
-async def _pick_interval(symbol: str, interval: str | None) -> str | None:
-    if interval:
-        return normalize_interval(interval)
-    stored = await store.intervals_of(symbol)
-    return stored[0][0] if stored else None
+async def _pick_series(
+    symbol: str, interval: str | None, bot: str | None
+) -> tuple[int | None, str] | None:
+    """Which stored series to show: the bot's own (bars are per bot, SPEC §5) when a bot is
+    named and has one, else the symbol's series with the most bars (any bot's, or the bars
+    stored before series were per bot). At `interval` when given."""
+    try:
+        chosen = normalize_interval(interval) if interval else None
+    except ValueError as exc:
+        raise InvalidRequest(f"interval: {exc}") from None
+    if bot is not None:
+        bot_id = await store.bot_id_of(bot)
+        if bot_id is None:
+            raise NotFound(f"no bot named {bot[:32]!r}")
+        own = await store.series_of(symbol, bot_id=bot_id, interval=chosen)
+        if own:
+            return own[0][0], own[0][1]
+    stored = await store.series_of(symbol, interval=chosen)
+    return (stored[0][0], stored[0][1]) if stored else None
 
 
-async def load_history(symbol: str, interval: str | None = None, *, limit: int = 20_000) -> History:
-    """The stored closed bars of `symbol` (at `interval`, or the one with most bars).
+async def load_history(
+    symbol: str, interval: str | None = None, *, bot: str | None = None, limit: int = 20_000
+) -> History:
+    """The stored closed bars of `symbol` (of `bot`'s series, or the fullest one; at
+    `interval`, or the one with most bars).
 
     With fewer than 50 stored bars, the shipped sample file stands in (said in `note`), so a
     fresh install can still show what a backtest looks like.
     """
     symbol = normalize_symbol(symbol)
-    chosen = await _pick_interval(symbol, interval)
-    bars = await store.load_bars(symbol, chosen, limit) if chosen else []
+    picked = await _pick_series(symbol, interval, bot)
+    bars = await store.load_bars(picked[0], symbol, picked[1], limit) if picked else []
     closed = [bar for bar in bars if bar.closed]
-    if len(closed) >= MIN_BARS:
-        return History(symbol, chosen, from_bars(closed))
+    if picked is not None and len(closed) >= MIN_BARS:
+        return History(symbol, picked[1], from_bars(closed))
     if SAMPLE.exists():
         have = f"only {len(closed)} stored bars" if closed else "no stored bars"
         return History(
@@ -132,13 +149,14 @@ async def load_history(symbol: str, interval: str | None = None, *, limit: int =
 async def load_chart(
     symbol: str, *, bot: str | None = None, interval: str | None = None, limit: int = 200
 ) -> ChartData:
-    """The last `limit` bars of `symbol` and the fills (of `bot`, or every bot) among them."""
+    """The last `limit` bars of `symbol` (of `bot`'s series when it has one) and the fills (of
+    `bot`, or every bot) among them."""
     symbol = normalize_symbol(symbol)
-    chosen = await _pick_interval(symbol, interval)
-    bars = await store.load_bars(symbol, chosen, limit) if chosen else []
-    if not bars or chosen is None:
+    picked = await _pick_series(symbol, interval, bot)
+    bars = await store.load_bars(picked[0], symbol, picked[1], limit) if picked else []
+    if not bars or picked is None:
         raise NotFound(
             f"no price bars for {symbol} yet: alerts with interval and bar_time build them"
         )
     fills = await store.fills_between(symbol, bars[0].open_time, bot=bot)
-    return ChartData(symbol, chosen, bars, fills, bot)
+    return ChartData(symbol, picked[1], bars, fills, bot)

@@ -4,6 +4,10 @@ The account is a margin account per quote currency: cash moves only by realized 
 and opening exposure needs its notional plus the fee in available cash (cash minus the notional
 of open positions). Cash is derived from stored rows through a `PaperLedger`, so it survives
 restarts and is the same in every process.
+
+Arithmetic follows the money rule (`trading.money`): exact for any stored value, and a fill's
+price and fee always fit the columns (saturated at their limit rather than failing: a close is
+never refused for its size).
 """
 
 from __future__ import annotations
@@ -16,7 +20,7 @@ from typing import Any, Protocol
 
 from trading.brokers.base import Balance, BaseBroker, OrderFill, OrderRequest
 from trading.errors import BrokerRefusal
-from trading.positions import q12
+from trading.money import fit, plain, q12, total, wide
 
 BPS = Decimal(10000)
 
@@ -53,11 +57,13 @@ class PaperBroker(BaseBroker):
 
     def fill_price(self, side: str, price: Decimal) -> Decimal:
         """Slippage always goes against the trader."""
-        move = price * self.slippage_rate
-        return q12(price + move if side == "buy" else price - move)
+        with wide():
+            move = price * self.slippage_rate
+            return fit(price + move if side == "buy" else price - move, "fill price")
 
     def fee(self, qty: Decimal, price: Decimal) -> Decimal:
-        return q12(qty * price * self.fee_rate)
+        with wide():
+            return fit(qty * price * self.fee_rate, "fee")
 
     @staticmethod
     def funds_refusal(
@@ -65,13 +71,14 @@ class PaperBroker(BaseBroker):
     ) -> str | None:
         """Why opening `open_qty` at `price` is refused (None: the cash is there). The
         backtester asks the same question with its own cash."""
-        needed = q12(open_qty * price) + fee
+        with wide():
+            needed = q12(open_qty * price) + fee
         if needed <= available:
             return None
         currency = f"{quote} " if quote else ""
         return (
-            f"insufficient {currency}balance: need {needed.normalize():f}, "
-            f"available {max(available, Decimal(0)).normalize():f}"
+            f"insufficient {currency}balance: need {plain(needed)}, "
+            f"available {plain(max(available, Decimal(0)))}"
         )
 
     def hold_pending(
@@ -87,7 +94,7 @@ class PaperBroker(BaseBroker):
         moved: dict[str, tuple[Decimal, Decimal]] = {}
         for quote, realized, exposure in self._pending.values():
             before = moved.get(quote, (Decimal(0), Decimal(0)))
-            moved[quote] = (before[0] + realized, before[1] + exposure)
+            moved[quote] = (total((before[0], realized)), total((before[1], exposure)))
         return moved
 
     async def _cash(self, currency: str) -> tuple[Decimal, Decimal]:
@@ -96,8 +103,9 @@ class PaperBroker(BaseBroker):
             currency, (Decimal(0), Decimal(0))
         )
         realized, exposure = await self.ledger.account(currency)
-        cash = self.initial_balance + realized + pending_realized
-        return cash, cash - exposure - pending_exposure
+        with wide():
+            cash = self.initial_balance + realized + pending_realized
+            return cash, cash - exposure - pending_exposure
 
     async def place_order(self, request: OrderRequest) -> OrderFill:
         price = self.fill_price(request.side, request.price)
@@ -129,7 +137,8 @@ class PaperBroker(BaseBroker):
         result = []
         for currency in currencies:
             moved_realized, moved_exposure = pending.get(currency, (Decimal(0), Decimal(0)))
-            cash = self.initial_balance + realized.get(currency, Decimal(0)) + moved_realized
-            held = exposure.get(currency, Decimal(0)) + moved_exposure
-            result.append(Balance(currency, cash, cash - held))
+            with wide():
+                cash = self.initial_balance + realized.get(currency, Decimal(0)) + moved_realized
+                held = exposure.get(currency, Decimal(0)) + moved_exposure
+                result.append(Balance(currency, cash, cash - held))
         return result

@@ -1,0 +1,47 @@
+"""Retention of `webhook_logs` (SPEC §3 `TRADEBOT_WEBHOOK_LOG_RETENTION_DAYS`): rows older than
+the setting are deleted at start-up and then every hour, so the log cannot grow without bound.
+Rows of alerts still running or awaiting approval are kept. An alert id older than the retention
+is forgotten with its row: the same id sent again after that long trades again."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+
+from aiohttp import web
+
+from bot.keys import SETTINGS
+from db import repo
+
+log = logging.getLogger(__name__)
+
+PRUNE_EVERY = 3600.0
+
+
+async def prune_once(days: int) -> int:
+    removed = await repo.prune_webhook_logs(datetime.now(UTC) - timedelta(days=days))
+    if removed:
+        log.info("webhook log retention removed=%d older_than_days=%d", removed, days)
+    return removed
+
+
+async def _prune_forever(days: int) -> None:
+    while True:
+        try:
+            await prune_once(days)
+        except repo.STORAGE_ERRORS as exc:  # the next hour tries again
+            log.warning("webhook log retention skipped: %s", type(exc).__name__)
+        await asyncio.sleep(PRUNE_EVERY)
+
+
+async def retention_context(app: web.Application) -> AsyncIterator[None]:
+    days = app[SETTINGS].webhook_log_retention_days
+    task = asyncio.create_task(_prune_forever(days), name="webhook-log-retention") if days else None
+    yield
+    if task is not None:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
