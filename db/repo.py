@@ -354,21 +354,24 @@ async def ensure_instrument(symbol: str) -> tuple[str, str]:
 # Whose prices move whose stops (SPEC §5). An alert's price is its bot's: `bot_prices` holds the
 # last one per bot and symbol, and only that bot's stops act on it (in a monitor of any process).
 # The exchange's prices (tickers) move every bot's stops; they are stored in `instruments` with
-# this source. `instruments.last_price` is also the latest price seen for the symbol from any
-# source (shown with positions, the reference price of an order that carries none), which no
-# monitor acts on unless it came from the exchange.
+# this source, and alerts never write there. A bot's orders without a price and its positions'
+# unrealized PnL use the newer of its own price and the symbol's (`newest`). (An `instruments` row
+# whose source is not the exchange's was written by an alert before prices were kept per bot: it
+# prices and values positions like an exchange price would, but no monitor acts on it.)
 EXCHANGE_SOURCE = "ticker"
 
 
 async def record_price(
     symbol: str, price: Decimal, at: datetime, source: str, bot_id: int | None = None
 ) -> None:
-    """Every alert with a price writes it (lean SQL): as its bot's (`bot_id`) and as the
-    symbol's latest, in one commit."""
+    """Store a price (lean SQL): an alert's as its bot's own (`bot_id`), never where another
+    bot's orders, stops or figures would take it; one without a bot (the exchange's) as the
+    symbol's, which every bot uses."""
     batch = sql.Batch()
-    _price_update(batch, symbol, price, at, source)
     if bot_id is not None:
         _bot_price_upsert(batch, bot_id, symbol, price, at, source)
+    else:
+        _price_update(batch, symbol, price, at, source)
     await sql.run(batch)
 
 
@@ -406,22 +409,27 @@ def _bot_price_upsert(
 
 async def last_price(symbol: str, bot_id: int | None = None) -> Decimal | None:
     """The price an order without one fills at. For a bot (`bot_id`): the newer of its own
-    alerts' price and the exchange's (another bot's alert price never prices my order, SPEC §5);
-    the symbol's latest from any source only when neither is known (a position opened before
-    per-bot prices were kept). Without a bot: the symbol's latest."""
+    alerts' price and the symbol's (the exchange's: alerts do not write it), so another bot's
+    alert price never prices my order (SPEC §5). Without a bot: the symbol's."""
     row = await Instrument.get_or_none(symbol=symbol)
-    if bot_id is None:
-        return row.last_price if row else None
-    candidates: list[tuple[datetime, Decimal]] = []
-    own = await BotPrice.get_or_none(bot_id=bot_id, symbol=symbol)
-    if own is not None:
-        candidates.append((own.seen_at, own.price))
-    if row is not None and row.last_price is not None and row.last_price_at is not None:
-        if row.last_price_source == EXCHANGE_SOURCE:
-            candidates.append((row.last_price_at, row.last_price))
-    if candidates:
-        return max(candidates, key=lambda item: item[0])[1]
-    return row.last_price if row else None
+    shared = (
+        (row.last_price_at or _LONG_AGO, row.last_price)
+        if row is not None and row.last_price is not None
+        else None
+    )
+    own = await BotPrice.get_or_none(bot_id=bot_id, symbol=symbol) if bot_id else None
+    return newest(shared, (own.seen_at, own.price) if own is not None else None)
+
+
+_LONG_AGO = datetime(1970, 1, 1, tzinfo=UTC)  # a price stored without its time: the oldest
+
+
+def newest(
+    shared: tuple[datetime, Decimal] | None, own: tuple[datetime, Decimal] | None
+) -> Decimal | None:
+    """The price a bot acts on: the newer of its own and the symbol's (exchange) price."""
+    known = [pair for pair in (shared, own) if pair is not None]
+    return max(known, key=lambda pair: pair[0])[1] if known else None
 
 
 async def prices_of(symbols: list[str]) -> dict[str, tuple[Decimal, datetime, str]]:
@@ -781,27 +789,45 @@ async def list_positions(
     prices = await _last_prices(sorted({row.symbol for row in rows}))
     views = []
     for row in rows:
+        shared, own = prices
+        price = newest(shared.get(row.symbol), own.get((row.bot_id, row.symbol)))
         try:
-            views.append(_position_view(row, bots.get(row.bot_id, "?"), prices.get(row.symbol)))
+            views.append(_position_view(row, bots.get(row.bot_id, "?"), price))
         except Exception:
             log.exception("position #%s %s cannot be shown: left out", row.id, row.symbol)
     return views
 
 
-async def _last_prices(symbols: list[str]) -> dict[str, Decimal]:
-    """symbol -> last price, for those that have one readable."""
+async def _last_prices(
+    symbols: list[str],
+) -> tuple[dict[str, tuple[datetime, Decimal]], dict[tuple[int, str], tuple[datetime, Decimal]]]:
+    """The prices positions are valued at, in one read: the symbols' (exchange) prices and each
+    bot's own alert prices, as (seen at, price); a position takes the newer of its symbol's and
+    its bot's (`newest`), never another bot's."""
     if not symbols:
-        return {}
+        return {}, {}
     batch = sql.Batch()
     marks = ", ".join("?" for _ in symbols)
     batch.fetch(
-        f'SELECT "id", "symbol", "last_price" FROM "instruments" WHERE "symbol" IN ({marks}) '
-        'AND "last_price" IS NOT NULL',
+        f'SELECT "id", "symbol", "last_price", "last_price_at" FROM "instruments" '
+        f'WHERE "symbol" IN ({marks}) AND "last_price" IS NOT NULL',
         *symbols,
     )
-    (raw,) = await sql.run(batch)
-    rows = _decoded(Instrument, raw, ("id", "symbol", "last_price"))
-    return {row.symbol: row.last_price for row in rows}
+    batch.fetch(
+        f'SELECT "id", "bot_id", "symbol", "price", "seen_at" FROM "bot_prices" '
+        f'WHERE "symbol" IN ({marks})',
+        *symbols,
+    )
+    shared_raw, own_raw = await sql.run(batch)
+    shared = {
+        row.symbol: (row.last_price_at or _LONG_AGO, row.last_price)
+        for row in _decoded(Instrument, shared_raw, ("id", "symbol", "last_price", "last_price_at"))
+    }
+    own = {
+        (row.bot_id, row.symbol): (row.seen_at, row.price)
+        for row in _decoded(BotPrice, own_raw, ("id", "bot_id", "symbol", "price", "seen_at"))
+    }
+    return shared, own
 
 
 def _position_view(row: Any, bot: str, price: Decimal | None) -> PositionView:
@@ -1353,7 +1379,6 @@ async def insert_webhook_log(
     row = batch.insert(WebhookLog, fields)
     if price is not None:
         await ensure_instrument(price[0])
-        _price_update(batch, *price)
         _bot_price_upsert(batch, fields["bot_id"], *price)
     return int((await sql.run(batch))[row.index])
 

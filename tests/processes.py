@@ -38,7 +38,7 @@ async def run_cli(env: dict[str, str], cwd: Path, *args: str) -> str:
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.STDOUT,
     )
-    out, _ = await asyncio.wait_for(process.communicate(), timeout=90)
+    out, _ = await asyncio.wait_for(process.communicate(), timeout=300)
     assert process.returncode == 0, out.decode()
     return out.decode()
 

@@ -46,7 +46,7 @@ class Chat:
         ]
 
     async def wait_message(
-        self, contains: str = "", *, after: int = 0, timeout: float = 5.0
+        self, contains: str = "", *, after: int = 0, timeout: float = 30.0
     ) -> Call:
         """The (after+1)-th message to this chat whose text contains `contains`."""
 
@@ -56,7 +56,7 @@ class Chat:
         calls = await self.fake.wait_for("sendMessage", match, count=after + 1, timeout=timeout)
         return calls[after]
 
-    async def say(self, text: str, expect: str = "", *, timeout: float = 5.0) -> str:
+    async def say(self, text: str, expect: str = "", *, timeout: float = 30.0) -> str:
         """Send `text` and return the first new reply whose text contains `expect`."""
         before = len(self.sent(expect))
         self.fake.push_message(self.user_id, text, chat_id=self.chat_id, username=self.username)
@@ -82,13 +82,13 @@ class Chat:
                     return message_id, button["callback_data"]
         raise AssertionError(f"no button {label!r} in chat {self.id}")
 
-    async def press(self, label: str, *, timeout: float = 5.0) -> dict[str, Any]:
+    async def press(self, label: str, *, timeout: float = 30.0) -> dict[str, Any]:
         """Press a button by (part of) its text; returns the answerCallbackQuery params."""
         message_id, data = self.find_button(label)
         return await self.press_data(data, message_id, timeout=timeout)
 
     async def press_data(
-        self, data: str, message_id: int, *, timeout: float = 5.0
+        self, data: str, message_id: int, *, timeout: float = 30.0
     ) -> dict[str, Any]:
         update = self.fake.push_callback(
             self.user_id, data, message_id, chat_id=self.chat_id, username=self.username
@@ -101,7 +101,7 @@ class Chat:
         )
         return call.params
 
-    async def wait_edit(self, contains: str, *, timeout: float = 5.0) -> str:
+    async def wait_edit(self, contains: str, *, timeout: float = 30.0) -> str:
         def match(params: dict[str, Any]) -> bool:
             return self._to_me(params) and contains in params.get("text", "")
 

@@ -271,3 +271,40 @@ async def _received_row(bot: BotConfig, alert_id: str) -> int:
     return await repo.insert_webhook_log(
         bot_id=bot.id, alert_id=alert_id, status="received", received_at=datetime.now(UTC)
     )
+
+
+async def test_alerts_on_a_busy_position_are_executed_in_the_order_they_arrived(
+    world: World, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A `buy` that met someone else's claim, then a `close` sent after it: once the claim is
+    gone the buy adds and the close closes all, in that order (flat), never the close first and
+    the buy opening a new position. Three rounds, as the old retry pauses raced at random."""
+    caplog.set_level("INFO")
+    bot = world.bots["demo"]
+    for n in range(3):
+        status, answer = await world.send_alert(action="buy", qty="1", price="100", id=f"o{n}")
+        assert answer["status"] == "executed", answer
+        await CurrentPosition.filter(bot_id=bot.id).update(
+            closing_token="tb-someone-else", closing_at=datetime.now(UTC)
+        )
+        caplog.clear()
+        buy = asyncio.create_task(world.send_alert(action="buy", qty="1", price="100", id=f"b{n}"))
+        await eventually(
+            lambda: _true(any("position busy" in r.getMessage() for r in caplog.records)),
+            timeout=DEADLINE,
+        )
+        close = asyncio.create_task(world.send_alert(action="close", price="100", id=f"c{n}"))
+        await eventually(lambda n=n: WebhookLog.filter(alert_id=f"c{n}").exists(), timeout=DEADLINE)
+        await CurrentPosition.filter(bot_id=bot.id).update(closing_token=None, closing_at=None)
+        answers = [await buy, await close]
+        for alert_id, (status, answer) in zip((f"b{n}", f"c{n}"), answers, strict=True):
+            row = await eventually(
+                lambda a=alert_id: WebhookLog.get_or_none(alert_id=a, status="executed"),
+                timeout=DEADLINE,
+            )
+            assert row is not None and status in (200, 202), (alert_id, answer)
+        assert await CurrentPosition.filter(bot_id=bot.id).count() == 0, n
+
+
+async def _true(value: bool) -> bool:
+    return value

@@ -520,7 +520,7 @@ async def test_concurrent_alerts_under_faults_each_end_with_exactly_one_order(
     )
     assert all(status in (200, 202) for status, _ in answers), answers
     positions: list[Any] = []
-    for _ in range(100):  # those answered 202 finish in the background
+    for _ in range(600):  # those answered 202 finish in the background (60 s at most)
         _, positions = await world.get("/positions")
         if len(positions) == 4:
             break

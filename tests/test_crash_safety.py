@@ -93,7 +93,7 @@ class Server:
             )
         return self.process
 
-    async def start(self, http: aiohttp.ClientSession, timeout: float = 60.0) -> None:
+    async def start(self, http: aiohttp.ClientSession, timeout: float = 180.0) -> None:
         """Spawn it and wait until /health answers."""
         process = self.spawn()
         deadline = time.monotonic() + timeout
@@ -124,7 +124,7 @@ class Server:
             self.process.kill()
             self.process.wait(timeout=10)
 
-    async def wait_output(self, text: str, count: int, timeout: float = 10.0) -> None:
+    async def wait_output(self, text: str, count: int, timeout: float = 60.0) -> None:
         deadline = time.monotonic() + timeout
         while self.output().count(text) < count:
             assert time.monotonic() < deadline, f"{count} x {text!r} not logged:\n{self.output()}"
@@ -218,7 +218,7 @@ async def unsettled() -> tuple[int, int]:
     return rows, await Order.filter(status="pending").count()
 
 
-async def wait_settled(timeout: float = 60.0) -> None:
+async def wait_settled(timeout: float = 180.0) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if await unsettled() == (0, 0):
@@ -654,7 +654,7 @@ async def test_the_later_pass_takes_young_rows_once_they_are_old_enough(database
     recovery = AlertRecovery(trading, trading.events, grace=timedelta(seconds=1))
     report = await recovery.start()
     assert list(report.waiting) == [young]
-    deadline = time.monotonic() + 10
+    deadline = time.monotonic() + 60
     while (await WebhookLog.get(id=young)).status != "executed":
         assert time.monotonic() < deadline, "the later pass never ran"
         await asyncio.sleep(0.05)

@@ -207,3 +207,22 @@ async def test_owners_hear_once_an_hour_that_a_cap_is_dropping_alerts(start_worl
     texts = [m.get("text", "") for m in world.telegram.sent_messages(OWNER_ID)]
     assert sum("Alerts dropped" in t for t in texts) == 1
     assert not any("(429)" in t for t in texts)
+
+
+async def test_a_passphrase_across_the_cut_of_a_kept_body_is_not_kept_in_part(
+    start_world: Any,
+) -> None:
+    """Bodies are kept to their first 4 KiB: redaction runs before the cut, and a value cut
+    short (an oversized body keeps only its start) is still a passphrase's value."""
+    world = await start_world()
+    await world.add_bot("demo", passphrase=SECRET)
+    key = world.bots["demo"].webhook_key
+    head = '{"action": "buy", "symbol": "BTCUSDT", "price": "100", "note": "'
+    tail = '", "passphrase": "'
+    pad = 4096 - len(head) - len(tail) - 8  # the cut at 4 KiB falls inside the passphrase
+    for rest in ("", ', "c": "' + "x" * 70_000 + '"'):  # kept whole, then cut; oversized (413)
+        body = head + "x" * pad + tail + SECRET + '"' + rest + "}"
+        status, _ = await world.post(key, body)
+        assert status == (413 if rest else 200)
+    for row in await WebhookLog.all():
+        assert not any(SECRET[:n] in row.body for n in range(6, len(SECRET) + 1)), row.body[-80:]

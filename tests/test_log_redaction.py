@@ -5,6 +5,7 @@ handler: the configured one (text and JSON), a plain handler on the root logger,
 
 from __future__ import annotations
 
+import concurrent.futures
 import io
 import json
 import logging
@@ -250,3 +251,26 @@ def test_a_logging_call_with_wrong_arguments_still_logs_and_never_raises() -> No
         logger.removeHandler(keep)
     [record] = records
     assert "expected a number" in record.getMessage()
+
+
+ADVERSARIAL = [
+    "POST " + "/" * 50_000 + "\x01 HTTP/1.1",
+    "POST " + "%2f" * 20_000 + "webhook",
+    "/webhook/" + " " * 50_000 + "x",
+    "/webhook/abcdefghijklmnop" + " \t" * 25_000,
+    "9" * 50_000 + ":",
+    "passphrase=" + "x" * 50_000,
+    "Bearer " * 10_000,
+    "A1b" * 20_000,
+]
+
+
+def test_redaction_is_linear_in_the_text_so_no_request_line_can_stall_the_server() -> None:
+    """Quadratic patterns on a run of slashes or spaces would take minutes on these (one
+    malformed request line, no key needed); linear ones take milliseconds. The generous deadline
+    only catches a hang: it measures nothing."""
+    redactor = Redactor(["configured-secret-1"])
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        done = pool.submit(lambda: [redactor.redact(text) for text in ADVERSARIAL])
+        redacted = done.result(timeout=60)
+    assert all(len(text) <= 40_000 for text in redacted)

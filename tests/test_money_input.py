@@ -15,7 +15,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from db.models import Order
+from db.models import CurrentPosition, Order
 from tests.conftest import World
 from tests.test_hostile_requests import Case, alert, post_all, run_examples
 from trading.alerts import parse_alert
@@ -255,8 +255,36 @@ async def test_a_bot_size_that_comes_to_too_large_an_order_is_refused_not_sent(
 ) -> None:
     """A quote-amount size at a tiny price would be a huge quantity: refused with the limit,
     nothing traded; a close of what is held is never refused by the bounds."""
-    await world.add_bot("dust", size="100000USDT", symbols=["DUSTUSDT"])
-    status, answer = await world.send_alert("dust", action="buy", symbol="DUSTUSDT", price="1e-8")
+    await world.add_bot("dust", size="100000000USDT", symbols=["DUSTUSDT"])
+    status, answer = await world.send_alert("dust", action="buy", symbol="DUSTUSDT", price="1e-12")
     assert (status, answer["status"]) == (200, "rejected"), answer
     assert "over the limit" in answer["reason"]
     assert await Order.filter(status="filled").count() == 0
+
+
+async def test_a_reversal_whose_new_position_would_be_too_large_closes_and_stays_flat(
+    world: World,
+) -> None:
+    """Exits are never refused: the closing part of a reversal goes through even when its
+    opening part is over the bounds; the too-large new position is left out."""
+    for fields in (
+        {"action": "sell", "qty": "999999999999"},
+        {"action": "sell", "market_position": "short", "position_size": "-999999999998"},
+    ):
+        await world.send_alert(action="buy", qty="1", price="2000")
+        status, answer = await world.send_alert(**fields)
+        assert (status, answer["status"]) == (200, "executed"), answer
+        assert Decimal(answer["order"]["qty"]) == 1
+        assert await CurrentPosition.all().count() == 0
+
+
+async def test_a_level_written_with_more_decimals_than_kept_is_stored_rounded(
+    world: World,
+) -> None:
+    """`trail=1.0000000000000000000000000000000000001%` is 1% to the columns' 12 decimals: the
+    alert trades and the level is stored, never an internal error."""
+    status, answer = await world.send_alert(
+        action="buy", qty="1", price="100", trail="1.0000000000000000000000000000000000001%"
+    )
+    assert (status, answer["status"]) == (200, "executed"), answer
+    assert (await CurrentPosition.get()).trail == "1%"

@@ -621,3 +621,23 @@ async def test_another_bots_price_never_prices_my_order_without_a_price(world: W
     assert answer["status"] == "executed", answer
     trade = await TradeHistory.get(bot_id=a.id)
     assert trade.exit_price == D(100)
+
+
+async def test_another_bots_alert_neither_hides_the_exchange_price_nor_values_my_position(
+    world: World,
+) -> None:
+    """With an exchange price known, another bot's alert at a bogus price changes nothing of
+    mine: my order without a price fills at the exchange's, my position is valued at it, and
+    every monitor still sees the exchange's price."""
+    a = await world.add_bot("alpha")
+    b = await world.add_bot("beta")
+    await repo.ensure_instrument("BTCUSDT")
+    seen = datetime.now(UTC) - timedelta(seconds=3)
+    await repo.record_prices({"BTCUSDT": (D(60000), seen)}, repo.EXCHANGE_SOURCE)
+    await world.send_alert(a, action="tick", price="1")
+    _, answer = await world.send_alert(b, action="buy", qty="0.1")
+    assert answer["status"] == "executed" and D(answer["order"]["price"]) == 60000, answer
+    _, positions = await world.get("/positions?bot=beta")
+    assert [D(p["unrealized_pnl"]) > -100 for p in positions] == [True], positions
+    exchange, own = await repo.stored_prices(["BTCUSDT"])
+    assert exchange["BTCUSDT"][0] == 60000 and own[(a.id, "BTCUSDT")][0] == 1

@@ -317,17 +317,20 @@ async def test_an_older_price_never_replaces_a_newer_one(world: World) -> None:
     """An approved alert is executed after later alerts were seen: its price is older."""
     from db import repo
 
+    bot = world.bots["demo"].id
     await world.send_alert(action="tick", price="105")
     earlier = datetime.now(UTC) - timedelta(minutes=1)
-    await repo.record_price("BTCUSDT", Decimal("99"), earlier, "alert")
-    assert await repo.last_price("BTCUSDT") == Decimal("105")
-    await repo.record_price("BTCUSDT", Decimal("106"), datetime.now(UTC), "alert")
-    assert await repo.last_price("BTCUSDT") == Decimal("106")
-    # a ticker poll follows the same rule, symbol by symbol
+    await repo.record_price("BTCUSDT", Decimal("99"), earlier, "alert", bot_id=bot)
+    assert await repo.last_price("BTCUSDT", bot) == Decimal("105")
+    await repo.record_price("BTCUSDT", Decimal("106"), datetime.now(UTC), "alert", bot_id=bot)
+    assert await repo.last_price("BTCUSDT", bot) == Decimal("106")
+    # a ticker poll follows the same rule, symbol by symbol; the bot takes the newer of the two
     await repo.record_prices({"BTCUSDT": (Decimal("98"), earlier)}, "ticker")
-    assert await repo.last_price("BTCUSDT") == Decimal("106")
+    assert await repo.last_price("BTCUSDT", bot) == Decimal("106")
+    await repo.record_prices({"BTCUSDT": (Decimal("97"), earlier - timedelta(minutes=1))}, "ticker")
+    assert await repo.last_price("BTCUSDT") == Decimal("98")
     await repo.record_prices({"BTCUSDT": (Decimal("107"), datetime.now(UTC))}, "ticker")
-    assert await repo.last_price("BTCUSDT") == Decimal("107")
+    assert await repo.last_price("BTCUSDT", bot) == Decimal("107")
 
 
 class BrokenBroker(PaperBroker):

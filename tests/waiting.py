@@ -9,7 +9,7 @@ from contextlib import contextmanager
 from typing import Any
 
 
-async def eventually(check: Callable[[], Awaitable[Any]], timeout: float = 5.0) -> Any:
+async def eventually(check: Callable[[], Awaitable[Any]], timeout: float = 30.0) -> Any:
     """Wait (bounded) for a background task's effect: `check` returns something truthy."""
     deadline = asyncio.get_running_loop().time() + timeout
     while True:

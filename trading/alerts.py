@@ -44,7 +44,8 @@ _ACTIONS = {
 }
 _PLACEHOLDER = re.compile(r"\{\{[^}]*\}\}")
 # A JSON member: its key (raw, escapes not decoded) and its value (a string or a bare token).
-_SECRET_JSON = re.compile(r'"((?:[^"\\]|\\.){1,64})"(\s*:\s*)("(?:[^"\\]|\\.)*"|[^,{}\[\]\s"]+)')
+# A value's closing quote may be missing: a body cut short (the first 4 KiB of an oversized one).
+_SECRET_JSON = re.compile(r'"((?:[^"\\]|\\.){1,64})"(\s*:\s*)("(?:[^"\\]|\\.)*"?|[^,{}\[\]\s"]+)')
 _SECRET_TEXT = re.compile(r"(\bpass\W{0,2}phrase\s*=\s*)(\S+)", re.IGNORECASE)
 _SECRET_NAMES = {"passphrase", "password", "secret", "apisecret", "apikey", "token"}
 _LETTERS = re.compile(r"[^a-z]")

@@ -10,6 +10,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
 from trading.levels import Level
+from trading.money import wide
 from trading.symbols import normalize_symbol
 
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,31}$")
@@ -63,8 +64,9 @@ def order_size(kind: str, value: Decimal, price: Decimal, equity: Decimal) -> De
     the account's equity, rounded down to 1e-8. Live and backtest size alike through this."""
     if kind == "qty":
         return value
-    amount = value if kind == "quote" else equity * value / 100
-    return (amount / price).quantize(QTY_STEP, rounding=ROUND_DOWN)
+    with wide():  # 100 USDT at a price of 1e-12 is 1e14: exact, and refused later as too large
+        amount = value if kind == "quote" else equity * value / 100
+        return (amount / price).quantize(QTY_STEP, rounding=ROUND_DOWN)
 
 
 def format_size(kind: str, value: Decimal, quote: str = "") -> str:

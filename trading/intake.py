@@ -447,9 +447,10 @@ def redacted_alert(alert: Alert, secret: str | None = None) -> dict[str, Any]:
 
 
 def _logged_body(body: bytes, *secrets: str | None) -> str:
-    # NUL cannot be stored in a PostgreSQL text column: shown as U+FFFD like bad UTF-8
-    text = body[:MAX_LOGGED_BODY].decode("utf-8", "replace")
-    return redact(text, secrets).replace("\x00", "\ufffd")
+    # Redacted whole, then cut: a passphrase across the cut is still recognised as one. NUL
+    # cannot be stored in a PostgreSQL text column: shown as U+FFFD like bad UTF-8.
+    text = redact(body.decode("utf-8", "replace"), secrets)[:MAX_LOGGED_BODY]
+    return text.replace("\x00", "\ufffd")
 
 
 _VARYING = re.compile(r"'[^']*'|\"[^\"]*\"|[0-9]+(?:\.[0-9]+)?")

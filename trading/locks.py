@@ -28,3 +28,49 @@ class KeyedLocks:
                 del self._locks[key]
             else:
                 self._locks[key] = (lock, users - 1)
+
+
+class ArrivalOrder:
+    """Alerts on one key are planned in the order they arrived, also when some must be planned
+    again (their position was busy): once an alert has had to wait, the alerts that came after
+    it on the same key plan only after it is final. Without it a later alert whose retry pause
+    was shorter could overtake an earlier one (a `close` sent after a `buy` executing first).
+    Alerts that never wait keep pipelining: nobody waits for an alert that has not failed."""
+
+    def __init__(self) -> None:
+        self._waiting: dict[str, dict[int, bool]] = {}  # key -> {ticket: has had to wait}
+        self._next = 0
+        self._changed = asyncio.Condition()
+
+    def enter(self, key: str) -> int:
+        self._next += 1
+        self._waiting.setdefault(key, {})[self._next] = False
+        return self._next
+
+    def delayed(self, key: str, ticket: int) -> None:
+        tickets = self._waiting.get(key)
+        if tickets is not None and ticket in tickets:
+            tickets[ticket] = True
+
+    async def turn(self, key: str, ticket: int) -> None:
+        """Wait until no alert that arrived before `ticket` on `key` is waiting to plan again."""
+
+        def clear() -> bool:
+            tickets = self._waiting.get(key, {})
+            return not any(delayed for t, delayed in tickets.items() if t < ticket)
+
+        if clear():
+            return
+        async with self._changed:
+            await self._changed.wait_for(clear)
+
+    async def leave(self, key: str, ticket: int) -> None:
+        tickets = self._waiting.get(key)
+        if tickets is None:
+            return
+        was_delayed = tickets.pop(ticket, False)
+        if not tickets:
+            del self._waiting[key]
+        if was_delayed:
+            async with self._changed:
+                self._changed.notify_all()

@@ -85,6 +85,8 @@ def bounded(
         rounded = number.quantize(_QUANTUM).normalize()
         if rounded == 0 and number != 0:
             raise ValueError("is too small (under 1e-12)")
+        if rounded.copy_abs() >= maximum:  # 999999999999.9999999999999 rounds up to 1e12
+            raise ValueError(f"is too large (must be under 1e{maximum.adjusted()})")
         number = rounded
     if number == 0 and not allow_zero:
         raise ValueError("must be greater than zero")

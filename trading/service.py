@@ -56,11 +56,12 @@ from trading.events import (
     PositionOpened,
     PositionReduced,
 )
-from trading.locks import KeyedLocks
+from trading.locks import ArrivalOrder, KeyedLocks
 from trading.numbers import notional_error
 from trading.positions import (
     Fill,
     FillOutcome,
+    Intent,
     OrderPlan,
     PositionState,
     Skip,
@@ -206,6 +207,7 @@ class TradingService:
         self.broker = broker
         self.events = events
         self.locks = locks or KeyedLocks()
+        self.arrivals = ArrivalOrder()
         self.strategies = strategies or StrategyRunner()
         self.claim_ttl = claim_ttl
         self.busy_patience = busy_patience
@@ -241,6 +243,23 @@ class TradingService:
                 stored=alert_log is not None and alert_log.price_stored,
             )
         key = f"{bot.id}:{symbol}"
+        ticket = self.arrivals.enter(key)
+        try:
+            return await self._execute_in_turn(bot, alert, key, ticket, webhook_log_id, alert_log)
+        finally:
+            await self.arrivals.leave(key, ticket)
+
+    async def _execute_in_turn(
+        self,
+        bot: BotConfig,
+        alert: Alert,
+        key: str,
+        ticket: int,
+        webhook_log_id: int | None,
+        alert_log: AlertLog | None,
+    ) -> ExecutionResult:
+        symbol = alert.symbol
+        await self.arrivals.turn(key, ticket)
         async with self.locks.hold(key):
             base, quote = await repo.ensure_instrument(symbol)
             stored, basis = await self._position(bot.id, symbol)
@@ -263,7 +282,7 @@ class TradingService:
             step = await self._attempt(order, stored, decision, alert_log)
         # The position lock is free again: the next order on it is planned on the position
         # this fill leaves while its commit is on the way (`_position`).
-        result = await self._settle(key, order, decision, step, basis, alert_log)
+        result = await self._settle(key, order, decision, step, basis, alert_log, ticket)
         await self._changed(bot, symbol, result)
         return result
 
@@ -299,6 +318,7 @@ class TradingService:
         step: ExecutionResult | _InFlight | _Refused | _Busy,
         basis: asyncio.Future[Any] | None,
         alert_log: AlertLog | None,
+        ticket: int,
     ) -> ExecutionResult:
         """Wait, outside the position lock, for an instant fill's commit, or for the commit of
         the fill in flight the step was planned on (`basis`), and plan the same decision again
@@ -346,8 +366,10 @@ class TradingService:
                 failures,
                 busy,
             )
+            self.arrivals.delayed(key, ticket)  # later alerts on the position wait for this one
             if failures > 1:  # the first time at once: most often one other fill came first
                 await asyncio.sleep(_pause(failures))
+            await self.arrivals.turn(key, ticket)  # an earlier alert still waiting goes first
             async with self.locks.hold(key):
                 stored, basis = await self._position(bot.id, symbol)
                 step = await self._attempt(order, stored, decision, alert_log)
@@ -708,9 +730,15 @@ class TradingService:
             return ExecutionResult(
                 status="ignored", reason="order size rounds to zero", bot=bot.name
             )
-        # Only what opens is bounded: a close of any stored position always goes through.
+        # Only what opens is bounded: a close of any stored position always goes through, and a
+        # reversal whose new position would be too large closes and stays flat.
         held = position.qty if position is not None and plan.close_qty == 0 else Decimal(0)
         too_large = plan.open_qty and notional_error(held + plan.open_qty, order.price)
+        if too_large and plan.close_qty > 0:
+            assert position is not None
+            intent: Intent = "close" if plan.close_qty >= position.qty else "reduce"
+            log.info("reversal kept to its close bot=%s symbol=%s: %s", bot.name, symbol, too_large)
+            return OrderPlan(plan.side, plan.close_qty, intent, plan.close_qty, Decimal(0))
         if too_large:
             return ExecutionResult(status="rejected", reason=too_large, bot=bot.name)
         return plan

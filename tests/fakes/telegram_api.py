@@ -331,7 +331,7 @@ class FakeTelegramAPI:
         method: str,
         predicate: Predicate | None = None,
         count: int = 1,
-        timeout: float = 5.0,
+        timeout: float = 30.0,
     ) -> list[Call]:
         """Wait until ``count`` successful ``method`` calls whose params satisfy ``predicate``
         have been recorded (earlier ones count too); return the first ``count`` of them.
