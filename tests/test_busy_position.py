@@ -308,3 +308,33 @@ async def test_alerts_on_a_busy_position_are_executed_in_the_order_they_arrived(
 
 async def _true(value: bool) -> bool:
     return value
+
+
+class ReconciledMeanwhile(PaperBroker):
+    """An exchange whose order is slow: reconciliation in another process finds it filled and
+    stores its fill before the call that sent it returns."""
+
+    instant_fills = False
+
+    async def place_order(self, request: OrderRequest) -> OrderFill:
+        fill = await super().place_order(request)
+        pending = await repo.pending_order(request.client_order_id)
+        assert pending is not None
+        reconciler = TradingService(PaperBroker(DbPaperLedger()), EventBus())
+        assert await reconciler.store_reconciled_fill(pending.id, fill) is not None
+        return fill
+
+
+async def test_a_fill_stored_by_reconciliation_meanwhile_answers_executed_with_its_order(
+    start_world: Any,
+) -> None:
+    """Answer, row and orders agree: the sender is told `executed` with the order reconciliation
+    stored, never an internal error for an order that filled."""
+    world: World = await start_world(broker=ReconciledMeanwhile(DbPaperLedger()))
+    await world.add_bot("demo")
+    status, answer = await world.send_alert(action="buy", qty="1", price="100", id="slow")
+    assert (status, answer["status"]) == (200, "executed"), answer
+    assert "reconciliation" in answer["reason"]
+    await _agreement("slow", status, answer)
+    [position] = await CurrentPosition.all()
+    assert position.qty == 1

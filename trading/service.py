@@ -98,6 +98,10 @@ def _plain(value: Decimal | None) -> str | None:
     return None if value is None else plain(value)
 
 
+class _SettledElsewhere(Exception):
+    """The pending order whose fill was being stored was settled by someone else."""
+
+
 class PositionBusy(TradingError):
     """Someone else is closing the position (its claim is held), or it changed meanwhile."""
 
@@ -822,16 +826,54 @@ class TradingService:
             return self._refuse(
                 bot, symbol, f"broker unavailable, order {client_order_id} will be reconciled"
             )
-        stored_fill = await self._store_fill(
-            order,
-            order_id,
-            plan,
-            fill,
-            stored,
-            claim=claim.token if claim else None,
-            alert_log=alert_log,
-        )
+        try:
+            stored_fill = await self._store_fill(
+                order,
+                order_id,
+                plan,
+                fill,
+                stored,
+                claim=claim.token if claim else None,
+                alert_log=alert_log,
+            )
+        except _SettledElsewhere:
+            return await self._settled_elsewhere(order, plan, client_order_id, order_id)
         return self._filled(order, plan, fill, client_order_id, stored_fill)
+
+    async def _settled_elsewhere(
+        self, order: _Order, plan: OrderPlan, client_order_id: str, order_id: int
+    ) -> ExecutionResult:
+        """The order's fill was stored (or the order failed) by someone else meanwhile, a
+        reconciliation of a slow order, say: the answer says what the stored order says, so
+        answer, log row and orders agree (`executed` only with a filled order)."""
+        row = await repo.order_by_id(order_id)
+        bot, symbol = order.bot, order.symbol
+        log.warning(
+            "order settled elsewhere bot=%s symbol=%s order=%s status=%s",
+            bot.name,
+            symbol,
+            client_order_id,
+            row.status,
+        )
+        if row.status != "filled":
+            return self._refuse(
+                bot, symbol, f"order {client_order_id} was {row.status} ({row.error or 'no fill'})"
+            )
+        return ExecutionResult(
+            status="executed",
+            reason=f"{order.answer_reason(plan)} (fill stored by reconciliation)",
+            bot=bot.name,
+            order={
+                "id": order_id,
+                "client_order_id": client_order_id,
+                "side": plan.side,
+                "qty": _plain(row.filled_qty),
+                "price": _plain(row.avg_fill_price),
+                "fee": _plain(row.fee),
+                "intent": plan.intent,
+                "status": "filled",
+            },
+        )
 
     async def _fill_instantly(
         self,
@@ -1037,7 +1079,7 @@ class TradingService:
                     alert_log.finished = True
                 return _StoredFill(outcome, position_id, stops, stored_order_id)
             except repo.OrderSettled:
-                raise RuntimeError(f"order {order_id} was settled by someone else") from None
+                raise _SettledElsewhere from None
             except repo.ConcurrentUpdate:
                 failures += 1
                 if loop.time() >= give_up_at:
