@@ -7,6 +7,7 @@ numeric strings (placeholders expand into text). Every error names the field.
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from collections.abc import Iterable
@@ -46,9 +47,14 @@ _PLACEHOLDER = re.compile(r"\{\{[^}]*\}\}")
 # A JSON member: its key (raw, escapes not decoded) and its value (a string or a bare token).
 # A value's closing quote may be missing: a body cut short (the first 4 KiB of an oversized one).
 _SECRET_JSON = re.compile(r'"((?:[^"\\]|\\.){1,64})"(\s*:\s*)("(?:[^"\\]|\\.)*"?|[^,{}\[\]\s"]+)')
-_SECRET_TEXT = re.compile(r"(\bpass\W{0,2}phrase\s*=\s*)(\S+)", re.IGNORECASE)
+_SECRET_TEXT = re.compile(
+    r"(\b(?:pass[\W_]{0,2}phrase|pass[\W_]?word|(?:api[\W_]?)?secret|api[\W_]?key|token)"
+    r"\s*=\s*)(\S+)",
+    re.IGNORECASE,
+)
 _SECRET_NAMES = {"passphrase", "password", "secret", "apisecret", "apikey", "token"}
 _LETTERS = re.compile(r"[^a-z]")
+_SECRET_HINTS = ("pass", "secret", "apikey", "token")  # every name in _SECRET_NAMES has one
 MIN_SECRET_SHOWN = 3  # a known secret shorter than this is redacted by its field name only
 _UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
 _TP_KEY = re.compile(r"tp([0-9]+)(_share)?")
@@ -337,6 +343,7 @@ class Alert(BaseModel):
         return dict(self.model_extra or {})
 
 
+@functools.lru_cache(maxsize=4096)  # the same few field names, alert after alert
 def is_secret_name(name: str) -> bool:
     """Whether a field of this name holds a secret, however it is spelled or escaped
     (`Passphrase`, `pass_phrase`, `"pass\\u0070hrase"` once decoded)."""
@@ -344,6 +351,8 @@ def is_secret_name(name: str) -> bool:
 
 
 def _json_key(raw: str) -> str:
+    if "\\" not in raw:
+        return raw
     try:
         return str(json.loads(f'"{raw}"'))
     except ValueError:
@@ -361,8 +370,12 @@ def redact(body: str, secrets: Iterable[str | None] = ()) -> str:
     the value of every field whose name is a secret's, in JSON (any nesting, any escape, even
     when the JSON is malformed) and in the text form (`passphrase=` with or without spaces);
     and every occurrence of the `secrets` known (the bot's passphrase, the one the alert gave)."""
-    body = _SECRET_JSON.sub(_redact_pair, body)
-    body = _SECRET_TEXT.sub(r"\1***", body)
+    # The patterns run only where a secret's name could be: escaped (`\u0070`), or its letters
+    # there once everything but letters is dropped (as `is_secret_name` reads a name).
+    letters = _LETTERS.sub("", body.casefold())
+    if "\\" in body or any(name in letters for name in _SECRET_HINTS):
+        body = _SECRET_JSON.sub(_redact_pair, body)
+        body = _SECRET_TEXT.sub(r"\1***", body)
     for secret in secrets:
         if secret and len(secret) >= MIN_SECRET_SHOWN:
             body = body.replace(secret, "***")
