@@ -16,6 +16,9 @@ from tests.conftest import World
 
 async def test_read_then_write_survives_another_writer(world: World, db_url: str) -> None:
     await world.send_alert(action="tick", price="100")  # the instrument row exists
+    await Instrument.filter(symbol="BTCUSDT").update(
+        last_price=Decimal(100)
+    )  # (alerts' are per bot)
     other = sqlite3.connect(db_url.removeprefix("sqlite://"), timeout=0)  # another process
     try:
         async with in_transaction():
