@@ -98,14 +98,21 @@ class Redactor:
             self._secrets = tuple(sorted(set(self._secrets) | fresh, key=len, reverse=True))
 
     def redact(self, text: str) -> str:
-        if len(text) > MAX_REDACTED:
-            text = text[:MAX_REDACTED] + f"… ({len(text) - MAX_REDACTED} characters cut)"
-        for secret in self._secrets:
+        for secret in self._secrets:  # before any cut: a secret across it is still whole here
             if secret in text:
                 text = text.replace(secret, MASK)
+        if len(text) > MAX_REDACTED:
+            # Head and tail kept (a traceback ends with its exception), cut at a blank so no
+            # part of a key-shaped word is left by the cut.
+            head_words = text[: MAX_REDACTED // 2].rsplit(None, 1)
+            tail_words = text[-MAX_REDACTED // 2 :].split(None, 1)
+            head = head_words[0] if len(head_words) > 1 else ""
+            tail = tail_words[-1] if len(tail_words) > 1 else ""
+            text = f"{head} … ({len(text) - len(head) - len(tail)} characters cut) … {tail}"
         # Each pattern runs only where its anchor word could be: most lines have none (cheap
-        # substring tests first, so a line costs microseconds on the alert's path).
-        lower = text.lower()
+        # substring tests first, so a line costs microseconds on the alert's path). Text that
+        # is not ASCII gets every pattern: case-insensitive matching reads `ſ` as `s`.
+        lower = text.lower() if text.isascii() else "ebhook bearer pass secret key token"
         if "ebhook" in lower or "%" in text:  # letters of `webhook` may be percent-encoded
             text = _WEBHOOK_PATH.sub(_key_hint, text)
         if ":" in text:
@@ -119,14 +126,16 @@ class Redactor:
     def scrub(self, record: logging.LogRecord) -> None:
         """Redact a record in place: message and arguments merged, traceback and stack as text
         (the exception object itself is dropped: formatting it later would quote it whole)."""
-        if getattr(record, "redacted_by", None) is self:
+        if _redacted_by(record) is self:
             return  # by this redactor already (the record factory's): once is enough
         try:
             message = record.getMessage()
         except Exception:  # a call with the wrong arguments: still logged, never raising here
             message = f"{record.msg!s} {record.args!r}"
         record.msg, record.args = self.redact(message), None
-        record.redacted_by = self
+        # What was redacted, and by whom: a record whose message is changed afterwards
+        # (`logging.makeLogRecord`, a filter) is not taken as redacted any more.
+        record.redacted = (self, record.msg)
         if record.exc_info and record.exc_info[0] is not None:
             record.exc_text = self.redact(_FORMATTER.formatException(record.exc_info))
             record.exc_info = None
@@ -137,6 +146,17 @@ class Redactor:
 
 
 _FORMATTER = logging.Formatter()
+
+
+def _redacted_by(record: logging.LogRecord) -> Redactor | None:
+    """The redactor that redacted this record as it is now (None if it changed since)."""
+    mark = getattr(record, "redacted", None)
+    if mark is None or record.args or record.msg is not mark[1]:
+        return None
+    redactor: Redactor = mark[0]
+    return redactor
+
+
 REDACTOR = Redactor()
 
 
@@ -190,14 +210,12 @@ class RedactingFormatter(logging.Formatter):
         line = super().format(record)
         # A record the factory redacted has nothing left to mask: its message, traceback and
         # stack are redacted text, and the rest of the line is time, level and logger name.
-        return line if getattr(record, "redacted_by", None) is REDACTOR else REDACTOR.redact(line)
+        return line if _redacted_by(record) is REDACTOR else REDACTOR.redact(line)
 
 
 class JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
-        redact: Callable[[str], str] = (
-            str if getattr(record, "redacted_by", None) is REDACTOR else REDACTOR.redact
-        )
+        redact: Callable[[str], str] = str if _redacted_by(record) is REDACTOR else REDACTOR.redact
         data = {
             "time": datetime.fromtimestamp(record.created, UTC).isoformat(),
             "level": record.levelname,

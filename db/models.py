@@ -91,7 +91,8 @@ class StrategyConfig(Model):
 
 
 class Instrument(Model):
-    """A tradable symbol and the last price seen for it (from alerts or the exchange)."""
+    """A tradable symbol and the exchange's last price for it (alerts keep theirs per bot in
+    `bot_prices`; a price here from an alert predates that and is used only as a last resort)."""
 
     id = fields.IntField(primary_key=True)
     symbol = fields.CharField(max_length=32, unique=True)

@@ -413,12 +413,21 @@ async def last_price(symbol: str, bot_id: int | None = None) -> Decimal | None:
     alert price never prices my order (SPEC §5). Without a bot: the symbol's."""
     row = await Instrument.get_or_none(symbol=symbol)
     shared = (
-        (row.last_price_at or _LONG_AGO, row.last_price)
-        if row is not None and row.last_price is not None
-        else None
+        _shared_price(row.last_price, row.last_price_at, row.last_price_source) if row else None
     )
     own = await BotPrice.get_or_none(bot_id=bot_id, symbol=symbol) if bot_id else None
     return newest(shared, (own.seen_at, own.price) if own is not None else None)
+
+
+def _shared_price(
+    price: Decimal | None, at: datetime | None, source: str | None
+) -> tuple[datetime, Decimal] | None:
+    """The symbol's price as a bot may use it: the exchange's. A row an alert wrote before
+    prices were kept per bot (another bot's, perhaps) counts only where nothing else is known:
+    it is given the oldest time, so any price of the bot's own or the exchange's wins."""
+    if price is None:
+        return None
+    return ((at or _LONG_AGO) if source == EXCHANGE_SOURCE else _LONG_AGO, price)
 
 
 _LONG_AGO = datetime(1970, 1, 1, tzinfo=UTC)  # a price stored without its time: the oldest
@@ -809,7 +818,8 @@ async def _last_prices(
     batch = sql.Batch()
     marks = ", ".join("?" for _ in symbols)
     batch.fetch(
-        f'SELECT "id", "symbol", "last_price", "last_price_at" FROM "instruments" '
+        f'SELECT "id", "symbol", "last_price", "last_price_at", "last_price_source" '
+        f'FROM "instruments" '
         f'WHERE "symbol" IN ({marks}) AND "last_price" IS NOT NULL',
         *symbols,
     )
@@ -820,8 +830,12 @@ async def _last_prices(
     )
     shared_raw, own_raw = await sql.run(batch)
     shared = {
-        row.symbol: (row.last_price_at or _LONG_AGO, row.last_price)
-        for row in _decoded(Instrument, shared_raw, ("id", "symbol", "last_price", "last_price_at"))
+        row.symbol: _shared_price(row.last_price, row.last_price_at, row.last_price_source)
+        for row in _decoded(
+            Instrument,
+            shared_raw,
+            ("id", "symbol", "last_price", "last_price_at", "last_price_source"),
+        )
     }
     own = {
         (row.bot_id, row.symbol): (row.seen_at, row.price)

@@ -31,6 +31,7 @@ from trading.brokers.base import OrderFill, OrderRequest
 from trading.brokers.paper import PaperBroker
 from trading.events import Event, EventBus, LateExecution
 from trading.intake import WebhookIntake
+from trading.locks import ArrivalOrder
 from trading.service import AlertLog, TradingService
 
 DEADLINE = 60.0  # generous: the conditions waited on do not depend on the machine's speed
@@ -338,3 +339,18 @@ async def test_a_fill_stored_by_reconciliation_meanwhile_answers_executed_with_i
     await _agreement("slow", status, answer)
     [position] = await CurrentPosition.all()
     assert position.qty == 1
+
+
+async def test_an_alert_behind_a_busy_one_waits_its_turn_only_within_its_patience() -> None:
+    """The turn is bounded: an alert queued behind one that keeps retrying is refused when its
+    own patience (counted from arrival) is spent, never traded late on a stale signal."""
+    order = ArrivalOrder()
+    first, second, other = order.enter("1:X"), order.enter("1:X"), order.enter("2:X")
+    assert await order.turn("1:X", second, 0.0)  # nobody before it has had to wait
+    order.delayed("1:X", first)
+    assert await order.turn("1:X", first, 0.0)  # its own delay does not hold it
+    assert await order.turn("2:X", other, 0.0)  # another position is not held
+    assert not await order.turn("1:X", second, 0.05)  # held past its patience: refused
+    waiting = asyncio.create_task(order.turn("1:X", second, DEADLINE))
+    await order.leave("1:X", first)  # the earlier alert is final: the next one goes
+    assert await asyncio.wait_for(waiting, DEADLINE)

@@ -17,7 +17,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bot.logs import Redactor, install_redaction, setup_logging
+from bot.logs import MAX_REDACTED, RedactingFormatter, Redactor, install_redaction, setup_logging
 from tests.conftest import World
 from tests.raw_http import send
 
@@ -274,3 +274,16 @@ def test_redaction_is_linear_in_the_text_so_no_request_line_can_stall_the_server
         done = pool.submit(lambda: [redactor.redact(text) for text in ADVERSARIAL])
         redacted = done.result(timeout=60)
     assert all(len(text) <= 40_000 for text in redacted)
+
+
+def test_a_secret_across_the_length_cut_and_a_record_changed_after_it_was_made_are_masked() -> None:
+    secret = "Zk3qP9vT2mXw8LrN5bYhQ1sD4fG7jK0aEe"
+    redactor = Redactor([secret])
+    filler = "x " * (MAX_REDACTED // 4)
+    text = filler + "y" * (MAX_REDACTED // 2 - len(filler) - 8) + f" {secret} end"
+    assert secret[:8] not in redactor.redact(text)
+    assert "***" in Redactor().redact("paſsword=hunter22")  # `ſ` matches `s` in the pattern
+    install_redaction()
+    record = logging.makeLogRecord({"msg": "token=hunter22 /webhook/AbCdEfGhIjKlMnOpQrSt HTTP/1.1"})
+    line = RedactingFormatter("%(message)s").format(record)
+    assert "hunter22" not in line and "EfGhIj" not in line, line

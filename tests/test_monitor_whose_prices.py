@@ -641,3 +641,25 @@ async def test_another_bots_alert_neither_hides_the_exchange_price_nor_values_my
     assert [D(p["unrealized_pnl"]) > -100 for p in positions] == [True], positions
     exchange, own = await repo.stored_prices(["BTCUSDT"])
     assert exchange["BTCUSDT"][0] == 60000 and own[(a.id, "BTCUSDT")][0] == 1
+
+
+async def test_a_price_an_alert_left_in_the_shared_row_before_the_upgrade_never_beats_my_own(
+    world: World,
+) -> None:
+    """Before prices were kept per bot, alerts wrote the symbol's row: such a row (another
+    bot's price, frozen since) prices my orders only when nothing of mine or the exchange's is
+    known, however new it is."""
+    a = world.bots["demo"]
+    await world.send_alert(a, action="tick", price="100")
+    await repo.ensure_instrument("BTCUSDT")
+    from db.models import Instrument
+
+    await Instrument.filter(symbol="BTCUSDT").update(
+        last_price=D(5), last_price_at=datetime.now(UTC) + timedelta(minutes=1),
+        last_price_source="alert",
+    )  # fmt: skip
+    assert await repo.last_price("BTCUSDT", a.id) == 100
+    other = await world.add_bot("fresh")
+    assert await repo.last_price("BTCUSDT", other.id) == 5  # nothing else known: the last resort
+    _, positions = await world.get("/positions")
+    assert positions == []

@@ -372,8 +372,10 @@ def redact(body: str, secrets: Iterable[str | None] = ()) -> str:
     and every occurrence of the `secrets` known (the bot's passphrase, the one the alert gave)."""
     # The patterns run only where a secret's name could be: escaped (`\u0070`), or its letters
     # there once everything but letters is dropped (as `is_secret_name` reads a name).
+    # Text that is not ASCII gets the patterns whatever it says (case-insensitive matching
+    # reads the dotless `ı` as `i`).
     letters = _LETTERS.sub("", body.casefold())
-    if "\\" in body or any(name in letters for name in _SECRET_HINTS):
+    if "\\" in body or not body.isascii() or any(name in letters for name in _SECRET_HINTS):
         body = _SECRET_JSON.sub(_redact_pair, body)
         body = _SECRET_TEXT.sub(r"\1***", body)
     for secret in secrets:

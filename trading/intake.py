@@ -449,7 +449,9 @@ def redacted_alert(alert: Alert, secret: str | None = None) -> dict[str, Any]:
 def _logged_body(body: bytes, *secrets: str | None) -> str:
     # Redacted whole, then cut: a passphrase across the cut is still recognised as one. NUL
     # cannot be stored in a PostgreSQL text column: shown as U+FFFD like bad UTF-8.
-    text = redact(body.decode("utf-8", "replace"), secrets)[:MAX_LOGGED_BODY]
+    # (What is redacted is bounded too: the kept part and a margin for a secret across the cut.)
+    text = redact(body[: MAX_LOGGED_BODY + 1024].decode("utf-8", "replace"), secrets)
+    text = text[:MAX_LOGGED_BODY]
     return text.replace("\x00", "\ufffd")
 
 

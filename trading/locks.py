@@ -52,17 +52,22 @@ class ArrivalOrder:
         if tickets is not None and ticket in tickets:
             tickets[ticket] = True
 
-    async def turn(self, key: str, ticket: int) -> None:
-        """Wait until no alert that arrived before `ticket` on `key` is waiting to plan again."""
+    async def turn(self, key: str, ticket: int, timeout: float) -> bool:
+        """Wait until no alert that arrived before `ticket` on `key` is waiting to plan again;
+        False when that takes more than `timeout` seconds."""
 
         def clear() -> bool:
             tickets = self._waiting.get(key, {})
             return not any(delayed for t, delayed in tickets.items() if t < ticket)
 
         if clear():
-            return
-        async with self._changed:
-            await self._changed.wait_for(clear)
+            return True
+        try:
+            async with asyncio.timeout(max(0.0, timeout)), self._changed:
+                await self._changed.wait_for(clear)
+        except TimeoutError:
+            return False
+        return True
 
     async def leave(self, key: str, ticket: int) -> None:
         tickets = self._waiting.get(key)

@@ -263,7 +263,10 @@ class TradingService:
         alert_log: AlertLog | None,
     ) -> ExecutionResult:
         symbol = alert.symbol
-        await self.arrivals.turn(key, ticket)
+        loop = asyncio.get_running_loop()
+        give_up_at = loop.time() + self.busy_patience  # from arrival: waiting a turn counts
+        if not await self.arrivals.turn(key, ticket, give_up_at - loop.time()):
+            return self._busy_too_long(bot, symbol, "alerts before it kept it busy")
         async with self.locks.hold(key):
             base, quote = await repo.ensure_instrument(symbol)
             stored, basis = await self._position(bot.id, symbol)
@@ -286,7 +289,9 @@ class TradingService:
             step = await self._attempt(order, stored, decision, alert_log)
         # The position lock is free again: the next order on it is planned on the position
         # this fill leaves while its commit is on the way (`_position`).
-        result = await self._settle(key, order, decision, step, basis, alert_log, ticket)
+        result = await self._settle(
+            key, order, decision, step, basis, alert_log, ticket, give_up_at
+        )
         await self._changed(bot, symbol, result)
         return result
 
@@ -323,6 +328,7 @@ class TradingService:
         basis: asyncio.Future[Any] | None,
         alert_log: AlertLog | None,
         ticket: int,
+        give_up_at: float,
     ) -> ExecutionResult:
         """Wait, outside the position lock, for an instant fill's commit, or for the commit of
         the fill in flight the step was planned on (`basis`), and plan the same decision again
@@ -337,7 +343,6 @@ class TradingService:
         one position take turns): past them the alert is refused, nothing traded."""
         bot, symbol = order.bot, order.symbol
         loop = asyncio.get_running_loop()
-        give_up_at = loop.time() + self.busy_patience
         failures = 0
         while True:
             busy = "it kept changing"
@@ -357,12 +362,7 @@ class TradingService:
                     return self._taken_over(order)
             failures += 1
             if loop.time() >= give_up_at:
-                return self._refuse(
-                    bot,
-                    symbol,
-                    f"{bot.name} {symbol} position stayed busy for {self.busy_patience:g} s "
-                    f"({busy}); nothing was traded",
-                )
+                return self._busy_too_long(bot, symbol, busy)
             log.warning(
                 "position busy, planning again bot=%s symbol=%s attempt=%d: %s",
                 bot.name,
@@ -373,10 +373,22 @@ class TradingService:
             self.arrivals.delayed(key, ticket)  # later alerts on the position wait for this one
             if failures > 1:  # the first time at once: most often one other fill came first
                 await asyncio.sleep(_pause(failures))
-            await self.arrivals.turn(key, ticket)  # an earlier alert still waiting goes first
+            # an earlier alert still waiting goes first
+            if not await self.arrivals.turn(key, ticket, give_up_at - loop.time()):
+                return self._busy_too_long(bot, symbol, busy)
             async with self.locks.hold(key):
                 stored, basis = await self._position(bot.id, symbol)
                 step = await self._attempt(order, stored, decision, alert_log)
+
+    def _busy_too_long(self, bot: BotConfig, symbol: str, busy: str) -> ExecutionResult:
+        """Past `busy_patience` seconds since the alert arrived (its turn and its retries): an
+        alert that late would trade on a stale signal, so it is refused, nothing traded."""
+        return self._refuse(
+            bot,
+            symbol,
+            f"{bot.name} {symbol} position stayed busy for {self.busy_patience:g} s "
+            f"({busy}); nothing was traded",
+        )
 
     async def _attempt(
         self,
@@ -856,6 +868,22 @@ class TradingService:
             row.status,
         )
         if row.status != "filled":
+            # The broker filled it, but it was marked failed meanwhile (a claim taken over, a
+            # reconciliation that did not find it): the books disagree with the exchange.
+            log.error(
+                "filled order stored as %s bot=%s symbol=%s order=%s: holdings need checking",
+                row.status,
+                bot.name,
+                symbol,
+                client_order_id,
+            )
+            self.events.publish(
+                ErrorEvent(
+                    where=f"order {client_order_id} ({bot.name} {symbol})",
+                    message=f"the broker filled it but it is stored as {row.status}: "
+                    f"check the holdings (/status)",
+                )
+            )
             return self._refuse(
                 bot, symbol, f"order {client_order_id} was {row.status} ({row.error or 'no fill'})"
             )

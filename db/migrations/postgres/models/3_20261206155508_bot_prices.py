@@ -3,8 +3,9 @@ own bot only; another bot's alert never closes mine).
 
 `bot_prices` holds, per bot and symbol, the last price the bot's alerts carried, written in the
 commit of the alert's log row; monitors in every process act on it for that bot's positions
-only. `instruments.last_price` stays the symbol's latest price from any source (display, order
-reference); of it, monitors act only on exchange (ticker) prices. Nothing to copy: a fresh
+only. From then on alerts no longer write `instruments.last_price`: it holds the exchange's
+(ticker) prices, and an alert's price left there earlier is used only as a last resort. Nothing
+to copy: a fresh
 table fills with the next alerts (a stale price would not be acted on anyway).
 """
 
