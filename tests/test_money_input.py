@@ -275,6 +275,7 @@ async def test_a_reversal_whose_new_position_would_be_too_large_closes_and_stays
         status, answer = await world.send_alert(**fields)
         assert (status, answer["status"]) == (200, "executed"), answer
         assert Decimal(answer["order"]["qty"]) == 1
+        assert answer["reason"].startswith("close; no new position: order notional"), answer
         assert await CurrentPosition.all().count() == 0
 
 

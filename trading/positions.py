@@ -219,6 +219,7 @@ class OrderPlan:
     intent: Intent
     close_qty: Decimal  # part of qty that reduces the current position
     open_qty: Decimal  # part of qty that opens or adds
+    note: str = ""  # why the order is less than asked (a reversal kept to its close), if it is
 
 
 @dataclass(frozen=True, slots=True)
@@ -267,8 +268,10 @@ def _plan_delta(
         return OrderPlan(order_side, qty, "add", ZERO, qty)
     close_qty = min(qty, abs(current))
     open_qty = qty - close_qty
+    note = ""
     if open_qty > LIMIT:
         # the exit goes through, never refused; only the new position is left out
+        note = f"no new position: {_too_large(open_qty)}"
         qty, open_qty = close_qty, ZERO
     if open_qty > 0:
         intent: Intent = "reverse"
@@ -276,7 +279,7 @@ def _plan_delta(
         intent = "reduce"
     else:
         intent = "close"
-    return OrderPlan(order_side, qty, intent, close_qty, open_qty)
+    return OrderPlan(order_side, qty, intent, close_qty, open_qty, note)
 
 
 def plan_target(

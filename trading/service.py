@@ -155,7 +155,8 @@ class _Order:
     take_profit: int | None
 
     def answer_reason(self, plan: OrderPlan) -> str:
-        return self.reason if self.reason != "signal" else plan.intent
+        reason = self.reason if self.reason != "signal" else plan.intent
+        return f"{reason}; {plan.note}" if plan.note else reason
 
 
 @dataclass(frozen=True, slots=True)
@@ -754,7 +755,8 @@ class TradingService:
             assert position is not None
             intent: Intent = "close" if plan.close_qty >= position.qty else "reduce"
             log.info("reversal kept to its close bot=%s symbol=%s: %s", bot.name, symbol, too_large)
-            return OrderPlan(plan.side, plan.close_qty, intent, plan.close_qty, Decimal(0))
+            note = f"no new position: {too_large}"
+            return OrderPlan(plan.side, plan.close_qty, intent, plan.close_qty, Decimal(0), note)
         if too_large:
             return ExecutionResult(status="rejected", reason=too_large, bot=bot.name)
         return plan
