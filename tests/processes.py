@@ -6,7 +6,11 @@ from __future__ import annotations
 import asyncio
 import os
 import socket
+import subprocess
 import sys
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +30,9 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+CLI_DEADLINE = 300.0  # seconds for one `tradebot` command (migrate, bots add)
+
+
 async def run_cli(env: dict[str, str], cwd: Path, *args: str) -> str:
     """`python -m bot ARGS` in its own process; its output, or the test fails with it."""
     process = await asyncio.create_subprocess_exec(
@@ -38,7 +45,14 @@ async def run_cli(env: dict[str, str], cwd: Path, *args: str) -> str:
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.STDOUT,
     )
-    out, _ = await asyncio.wait_for(process.communicate(), timeout=300)
+    try:  # a generous deadline: a busy machine is slow to start Python
+        out, _ = await asyncio.wait_for(process.communicate(), timeout=CLI_DEADLINE)
+    except TimeoutError:
+        process.kill()
+        await process.wait()
+        raise AssertionError(
+            f"tradebot {' '.join(args)}: not done within {CLI_DEADLINE:g} s"
+        ) from None
     assert process.returncode == 0, out.decode()
     return out.decode()
 
@@ -68,3 +82,17 @@ async def redis_or_skip() -> Any:
             raise
         pytest.skip(f"Redis not reachable at {REDIS_URL}: {exc}")
     return client
+
+
+@contextmanager
+def postgres_database(prefix: str) -> Iterator[str]:
+    """A PostgreSQL database of its own (skipped, or failed with TRADEBOT_REQUIRE_SERVICES,
+    without a server), dropped afterwards; its Tortoise URL."""
+    postgres_or_skip()
+    name = f"{prefix}_{uuid.uuid4().hex[:8]}"
+    admin = ["psql", POSTGRES_ADMIN, "-q", "-c"]
+    subprocess.run([*admin, f'CREATE DATABASE "{name}"'], check=True, timeout=30)
+    try:
+        yield f"postgres://postgres@127.0.0.1:5432/{name}"
+    finally:
+        subprocess.run([*admin, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'], timeout=30)

@@ -5,13 +5,10 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Sequence
 from contextlib import suppress
 from dataclasses import dataclass
 from typing import Any, TypeVar
-
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
 
 T = TypeVar("T")
 
@@ -64,31 +61,6 @@ async def send(port: int, data: bytes, *, timeout: float = 15) -> RawResponse:
         name, _, value = line.decode("latin-1").partition(":")
         headers[name.strip().lower()] = value.strip()
     return RawResponse(int(status_line.split()[1]), headers, body)
-
-
-def run_examples(
-    loop: asyncio.AbstractEventLoop,
-    strategy: st.SearchStrategy[T],
-    check: Callable[[T], Awaitable[None]],
-    *,
-    max_examples: int,
-) -> None:
-    """Run a hypothesis test whose examples are checked on `loop` (a started world's loop):
-    hypothesis runs in a worker thread (`asyncio.to_thread`) and hands each example over, so one
-    server serves them all. `derandomize` keeps the examples the same from run to run."""
-
-    @settings(
-        max_examples=max_examples,
-        deadline=None,
-        derandomize=True,
-        database=None,
-        suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
-    )
-    @given(strategy)
-    def run(example: T) -> None:
-        asyncio.run_coroutine_threadsafe(check(example), loop).result(timeout=60)
-
-    run()
 
 
 def names(answer: Any, *candidates: str) -> bool:

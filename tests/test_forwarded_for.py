@@ -13,7 +13,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tests.conftest import World
-from tests.raw_http import build, run_examples, send
+from tests.examples import run_examples
+from tests.raw_http import build, send
 from trading.ipallow import (
     TRADINGVIEW_IPS,
     allowed,

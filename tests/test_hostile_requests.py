@@ -6,50 +6,22 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from contextlib import suppress
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import pytest
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
 from tortoise import Tortoise
 
 from db.models import CurrentPosition, Order, PositionEntry, TradeHistory, WebhookLog
 from tests.conftest import World
+from tests.examples import run_examples
 from tests.test_properties_alerts import hostile_alert_bodies
 
 T = TypeVar("T")
 
 # ---------------------------------------------------------------- helpers
-
-
-def run_examples(
-    loop: asyncio.AbstractEventLoop,
-    strategy: st.SearchStrategy[T],
-    check: Callable[[T], Awaitable[None]],
-    *,
-    max_examples: int,
-) -> None:
-    """Run a hypothesis test whose examples are checked on `loop` (the world's loop).
-
-    Hypothesis drives a plain function; this runs in a worker thread (`asyncio.to_thread`) and
-    hands every example to the running loop, so one started world serves every example.
-    `derandomize` keeps the examples the same from run to run."""
-
-    @settings(
-        max_examples=max_examples,
-        deadline=None,
-        derandomize=True,
-        database=None,
-        suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
-    )
-    @given(strategy)
-    def run(example: T) -> None:
-        asyncio.run_coroutine_threadsafe(check(example), loop).result(timeout=60)
-
-    run()
 
 
 async def nothing_traded() -> None:

@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 from bot.retention import prune_once
 from db.models import WebhookLog
 from tests.conftest import OWNER_ID, World
-from tests.test_hostile_requests import run_examples
+from tests.examples import run_examples
 from trading.alerts import redact, redact_value
 
 SECRET = "hunter2-Secret"

@@ -17,7 +17,8 @@ from hypothesis import strategies as st
 
 from db.models import CurrentPosition, Order
 from tests.conftest import World
-from tests.test_hostile_requests import Case, alert, post_all, run_examples
+from tests.examples import run_examples
+from tests.test_hostile_requests import Case, alert, post_all
 from trading.alerts import parse_alert
 from trading.errors import AlertError
 from trading.numbers import MAX_NOTIONAL, MAX_PRICE, MAX_QTY, parse_number

@@ -12,8 +12,6 @@ from __future__ import annotations
 
 import os
 import re
-import subprocess
-import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -33,7 +31,7 @@ from db import sql
 from db.models import CurrentPosition, Instrument, TradeHistory
 from db.reports import ClosedTradeRow
 from tests.conftest import OWNER_ID, World
-from tests.processes import POSTGRES_ADMIN, postgres_or_skip, run_cli
+from tests.processes import postgres_database, run_cli
 from tests.telegram_helpers import Chat
 from tests.test_properties_telegram import CRASH_MARKS, telegram_html_problem
 from trading import money as rule
@@ -408,14 +406,8 @@ async def test_one_unreadable_row_degrades_that_row_only(start_world: Callable[.
 
 @pytest.fixture
 def postgres_db() -> Iterator[str]:
-    postgres_or_skip()
-    name = f"tradebot_money_{uuid.uuid4().hex[:8]}"
-    admin = ["psql", POSTGRES_ADMIN, "-q", "-c"]
-    subprocess.run([*admin, f'CREATE DATABASE "{name}"'], check=True, timeout=30)
-    try:
-        yield f"postgres://postgres@127.0.0.1:5432/{name}"
-    finally:
-        subprocess.run([*admin, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'], timeout=30)
+    with postgres_database("tradebot_money") as url:
+        yield url
 
 
 @pytest.fixture

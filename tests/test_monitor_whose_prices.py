@@ -25,13 +25,14 @@ from typing import Any, TypeVar
 
 import pytest
 from aiohttp import ClientError, ClientSession
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from bot.monitor_runtime import MONITOR
 from db import repo
 from db.models import CurrentPosition, TradeHistory, TradingBot, WebhookLog
 from tests.conftest import World
+from tests.examples import run_examples
 from tests.processes import POSTGRES_ADMIN, free_port, postgres_or_skip, run_cli
 from tests.waiting import eventually
 from trading.bots import BotConfig
@@ -57,30 +58,6 @@ class FeedBroker(PaperBroker):
 
     async def fetch_tickers(self, symbols: list[str]) -> dict[str, D]:
         return {symbol: self.quotes[symbol] for symbol in symbols if symbol in self.quotes}
-
-
-def run_examples(
-    loop: asyncio.AbstractEventLoop,
-    strategy: st.SearchStrategy[T],
-    check: Callable[[T], Awaitable[None]],
-    *,
-    max_examples: int,
-) -> None:
-    """Hypothesis drives a plain function in a worker thread and hands each example to the
-    world's loop, so one started product serves every example."""
-
-    @settings(
-        max_examples=max_examples,
-        deadline=None,
-        derandomize=True,
-        database=None,
-        suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
-    )
-    @given(strategy)
-    def run(example: T) -> None:
-        asyncio.run_coroutine_threadsafe(check(example), loop).result(timeout=120)
-
-    run()
 
 
 async def position_of(bot: BotConfig, symbol: str) -> CurrentPosition | None:

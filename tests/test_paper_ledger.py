@@ -6,8 +6,6 @@ commit); on PostgreSQL a trade another process committed out of id order is caug
 from __future__ import annotations
 
 import os
-import subprocess
-import uuid
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -21,7 +19,7 @@ from db import repo
 from db.config import tortoise_config
 from db.models import TradeHistory
 from tests.conftest import World
-from tests.processes import POSTGRES_ADMIN, postgres_or_skip, run_cli
+from tests.processes import postgres_database, run_cli
 from trading.bots import BotSpec
 
 
@@ -61,14 +59,8 @@ async def test_realized_pnl_is_exact_read_incrementally(world: World) -> None:
 
 @pytest.fixture
 def postgres_db() -> Iterator[str]:
-    postgres_or_skip()
-    name = f"tradebot_ledger_{uuid.uuid4().hex[:8]}"
-    admin = ["psql", POSTGRES_ADMIN, "-q", "-c"]
-    subprocess.run([*admin, f'CREATE DATABASE "{name}"'], check=True, timeout=30)
-    try:
-        yield f"postgres://postgres@127.0.0.1:5432/{name}"
-    finally:
-        subprocess.run([*admin, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'], timeout=30)
+    with postgres_database("tradebot_ledger") as url:
+        yield url
 
 
 @pytest.fixture

@@ -23,7 +23,8 @@ from tortoise.functions import Sum
 
 from db.models import WebhookLog
 from tests.conftest import API_TOKEN, World
-from tests.raw_http import RawResponse, build, names, run_examples, send
+from tests.examples import run_examples
+from tests.raw_http import RawResponse, build, names, send
 from trading.signatures import SIGNATURE_HEADER, TIMESTAMP_HEADER, Verified, sign, verify
 
 SECRET = "webhook-secret-0123456789"

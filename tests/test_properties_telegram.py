@@ -24,9 +24,9 @@ from handlers.telegram.reports import _count
 from handlers.telegram.research import _symbol
 from handlers.telegram.users import _user_id
 from tests.conftest import OWNER_ID, World
+from tests.examples import run_examples
 from tests.fakes.telegram_api import Call, FakeTelegramAPI
 from tests.telegram_helpers import Chat, text_of
-from tests.test_hostile_requests import run_examples
 from trading.alerts import parse_decimal
 from trading.backtest.history import parse_request
 from trading.bots import parse_size

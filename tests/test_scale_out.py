@@ -30,13 +30,13 @@ from tests.processes import (
     free_port,
     postgres_or_skip,
     redis_or_skip,
+    run_cli,
 )
 from trading.signatures import signed_headers
 
 pytestmark = pytest.mark.services
 
 READY_DEADLINE = 180.0  # seconds for a process to answer /health on a loaded machine
-CLI_DEADLINE = 300.0  # seconds for one `tradebot` command (migrate, bots add)
 SETTLE_DEADLINE = 180.0  # seconds for alerts answered 202 to finish in the background
 
 
@@ -62,29 +62,20 @@ async def _until(check: Any, deadline: float, what: str) -> Any:
         await asyncio.sleep(0.1)
 
 
-async def _cli(env: dict[str, str], cwd: Path, *args: str) -> str:
-    """`python -m bot ARGS` in its own process (a generous deadline: a busy machine is slow to
-    start Python); its output, or the test fails with it."""
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "bot",
-        *args,
-        cwd=cwd,
-        env=env,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.STDOUT,
+def _filled_and_held(url: str) -> tuple[Decimal, Decimal]:
+    """The net quantity of every filled order, and the positions held: equal when no fill is
+    doubled or lost."""
+    signed = _psql(
+        url,
+        "SELECT coalesce(sum(CASE side WHEN 'buy' THEN filled_qty ELSE -filled_qty END), 0) "
+        "FROM orders WHERE status = 'filled'",
     )
-    try:
-        out, _ = await asyncio.wait_for(process.communicate(), timeout=CLI_DEADLINE)
-    except TimeoutError:
-        process.kill()
-        await process.wait()
-        raise AssertionError(
-            f"tradebot {' '.join(args)}: not done within {CLI_DEADLINE:g} s"
-        ) from None
-    assert process.returncode == 0, out.decode()
-    return out.decode()
+    position = _psql(
+        url,
+        "SELECT coalesce(sum(CASE side WHEN 'long' THEN qty ELSE -qty END), 0) "
+        "FROM current_positions",
+    )
+    return Decimal(signed), Decimal(position)
 
 
 def _ports(count: int) -> list[int]:
@@ -136,12 +127,12 @@ async def cluster(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterat
     servers: list[asyncio.subprocess.Process] = []
     logs = []
     try:
-        await _cli(env, tmp_path, "migrate")
+        await run_cli(env, tmp_path, "migrate")
         bots = {}
         for bot, extra in (("main", ["--max-alerts-per-minute", "0"]),
                            ("signed", ["--max-alerts-per-minute", "0", "--sign"]),
                            ("capped", ["--max-alerts-per-minute", "3"])):  # fmt: skip
-            out = await _cli(
+            out = await run_cli(
                 env, tmp_path, "bots", "add", "--name", bot, "--symbol", "BTCUSDT", "--strategy",
                 "signal", "--qty", "1", "--direction", "both", "--max-entries", "100",
                 *extra, "--json",
@@ -263,17 +254,8 @@ async def test_two_processes_on_postgres_trade_each_alert_once(cluster: dict[str
     filled = int(_psql(url, "SELECT count(*) FROM orders WHERE status = 'filled'"))
     assert executed == len(answers)
     assert filled == executed + 1  # the bursts' and the one of the four identical sends
-    signed = _psql(
-        url,
-        "SELECT coalesce(sum(CASE side WHEN 'buy' THEN filled_qty ELSE -filled_qty END), 0) "
-        "FROM orders WHERE status = 'filled'",
-    )
-    position = _psql(
-        url,
-        "SELECT coalesce(sum(CASE side WHEN 'long' THEN qty ELSE -qty END), 0) "
-        "FROM current_positions",
-    )
-    assert Decimal(signed) == Decimal(position)
+    signed, position = _filled_and_held(url)
+    assert signed == position
     assert _psql(url, "SELECT count(*) FROM orders WHERE status = 'pending'") == "0"
     refusals = _psql(url, "SELECT count(*), sum(repeat_count) FROM webhook_logs "
                           "WHERE http_status = 401 AND key_hint = 'xxxx…'")  # fmt: skip
@@ -296,17 +278,8 @@ async def test_three_processes_answer_every_alert_of_a_busy_position_truthfully(
     _check_agreement(url, answers)
     filled = _psql(url, "SELECT count(*) FROM orders WHERE status = 'filled'")
     assert int(filled) == len(answers) == 120
-    signed = _psql(
-        url,
-        "SELECT coalesce(sum(CASE side WHEN 'buy' THEN filled_qty ELSE -filled_qty END), 0) "
-        "FROM orders WHERE status = 'filled'",
-    )
-    position = _psql(
-        url,
-        "SELECT coalesce(sum(CASE side WHEN 'long' THEN qty ELSE -qty END), 0) "
-        "FROM current_positions",
-    )
-    assert Decimal(signed) == Decimal(position) == 40  # 80 buys, 40 sells of 1
+    signed, position = _filled_and_held(url)
+    assert signed == position == 40  # 80 buys, 40 sells of 1
 
 
 Answers = dict[str, tuple[int, dict[str, Any]]]
