@@ -441,19 +441,6 @@ def newest(
     return max(known, key=lambda pair: pair[0])[1] if known else None
 
 
-async def prices_of(symbols: list[str]) -> dict[str, tuple[Decimal, datetime, str]]:
-    """symbol -> (latest price from any source, when observed, source) for the symbols that
-    have one. For display: no stop acts on it (see `stored_prices`)."""
-    rows = await Instrument.filter(symbol__in=symbols, last_price__isnull=False).values_list(
-        "symbol", "last_price", "last_price_at", "last_price_source"
-    )
-    return {
-        str(symbol): (price, at, str(source or ""))
-        for symbol, price, at, source in rows
-        if at is not None
-    }
-
-
 Stored = tuple[Decimal, datetime, str]
 
 

@@ -181,7 +181,7 @@ async def test_rows_older_than_the_retention_are_deleted_and_running_ones_kept(
     assert await prune_once(30) == 0
 
 
-def test_the_retention_setting_is_read_and_zero_keeps_everything(make_settings: Any) -> None:
+def test_the_retention_setting_defaults_to_30_days_and_accepts_0(make_settings: Any) -> None:
     assert make_settings().webhook_log_retention_days == 30
     assert make_settings(webhook_log_retention_days=0).webhook_log_retention_days == 0
 

@@ -422,8 +422,8 @@ async def test_a_crashed_monitor_is_restarted_and_reported_then_tickers_close(
     broker.price = D("97.5")  # the exchange's ticker crosses the stop
     [trade] = await eventually(lambda: TradeHistory.all())
     assert (trade.reason, trade.exit_price) == ("stop_loss", D("97.5"))
-    instrument = await repo.prices_of(["BTCUSDT"])
-    assert instrument["BTCUSDT"][0] == D("97.5") and instrument["BTCUSDT"][2] == "ticker"
+    exchange, _alerts = await repo.stored_prices(["BTCUSDT"])  # as every monitor reads it
+    assert exchange["BTCUSDT"][0] == D("97.5") and exchange["BTCUSDT"][2] == "ticker"
 
 
 # ---------------------------------------------------------------- heartbeat of alerts

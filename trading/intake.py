@@ -172,7 +172,7 @@ class WebhookIntake:
         if bot is None or not hmac.compare_digest(bot.webhook_key.encode(), key.encode()):
             return await self._refuse(log_fields, None, 401, "unknown webhook key")
         log_fields["bot_id"] = bot.id
-        if bot.passphrase:  # the bot's own passphrase, wherever and however the body has it
+        if _holds(body, bot.passphrase):  # the bot's own passphrase, wherever the body has it
             log_fields["body"] = _logged_body(body, bot.passphrase)
         if bot.allow_ips and not allowed(remote_ip, parse_allowlist(bot.allow_ips)):
             return await self._refuse(log_fields, bot, 403, f"IP {remote_ip} is not allowed")
@@ -189,7 +189,7 @@ class WebhookIntake:
             alert = parse_alert(body)
         except AlertError as exc:
             return await self._refuse(log_fields, bot, 400, exc.user_message, field=exc.field)
-        if alert.passphrase:  # whatever it was sent under (an escaped key, say)
+        if _holds(body, alert.passphrase):  # whatever it was sent under (an escaped key, say)
             log_fields["body"] = _logged_body(body, bot.passphrase, alert.passphrase)
         log_fields.update(
             alert=redacted_alert(alert, bot.passphrase),
@@ -444,6 +444,15 @@ def redacted_alert(alert: Alert, secret: str | None = None) -> dict[str, Any]:
     data = alert.model_dump(mode="json", exclude_none=True)
     redacted: dict[str, Any] = redact_value(data, [secret, alert.passphrase])
     return redacted
+
+
+def _holds(body: bytes, secret: str | None) -> bool:
+    """Whether the kept part of `body` may hold `secret` (as it is, or JSON-escaped): only then
+    is it redacted again with it (once per request is the rule on the alert's path)."""
+    if not secret:
+        return False
+    kept = body[: MAX_LOGGED_BODY + 1024]
+    return secret.encode() in kept or b"\\" in kept
 
 
 def _logged_body(body: bytes, *secrets: str | None) -> str:

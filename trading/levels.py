@@ -7,7 +7,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
-from trading.numbers import MAX_PRICE, MIN_VALUE, parse_number
+from trading.numbers import MAX_PRICE, MIN_VALUE, parse_number, to_columns
 
 HUNDRED = Decimal(100)
 MAX_VALUE = MAX_PRICE
@@ -50,10 +50,9 @@ class Level(BaseModel):
                 f"must be a price or a percentage such as '2%' (a plain decimal, '.' as the "
                 f"decimal mark), got {text[:20]!r}"
             ) from None
-        if value.is_finite() and value.as_tuple().exponent < -12:  # type: ignore[operator]
-            # the columns' 12 decimals (before the bounds, which the rounded value must meet);
-            # also keeps the level's text short enough to store
-            value = value.quantize(MIN_VALUE).normalize() if value < MAX_VALUE else value
+        # the columns' 12 decimals, before the bounds (which the rounded value must meet); also
+        # keeps the level's text short enough to store
+        value = to_columns(value)
         if not value.is_finite() or value <= 0:
             raise ValueError("must be a positive price or percentage")
         if percent and value >= 100:

@@ -82,7 +82,7 @@ def bounded(
     if number < 0 and not allow_negative:
         raise ValueError("must not be negative")
     if number.as_tuple().exponent < -12:  # type: ignore[operator]
-        rounded = number.quantize(_QUANTUM).normalize()
+        rounded = to_columns(number)
         if rounded == 0 and number != 0:
             raise ValueError("is too small (under 1e-12)")
         if rounded.copy_abs() >= maximum:  # 999999999999.9999999999999 rounds up to 1e12
@@ -91,6 +91,14 @@ def bounded(
     if number == 0 and not allow_zero:
         raise ValueError("must be greater than zero")
     return number
+
+
+def to_columns(number: Decimal) -> Decimal:
+    """`number` at the columns' 12 decimals (as stored), for a value under the bounds; more
+    decimals than that round, fewer stay as they are."""
+    if number.as_tuple().exponent >= -12 or number.copy_abs() >= MAX_NUMBER:  # type: ignore[operator]
+        return number
+    return number.quantize(_QUANTUM).normalize()
 
 
 def quantity(value: Any, *, allow_negative: bool = False, allow_zero: bool = False) -> Decimal:
