@@ -30,8 +30,9 @@ rounded too, and quantizing anything of 17 or more integer digits to 12 places r
 
 from __future__ import annotations
 
+import functools
 import logging
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from contextlib import AbstractContextManager
 from decimal import (
     ROUND_HALF_EVEN,
@@ -42,9 +43,11 @@ from decimal import (
     Overflow,
     localcontext,
 )
-from typing import Any
+from typing import Any, ParamSpec, TypeVar
 
 log = logging.getLogger(__name__)
+P = ParamSpec("P")
+R = TypeVar("R")
 
 PLACES = 12
 QUANTUM = Decimal(1).scaleb(-PLACES)  # 1e-12, the columns' resolution
@@ -69,6 +72,17 @@ CONTEXT = Context(
 def wide() -> AbstractContextManager[Context]:
     """`with wide(): ...` runs the block's decimal arithmetic in `CONTEXT`."""
     return localcontext(CONTEXT)
+
+
+def exact(func: Callable[P, R]) -> Callable[P, R]:
+    """A function whose decimal arithmetic runs in `CONTEXT` (`wide()` around its body)."""
+
+    @functools.wraps(func)
+    def run(*args: P.args, **kwargs: P.kwargs) -> R:
+        with localcontext(CONTEXT):
+            return func(*args, **kwargs)
+
+    return run
 
 
 def q12(value: Decimal) -> Decimal:

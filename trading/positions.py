@@ -25,7 +25,7 @@ from decimal import Decimal
 from typing import Any, Literal
 
 from trading import money
-from trading.money import LIMIT, fit, wide
+from trading.money import LIMIT, exact, fit, wide
 from trading.money import q12 as q12  # re-exported: rounding to the columns' 12 places
 
 Side = Literal["long", "short"]
@@ -130,6 +130,7 @@ def _open(fill: Fill, qty: Decimal, fee: Decimal) -> PositionState:
     )
 
 
+@exact
 def apply_fill(position: PositionState | None, fill: Fill) -> FillOutcome:
     """The position after `fill`, its legs, and the trade it closed (if it went flat).
 
@@ -137,11 +138,6 @@ def apply_fill(position: PositionState | None, fill: Fill) -> FillOutcome:
     (`money.fit`: saturated at their limit, never refused, so any stored position closes)."""
     if fill.qty <= 0:
         raise ValueError("fill quantity must be positive")
-    with wide():
-        return _apply_fill(position, fill)
-
-
-def _apply_fill(position: PositionState | None, fill: Fill) -> FillOutcome:
     if position is None:
         opened = _open(fill, fill.qty, fill.fee)
         leg = FillLeg("open", opened.qty, opened.avg_price, opened.fees)
@@ -251,7 +247,7 @@ def _too_large(qty: Decimal) -> str:
 def _plan_delta(
     position: PositionState | None, delta: Decimal, max_entries: int
 ) -> OrderPlan | Skip:
-    """In the money context (the callers' `with wide()`): exact for any stored quantity."""
+    """In the money context (the callers are `@exact`): exact for any stored quantity."""
     current = position.signed_qty if position else ZERO
     order_side: OrderSide = "buy" if delta > 0 else "sell"
     qty = abs(delta)
@@ -282,6 +278,7 @@ def _plan_delta(
     return OrderPlan(order_side, qty, intent, close_qty, open_qty, note)
 
 
+@exact
 def plan_target(
     position: PositionState | None,
     target: Decimal,
@@ -290,17 +287,6 @@ def plan_target(
     max_entries: int,
 ) -> OrderPlan | Skip:
     """The order that brings the position to `target` (signed: negative is short)."""
-    with wide():
-        return _plan_target(position, target, direction=direction, max_entries=max_entries)
-
-
-def _plan_target(
-    position: PositionState | None,
-    target: Decimal,
-    *,
-    direction: Direction,
-    max_entries: int,
-) -> OrderPlan | Skip:
     target = allowed_target(target, direction)
     current = position.signed_qty if position else ZERO
     delta = target - current
@@ -309,6 +295,7 @@ def _plan_target(
     return _plan_delta(position, delta, max_entries)
 
 
+@exact
 def plan_order(
     position: PositionState | None,
     signal: Signal,
@@ -319,26 +306,6 @@ def plan_order(
     max_entries: int,
 ) -> OrderPlan | Skip:
     """The order for a signal. `qty` is the alert's order size; `default_qty` the bot's."""
-    with wide():
-        return _plan_order(
-            position,
-            signal,
-            qty=qty,
-            default_qty=default_qty,
-            direction=direction,
-            max_entries=max_entries,
-        )
-
-
-def _plan_order(
-    position: PositionState | None,
-    signal: Signal,
-    *,
-    qty: Decimal | None,
-    default_qty: Decimal | None,
-    direction: Direction,
-    max_entries: int,
-) -> OrderPlan | Skip:
     if signal in ("close", "close_long", "close_short"):
         if position is None:
             return Skip("no open position to close")
