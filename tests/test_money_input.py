@@ -21,7 +21,7 @@ from tests.examples import run_examples
 from tests.test_hostile_requests import Case, alert, post_all
 from trading.alerts import parse_alert
 from trading.errors import AlertError
-from trading.numbers import MAX_NOTIONAL, MAX_PRICE, MAX_QTY, parse_number
+from trading.numbers import MAX_NOTIONAL, MAX_PRICE, MAX_QTY, parse_number, whole_number
 
 # Every field a number goes into, with a valid value to disguise and what else the field needs.
 NUMERIC_FIELDS: dict[str, dict[str, str]] = {
@@ -290,3 +290,13 @@ async def test_a_level_written_with_more_decimals_than_kept_is_stored_rounded(
     )
     assert (status, answer["status"]) == (200, "executed"), answer
     assert (await CurrentPosition.get()).trail == "1%"
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(max_size=12), st.integers(0, 10**6))
+def test_a_whole_number_is_ascii_digits_within_its_bounds_or_nothing(text: str, high: int) -> None:
+    """The one rule behind `limit=`, `/trades N`, user ids and HMAC timestamps."""
+    number = whole_number(text, 0, high)
+    if number is None:
+        return
+    assert text.isascii() and text.isdigit() and int(text) == number <= high, text

@@ -118,3 +118,18 @@ def notional_error(qty: Decimal, at_price: Decimal) -> str | None:
             f"order notional {qty:f} × {at_price:f} is over the limit (1e{MAX_NOTIONAL.adjusted()})"
         )
     return None
+
+
+def whole_number(text: str, low: int, high: int) -> int | None:
+    """A whole number from `low` to `high` as a person or a sender writes it (ASCII digits,
+    leading zeros allowed), or None. Checked before `int()`: `int` reads `1_000` and other
+    scripts' digits, and refuses more than 4,300 digits; `'²'.isdigit()` is true."""
+    digits = text.lstrip("0") or ("0" if text else "")
+    if (
+        not digits
+        or len(digits) > len(str(high))
+        or not (digits.isascii() and digits.isdigit())
+        or not low <= int(digits) <= high
+    ):
+        return None
+    return int(digits)

@@ -15,6 +15,8 @@ import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
+from trading.numbers import whole_number
+
 SIGNATURE_HEADER = "X-Tradebot-Signature"
 TIMESTAMP_HEADER = "X-Tradebot-Timestamp"
 REPLAY_WINDOW = timedelta(minutes=5)
@@ -45,9 +47,7 @@ class Verified:
 def unix_seconds(text: str) -> int | None:
     """Whole Unix seconds as a sender writes them, or None: ASCII digits only (no sign, space,
     exponent or other script's digits) and at most 12 of them, so the conversion is cheap."""
-    if not text or len(text) > 12 or not (text.isascii() and text.isdigit()):
-        return None
-    return int(text)
+    return whole_number(text, 0, 10**12 - 1)
 
 
 def verify(

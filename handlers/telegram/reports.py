@@ -17,6 +17,7 @@ from bot.formatting import (
 )
 from trading.control import ControlService
 from trading.errors import InvalidRequest
+from trading.numbers import whole_number
 from trading.reports import ReportService
 
 MAX_TRADES = 50
@@ -26,10 +27,10 @@ def _count(args: str | None, default: int, maximum: int) -> int:
     text = (args or "").strip()
     if not text:
         return default
-    # isdigit() alone is true for '²' and '١٢', which int() refuses or reads as another number
-    if not (text.isascii() and text.isdigit()) or not 1 <= int(text) <= maximum:
+    count = whole_number(text, 1, maximum)
+    if count is None:
         raise InvalidRequest(f"give a number from 1 to {maximum}, e.g. /trades 10")
-    return int(text)
+    return count
 
 
 async def trades(message: Message, command: CommandObject, reports: ReportService) -> None:

@@ -16,17 +16,19 @@ from handlers.telegram.keyboards import notify_keyboard
 from handlers.telegram.security import GRANT, REVOKE, AwaitingCode, ask_code, code_accepted
 from trading.access import AccessService, Actor, Role
 from trading.errors import InvalidRequest
+from trading.numbers import whole_number
 from trading.totp import SecondFactor
 
 USAGE = "use /users, /users grant ID owner|trader|viewer or /users revoke ID"
 
 
 def _user_id(raw: str) -> int:
-    # ASCII digits only ('²'.isdigit() is true, int('²') fails), and at most 15 of them: Telegram
-    # ids fit in 52 bits, a longer number would overflow SQLite's INTEGER when stored.
-    if not (raw.isascii() and raw.isdigit()) or len(raw) > 15:
+    # At most 15 digits: Telegram ids fit in 52 bits, a longer number would overflow SQLite's
+    # INTEGER when stored.
+    user_id = whole_number(raw, 0, 10**15 - 1)
+    if user_id is None:
         raise InvalidRequest(f"{raw[:20]!r} is not a Telegram user id (a number)")
-    return int(raw)
+    return user_id
 
 
 async def users(

@@ -14,6 +14,7 @@ from typing import Any
 from aiohttp import web
 
 from trading.bots import NAME
+from trading.numbers import whole_number
 
 MAX_JSON_DEPTH = 64  # a Telegram Update nests about ten levels deep
 _UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
@@ -59,17 +60,10 @@ def query_int(request: web.Request, name: str, default: int, low: int, high: int
     raw = single_query(request, name)
     if raw is None:
         return default
-    digits = raw.lstrip("0") or ("0" if raw else "")
-    # Checked before int(): Python refuses to convert more than 4,300 digits (a ValueError), and
-    # '①'.isdigit() is true while int('①') raises.
-    if (
-        not digits
-        or len(digits) > len(str(high))
-        or not (digits.isascii() and digits.isdigit())
-        or not low <= int(digits) <= high
-    ):
+    number = whole_number(raw, low, high)
+    if number is None:
         raise bad_request(name, f"must be a whole number from {low} to {high}")
-    return int(digits)
+    return number
 
 
 def query_bot_name(request: web.Request, name: str = "bot") -> str | None:
