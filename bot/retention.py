@@ -28,20 +28,28 @@ async def prune_once(days: int) -> int:
     return removed
 
 
-async def _prune_forever(days: int) -> None:
+async def _prune(days: int) -> None:
+    try:
+        await prune_once(days)
+    except repo.STORAGE_ERRORS as exc:  # the next hour tries again
+        log.warning("webhook log retention skipped: %s", type(exc).__name__)
+
+
+async def _prune_hourly(days: int) -> None:
     while True:
-        try:
-            await prune_once(days)
-        except repo.STORAGE_ERRORS as exc:  # the next hour tries again
-            log.warning("webhook log retention skipped: %s", type(exc).__name__)
         await asyncio.sleep(PRUNE_EVERY)
+        await _prune(days)
 
 
 async def retention_context(app: web.Application) -> AsyncIterator[None]:
+    """The first pass before the first request is served (one DELETE), then one an hour."""
     days = app[SETTINGS].webhook_log_retention_days
-    task = asyncio.create_task(_prune_forever(days), name="webhook-log-retention") if days else None
+    if not days:
+        yield
+        return
+    await _prune(days)
+    task = asyncio.create_task(_prune_hourly(days), name="webhook-log-retention")
     yield
-    if task is not None:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task

@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import sqlite3
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -179,6 +180,32 @@ async def test_rows_older_than_the_retention_are_deleted_and_running_ones_kept(
     assert left == {"accepted", "received", "pending_approval", "executed"}
     assert await WebhookLog.filter(body="old", status="executed").count() == 0
     assert await prune_once(30) == 0
+
+
+def _old_row(db_url: str) -> None:
+    """A refusal row 40 days old, written straight into the file before the product starts."""
+    old = (datetime.now(UTC) - timedelta(days=40)).isoformat(sep=" ")
+    with sqlite3.connect(db_url.removeprefix("sqlite://")) as db:
+        db.execute(
+            "INSERT INTO webhook_logs (received_at, status, body, http_status, key_hint, "
+            "remote_ip, content_type, repeat_count) VALUES (?, 'refused', 'old', 400, '', '', "
+            "'', 1)",
+            (old,),
+        )
+
+
+async def test_the_product_deletes_rows_older_than_the_retention_when_it_starts(
+    start_world: Any, db_url: str
+) -> None:
+    _old_row(db_url)
+    await start_world()  # the first pass runs before the first request is served
+    assert not await WebhookLog.filter(body="old").exists()
+
+
+async def test_a_retention_of_0_keeps_every_row(start_world: Any, db_url: str) -> None:
+    _old_row(db_url)
+    await start_world(webhook_log_retention_days=0)
+    assert await WebhookLog.filter(body="old").exists()
 
 
 def test_the_retention_setting_defaults_to_30_days_and_accepts_0(make_settings: Any) -> None:
