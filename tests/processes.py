@@ -9,12 +9,13 @@ import socket
 import subprocess
 import sys
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 from typing import Any
 
 import pytest
+from tortoise.backends.base.executor import EXECUTOR_CACHE
 
 REDIS_URL = os.environ.get("TRADEBOT_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 POSTGRES_ADMIN = "postgresql://postgres@127.0.0.1:5432/test"
@@ -96,3 +97,18 @@ def postgres_database(prefix: str) -> Iterator[str]:
         yield f"postgres://postgres@127.0.0.1:5432/{name}"
     finally:
         subprocess.run([*admin, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'], timeout=30)
+
+
+@asynccontextmanager
+async def migrated_postgres(prefix: str, cwd: Path) -> AsyncIterator[str]:
+    """`postgres_database`, migrated by `tradebot migrate` as a user would. Tortoise caches each
+    model's INSERT per connection name, built for the dialect it met first: this test process
+    ran SQLite tests before (a real process never switches), so the cache is cleared around."""
+    with postgres_database(prefix) as url:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("TRADEBOT_")}
+        await run_cli({**env, "TRADEBOT_DATABASE_URL": url}, cwd, "migrate")
+        EXECUTOR_CACHE.clear()
+        try:
+            yield url
+        finally:
+            EXECUTOR_CACHE.clear()

@@ -10,9 +10,8 @@ recorded (a PnL too large for the column saturated at its limit, never refused).
 
 from __future__ import annotations
 
-import os
 import re
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from fractions import Fraction
@@ -23,7 +22,6 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from tortoise import Tortoise
-from tortoise.backends.base.executor import EXECUTOR_CACHE
 
 from bot.formatting import format_pnl, format_positions, format_trades, money, price, qty
 from bot.keys import TRADING
@@ -31,7 +29,7 @@ from db import sql
 from db.models import CurrentPosition, Instrument, TradeHistory
 from db.reports import ClosedTradeRow
 from tests.conftest import OWNER_ID, World
-from tests.processes import postgres_database, run_cli
+from tests.processes import migrated_postgres
 from tests.telegram_helpers import Chat
 from tests.test_properties_telegram import CRASH_MARKS, telegram_html_problem
 from trading import money as rule
@@ -405,21 +403,10 @@ async def test_one_unreadable_row_degrades_that_row_only(start_world: Callable[.
 
 
 @pytest.fixture
-def postgres_db() -> Iterator[str]:
-    with postgres_database("tradebot_money") as url:
-        yield url
-
-
-@pytest.fixture
-async def postgres_url(postgres_db: str, tmp_path: Path) -> AsyncIterator[str]:
+async def postgres_url(tmp_path: Path) -> AsyncIterator[str]:
     """A migrated PostgreSQL database of its own (NUMERIC(38,12) refuses what does not fit)."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("TRADEBOT_")}
-    await run_cli({**env, "TRADEBOT_DATABASE_URL": postgres_db}, tmp_path, "migrate")
-    EXECUTOR_CACHE.clear()  # INSERTs are cached per connection name, built for SQLite
-    try:
-        yield postgres_db
-    finally:
-        EXECUTOR_CACHE.clear()
+    async with migrated_postgres("tradebot_money", tmp_path) as url:
+        yield url
 
 
 async def test_on_postgres_extreme_positions_are_listed_and_closed(

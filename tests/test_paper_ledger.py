@@ -5,21 +5,19 @@ commit); on PostgreSQL a trade another process committed out of id order is caug
 
 from __future__ import annotations
 
-import os
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 
 import pytest
 from tortoise import Tortoise
-from tortoise.backends.base.executor import EXECUTOR_CACHE
 
 from db import repo
 from db.config import tortoise_config
 from db.models import TradeHistory
 from tests.conftest import World
-from tests.processes import postgres_database, run_cli
+from tests.processes import migrated_postgres
 from trading.bots import BotSpec
 
 
@@ -58,24 +56,13 @@ async def test_realized_pnl_is_exact_read_incrementally(world: World) -> None:
 
 
 @pytest.fixture
-def postgres_db() -> Iterator[str]:
-    with postgres_database("tradebot_ledger") as url:
-        yield url
-
-
-@pytest.fixture
-async def postgres(postgres_db: str, tmp_path: Path) -> AsyncIterator[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("TRADEBOT_")}
-    await run_cli({**env, "TRADEBOT_DATABASE_URL": postgres_db}, tmp_path, "migrate")
-    # Tortoise caches each model's INSERT per connection name, built for the dialect it met
-    # first: this process ran SQLite tests before, and a real process never switches.
-    EXECUTOR_CACHE.clear()
-    await Tortoise.init(config=tortoise_config(postgres_db))
-    try:
-        yield postgres_db
-    finally:
-        await Tortoise.close_connections()
-        EXECUTOR_CACHE.clear()
+async def postgres(tmp_path: Path) -> AsyncIterator[str]:
+    async with migrated_postgres("tradebot_ledger", tmp_path) as url:
+        await Tortoise.init(config=tortoise_config(url))
+        try:
+            yield url
+        finally:
+            await Tortoise.close_connections()
 
 
 async def test_on_postgres_a_trade_committed_out_of_id_order_is_counted(postgres: str) -> None:
