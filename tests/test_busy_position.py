@@ -29,7 +29,7 @@ from trading.alerts import parse_alert
 from trading.bots import BotConfig
 from trading.brokers.base import OrderFill, OrderRequest
 from trading.brokers.paper import PaperBroker
-from trading.events import Event, EventBus, LateExecution
+from trading.events import ErrorEvent, Event, EventBus, LateExecution
 from trading.intake import WebhookIntake
 from trading.locks import ArrivalOrder
 from trading.service import AlertLog, TradingService
@@ -354,3 +354,32 @@ async def test_an_alert_behind_a_busy_one_waits_its_turn_only_within_its_patienc
     waiting = asyncio.create_task(order.turn("1:X", second, DEADLINE))
     await order.leave("1:X", first)  # the earlier alert is final: the next one goes
     assert await asyncio.wait_for(waiting, DEADLINE)
+
+
+class FailedMeanwhile(PaperBroker):
+    """An exchange that fills an order which, meanwhile, was marked failed elsewhere (a claim
+    taken over after its time ran out, say): the books now disagree with the exchange."""
+
+    instant_fills = False
+
+    async def place_order(self, request: OrderRequest) -> OrderFill:
+        fill = await super().place_order(request)
+        pending = await repo.pending_order(request.client_order_id)
+        assert pending is not None
+        await repo.finish_order(pending.id, "failed", "taken over: no such order")
+        return fill
+
+
+async def test_a_fill_of_an_order_failed_elsewhere_is_refused_and_told_to_the_owners(
+    start_world: Any,
+) -> None:
+    world: World = await start_world(broker=FailedMeanwhile(DbPaperLedger()))
+    events = Recorder()
+    world.server.app[EVENTS].subscribe(events)
+    await world.add_bot("demo")
+    status, answer = await world.send_alert(action="buy", qty="1", price="100", id="lost")
+    assert (status, answer["status"]) == (200, "rejected") and "failed" in answer["reason"]
+    await _agreement("lost", status, answer)
+    assert [
+        e for e in events.seen if isinstance(e, ErrorEvent) and "check the holdings" in e.message
+    ]
