@@ -15,16 +15,16 @@ from aiohttp import web
 from tortoise import Tortoise
 
 from bot.config import Settings
-from bot.keys import BROKER, EVENTS, INTAKE, METRICS, SETTINGS, STATUS, TRADING
 from bot.logs import install_redaction, settings_secrets
-from bot.metrics import Metrics
 from bot.monitor_runtime import setup_monitor
 from bot.retention import retention_context
-from bot.status import Status
 from bot.telegram_runtime import TELEGRAM_BOT, setup_telegram
 from db import repo
 from db.config import tortoise_config
+from handlers.status import Status
 from handlers.web import api, health, tradingview
+from handlers.web.keys import BROKER, EVENTS, INTAKE, METRICS, SETTINGS, STATUS, TRADING
+from handlers.web.metrics import Metrics
 from trading.brokers.base import BaseBroker
 from trading.brokers.ccxt_config import CcxtConfig
 from trading.brokers.factory import create_broker

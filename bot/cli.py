@@ -24,7 +24,6 @@ from bot.cli_backtest import backtest
 from bot.cli_options import bad_parameter, key_values
 from bot.config import ConfigError, Settings, load_settings
 from bot.logs import setup_logging
-from bot.templates import alert_template
 from db import repo
 from db.config import tortoise_config
 from trading.access import Actor, Role
@@ -32,6 +31,7 @@ from trading.bots import BotConfig, BotSpec
 from trading.control import audited
 from trading.errors import TradingError
 from trading.signatures import SIGNATURE_HEADER, TIMESTAMP_HEADER, new_hmac_secret, signed_headers
+from trading.templates import alert_template
 from trading.views import plain
 
 T = TypeVar("T")

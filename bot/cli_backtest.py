@@ -203,7 +203,7 @@ def backtest(
         result = _run(_read(csv_path), strategy, checked, config)
 
     if plot is not None:
-        from bot.charts import backtest_chart
+        from handlers.charts import backtest_chart
 
         plot.parent.mkdir(parents=True, exist_ok=True)
         plot.write_bytes(backtest_chart(result, title=f"{strategy} · {csv_path.name}"))

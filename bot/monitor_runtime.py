@@ -23,9 +23,9 @@ from aiogram import Bot
 from aiohttp import web
 
 from bot.config import Settings
-from bot.keys import BROKER, EVENTS, METRICS, SETTINGS, STATUS, TRADING
-from bot.metrics import Metrics
-from bot.status import Status
+from handlers.status import Status
+from handlers.web.keys import BROKER, EVENTS, METRICS, SETTINGS, STATUS, TRADING
+from handlers.web.metrics import Metrics
 from trading.brokers.base import BaseBroker
 from trading.events import EventBus, EventSink
 from trading.monitor import Monitor, MonitorConfig, TickerSource, TickerStream
@@ -134,8 +134,8 @@ async def _notifications(app: web.Application) -> AsyncIterator[None]:
         status.telegram = {"status": "off", "detail": "TRADEBOT_TELEGRAM_TOKEN is empty"}
         yield
         return
-    from bot.notifier import TelegramNotifier
     from bot.telegram_runtime import make_telegram_bot
+    from handlers.telegram.notifier import TelegramNotifier
     from trading.access import AccessService
 
     bot = bot or make_telegram_bot(settings)

@@ -13,8 +13,8 @@ from datetime import UTC, datetime, timedelta
 
 from aiohttp import web
 
-from bot.keys import SETTINGS
 from db import repo
+from handlers.web.keys import SETTINGS
 
 log = logging.getLogger(__name__)
 

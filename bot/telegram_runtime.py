@@ -42,12 +42,12 @@ from aiohttp import web
 from pydantic import ValidationError
 
 from bot.config import ConfigError, Settings
-from bot.dispatcher import build_dispatcher
-from bot.keys import EVENTS, SETTINGS, STATUS, TRADING
-from bot.notifier import TelegramNotifier
-from bot.status import Status
+from handlers.status import Status
 from handlers.telegram.commands import bot_commands
+from handlers.telegram.dispatcher import build_dispatcher
 from handlers.telegram.middlewares import InFlight
+from handlers.telegram.notifier import TelegramNotifier
+from handlers.web.keys import EVENTS, SETTINGS, STATUS, TRADING
 from handlers.web.telegram_webhook import webhook_handler
 from trading.access import AccessService
 from trading.control import ApprovalService, ControlService

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from bot.charts import backtest_photo, chart_photo
+from handlers.charts import backtest_photo, chart_photo
 from tests.conftest import World, now_iso
 from trading.backtest import (
     BacktestConfig,

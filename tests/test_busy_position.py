@@ -19,10 +19,10 @@ from typing import Any
 
 import pytest
 
-from bot.keys import EVENTS, INTAKE
 from db import repo
 from db.models import CurrentPosition, Order, WebhookLog
 from db.repo import DbPaperLedger
+from handlers.web.keys import EVENTS, INTAKE
 from tests.conftest import World
 from tests.waiting import eventually
 from trading.alerts import parse_alert

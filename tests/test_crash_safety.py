@@ -27,10 +27,10 @@ import aiohttp
 import pytest
 from tortoise import Tortoise
 
-from bot.keys import INTAKE
 from db import repo
 from db.config import tortoise_config
 from db.models import CurrentPosition, Order, PositionEntry, WebhookLog
+from handlers.web.keys import INTAKE
 from tests.conftest import OWNER_ID, World
 from tests.processes import free_port
 from tests.telegram_helpers import Chat

@@ -23,11 +23,18 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from tortoise import Tortoise
 
-from bot.formatting import format_pnl, format_positions, format_trades, money, price, qty
-from bot.keys import TRADING
 from db import sql
 from db.models import CurrentPosition, Instrument, TradeHistory
 from db.reports import ClosedTradeRow
+from handlers.telegram.formatting import (
+    format_pnl,
+    format_positions,
+    format_trades,
+    money,
+    price,
+    qty,
+)
+from handlers.web.keys import TRADING
 from tests.conftest import OWNER_ID, World
 from tests.processes import migrated_postgres
 from tests.telegram_helpers import Chat

@@ -480,7 +480,7 @@ async def test_an_add_moves_the_stop_and_the_monitor_follows(world: World) -> No
 
 
 async def test_stops_changed_on_an_open_position_take_effect(world: World) -> None:
-    from bot.keys import TRADING
+    from handlers.web.keys import TRADING
 
     await world.send_alert(action="buy", price="100", qty="1")
     await world.send_alert(action="tick", price="90")

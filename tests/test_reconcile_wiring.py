@@ -10,9 +10,9 @@ import pytest
 from tortoise import Tortoise
 
 from bot.app import build_broker
-from bot.keys import TRADING
 from db import repo
 from db.config import tortoise_config
+from handlers.web.keys import TRADING
 from tests.conftest import OWNER_ID, World
 from tests.fakes.exchange import API_KEY, SECRET, FakeBinance, ccxt_broker
 from tests.telegram_helpers import Chat

@@ -11,8 +11,8 @@ from aiogram import Bot
 from aiogram.client.default import DefaultBotProperties
 from aiogram.client.session.aiohttp import AiohttpSession
 
-from bot.notifier import TelegramNotifier
 from db.models import AuditLog
+from handlers.telegram.notifier import TelegramNotifier
 from tests.conftest import OWNER_ID, World
 from tests.fakes.telegram_api import FakeTelegramAPI
 from tests.telegram_helpers import Chat

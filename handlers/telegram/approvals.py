@@ -10,8 +10,8 @@ from aiogram.fsm.context import FSMContext
 from aiogram.fsm.state import State, StatesGroup
 from aiogram.types import CallbackQuery, Message
 
-from bot.formatting import format_execution
 from handlers.telegram.callbacks import ApprovalCb, SyncCb
+from handlers.telegram.formatting import format_execution
 from trading.access import Actor
 from trading.control import ApprovalService, ControlService, parse_qty
 from trading.errors import InvalidRequest

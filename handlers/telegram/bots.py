@@ -12,9 +12,8 @@ from aiogram.fsm.context import FSMContext
 from aiogram.fsm.state import State, StatesGroup
 from aiogram.types import CallbackQuery, Chat, InlineKeyboardMarkup, Message
 
-from bot.formatting import format_bot_card, format_bots, format_webhook
-from bot.templates import alert_template
 from handlers.telegram.callbacks import BotCb, BotEditCb
+from handlers.telegram.formatting import format_bot_card, format_bots, format_webhook
 from handlers.telegram.keyboards import (
     bot_card_keyboard,
     bots_keyboard,
@@ -25,6 +24,7 @@ from handlers.telegram.security import ROTATE_KEY, AwaitingCode, ask_code, code_
 from trading.access import Actor, Role
 from trading.bots import BotConfig
 from trading.control import EDITABLE, ControlService, spec_of
+from trading.templates import alert_template
 from trading.totp import SecondFactor
 
 log = logging.getLogger(__name__)

@@ -9,9 +9,9 @@ from aiogram.filters import Command, CommandStart, StateFilter
 from aiogram.fsm.context import FSMContext
 from aiogram.types import Message
 
-from bot.formatting import format_health, format_status
-from bot.status import Status
+from handlers.status import Status
 from handlers.telegram.commands import help_text
+from handlers.telegram.formatting import format_health, format_status
 from trading.access import Actor
 from trading.control import ControlService
 

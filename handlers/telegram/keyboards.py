@@ -8,7 +8,6 @@ from decimal import Decimal
 from aiogram.types import InlineKeyboardMarkup
 from aiogram.utils.keyboard import InlineKeyboardBuilder
 
-from bot.formatting import qty as fmt_qty
 from handlers.telegram.callbacks import (
     ApprovalCb,
     BotCb,
@@ -19,6 +18,7 @@ from handlers.telegram.callbacks import (
     PositionCb,
     SyncCb,
 )
+from handlers.telegram.formatting import qty as fmt_qty
 from trading.access import NOTIFY_KINDS
 from trading.bots import BotConfig
 from trading.control import EDITABLE

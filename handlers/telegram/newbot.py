@@ -12,14 +12,14 @@ from aiogram.fsm.context import FSMContext
 from aiogram.fsm.state import State, StatesGroup
 from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message
 
-from bot.formatting import format_webhook
-from bot.templates import alert_template
 from handlers.telegram.callbacks import NewBotCb
+from handlers.telegram.formatting import format_webhook
 from handlers.telegram.keyboards import choices_keyboard
 from trading.access import Actor
 from trading.bots import BotSpec
 from trading.control import ControlService, check_field
 from trading.errors import InvalidRequest, NotFound
+from trading.templates import alert_template
 
 OWNER = {"role": "owner"}
 STEPS = 7

@@ -8,13 +8,13 @@ from aiogram.filters import Command, CommandObject
 from aiogram.fsm.context import FSMContext
 from aiogram.types import CallbackQuery, Message
 
-from bot.formatting import (
+from handlers.telegram.callbacks import CloseAllCb, PositionCb
+from handlers.telegram.formatting import (
     format_close_all,
     format_close_question,
     format_closed,
     format_positions,
 )
-from handlers.telegram.callbacks import CloseAllCb, PositionCb
 from handlers.telegram.keyboards import (
     confirm_close_all_keyboard,
     confirm_close_keyboard,

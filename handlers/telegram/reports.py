@@ -6,7 +6,7 @@ from aiogram import Router
 from aiogram.filters import Command, CommandObject
 from aiogram.types import Message
 
-from bot.formatting import (
+from handlers.telegram.formatting import (
     format_alerts,
     format_balances,
     format_performance,

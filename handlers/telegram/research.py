@@ -13,7 +13,7 @@ from aiogram.enums import ChatAction
 from aiogram.filters import Command, CommandObject
 from aiogram.types import BufferedInputFile, Message
 
-from bot.charts import backtest_photo, chart_photo
+from handlers.charts import backtest_photo, chart_photo
 from trading.backtest.history import load_chart, load_history, parse_request
 from trading.errors import InvalidRequest
 from trading.symbols import normalize_symbol

@@ -9,9 +9,9 @@ import hmac
 
 from aiohttp import web
 
-from bot.keys import SETTINGS
 from db import repo
 from handlers.web.inputs import error_body, header_bytes, query_bot_name, query_int
+from handlers.web.keys import SETTINGS
 
 routes = web.RouteTableDef()
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from bot.keys import BROKER, METRICS, STATUS
+from handlers.web.keys import BROKER, METRICS, STATUS
 from trading.control import check_health
 
 routes = web.RouteTableDef()

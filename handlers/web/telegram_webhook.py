@@ -10,8 +10,8 @@ from typing import Any, Protocol
 
 from aiohttp import web
 
-from bot.keys import SETTINGS
 from handlers.web.inputs import error_body, load_json
+from handlers.web.keys import SETTINGS
 
 log = logging.getLogger(__name__)
 

@@ -13,9 +13,9 @@ import time
 from aiohttp import web
 from aiohttp.web_protocol import RequestPayloadError
 
-from bot.keys import INTAKE, METRICS, SETTINGS
 from db import repo
 from handlers.web.inputs import clean_text
+from handlers.web.keys import INTAKE, METRICS, SETTINGS
 from trading.alerts import MAX_BODY_BYTES
 from trading.intake import WebhookRequest, key_hint
 from trading.ipallow import client_ip, from_trusted_proxy

@@ -1,7 +1,7 @@
 """Stored prices for the chat: the history `/backtest` replays and the bars `/chart` draws.
 
 These are the async halves (database reads, in the event loop); the CPU halves (the backtest
-and the drawing, in `bot.charts`) are plain functions meant for `asyncio.to_thread`.
+and the drawing, in `handlers.charts`) are plain functions meant for `asyncio.to_thread`.
 """
 
 from __future__ import annotations

@@ -5,8 +5,8 @@ from __future__ import annotations
 from aiohttp import web
 
 from bot.config import Settings
-from bot.metrics import Metrics
-from bot.status import Status
+from handlers.status import Status
+from handlers.web.metrics import Metrics
 from trading.brokers.base import BaseBroker
 from trading.events import EventBus
 from trading.intake import WebhookIntake

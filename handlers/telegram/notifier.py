@@ -29,7 +29,7 @@ from aiogram.exceptions import (
 from aiogram.types import InlineKeyboardMarkup
 from aiogram.types import Message as TgMessage
 
-from bot.formatting import format_event
+from handlers.telegram.formatting import format_event
 from handlers.telegram.keyboards import approval_keyboard, sync_keyboard
 from trading.access import Destination
 from trading.control_events import ApprovalRequested, ApprovalResolved, OutOfSync
