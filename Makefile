@@ -16,8 +16,10 @@ run: $(STAMP)
 	$(BIN)/tradebot migrate
 	$(BIN)/tradebot serve
 
+# lint-imports checks the layer contract in pyproject.toml ([tool.importlinter]).
 test: $(STAMP)
 	$(BIN)/ruff check .
+	$(BIN)/lint-imports
 	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
 
 lint: $(STAMP)

@@ -176,8 +176,12 @@ class _NoLedger:
 
 
 def _monitor(watches: list[Watch]) -> Monitor:
+    from db.stores import sql_stores  # never queried: only the index is measured
+
     events = EventBus()
-    monitor = Monitor(TradingService(PaperBroker(_NoLedger()), events), events)
+    stores = sql_stores()
+    trading = TradingService(PaperBroker(_NoLedger()), events, stores=stores)
+    monitor = Monitor(trading, events, stores=stores)
     for watch in watches:
         monitor.index.add(watch)
     return monitor
@@ -269,16 +273,16 @@ class _TimedBroker(PaperBroker):
 
 async def trigger_latency(samples: int, others: int) -> dict[str, float]:
     """ms from a triggering tick to the closing order at the broker, and to the stored fill."""
-    from db import repo
+    from db.stores import sql_stores
     from trading.alerts import build_alert
     from trading.bots import BotSpec
 
     events = EventBus()
-    broker = _TimedBroker(repo.DbPaperLedger())
-    trading = TradingService(broker, events)
-    monitor = Monitor(trading, events, MonitorConfig())
+    broker = _TimedBroker(sql_stores().ledger)
+    trading = TradingService(broker, events, stores=sql_stores())
+    monitor = Monitor(trading, events, MonitorConfig(), stores=trading.stores)
     trading.watcher = monitor
-    bot = await repo.create_bot(
+    bot = await sql_stores().bots.create_bot(
         BotSpec(name="bench", symbols=[SYMBOL], strategy="signal", size="1", direction="long")
     )
     for watch in make_positions(others):
@@ -297,7 +301,7 @@ async def trigger_latency(samples: int, others: int) -> dict[str, float]:
         to_order.append((broker.reached - started) * 1000)
         to_fill.append((done - started) * 1000)
     await monitor.close()
-    trades = await repo.list_trades(limit=samples + 1)
+    trades = await sql_stores().orders.list_trades(limit=samples + 1)
     assert len(trades) == samples and all(t.reason == "stop_loss" for t in trades)
 
     def p90(values: list[float]) -> float:

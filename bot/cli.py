@@ -20,15 +20,14 @@ from rich.console import Console
 from rich.table import Table
 from tortoise import Tortoise
 
+from bot.assembly import Assembly, assemble
 from bot.cli_backtest import backtest
 from bot.cli_options import bad_parameter, key_values
 from bot.config import ConfigError, Settings, load_settings
 from bot.logs import setup_logging
-from db import repo
 from db.config import tortoise_config
-from trading.access import Actor, Role
+from trading.access import CLI, SYSTEM
 from trading.bots import BotConfig, BotSpec
-from trading.control import audited
 from trading.errors import TradingError
 from trading.signatures import SIGNATURE_HEADER, TIMESTAMP_HEADER, new_hmac_secret, signed_headers
 from trading.templates import alert_template
@@ -36,10 +35,6 @@ from trading.views import plain
 
 T = TypeVar("T")
 console = Console()
-
-
-# The shell user: trusted as an owner; every change is audited as "cli".
-CLI = Actor("cli", Role.OWNER, "cli")
 
 
 def _settings() -> Settings:
@@ -66,16 +61,28 @@ async def database(settings: Settings) -> AsyncIterator[None]:
         await Tortoise.close_connections()
 
 
-def with_db(func: Callable[..., Coroutine[Any, Any, T]]) -> Callable[..., T]:
-    """Run an async command body with the database open."""
+@asynccontextmanager
+async def opened(assembly: Assembly) -> AsyncIterator[Assembly]:
+    """The services with the database open. The broker is built but not started (no command
+    here trades); it is closed all the same."""
+    try:
+        async with database(assembly.settings):
+            yield assembly
+    finally:
+        await assembly.broker.close()
+
+
+def with_services(func: Callable[..., Coroutine[Any, Any, T]]) -> Callable[..., T]:
+    """Run an async command body with the services every front end shares (the chat and the
+    read API call the same ones) and the database open; changes are audited as `cli`."""
 
     @wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> T:
         settings = _settings()
 
         async def body() -> T:
-            async with database(settings):
-                return await func(settings, *args, **kwargs)
+            async with opened(assemble(settings)) as services:
+                return await func(services, *args, **kwargs)
 
         return _run(body())
 
@@ -111,23 +118,20 @@ def migrate() -> None:
         click.echo("database is up to date")
 
 
-async def _first_start(settings: Settings) -> BotConfig | None:
+async def _first_start(assembly: Assembly) -> BotConfig | None:
     """On an empty database, create the `demo` bot so there is something to send alerts to."""
-    async with database(settings):
-        if await repo.count_bots():
+    async with database(assembly.settings):
+        if await assembly.control.has_bots():
             return None
-        bot = await repo.create_bot(
-            BotSpec(
-                name="demo",
-                symbols=["BTCUSDT"],
-                strategy="signal",
-                size="0.001",
-                direction="both",
-                max_entries=3,
-            )
+        spec = BotSpec(
+            name="demo",
+            symbols=["BTCUSDT"],
+            strategy="signal",
+            size="0.001",
+            direction="both",
+            max_entries=3,
         )
-        await repo.audit("system", "bot.create", bot.name, details={"why": "first start"})
-        return bot
+        return await assembly.control.create_bot(SYSTEM, spec, why="first start")
 
 
 @main.command()
@@ -137,11 +141,18 @@ def serve(no_monitor: bool) -> None:
     from aiohttp import web
 
     from bot.app import create_app
+    from bot.resources import ASSEMBLY
 
     settings = _settings()
     setup_logging(settings)
+    if no_monitor:
+        settings = settings.model_copy(update={"monitor_enabled": False})
     _run(_migrate(settings))
-    demo = _run(_first_start(settings))
+    try:
+        app = create_app(settings)
+    except TradingError as exc:  # e.g. TRADEBOT_CCXT_EXCHANGE unknown: one line, no traceback
+        raise click.ClickException(exc.user_message) from None
+    demo = _run(_first_start(app[ASSEMBLY]))
     base = settings.base_url()
     click.echo(
         f"Tradebot on {base}  (database {settings.database_url.split('?')[0]}, "
@@ -165,14 +176,8 @@ def serve(no_monitor: bool) -> None:
             "TradingView must reach this server on port 80/443: set TRADEBOT_PUBLIC_URL "
             "and put a reverse proxy in front (see deploy/README.md)."
         )
-    if no_monitor:
-        settings = settings.model_copy(update={"monitor_enabled": False})
     if not settings.monitor_enabled:
         click.echo("Position monitor off in this process: run `tradebot monitor` beside it.")
-    try:
-        app = create_app(settings)
-    except TradingError as exc:  # e.g. TRADEBOT_CCXT_EXCHANGE unknown: one line, no traceback
-        raise click.ClickException(exc.user_message) from None
     app.on_startup.append(_freeze_heap)
     web.run_app(app, host=settings.host, port=settings.port, print=None, access_log=None)
 
@@ -213,18 +218,18 @@ def bots() -> None:
     """List, create and manage trading bots."""
 
 
-def _bot_dict(settings: Settings, bot: BotConfig) -> dict[str, Any]:
-    return repo.bot_view(bot, settings.base_url()).model_dump(mode="json")
+def _bot_dict(services: Assembly, bot: BotConfig) -> dict[str, Any]:
+    return services.control.view(bot).model_dump(mode="json")
 
 
 def _show_bot(
-    settings: Settings,
+    services: Assembly,
     bot: BotConfig,
     as_json: bool,
     with_key: bool = False,
     with_hmac: bool = False,
 ) -> None:
-    data = _bot_dict(settings, bot)
+    data = _bot_dict(services, bot)
     if with_key:
         data["webhook_key"] = bot.webhook_key
     if with_hmac and bot.hmac_secret:  # shown once, when it is made
@@ -244,10 +249,10 @@ def _show_bot(
 
 @bots.command("list")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
-@with_db
-async def bots_list(settings: Settings, as_json: bool) -> None:
+@with_services
+async def bots_list(services: Assembly, as_json: bool) -> None:
     """All bots."""
-    items = [_bot_dict(settings, bot) for bot in await repo.list_bots()]
+    items = [view.model_dump(mode="json") for view in await services.control.bot_views()]
     if as_json:
         _print_json(items)
         return
@@ -363,15 +368,13 @@ def bots_add(as_json: bool, **options: Any) -> None:
                 "max_alerts_per_minute": "max-alerts-per-minute",
             },
         ) from None
-    settings = _settings()
 
-    async def body() -> BotConfig:
-        async with database(settings):
-            async with audited(CLI, "bot.create", spec.name):
-                return await repo.create_bot(spec)
+    @with_services
+    async def create(services: Assembly) -> tuple[Assembly, BotConfig]:
+        return services, await services.control.create_bot(CLI, spec)
 
-    bot = _run(body())
-    _show_bot(settings, bot, as_json, with_key=True, with_hmac=True)
+    services, bot = create()
+    _show_bot(services, bot, as_json, with_key=True, with_hmac=True)
     if not as_json:
         click.echo(f"\nTradingView alert message:\n{alert_template(bot)}")
 
@@ -379,11 +382,11 @@ def bots_add(as_json: bool, **options: Any) -> None:
 @bots.command("show")
 @click.argument("name")
 @click.option("--json", "as_json", is_flag=True)
-@with_db
-async def bots_show(settings: Settings, name: str, as_json: bool) -> None:
+@with_services
+async def bots_show(services: Assembly, name: str, as_json: bool) -> None:
     """One bot, with its alert template."""
-    bot = await repo.bot_by_name(name)
-    _show_bot(settings, bot, as_json)
+    bot = await services.control.bot(name)
+    _show_bot(services, bot, as_json)
     if not as_json:
         click.echo(f"\nTradingView alert message:\n{alert_template(bot)}")
 
@@ -391,12 +394,11 @@ async def bots_show(settings: Settings, name: str, as_json: bool) -> None:
 def _toggle(paused: bool) -> Callable[..., None]:
     @click.argument("name")
     @click.option("--json", "as_json", is_flag=True)
-    @with_db
-    async def command(settings: Settings, name: str, as_json: bool) -> None:
-        async with audited(CLI, "bot.pause" if paused else "bot.resume", name):
-            bot = await repo.set_paused(name, paused)
+    @with_services
+    async def command(services: Assembly, name: str, as_json: bool) -> None:
+        bot = await services.control.set_paused(CLI, name, paused)
         if as_json:
-            _print_json(_bot_dict(settings, bot))
+            _print_json(_bot_dict(services, bot))
         else:
             click.echo(f"{name} {'paused: alerts are rejected' if paused else 'resumed'}")
 
@@ -410,28 +412,26 @@ bots.command("resume", help="Accept alerts for a paused bot again.")(_toggle(Fal
 @bots.command("rotate-key")
 @click.argument("name")
 @click.option("--json", "as_json", is_flag=True)
-@with_db
-async def bots_rotate_key(settings: Settings, name: str, as_json: bool) -> None:
+@with_services
+async def bots_rotate_key(services: Assembly, name: str, as_json: bool) -> None:
     """Give a bot a new webhook key; the old URL stops working at once."""
-    async with audited(CLI, "bot.rotate_key", name):
-        bot = await repo.rotate_key(name)
+    bot = await services.control.rotate_key(CLI, name)
     if as_json:
-        _print_json(_bot_dict(settings, bot))
+        _print_json(_bot_dict(services, bot))
     else:
-        click.echo(f"new webhook URL for {name}: {settings.base_url()}/webhook/{bot.webhook_key}")
+        click.echo(f"new webhook URL for {name}: {services.control.webhook_url(bot)}")
 
 
 @bots.command("sign")
 @click.argument("name")
 @click.option("--off", is_flag=True, help="Stop requiring signatures.")
 @click.option("--json", "as_json", is_flag=True)
-@with_db
-async def bots_sign(settings: Settings, name: str, off: bool, as_json: bool) -> None:
+@with_services
+async def bots_sign(services: Assembly, name: str, off: bool, as_json: bool) -> None:
     """Require HMAC-signed alerts with a new secret (printed once), or stop with --off."""
-    async with audited(CLI, "bot.sign_off" if off else "bot.sign", name):
-        bot = await repo.set_hmac_secret(name, None if off else new_hmac_secret())
+    bot = await services.control.set_signing(CLI, name, not off)
     if as_json:
-        data = _bot_dict(settings, bot)
+        data = _bot_dict(services, bot)
         if bot.hmac_secret:
             data["hmac_secret"] = bot.hmac_secret
         _print_json(data)
@@ -451,10 +451,10 @@ async def bots_sign(settings: Settings, name: str, off: bool, as_json: bool) -> 
 @main.command()
 @click.option("--bot", "bot_name", default=None, help="Only this bot's positions.")
 @click.option("--json", "as_json", is_flag=True)
-@with_db
-async def positions(settings: Settings, bot_name: str | None, as_json: bool) -> None:
+@with_services
+async def positions(services: Assembly, bot_name: str | None, as_json: bool) -> None:
     """Open positions."""
-    items = await repo.list_positions(bot_name)
+    items = await services.control.positions(bot_name)
     if as_json:
         _print_json([item.model_dump(mode="json") for item in items])
         return
@@ -484,10 +484,10 @@ async def positions(settings: Settings, bot_name: str | None, as_json: bool) -> 
 @click.option("--limit", type=click.IntRange(1, 1000), default=20, show_default=True)
 @click.option("--bot", "bot_name", default=None)
 @click.option("--json", "as_json", is_flag=True)
-@with_db
-async def trades(settings: Settings, limit: int, bot_name: str | None, as_json: bool) -> None:
+@with_services
+async def trades(services: Assembly, limit: int, bot_name: str | None, as_json: bool) -> None:
     """Closed trades, newest first."""
-    items = await repo.list_trades(bot_name, limit)
+    items = await services.reports.trades(limit, bot_name=bot_name)
     if as_json:
         _print_json([item.model_dump(mode="json") for item in items])
         return

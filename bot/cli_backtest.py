@@ -31,6 +31,7 @@ from trading.backtest import (
     BacktestResult,
     DataError,
     Ohlcv,
+    build_report,
     read_csv,
     run_backtest,
 )
@@ -82,7 +83,7 @@ def _run(
 
 
 def _table(result: BacktestResult, console: Console) -> None:
-    report = result.report
+    report = build_report(result)
     table = Table(title="Backtest", show_header=False, title_justify="left")
     table.add_column(style="bold", no_wrap=True)
     table.add_column(justify="right")
@@ -212,7 +213,7 @@ def backtest(
         click.echo(
             json.dumps(
                 {
-                    "report": result.report.as_json(),
+                    "report": build_report(result).as_json(),
                     "trades": [trade.as_json() for trade in result.trades],
                 },
                 indent=2,

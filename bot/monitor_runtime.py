@@ -22,46 +22,27 @@ from collections.abc import AsyncIterator
 from aiogram import Bot
 from aiohttp import web
 
+from bot.assembly import assemble
 from bot.config import Settings
-from handlers.status import Status
-from handlers.web.keys import BROKER, EVENTS, METRICS, SETTINGS, STATUS, TRADING
-from handlers.web.metrics import Metrics
+from bot.resources import ASSEMBLY, broker_context, database_context, install
+from bot.telegram_runtime import make_telegram_bot
+from handlers.telegram.notifier import TelegramNotifier
+from handlers.web import health
+from handlers.web.keys import EVENTS, STATUS
 from trading.brokers.base import BaseBroker
-from trading.events import EventBus, EventSink
-from trading.monitor import Monitor, MonitorConfig, TickerSource, TickerStream
-from trading.service import TradingService
+from trading.monitor import Monitor
 
 log = logging.getLogger(__name__)
 
 MONITOR = web.AppKey("monitor", Monitor)
-NOTIFIER_BOT = web.AppKey("monitor_notifier_bot", Bot)
-
-
-def monitor_config(settings: Settings) -> MonitorConfig:
-    return MonitorConfig(
-        price_max_age=settings.price_max_age,
-        interval=settings.monitor_interval,
-        resync_interval=settings.monitor_resync_interval,
-        heartbeat_interval=settings.monitor_heartbeat_interval,
-        retry_backoff=settings.monitor_retry_backoff,
-        max_attempts=settings.monitor_max_attempts,
-    )
-
-
-def build_monitor(
-    settings: Settings, trading: TradingService, events: EventSink, broker: BaseBroker
-) -> Monitor:
-    """A monitor wired to the service: alert prices and position changes reach it."""
-    tickers = broker if isinstance(broker, TickerSource | TickerStream) else None
-    monitor = Monitor(trading, events, monitor_config(settings), tickers=tickers)
-    trading.watcher = monitor
-    return monitor
+NOTIFIER_TELEGRAM = web.AppKey("monitor_notifier_telegram", Bot)
 
 
 def setup_monitor(app: web.Application) -> None:
-    settings = app[SETTINGS]
+    """Run the assembly's monitor in this app (none: say where it runs instead)."""
     status = app[STATUS]
-    if not settings.monitor_enabled:
+    monitor = app[ASSEMBLY].monitor
+    if monitor is None:
         status.monitor = {
             "status": "off",
             "detail": "not in this process (TRADEBOT_MONITOR_ENABLED=false or serve "
@@ -69,7 +50,6 @@ def setup_monitor(app: web.Application) -> None:
         }
         log.info("position monitor off in this process")
         return
-    monitor = build_monitor(settings, app[TRADING], app[EVENTS], app[BROKER])
     app[MONITOR] = monitor
     status.monitor_probe = monitor.health
     app.cleanup_ctx.append(_monitor)
@@ -96,26 +76,14 @@ async def _monitor(app: web.Application) -> AsyncIterator[None]:
 
 
 def create_monitor_app(
-    settings: Settings, *, broker: BaseBroker | None = None, bot: Bot | None = None
+    settings: Settings, *, broker: BaseBroker | None = None, telegram: Bot | None = None
 ) -> web.Application:
-    """The monitor alone: `/health` and `/metrics`, closes reported in Telegram."""
-    from bot.app import broker_context, build_broker, database_context
-    from handlers.web import health
-
+    """The monitor alone: `/health` and `/metrics`, closes reported in Telegram (`telegram`, an
+    aiogram Bot, replaces the one the settings would build)."""
     app = web.Application()
-    metrics = Metrics()
-    events = EventBus()
-    events.subscribe(metrics)
-    broker = broker or build_broker(settings)
-    trading = TradingService(broker, events, claim_ttl=settings.monitor_claim_ttl)
-    app[SETTINGS] = settings
-    app[METRICS] = metrics
-    app[EVENTS] = events
-    app[BROKER] = broker
-    app[TRADING] = trading
-    app[STATUS] = Status()
-    if bot is not None:
-        app[NOTIFIER_BOT] = bot
+    install(app, assemble(settings, broker=broker, monitor=True))
+    if telegram is not None:
+        app[NOTIFIER_TELEGRAM] = telegram
     app.cleanup_ctx.append(database_context)
     app.cleanup_ctx.append(broker_context)
     app.cleanup_ctx.append(_notifications)
@@ -126,20 +94,16 @@ def create_monitor_app(
 
 async def _notifications(app: web.Application) -> AsyncIterator[None]:
     """Send-only Telegram: the web process runs the chat; this one only reports."""
-    settings = app[SETTINGS]
+    assembly = app[ASSEMBLY]
     status = app[STATUS]
-    bot = app.get(NOTIFIER_BOT)
-    own = bot is None
-    if bot is None and not settings.telegram_enabled:
+    telegram = app.get(NOTIFIER_TELEGRAM)
+    own = telegram is None
+    if telegram is None and not assembly.settings.telegram_enabled:
         status.telegram = {"status": "off", "detail": "TRADEBOT_TELEGRAM_TOKEN is empty"}
         yield
         return
-    from bot.telegram_runtime import make_telegram_bot
-    from handlers.telegram.notifier import TelegramNotifier
-    from trading.access import AccessService
-
-    bot = bot or make_telegram_bot(settings)
-    notifier = TelegramNotifier(bot, AccessService(settings.telegram_admins).recipients)
+    telegram = telegram or make_telegram_bot(assembly.settings)
+    notifier = TelegramNotifier(telegram, assembly.access.recipients)
     await notifier.start()
     app[EVENTS].subscribe(notifier)
     status.telegram = {"status": "ok", "detail": "notifications only (monitor process)"}
@@ -148,7 +112,7 @@ async def _notifications(app: web.Application) -> AsyncIterator[None]:
     finally:
         await notifier.stop(timeout=5.0)
         if own:
-            await bot.session.close()
+            await telegram.session.close()
 
 
 def run_monitor(settings: Settings) -> None:

@@ -13,42 +13,43 @@ from datetime import UTC, datetime, timedelta
 
 from aiohttp import web
 
-from db import repo
-from handlers.web.keys import SETTINGS
+from bot.resources import ASSEMBLY
+from trading.ports import AlertLogStore, Stores
 
 log = logging.getLogger(__name__)
 
 PRUNE_EVERY = 3600.0
 
 
-async def prune_once(days: int) -> int:
-    removed = await repo.prune_webhook_logs(datetime.now(UTC) - timedelta(days=days))
+async def prune_once(alerts: AlertLogStore, days: int) -> int:
+    removed = await alerts.prune_webhook_logs(datetime.now(UTC) - timedelta(days=days))
     if removed:
         log.info("webhook log retention removed=%d older_than_days=%d", removed, days)
     return removed
 
 
-async def _prune(days: int) -> None:
+async def _prune(stores: Stores, days: int) -> None:
     try:
-        await prune_once(days)
-    except repo.STORAGE_ERRORS as exc:  # the next hour tries again
+        await prune_once(stores.alerts, days)
+    except stores.unavailable as exc:  # the next hour tries again
         log.warning("webhook log retention skipped: %s", type(exc).__name__)
 
 
-async def _prune_hourly(days: int) -> None:
+async def _prune_hourly(stores: Stores, days: int) -> None:
     while True:
         await asyncio.sleep(PRUNE_EVERY)
-        await _prune(days)
+        await _prune(stores, days)
 
 
 async def retention_context(app: web.Application) -> AsyncIterator[None]:
     """The first pass before the first request is served (one DELETE), then one an hour."""
-    days = app[SETTINGS].webhook_log_retention_days
+    assembly = app[ASSEMBLY]
+    days = assembly.settings.webhook_log_retention_days
     if not days:
         yield
         return
-    await _prune(days)
-    task = asyncio.create_task(_prune_hourly(days), name="webhook-log-retention")
+    await _prune(assembly.stores, days)
+    task = asyncio.create_task(_prune_hourly(assembly.stores, days), name="webhook-log-retention")
     yield
     task.cancel()
     with contextlib.suppress(asyncio.CancelledError):

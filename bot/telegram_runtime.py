@@ -41,20 +41,20 @@ from aiogram.utils.token import TokenValidationError
 from aiohttp import web
 from pydantic import ValidationError
 
+from bot.assembly import Assembly
 from bot.config import ConfigError, Settings
+from bot.resources import ASSEMBLY
 from handlers.status import Status
 from handlers.telegram.commands import bot_commands
 from handlers.telegram.dispatcher import build_dispatcher
 from handlers.telegram.middlewares import InFlight
 from handlers.telegram.notifier import TelegramNotifier
-from handlers.web.keys import EVENTS, SETTINGS, STATUS, TRADING
+from handlers.web.keys import STATUS
 from handlers.web.telegram_webhook import webhook_handler
 from trading.access import AccessService
-from trading.control import ApprovalService, ControlService
+from trading.approvals import ApprovalService
 from trading.control_events import ApprovalRequested
 from trading.events import Event, EventBus, Lifecycle
-from trading.reports import ReportService
-from trading.totp import SecondFactor
 
 log = logging.getLogger(__name__)
 
@@ -96,11 +96,11 @@ class ApiHealth(BaseRequestMiddleware):
     async def __call__(
         self,
         make_request: NextRequestMiddlewareType[TelegramType],
-        bot: Bot,
+        telegram: Bot,
         method: TelegramMethod[TelegramType],
     ) -> Response[TelegramType]:
         try:
-            response = await make_request(bot, method)
+            response = await make_request(telegram, method)
         except (TelegramNetworkError, TelegramServerError) as exc:
             self.runtime.unreachable(type(exc).__name__)
             raise
@@ -113,15 +113,15 @@ class TelegramRuntime:
         self,
         *,
         settings: Settings,
-        bot: Bot,
-        own_bot: bool,
+        telegram: Bot,
+        own_telegram: bool,
         status: Status,
         events: EventBus,
         services: dict[str, Any],
     ) -> None:
         self.settings = settings
-        self.bot = bot
-        self.own_bot = own_bot
+        self.telegram = telegram
+        self.own_telegram = own_telegram
         self.status = status
         self.events = events
         self.access: AccessService = services["access"]
@@ -130,7 +130,7 @@ class TelegramRuntime:
         self.dispatcher: Dispatcher = build_dispatcher(
             storage=make_storage(settings), inflight=self.inflight, **services
         )
-        self.notifier = TelegramNotifier(bot, self.access.recipients)
+        self.notifier = TelegramNotifier(telegram, self.access.recipients)
         self.webhook_mode = settings.telegram_mode == "webhook"
         self.accepting = False
         self._connected_detail = ""
@@ -138,7 +138,7 @@ class TelegramRuntime:
         self._polling: asyncio.Task[None] | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
         self._timers: dict[int, asyncio.TimerHandle] = {}
-        bot.session.middleware(ApiHealth(self))
+        telegram.session.middleware(ApiHealth(self))
 
     # ------------------------------------------------------------ health
 
@@ -184,15 +184,15 @@ class TelegramRuntime:
             delay = min(MAX_CONNECT_DELAY, delay * 2)
 
     async def _connect_once(self) -> None:
-        me = await self.bot.me()
-        await self.bot.set_my_commands(bot_commands())
+        me = await self.telegram.me()
+        await self.telegram.set_my_commands(bot_commands())
         if self.webhook_mode:
             if not self.settings.public_url:
                 self._set_status("down", "webhook mode needs TRADEBOT_PUBLIC_URL")
                 log.error("TRADEBOT_TELEGRAM_MODE=webhook needs TRADEBOT_PUBLIC_URL")
                 return
             url = f"{self.settings.public_url}{WEBHOOK_PATH}"
-            await self.bot.set_webhook(
+            await self.telegram.set_webhook(
                 url,
                 secret_token=self.settings.telegram_webhook_secret.get_secret_value(),
                 allowed_updates=self.dispatcher.resolve_used_update_types(),
@@ -200,10 +200,10 @@ class TelegramRuntime:
             )
             self._connected_detail = f"webhook for @{me.username}"
         else:
-            await self.bot.delete_webhook(drop_pending_updates=False)
+            await self.telegram.delete_webhook(drop_pending_updates=False)
             self._polling = asyncio.create_task(
                 self.dispatcher.start_polling(
-                    self.bot, handle_signals=False, close_bot_session=False
+                    self.telegram, handle_signals=False, close_bot_session=False
                 ),
                 name="telegram-polling",
             )
@@ -238,8 +238,8 @@ class TelegramRuntime:
         # Do not hold shutdown for long retrying a Telegram that does not answer.
         await self.notifier.stop(timeout=5.0 if self.status.telegram["status"] == "ok" else 0.5)
         await self.dispatcher.storage.close()
-        if self.own_bot:
-            await self.bot.session.close()
+        if self.own_telegram:
+            await self.telegram.session.close()
 
     # ------------------------------------------------------------ webhook mode
 
@@ -249,7 +249,7 @@ class TelegramRuntime:
 
     def accept(self, data: Any) -> bool:
         try:
-            update = Update.model_validate(data, context={"bot": self.bot})
+            update = Update.model_validate(data, context={"bot": self.telegram})
         except ValidationError:
             return False
         try:
@@ -264,9 +264,9 @@ class TelegramRuntime:
 
     async def _feed(self, update: Update) -> None:
         try:
-            result = await self.dispatcher.feed_update(self.bot, update)
+            result = await self.dispatcher.feed_update(self.telegram, update)
             if isinstance(result, TelegramMethod):
-                await self.dispatcher.silent_call_request(self.bot, result)
+                await self.dispatcher.silent_call_request(self.telegram, result)
         except Exception:
             log.exception("telegram update failed update_id=%s", update.update_id)
 
@@ -293,34 +293,38 @@ class TelegramRuntime:
 TELEGRAM_RUNTIME = web.AppKey("telegram_runtime", TelegramRuntime)
 
 
+def telegram_services(assembly: Assembly, status: Status) -> dict[str, Any]:
+    """What the chat's handlers receive by keyword (`Dispatcher(**services)`): the assembly's
+    services, the very ones the read API and the CLI call."""
+    return {
+        "access": assembly.access,
+        "control": assembly.control,
+        "approvals": assembly.approvals,
+        "reports": assembly.reports,
+        "second_factor": assembly.second_factor,
+        "trading": assembly.trading,
+        "events": assembly.events,
+        "series": assembly.stores.series,
+        "app_status": status,
+    }
+
+
 def setup_telegram(app: web.Application) -> None:
-    settings = app[SETTINGS]
+    assembly = app[ASSEMBLY]
+    settings = assembly.settings
     status = app[STATUS]
     given = app.get(TELEGRAM_BOT)
     if given is None and not settings.telegram_enabled:
         status.telegram = {"status": "off", "detail": "TRADEBOT_TELEGRAM_TOKEN is empty"}
         log.info("telegram off: TRADEBOT_TELEGRAM_TOKEN is empty")
         return
-    trading = app[TRADING]
-    events = app[EVENTS]
-    services: dict[str, Any] = {
-        "access": AccessService(settings.telegram_admins),
-        "control": ControlService(trading, events, base_url=settings.base_url()),
-        "approvals": ApprovalService(trading, events),
-        "reports": ReportService(),
-        "second_factor": SecondFactor(),
-        "trading": trading,
-        "events": events,
-        "settings": settings,
-        "app_status": status,
-    }
     runtime = TelegramRuntime(
         settings=settings,
-        bot=given or make_telegram_bot(settings),
-        own_bot=given is None,
+        telegram=given or make_telegram_bot(settings),
+        own_telegram=given is None,
         status=status,
-        events=events,
-        services=services,
+        events=assembly.events,
+        services=telegram_services(assembly, status),
     )
     app[TELEGRAM_RUNTIME] = runtime
     if runtime.webhook_mode:

@@ -7,7 +7,7 @@ of plain statements runs in **one** hand-over: on SQLite, reads on a read-only c
 writes through one writer that commits concurrent batches together (`GroupCommit`); on
 PostgreSQL a batch that writes is one transaction.
 
-The rules stay in `db.repo`; this module only runs statements:
+The rules stay in the stores (and in `trading`); this module only runs statements:
 
 * statements use `?` placeholders (rewritten to `$n` for PostgreSQL) and quoted identifiers;
 * `require=` raises the given exception (and rolls the batch back) when an UPDATE or DELETE
@@ -19,6 +19,8 @@ The rules stay in `db.repo`; this module only runs statements:
 
 The writer takes the same lock as Tortoise's queries on the connection, so a lean batch never
 runs in the middle of an ORM transaction; inside an ORM transaction it runs in a savepoint of it.
+The Tortoise internals that takes (its lock, its connection, aiosqlite's thread) are reached
+only through `db.tortoise_seam`.
 """
 
 from __future__ import annotations
@@ -32,15 +34,22 @@ from functools import cache
 from typing import Any, Literal
 
 from tortoise import Model, connections
-from tortoise.backends.base.client import TransactionalDBClient
-from tortoise.backends.sqlite.client import SqliteClient
 from tortoise.exceptions import IntegrityError, OperationalError
-from tortoise.fields import DatetimeField, DecimalField
+from tortoise.fields import DatetimeField, DecimalField, Field
 from tortoise.transactions import in_transaction
 
+from db.tortoise_seam import (
+    SqliteClient,
+    TransactionalDBClient,
+    in_thread,
+    is_initialised,
+    meta_of,
+    writer_connection,
+    writer_lock,
+)
 from trading import money
 
-__all__ = ["Batch", "DependencyFailed", "Ref", "decode", "run", "submit"]
+__all__ = ["Batch", "DependencyFailed", "Ref", "decode", "encode", "field_of", "run", "submit"]
 
 
 class DependencyFailed(Exception):
@@ -122,11 +131,17 @@ class Batch:
         require: Exception | None = None,
     ) -> int:
         """UPDATE `model` SET the given fields WHERE `where` (its own `?` parameters)."""
-        fields_map = model._meta.fields_map
+        meta = meta_of(model)
+        fields_map = meta.fields_map
         columns = ", ".join(f'"{fields_map[name].source_field or name}" = ?' for name in values)
         encoded = tuple(encode(fields_map[name], value) for name, value in values.items())
-        sql = f'UPDATE "{model._meta.db_table}" SET {columns} WHERE {where}'
+        sql = f'UPDATE "{meta.db_table}" SET {columns} WHERE {where}'
         return self.execute(sql, *encoded, *params, require=require)
+
+
+def field_of(model: type[Model], name: str) -> Field[Any]:
+    """`model`'s field `name` (for `encode`)."""
+    return meta_of(model).fields_map[name]
 
 
 def encode(field: Any, value: Any) -> Any:
@@ -150,7 +165,7 @@ def _value(field: Any, values: Mapping[str, Any], now: datetime) -> Any:
 
 @cache
 def _insert_plan(model: type[Model]) -> tuple[str, tuple[Any, ...]]:
-    meta = model._meta
+    meta = meta_of(model)
     fields = tuple(
         meta.fields_map[name]
         for name in meta.fields_db_projection
@@ -171,7 +186,7 @@ def decode(model: type[Model], row: Sequence[Any], names: tuple[str, ...]) -> di
 
 @cache
 def _decoders(model: type[Model], names: tuple[str, ...]) -> tuple[tuple[str, Any], ...]:
-    fields_map = _initialised(model)._meta.fields_map
+    fields_map = meta_of(_initialised(model)).fields_map
     return tuple((name, _decoder(fields_map[name])) for name in names)
 
 
@@ -196,17 +211,18 @@ def select_all(model: type[Model]) -> tuple[tuple[str, ...], str]:
 
 
 def _initialised(model: type[Model]) -> type[Model]:
-    if not model._meta._inited:  # foreign-key columns exist once Tortoise is initialised
+    if not is_initialised(model):  # foreign-key columns exist once Tortoise is initialised
         raise RuntimeError(f"{model.__name__}: Tortoise is not initialised")
     return model
 
 
 @cache
 def _select_all(model: type[Model]) -> tuple[tuple[str, ...], str]:
-    projection = model._meta.fields_db_projection
+    meta = meta_of(model)
+    projection = meta.fields_db_projection
     names = tuple(projection)
     listed = ", ".join(f'"{projection[name]}"' for name in names)
-    return names, f'SELECT {listed} FROM "{model._meta.db_table}"'
+    return names, f'SELECT {listed} FROM "{meta.db_table}"'
 
 
 # ---------------------------------------------------------------- running
@@ -266,23 +282,19 @@ async def _run_sqlite(client: SqliteClient, statements: list[Statement]) -> list
     reader = None if nested else getattr(client, "reader", None)
     if reader is not None:
         try:
-            return await reader._execute(_sqlite_reads, reader, statements)
+            return await in_thread(reader, _sqlite_reads, statements)
         except (sqlite3.IntegrityError, sqlite3.OperationalError) as exc:
             raise _translated(exc) from exc
-    async with client._lock:
-        if client._connection is None:
-            await client.create_connection(with_db=True)
-        connection = client._connection
-        assert connection is not None
+    async with writer_lock(client):
+        connection = await writer_connection(client)
         try:
-            return await connection._execute(_sqlite_batch, connection, statements, nested)
+            return await in_thread(connection, _sqlite_batch, statements, nested)
         except (sqlite3.IntegrityError, sqlite3.OperationalError) as exc:
             raise _translated(exc) from exc
 
 
-def _sqlite_reads(connection: Any, statements: list[Statement]) -> list[Any]:
+def _sqlite_reads(db: sqlite3.Connection, statements: list[Statement]) -> list[Any]:
     """Runs in the reader's thread: one snapshot for all the statements."""
-    db: sqlite3.Connection = connection._conn
     if len(statements) == 1:
         return _statements(db, statements)
     db.execute("BEGIN")
@@ -292,9 +304,10 @@ def _sqlite_reads(connection: Any, statements: list[Statement]) -> list[Any]:
         db.execute("COMMIT")
 
 
-def _sqlite_batch(connection: Any, statements: list[Statement], savepoint: bool) -> list[Any]:
+def _sqlite_batch(
+    db: sqlite3.Connection, statements: list[Statement], savepoint: bool
+) -> list[Any]:
     """Runs in aiosqlite's thread: the whole batch is one hand-over."""
-    db: sqlite3.Connection = connection._conn
     if not savepoint:
         return _statements(db, statements)
     db.execute("SAVEPOINT lean")
@@ -391,17 +404,13 @@ class GroupCommit:
 
     async def _commit(self, batches: list[Batch]) -> list[tuple[bool, Any]]:
         client = self.client
-        async with client._lock:
-            if client._connection is None:
-                await client.create_connection(with_db=True)
-            connection = client._connection
-            assert connection is not None
-            return await connection._execute(_sqlite_group, connection, batches)
+        async with writer_lock(client):
+            connection = await writer_connection(client)
+            return await in_thread(connection, _sqlite_group, batches)
 
 
-def _sqlite_group(connection: Any, batches: list[Batch]) -> list[tuple[bool, Any]]:
+def _sqlite_group(db: sqlite3.Connection, batches: list[Batch]) -> list[tuple[bool, Any]]:
     """Runs in aiosqlite's thread: one transaction for the group, a savepoint per batch."""
-    db: sqlite3.Connection = connection._conn
     try:
         db.execute("BEGIN IMMEDIATE")
         outcomes: list[tuple[bool, Any]] = []

@@ -6,7 +6,7 @@ committed since the transaction's first read, that upgrade fails at once with SQ
 busy timeout does not apply to it. `BEGIN IMMEDIATE` takes the write lock up front, so a second
 writer waits its turn (busy timeout) instead, and a transaction that reads then writes cannot
 fail or deadlock on it. Within one process Tortoise already serialises transactions on its one
-connection.
+connection. (The Tortoise internals this needs are in `db.tortoise_seam`.)
 
 It also keeps a second connection, for reading only (`reader`): in WAL mode a reader never waits
 for the writer, so the lean reads of `db.sql` run on it in their own thread without taking the
@@ -15,47 +15,33 @@ writer connection's lock (an in-memory database has no second connection; reads 
 
 from __future__ import annotations
 
-import sqlite3
 from typing import Any
 
 import aiosqlite
-from tortoise.backends.base.client import TransactionContext
-from tortoise.backends.sqlite.client import (
+
+from db.tortoise_seam import (
+    ImmediateBeginClient,
     SqliteClient,
-    SqliteTransactionContext,
-    SqliteTransactionWrapper,
+    daemon_thread,
+    sqlite_file,
+    sqlite_pragmas,
+    writer_lock,
 )
-from tortoise.exceptions import TransactionManagementError
 
 
-class ImmediateTransactionWrapper(SqliteTransactionWrapper):
-    async def begin(self) -> None:
-        try:
-            await self._connection.execute("BEGIN IMMEDIATE")
-        except sqlite3.OperationalError as exc:
-            raise TransactionManagementError(exc) from exc
-
-
-class ImmediateSqliteClient(SqliteClient):
+class ImmediateSqliteClient(ImmediateBeginClient):
     reader: aiosqlite.Connection | None = None
-
-    def _in_transaction(self) -> TransactionContext:
-        return SqliteTransactionContext(ImmediateTransactionWrapper(self), self._lock)
 
     async def create_connection(self, with_db: bool) -> None:
         await super().create_connection(with_db)
-        if (
-            self.reader is None
-            and self.filename != ":memory:"
-            and "mode=memory" not in self.filename
-        ):
-            reader = aiosqlite.connect(self.filename, isolation_level=None)
+        filename = sqlite_file(self)
+        if self.reader is None and filename != ":memory:" and "mode=memory" not in filename:
             # It only reads: a process stopped before closing it (a second signal during
             # shutdown) must not wait for its thread at exit.
-            reader._thread.daemon = True
+            reader = daemon_thread(aiosqlite.connect(filename, isolation_level=None))
             await reader
             await reader.execute(
-                f"PRAGMA busy_timeout={int(self.pragmas.get('busy_timeout', 5000))}"
+                f"PRAGMA busy_timeout={int(sqlite_pragmas(self).get('busy_timeout', 5000))}"
             )
             await reader.execute("PRAGMA query_only=1")
             self.reader = reader
@@ -66,7 +52,7 @@ class ImmediateSqliteClient(SqliteClient):
         committer = getattr(self, "group_commit", None)
         if committer is not None:
             await committer.drain()
-        async with self._lock:
+        async with writer_lock(self):
             reader, self.reader = self.reader, None
             if reader is not None:
                 await reader.close()

@@ -5,7 +5,7 @@ Everything here is synchronous CPU work that touches no shared state: each call 
 own `Figure` with the Agg canvas (never pyplot, whose global figure registry is not
 thread-safe), so the chat runs these through `asyncio.to_thread` and stays responsive:
 
-    history = await load_history(symbol)                      # trading.backtest.history
+    history = await load_history(series, symbol)              # trading.backtest.history
     photo = await asyncio.to_thread(backtest_photo, history, request)
     await message.answer_photo(BufferedInputFile(photo.png, "backtest.png"), caption=photo.caption)
 """
@@ -22,6 +22,7 @@ import numpy as np
 
 from trading.backtest.engine import BacktestResult, run_backtest
 from trading.backtest.history import BacktestRequest, ChartData, History
+from trading.backtest.report import build_report
 from trading.series import bar_end, interval_label
 
 if TYPE_CHECKING:
@@ -112,7 +113,7 @@ def backtest_chart(result: BacktestResult, *, title: str = "") -> bytes:
             )
     price_ax.set_ylabel("price")
     price_ax.legend(loc="upper left", fontsize=8, ncols=5, frameon=False)
-    report = result.report
+    report = build_report(result)
     price_ax.set_title(
         title
         or f"{result.strategy} · return {report.total_return_pct:+.2f}% · "
@@ -138,14 +139,15 @@ def backtest_chart(result: BacktestResult, *, title: str = "") -> bytes:
 def backtest_photo(history: History, request: BacktestRequest) -> Photo:
     """Run the backtest `request` over `history` and draw it: for `/backtest`, in a thread."""
     result = run_backtest(history.data, request.strategy, request.params, request.config)
+    report = build_report(result)
     title = (
         f"{request.strategy} · {history.symbol}"
         f"{f' · {interval_label(history.interval)}' if history.interval else ''} · "
-        f"return {result.report.total_return_pct:+.2f}%"
+        f"return {report.total_return_pct:+.2f}%"
     )
     return Photo(
         backtest_chart(result, title=title),
-        result.report.caption(history.symbol, note=history.note),
+        report.caption(history.symbol, note=history.note),
     )
 
 

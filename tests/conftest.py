@@ -19,8 +19,8 @@ from aiohttp.test_utils import TestServer
 
 from bot.app import create_app
 from bot.config import Settings
-from db import repo
 from db.migrate import upgrade
+from db.stores import sql_stores
 from tests.fakes.telegram_api import FakeTelegramAPI
 from trading.bots import BotConfig, BotSpec
 from trading.brokers.base import BaseBroker
@@ -91,7 +91,7 @@ class World:
             "max_alerts_per_minute": 0,  # replays send hundreds; the cap has its own tests
         }
         values.update(spec)
-        bot = await repo.create_bot(BotSpec(name=name, **values))
+        bot = await sql_stores().bots.create_bot(BotSpec(name=name, **values))
         self.bots[name] = bot
         return bot
 

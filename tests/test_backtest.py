@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from db.stores import sql_stores
 from handlers.charts import backtest_photo, chart_photo
 from tests.conftest import World, now_iso
 from trading.backtest import (
@@ -19,6 +20,7 @@ from trading.backtest import (
     BacktestTrade,
     DataError,
     Ohlcv,
+    build_report,
     from_arrays,
     from_dataframe,
     read_csv,
@@ -67,7 +69,7 @@ def test_rsi_buys_below_30_and_sells_above_70_at_the_bar_close() -> None:
     pnl = D(101 - 98) - (D(98) + D(101)) * FEE
     assert summary(result.trades) == [("long", 1, 98, 101, pnl, "signal", 2, 4)]
     assert result.trades[0].fees == D("0.199")
-    report = result.report
+    report = build_report(result)
     assert report.final_equity == D(10000) + pnl
     assert report.total_return_pct == pytest.approx(float(pnl / 100))
     assert report.buy_and_hold_pct == pytest.approx(1.0)
@@ -168,7 +170,7 @@ def test_order_size_as_a_share_of_equity() -> None:
 def test_an_order_the_balance_cannot_pay_for_is_refused() -> None:
     result = run_backtest(path([100, 99, 98, 99, 101]), "rsi", RSI2, BacktestConfig(size="200"))
     assert result.trades == []
-    assert result.report.refused_orders == 1
+    assert build_report(result).refused_orders == 1
     assert "insufficient balance" in result.refused[0][1]
 
 
@@ -262,7 +264,7 @@ async def test_backtest_photo_runs_in_worker_threads(world: World) -> None:
 
 
 async def test_history_comes_from_stored_bars_or_says_it_shows_the_sample(world: World) -> None:
-    history = await load_history("BTCUSDT")
+    history = await load_history(sql_stores().series, "BTCUSDT")
     assert "synthetic sample data" in history.note and len(history.data) == 2000
 
     await world.add_bot("r", strategy="rsi", size="1", interval="60")
@@ -275,7 +277,7 @@ async def test_history_comes_from_stored_bars_or_says_it_shows_the_sample(world:
             bar_time=str(START + 3600 * i),
             time=now_iso(),
         )
-    history = await load_history("btcusdt")
+    history = await load_history(sql_stores().series, "btcusdt")
     assert history.note == "" and history.interval == "60" and len(history.data) == 60
     assert history.data.close[:3].tolist() == [100.0, 101.0, 102.0]
 
@@ -294,7 +296,7 @@ async def test_chart_shows_recent_bars_with_the_bots_entries_and_exits(world: Wo
             bar_time=str(START + 3600 * i),
             time=now_iso(),
         )
-    chart = await load_chart("BTCUSDT", bot="r")
+    chart = await load_chart(sql_stores().series, "BTCUSDT", bot="r")
     assert [(f.kind, f.side, f.price) for f in chart.fills] == [
         ("open", "buy", 86),
         ("close", "sell", 127),
@@ -304,4 +306,4 @@ async def test_chart_shows_recent_bars_with_the_bots_entries_and_exits(world: Wo
     assert "BTCUSDT · 1h · last <code>127</code>" in photo.caption
     assert "1 entries ▲ · 1 exits △ · r" in photo.caption
     with pytest.raises(Exception, match="no price bars for ETHUSDT"):
-        await load_chart("ETHUSDT")
+        await load_chart(sql_stores().series, "ETHUSDT")

@@ -19,9 +19,9 @@ from typing import Any
 
 import pytest
 
-from db import repo
 from db.models import CurrentPosition, Order, WebhookLog
-from db.repo import DbPaperLedger
+from db.paper_ledger import SqlPaperLedger
+from db.stores import sql_stores
 from handlers.web.keys import EVENTS, INTAKE
 from tests.conftest import World
 from tests.waiting import eventually
@@ -43,14 +43,14 @@ class Crowded(PaperBroker):
     `release` first (the alert is then busy for as long as the test wants)."""
 
     def __init__(self, crowd: int, *, hold_at: int | None = None) -> None:
-        super().__init__(DbPaperLedger())
+        super().__init__(SqlPaperLedger())
         self.crowd = crowd
         self.hold_at = hold_at
         self.release = asyncio.Event()
         self.held = asyncio.Event()
         self.bot: BotConfig | None = None
         self.requests: list[OrderRequest] = []
-        self.rival = TradingService(PaperBroker(DbPaperLedger()), EventBus())
+        self.rival = TradingService(PaperBroker(SqlPaperLedger()), EventBus(), stores=sql_stores())
         # called before each rival fill (another process's move, say)
         self.before_rival: Callable[[], Awaitable[None]] | None = None
 
@@ -177,7 +177,7 @@ async def test_an_alert_busy_past_its_patience_is_refused_with_nothing_traded(
     broker = Crowded(1)
     _world, bot = await _crowded_world(start_world, broker)
     log_id = await _received_row(bot, "impatient")
-    service = TradingService(broker, EventBus(), busy_patience=0)
+    service = TradingService(broker, EventBus(), stores=sql_stores(), busy_patience=0)
     result = await service.execute_alert(
         bot, parse_alert(b"sell BTCUSDT qty=1 price=100"), alert_log=AlertLog(log_id, lambda: False)
     )
@@ -197,10 +197,11 @@ async def test_an_alert_taken_over_by_a_peers_recovery_is_not_traded_twice(start
     log_id = await _received_row(bot, "taken")
 
     async def peer_claims() -> None:
-        assert await repo.move_unfinished_log(log_id, ("received", "accepted"), "recovering")
+        alerts = sql_stores().alerts
+        assert await alerts.move_unfinished_log(log_id, ("received", "accepted"), "recovering")
 
     broker.before_rival = peer_claims
-    service = TradingService(broker, EventBus())
+    service = TradingService(broker, EventBus(), stores=sql_stores())
     result = await service.execute_alert(
         bot, parse_alert(b"buy BTCUSDT qty=1 price=100"), alert_log=AlertLog(log_id, lambda: False)
     )
@@ -218,7 +219,7 @@ class Exchange(PaperBroker):
     instant_fills = False
 
     def __init__(self) -> None:
-        super().__init__(DbPaperLedger())
+        super().__init__(SqlPaperLedger())
         self.arrived = asyncio.Event()
         self.release = asyncio.Event()
 
@@ -235,14 +236,16 @@ async def test_an_alert_waits_while_another_process_closes_the_position(
     bot = world.bots["demo"]
     await world.send_alert(action="buy", price="100", qty="1")
     exchange = Exchange()
-    closer = TradingService(exchange, EventBus())  # another process, closing at an exchange
+    closer = TradingService(exchange, EventBus(), stores=sql_stores())  # another process
     closing = asyncio.create_task(
         closer.close_position(bot, "BTCUSDT", reason="manual", price=D("101"))
     )
     await asyncio.wait_for(exchange.arrived.wait(), timeout=DEADLINE)  # its claim is held
     log_id = await _received_row(bot, "claimed")
     buying = asyncio.create_task(
-        TradingService(PaperBroker(DbPaperLedger()), EventBus()).execute_alert(
+        TradingService(
+            PaperBroker(SqlPaperLedger()), EventBus(), stores=sql_stores()
+        ).execute_alert(
             bot, parse_alert(b"buy BTCUSDT qty=1 price=102"), alert_log=AlertLog(log_id, _never)
         )
     )
@@ -269,7 +272,7 @@ def _never() -> bool:
 
 async def _received_row(bot: BotConfig, alert_id: str) -> int:
     """A webhook log row as the intake writes it before executing the alert."""
-    return await repo.insert_webhook_log(
+    return await sql_stores().alerts.insert_webhook_log(
         bot_id=bot.id, alert_id=alert_id, status="received", received_at=datetime.now(UTC)
     )
 
@@ -319,9 +322,9 @@ class ReconciledMeanwhile(PaperBroker):
 
     async def place_order(self, request: OrderRequest) -> OrderFill:
         fill = await super().place_order(request)
-        pending = await repo.pending_order(request.client_order_id)
+        pending = await sql_stores().orders.pending_order(request.client_order_id)
         assert pending is not None
-        reconciler = TradingService(PaperBroker(DbPaperLedger()), EventBus())
+        reconciler = TradingService(PaperBroker(SqlPaperLedger()), EventBus(), stores=sql_stores())
         assert await reconciler.store_reconciled_fill(pending.id, fill) is not None
         return fill
 
@@ -331,7 +334,7 @@ async def test_a_fill_stored_by_reconciliation_meanwhile_answers_executed_with_i
 ) -> None:
     """Answer, row and orders agree: the sender is told `executed` with the order reconciliation
     stored, never an internal error for an order that filled."""
-    world: World = await start_world(broker=ReconciledMeanwhile(DbPaperLedger()))
+    world: World = await start_world(broker=ReconciledMeanwhile(SqlPaperLedger()))
     await world.add_bot("demo")
     status, answer = await world.send_alert(action="buy", qty="1", price="100", id="slow")
     assert (status, answer["status"]) == (200, "executed"), answer
@@ -364,16 +367,16 @@ class FailedMeanwhile(PaperBroker):
 
     async def place_order(self, request: OrderRequest) -> OrderFill:
         fill = await super().place_order(request)
-        pending = await repo.pending_order(request.client_order_id)
+        pending = await sql_stores().orders.pending_order(request.client_order_id)
         assert pending is not None
-        await repo.finish_order(pending.id, "failed", "taken over: no such order")
+        await sql_stores().orders.finish_order(pending.id, "failed", "taken over: no such order")
         return fill
 
 
 async def test_a_fill_of_an_order_failed_elsewhere_is_refused_and_told_to_the_owners(
     start_world: Any,
 ) -> None:
-    world: World = await start_world(broker=FailedMeanwhile(DbPaperLedger()))
+    world: World = await start_world(broker=FailedMeanwhile(SqlPaperLedger()))
     events = Recorder()
     world.server.app[EVENTS].subscribe(events)
     await world.add_bot("demo")

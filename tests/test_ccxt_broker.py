@@ -13,7 +13,8 @@ from typing import Any
 
 import pytest
 
-from db import repo
+from db.paper_ledger import SqlPaperLedger
+from db.stores import sql_stores
 from tests.conftest import OWNER_ID, World
 from tests.fakes.exchange import (
     API_KEY,
@@ -351,8 +352,8 @@ async def test_bad_ccxt_configuration_names_the_variable(fake: FakeBinance) -> N
     with pytest.raises(InvalidRequest, match="TRADEBOT_CCXT_EXCHANGE: ccxt has no exchange"):
         CcxtBroker(CcxtConfig(exchange="nosuchexchange"))
     with pytest.raises(InvalidRequest, match="TRADEBOT_CCXT_EXCHANGE: required"):
-        create_broker("ccxt", ledger=repo.DbPaperLedger())
-    broker = create_broker("ccxt", ledger=repo.DbPaperLedger(), ccxt=ccxt_config(fake))
+        create_broker("ccxt", ledger=SqlPaperLedger())
+    broker = create_broker("ccxt", ledger=SqlPaperLedger(), ccxt=ccxt_config(fake))
     assert isinstance(broker, CcxtBroker)
     await broker.close()
 
@@ -412,7 +413,7 @@ async def test_an_alert_trades_once_on_the_exchange_and_stores_the_fill(
     [placed] = fake.executed
     assert body["order"]["client_order_id"] == placed.client_order_id
     assert (body["order"]["qty"], body["order"]["price"]) == ("0.02", "50000")
-    row = await repo.order_by_id(body["order"]["id"])
+    row = await sql_stores().orders.order_by_id(body["order"]["id"])
     assert (row.status, row.broker, row.broker_order_id) == ("filled", "ccxt", str(placed.order_id))
     assert (row.fee, row.fee_currency) == (Decimal("1"), "USDT")
     _, positions = await world.get("/positions")
@@ -429,7 +430,7 @@ async def test_an_answer_lost_after_execution_still_ends_with_one_order_and_the_
     assert len(fake.executed) == 1
     _, positions = await world.get("/positions")
     assert [p["qty"] for p in positions] == ["0.01"]
-    assert (await repo.order_by_id(body["order"]["id"])).status == "filled"
+    assert (await sql_stores().orders.order_by_id(body["order"]["id"])).status == "filled"
 
 
 async def test_insufficient_funds_answers_rejected_with_the_reason_and_opens_nothing(
@@ -442,7 +443,7 @@ async def test_insufficient_funds_answers_rejected_with_the_reason_and_opens_not
     assert fake.executed == []
     _, positions = await world.get("/positions")
     assert positions == []
-    assert await repo.pending_orders() == []  # the order row was closed as rejected
+    assert await sql_stores().orders.pending_orders() == []  # the order row was closed as rejected
 
 
 async def test_qty_below_the_market_minimum_is_rejected_naming_the_limit(

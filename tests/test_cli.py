@@ -279,10 +279,10 @@ def test_sign_prints_the_secret_once_and_off_removes_it(cli) -> None:
 async def test_alert_command_signs_with_the_bot_secret(world) -> None:
     import asyncio
 
-    from db import repo
+    from db.stores import sql_stores
 
     secret = "a-secret-of-the-demo-bot-0123456789"
-    await repo.set_hmac_secret("demo", secret)
+    await sql_stores().bots.set_hmac_secret("demo", secret)
     url = world.url(f"/webhook/{world.bots['demo'].webhook_key}")
     runner = CliRunner()
 

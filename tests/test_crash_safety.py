@@ -27,18 +27,21 @@ import aiohttp
 import pytest
 from tortoise import Tortoise
 
-from db import repo
 from db.config import tortoise_config
 from db.models import CurrentPosition, Order, PositionEntry, WebhookLog
+from db.paper_ledger import SqlPaperLedger
+from db.stores import sql_stores
 from handlers.web.keys import INTAKE
 from tests.conftest import OWNER_ID, World
 from tests.processes import free_port
 from tests.telegram_helpers import Chat
 from trading.alerts import parse_alert
+from trading.approvals import ApprovalService
 from trading.bots import BotConfig, BotSpec
 from trading.brokers.base import OrderFill, OrderRequest
 from trading.brokers.paper import PaperBroker
 from trading.events import Event, EventBus, LateExecution
+from trading.records import Claim
 from trading.recovery import RECOVERING, UNFINISHED, AlertRecovery
 from trading.service import TradingService
 
@@ -308,7 +311,7 @@ async def database(db_url: str) -> AsyncIterator[str]:
 
 async def make_bots() -> dict[str, BotConfig]:
     return {
-        name: await repo.create_bot(
+        name: await sql_stores().bots.create_bot(
             BotSpec(name=name, strategy="signal", size="1", max_alerts_per_minute=0, **spec)
         )
         for name, spec in BOTS.items()
@@ -389,7 +392,7 @@ class LockingBroker(PaperBroker):
     alert's outcome) is still waiting when the 202 answer is decided."""
 
     def __init__(self, path: str, hold: float) -> None:
-        super().__init__(repo.DbPaperLedger())
+        super().__init__(SqlPaperLedger())
         self.path = path
         self.hold = hold
 
@@ -441,7 +444,7 @@ class FilledSomewhere(PaperBroker):
     """A paper broker that also knows orders filled before the crash but never stored."""
 
     def __init__(self, filled: dict[str, OrderFill]) -> None:
-        super().__init__(repo.DbPaperLedger())
+        super().__init__(SqlPaperLedger())
         self.filled = filled
 
     async def fetch_order(self, client_order_id: str) -> OrderFill | None:
@@ -452,7 +455,16 @@ def service(broker: PaperBroker | None = None) -> tuple[TradingService, Recorder
     events = EventBus()
     recorder = Recorder()
     events.subscribe(recorder)
-    return TradingService(broker or PaperBroker(repo.DbPaperLedger()), events), recorder
+    return TradingService(
+        broker or PaperBroker(SqlPaperLedger()), events, stores=sql_stores()
+    ), recorder
+
+
+def alert_recovery(trading: TradingService, **options: Any) -> AlertRecovery:
+    """Start-up recovery as the assembly builds it: over the stores, with the approvals."""
+    stores = sql_stores()
+    approvals = ApprovalService(trading, trading.events, stores=stores)
+    return AlertRecovery(trading, trading.events, stores=stores, approvals=approvals, **options)
 
 
 async def stored_alert(
@@ -469,7 +481,7 @@ async def stored_alert(
     fields.setdefault("symbol", "BTCUSDT")
     fields.setdefault("price", "100")
     alert = {"id": alert_id, "passphrase": "***", **fields}
-    return await repo.insert_webhook_log(
+    return await sql_stores().alerts.insert_webhook_log(
         bot_id=bot.id,
         body=json.dumps(alert),
         alert=alert,
@@ -485,7 +497,7 @@ async def stored_alert(
 
 async def pending_order(bot: BotConfig, log_id: int, client_order_id: str, age: float) -> int:
     """The order row an execution writes before calling the broker."""
-    order_id = await repo.create_order(
+    order_id = await sql_stores().orders.create_order(
         client_order_id=client_order_id, bot_id=bot.id, symbol="BTCUSDT", side="buy",
         qty=Decimal(2), price=Decimal(100), broker="paper", intent="open", reason="signal",
         webhook_log_id=log_id,
@@ -498,7 +510,7 @@ async def signal_bot(name: str = "demo", **spec: Any) -> BotConfig:
     values: dict[str, Any] = {"symbols": ["BTCUSDT"], "strategy": "signal", "size": "1",
                               "direction": "both", "max_entries": 3}  # fmt: skip
     values.update(spec)
-    return await repo.create_bot(BotSpec(name=name, **values))
+    return await sql_stores().bots.create_bot(BotSpec(name=name, **values))
 
 
 async def test_recovery_executes_fresh_alerts_follows_orders_and_rejects_stale_ones(
@@ -506,7 +518,7 @@ async def test_recovery_executes_fresh_alerts_follows_orders_and_rejects_stale_o
 ) -> None:
     bot = await signal_bot(symbols=["BTCUSDT", "ETHUSDT"])
     paused = await signal_bot("sleepy", symbols=["ETHUSDT"])
-    await repo.set_paused("sleepy", True)
+    await sql_stores().bots.set_paused("sleepy", True)
     fresh = await stored_alert(
         bot, "fresh", symbol="ETHUSDT", sl="2%", tp="4%", tp1="1%", tp1_share="50"
     )
@@ -519,12 +531,14 @@ async def test_recovery_executes_fresh_alerts_follows_orders_and_rejects_stale_o
     asleep = await stored_alert(paused, "asleep", symbol="ETHUSDT")
     young = await stored_alert(bot, "young", age=1)
     finished = await stored_alert(bot, "done")
-    await repo.update_webhook_log(finished, status="executed", finished_at=datetime.now(UTC))
+    await sql_stores().alerts.update_webhook_log(
+        finished, status="executed", finished_at=datetime.now(UTC)
+    )
 
     fill = OrderFill("tb-filled-unstored", "ex-9", Decimal(3), Decimal(101), Decimal("0.3"),
                      "USDT", datetime.now(UTC))  # fmt: skip
     trading, recorder = service(FilledSomewhere({"tb-filled-unstored": fill}))
-    recovery = AlertRecovery(trading, trading.events, grace=timedelta(seconds=10))
+    recovery = alert_recovery(trading, grace=timedelta(seconds=10))
     report = await recovery.run_once()
 
     rows = {row.id: row for row in await WebhookLog.all()}
@@ -556,14 +570,14 @@ async def test_recovery_executes_fresh_alerts_follows_orders_and_rejects_stale_o
     assert recorder.late()[stale].status == "rejected"
 
     # The fresh alert's buy (the bot's size, the alert's stops) and the fill found at the broker.
-    positions = {p.symbol: p for p in await repo.list_positions()}
+    positions = {p.symbol: p for p in await sql_stores().positions.list_positions()}
     assert (positions["ETHUSDT"].qty, positions["ETHUSDT"].sl) == (Decimal(1), Decimal(98))
-    stored = await repo.load_position(bot.id, "ETHUSDT")
+    stored = await sql_stores().positions.load_position(bot.id, "ETHUSDT")
     assert stored is not None and len(stored.take_profits) == 1
     assert (positions["BTCUSDT"].side, positions["BTCUSDT"].qty) == ("long", Decimal(3))
 
     # A second pass (a later start) finds nothing more to do.
-    again = await AlertRecovery(trading, trading.events, grace=timedelta(seconds=10)).run_once()
+    again = await alert_recovery(trading, grace=timedelta(seconds=10)).run_once()
     assert again.recovered == [] and list(again.waiting) == [young]
     assert await Order.all().count() == 3
 
@@ -571,13 +585,12 @@ async def test_recovery_executes_fresh_alerts_follows_orders_and_rejects_stale_o
 async def test_an_alert_of_a_bot_deleted_before_the_restart_is_not_executed(
     database: str,
 ) -> None:
-    from db import bots_admin
 
     bot = await signal_bot("gone")
     log_id = await stored_alert(bot, "orphan")
-    assert await bots_admin.soft_delete_bot(bot.id)
+    assert await sql_stores().bots.soft_delete_bot(bot.id)
     trading, _ = service()
-    await AlertRecovery(trading, trading.events, grace=timedelta(seconds=10)).run_once()
+    await alert_recovery(trading, grace=timedelta(seconds=10)).run_once()
     row = await WebhookLog.get(id=log_id)
     assert row.status == "rejected" and "its bot no longer exists" in (row.reason or "")
     assert await Order.all().count() == 0
@@ -593,15 +606,15 @@ async def test_an_interrupted_close_is_settled_before_other_alerts_on_its_positi
     reduce = await stored_alert(bot, "reduce", action="sell", qty="1")  # arrived first
     close = await stored_alert(bot, "close", action="close")
     # The crash came while the close was at the broker: its order pending, the position claimed.
-    stored = await repo.load_position(bot.id, "BTCUSDT")
+    stored = await sql_stores().positions.load_position(bot.id, "BTCUSDT")
     assert stored is not None
-    claim = repo.Claim(stored.id, stored.version, "tb-closing", datetime.now(UTC), 60)
-    closing = await repo.create_order(
+    claim = Claim(stored.id, stored.version, "tb-closing", datetime.now(UTC), 60)
+    closing = await sql_stores().orders.create_order(
         claim=claim, client_order_id="tb-closing", bot_id=bot.id, symbol="BTCUSDT", side="sell",
         qty=Decimal(2), price=Decimal(100), broker="paper", intent="close", reason="signal",
         webhook_log_id=close,
     )  # fmt: skip
-    recovery = AlertRecovery(trading, trading.events, grace=timedelta(seconds=10))
+    recovery = alert_recovery(trading, grace=timedelta(seconds=10))
 
     # Too recent to tell whether the broker has it: both wait (the reduce is not refused as
     # "already being closed").
@@ -616,7 +629,7 @@ async def test_an_interrupted_close_is_settled_before_other_alerts_on_its_positi
     assert (await Order.get(id=closing)).status == "failed"
     assert (await WebhookLog.get(id=close)).status == "rejected"
     assert (await WebhookLog.get(id=reduce)).status == "executed"
-    [position] = await repo.list_positions()
+    [position] = await sql_stores().positions.list_positions()
     assert (position.side, position.qty) == ("long", Decimal(1))
 
 
@@ -651,7 +664,7 @@ async def test_the_later_pass_takes_young_rows_once_they_are_old_enough(database
     bot = await signal_bot()
     young = await stored_alert(bot, "young", age=0.2)
     trading, recorder = service()
-    recovery = AlertRecovery(trading, trading.events, grace=timedelta(seconds=1))
+    recovery = alert_recovery(trading, grace=timedelta(seconds=1))
     report = await recovery.start()
     assert list(report.waiting) == [young]
     deadline = time.monotonic() + 60
@@ -666,8 +679,8 @@ async def test_the_later_pass_takes_young_rows_once_they_are_old_enough(database
 async def test_a_row_received_after_the_start_belongs_to_this_process(database: str) -> None:
     bot = await signal_bot()
     trading, _ = service()
-    recovery = AlertRecovery(
-        trading, trading.events, grace=timedelta(0), started_at=datetime.now(UTC) - timedelta(60)
+    recovery = alert_recovery(
+        trading, grace=timedelta(0), started_at=datetime.now(UTC) - timedelta(60)
     )
     mine = await stored_alert(bot, "mine", age=10)
     report = await recovery.run_once()
@@ -681,9 +694,7 @@ async def test_two_recoveries_at_once_execute_an_alert_once(database: str) -> No
     # Two processes: their own services, locks and brokers, one database.
     one, events_one = service()
     two, events_two = service()
-    reports = await asyncio.gather(
-        AlertRecovery(one, one.events).run_once(), AlertRecovery(two, two.events).run_once()
-    )
+    reports = await asyncio.gather(alert_recovery(one).run_once(), alert_recovery(two).run_once())
     recovered = [r.log_id for report in reports for r in report.recovered]
     assert sorted(recovered) == log_ids  # each row by exactly one of them
     assert set(events_one.late()).isdisjoint(events_two.late())
@@ -691,5 +702,5 @@ async def test_two_recoveries_at_once_execute_an_alert_once(database: str) -> No
     for log_id in log_ids:
         assert await Order.filter(webhook_log_id=log_id).count() == 1
         assert (await WebhookLog.get(id=log_id)).status == "executed"
-    [position] = await repo.list_positions()
+    [position] = await sql_stores().positions.list_positions()
     assert (position.qty, position.entries) == (Decimal(20), 20)

@@ -7,7 +7,7 @@ planned again on the position as it is now (a second add adds); a close (chat, C
 answers that the position changed meanwhile, and the closer looks again.
 
 Within one process, the next order on a position is planned on the position the previous fill
-leaves while that fill's commit is on the way (`TradingService._position`).
+leaves while that fill's commit is on the way (`FillPipeline.position`).
 """
 
 from __future__ import annotations
@@ -19,9 +19,9 @@ from decimal import Decimal as D
 
 import pytest
 
-from db import repo
 from db.models import CurrentPosition, Order, PositionEntry, TradeHistory, WebhookLog
-from db.repo import DbPaperLedger
+from db.paper_ledger import SqlPaperLedger
+from db.stores import sql_stores
 from tests.conftest import World
 from tests.waiting import eventually, writer_lock
 from trading.alerts import Alert, parse_alert
@@ -39,7 +39,7 @@ class Rendezvous(PaperBroker):
     go straight through."""
 
     def __init__(self, parties: int) -> None:
-        super().__init__(DbPaperLedger())
+        super().__init__(SqlPaperLedger())
         self.barrier = asyncio.Barrier(parties)
         self.orders: list[OrderRequest] = []
 
@@ -54,7 +54,7 @@ class Gate(PaperBroker):
     """A paper broker that holds its fills until the test opens the gate."""
 
     def __init__(self) -> None:
-        super().__init__(DbPaperLedger())
+        super().__init__(SqlPaperLedger())
         self.open = asyncio.Event()
         self.arrived = asyncio.Event()
 
@@ -67,7 +67,7 @@ class Gate(PaperBroker):
 def _processes(parties: int) -> list[TradingService]:
     """Services with their own locks, as separate processes have, sharing one broker gate."""
     broker = Rendezvous(parties)
-    return [TradingService(broker, EventBus()) for _ in range(parties)]
+    return [TradingService(broker, EventBus(), stores=sql_stores()) for _ in range(parties)]
 
 
 async def test_a_paper_alert_writes_no_order_before_its_fill(start_world) -> None:
@@ -149,7 +149,7 @@ class Counting(PaperBroker):
     """A paper broker (instant fills) that counts the orders it got."""
 
     def __init__(self, balance: D = D(10000)) -> None:
-        super().__init__(DbPaperLedger(), initial_balance=balance)
+        super().__init__(SqlPaperLedger(), initial_balance=balance)
         self.requests: list[OrderRequest] = []
 
     async def place_order(self, request: OrderRequest) -> OrderFill:
@@ -172,7 +172,7 @@ def _alert(action: str, price: str) -> Alert:
 
 async def _stored_alert(world: World, alert_id: str) -> AlertLog:
     """A webhook log row, as the intake writes before executing (the price stored with it)."""
-    log_id = await repo.insert_webhook_log(
+    log_id = await sql_stores().alerts.insert_webhook_log(
         bot_id=world.bots["demo"].id,
         alert_id=alert_id,
         status="received",
@@ -186,7 +186,7 @@ async def _one_after_the_other(
 ) -> list[asyncio.Task[ExecutionResult]]:
     """Execute `alerts` (stored as `logs`) on one service, each started once the previous one
     is at the broker (call inside `writer_lock`: none of them can commit meanwhile)."""
-    service = TradingService(broker, EventBus())
+    service = TradingService(broker, EventBus(), stores=sql_stores())
     tasks = []
     for count, (alert, log) in enumerate(zip(alerts, logs, strict=True), start=1):
         tasks.append(asyncio.create_task(service.execute_alert(bot, alert, alert_log=log)))
@@ -280,7 +280,7 @@ async def test_a_stop_of_a_closed_position_does_not_close_the_next_one(world: Wo
     await world.send_alert(action="buy", price="102", qty="1")
     [second] = await CurrentPosition.all()
     assert (second.version, second.id != first.id) == (first.version, True)
-    service = TradingService(PaperBroker(DbPaperLedger()), EventBus())
+    service = TradingService(PaperBroker(SqlPaperLedger()), EventBus(), stores=sql_stores())
     # the monitor's watch of the first position fires late, with the first one's version
     with pytest.raises(PositionBusy):
         await service.close_triggered(
@@ -299,8 +299,8 @@ async def test_a_fill_committed_after_the_202_answer_keeps_the_202(world: World)
     # The fill was planned before the answer timed out (so it writes 200), but the intake's
     # 202 reached the row first: the row keeps the answer the sender got.
     alert_log = await _stored_alert(world, "late-1")
-    await repo.update_webhook_log(alert_log.id, http_status=202)
-    service = TradingService(Counting(), EventBus())
+    await sql_stores().alerts.update_webhook_log(alert_log.id, http_status=202)
+    service = TradingService(Counting(), EventBus(), stores=sql_stores())
     result = await service.execute_alert(
         world.bots["demo"], _alert("buy", "100"), alert_log=alert_log
     )

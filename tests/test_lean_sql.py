@@ -15,8 +15,11 @@ from typing import Any
 import pytest
 from tortoise import connections
 
-from db import repo, sql
+from db import sql
+from db.health import STORAGE_ERRORS
 from db.models import WebhookLog
+from db.paper_ledger import SqlPaperLedger
+from db.stores import sql_stores
 from tests.conftest import World
 from tests.waiting import eventually, writer_lock
 
@@ -38,14 +41,14 @@ async def test_a_failing_batch_in_a_group_is_rolled_back_alone(world: World, db_
     inserts: list[asyncio.Task[int]] = []
     with writer_lock(db_url):
         # the first insert takes the writer (waiting on the lock), the next ones queue up
-        inserts.append(asyncio.create_task(repo.insert_webhook_log(**_log("first"))))
+        inserts.append(asyncio.create_task(sql_stores().alerts.insert_webhook_log(**_log("first"))))
         await asyncio.sleep(0.05)
         committer = sql._committer(connections.get("default"))
         for key in ("a", "b", "a", "c"):  # the second "a" breaks the unique dedup key
-            inserts.append(asyncio.create_task(repo.insert_webhook_log(**_log(key))))
+            inserts.append(asyncio.create_task(sql_stores().alerts.insert_webhook_log(**_log(key))))
         await _queued(committer, 4)
     outcomes = await asyncio.gather(*inserts, return_exceptions=True)
-    assert [type(o).__name__ for o in outcomes] == ["int", "int", "int", "IntegrityError", "int"]
+    assert [type(o).__name__ for o in outcomes] == ["int", "int", "int", "DuplicateKey", "int"]
     keys = (
         await WebhookLog.filter(dedup_key__isnull=False)
         .order_by("id")
@@ -61,14 +64,14 @@ async def test_reads_answer_while_a_write_waits_for_the_lock(world: World, db_ur
     bot = world.bots["demo"]
     await world.send_alert(action="buy", price="100", qty="1")
     with writer_lock(db_url):
-        writing = asyncio.create_task(repo.insert_webhook_log(**_log("waits")))
+        writing = asyncio.create_task(sql_stores().alerts.insert_webhook_log(**_log("waits")))
         await asyncio.sleep(0.05)
         assert not writing.done()  # the write waits for the lock...
         async with asyncio.timeout(1):  # ...the reads do not
-            assert (await repo.bot_by_key(bot.webhook_key)).name == "demo"  # type: ignore[union-attr]
-            stored = await repo.load_position(bot.id, "BTCUSDT")
+            assert (await sql_stores().bots.bot_by_key(bot.webhook_key)).name == "demo"  # type: ignore[union-attr]
+            stored = await sql_stores().positions.load_position(bot.id, "BTCUSDT")
             assert stored is not None and stored.state.qty == 1
-            assert (await repo.DbPaperLedger().account("USDT"))[1] == 100
+            assert (await SqlPaperLedger().account("USDT"))[1] == 100
     assert isinstance(await writing, int)
 
 
@@ -81,13 +84,14 @@ async def test_a_group_that_cannot_commit_stores_none_of_its_batches(
     await client._connection.execute("PRAGMA busy_timeout=200")
     try:
         with writer_lock(db_url):
+            alerts = sql_stores().alerts
             inserts = [
-                asyncio.create_task(repo.insert_webhook_log(**_log(key))) for key in ("x", "y")
+                asyncio.create_task(alerts.insert_webhook_log(**_log(key))) for key in ("x", "y")
             ]
             outcomes = await asyncio.gather(*inserts, return_exceptions=True)
     finally:
         await client._connection.execute("PRAGMA busy_timeout=5000")
-    assert all(isinstance(o, repo.STORAGE_ERRORS) for o in outcomes), outcomes
+    assert all(isinstance(o, STORAGE_ERRORS) for o in outcomes), outcomes
     assert await WebhookLog.filter(dedup_key__in=["x", "y"]).count() == 0
 
 
@@ -95,7 +99,8 @@ async def test_closing_the_database_first_stores_what_was_submitted(
     world: World, db_url: str
 ) -> None:
     client: Any = connections.get("default")
-    inserts = [asyncio.create_task(repo.insert_webhook_log(**_log(key))) for key in "pqr"]
+    alerts = sql_stores().alerts
+    inserts = [asyncio.create_task(alerts.insert_webhook_log(**_log(key))) for key in "pqr"]
     await asyncio.sleep(0)  # each has queued its batch to the writer
     await client.close()  # a shutdown: the writer drains, then the connections close
     ids = await asyncio.gather(*inserts)

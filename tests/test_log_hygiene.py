@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 
 from bot.retention import prune_once
 from db.models import WebhookLog
+from db.stores import sql_stores
 from tests.conftest import OWNER_ID, World
 from tests.examples import run_examples
 from trading.alerts import redact, redact_value
@@ -175,11 +176,11 @@ async def test_rows_older_than_the_retention_are_deleted_and_running_ones_kept(
     for status in ("executed", "refused", "rejected", "accepted", "received", "pending_approval"):
         await WebhookLog.create(received_at=old, status=status, body="old")
     await world.send_alert(action="buy", price="100")
-    assert await prune_once(30) == 3
+    assert await prune_once(sql_stores().alerts, 30) == 3
     left = {row.status for row in await WebhookLog.all()}
     assert left == {"accepted", "received", "pending_approval", "executed"}
     assert await WebhookLog.filter(body="old", status="executed").count() == 0
-    assert await prune_once(30) == 0
+    assert await prune_once(sql_stores().alerts, 30) == 0
 
 
 def _old_row(db_url: str) -> None:

@@ -25,15 +25,9 @@ from tortoise import Tortoise
 
 from db import sql
 from db.models import CurrentPosition, Instrument, TradeHistory
-from db.reports import ClosedTradeRow
-from handlers.telegram.formatting import (
-    format_pnl,
-    format_positions,
-    format_trades,
-    money,
-    price,
-    qty,
-)
+from handlers.telegram.formatting.figures import money, price, qty
+from handlers.telegram.formatting.positions import format_positions, format_trades
+from handlers.telegram.formatting.reports import format_pnl
 from handlers.web.keys import TRADING
 from tests.conftest import OWNER_ID, World
 from tests.processes import migrated_postgres
@@ -42,6 +36,7 @@ from tests.test_properties_telegram import CRASH_MARKS, telegram_html_problem
 from trading import money as rule
 from trading.brokers.paper import PaperBroker
 from trading.positions import Fill, OrderPlan, PositionState, apply_fill, plan_order
+from trading.records import ClosedTradeRow
 from trading.reports import PeriodTotals, PnlSummary, performance, totals
 from trading.views import PositionView, TradeView
 

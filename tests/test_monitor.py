@@ -12,8 +12,9 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal as D
 from typing import Any
 
-from db import repo
 from db.models import AuditLog, CurrentPosition, Order, TradeHistory, TradingBot
+from db.paper_ledger import SqlPaperLedger
+from db.stores import sql_stores
 from tests.conftest import World
 from tests.waiting import eventually
 from trading.brokers.base import OrderFill, OrderRequest
@@ -32,7 +33,7 @@ class GateBroker(PaperBroker):
     instant_fills = False  # stands for an exchange: the order is out while it waits
 
     def __init__(self) -> None:
-        super().__init__(repo.DbPaperLedger())
+        super().__init__(SqlPaperLedger())
         self.gate = asyncio.Event()
         self.gate.set()
         self.requests: list[OrderRequest] = []
@@ -151,7 +152,9 @@ async def test_shorts_take_profit_trail_and_stop_the_other_way(world: World) -> 
 async def test_take_profit_levels_close_their_shares_then_the_stop_moves_to_break_even(
     world: World,
 ) -> None:
-    await repo.set_monitoring("demo", heartbeat_minutes=None, break_even_after_tp1=True)
+    await sql_stores().bots.set_monitoring(
+        "demo", heartbeat_minutes=None, break_even_after_tp1=True
+    )
     await world.send_alert(
         action="buy", price="100", qty="2", sl="3%", tp1="2%", tp1_share="50", tp2="5%"
     )
@@ -257,7 +260,7 @@ async def test_a_manual_close_from_another_process_while_the_stop_closes_is_refu
     assert status == 202  # the stop's order is at the broker
 
     other_broker = GateBroker()
-    other = TradingService(other_broker, EventBus())  # another process: its own locks
+    other = TradingService(other_broker, EventBus(), stores=sql_stores())  # another process
     result = await other.close_position(bot, "BTCUSDT", reason="manual", price=D("96"))
     assert result.status == "ignored" and "already being closed" in result.reason
     broker.gate.set()
@@ -275,9 +278,10 @@ async def test_two_monitors_on_one_tick_close_once(start_world) -> None:
     other_broker = GateBroker()
     other_events = EventBus()
     second = Monitor(
-        TradingService(other_broker, other_events),
+        TradingService(other_broker, other_events, stores=sql_stores()),
         other_events,
         MonitorConfig(retry_backoff=0.02),
+        stores=sql_stores(),
         name="second",
     )
     await second.load()
@@ -309,7 +313,7 @@ class RefusingBroker(PaperBroker):
     """Refuses the first `refusals` closing orders, like an exchange in maintenance."""
 
     def __init__(self, refusals: int) -> None:
-        super().__init__(repo.DbPaperLedger())
+        super().__init__(SqlPaperLedger())
         self.refusals = refusals
 
     async def place_order(self, request: OrderRequest) -> OrderFill:
@@ -388,7 +392,7 @@ class TickerBroker(PaperBroker):
     """A broker that quotes tickers; its first quote request crashes."""
 
     def __init__(self) -> None:
-        super().__init__(repo.DbPaperLedger())
+        super().__init__(SqlPaperLedger())
         self.price: D | None = None
         self.calls = 0
 
@@ -422,7 +426,8 @@ async def test_a_crashed_monitor_is_restarted_and_reported_then_tickers_close(
     broker.price = D("97.5")  # the exchange's ticker crosses the stop
     [trade] = await eventually(lambda: TradeHistory.all())
     assert (trade.reason, trade.exit_price) == ("stop_loss", D("97.5"))
-    exchange, _alerts = await repo.stored_prices(["BTCUSDT"])  # as every monitor reads it
+    # as every monitor reads it
+    exchange, _alerts = await sql_stores().prices.stored_prices(["BTCUSDT"])
     assert exchange["BTCUSDT"][0] == D("97.5") and exchange["BTCUSDT"][2] == "ticker"
 
 
@@ -434,7 +439,7 @@ async def test_a_silent_bot_gets_one_warning_and_one_all_clear(start_world) -> N
         telegram=True, monitor_interval=0.02, monitor_heartbeat_interval=0.02
     )
     await world.add_bot("demo")
-    await repo.set_monitoring("demo", heartbeat_minutes=5, break_even_after_tp1=False)
+    await sql_stores().bots.set_monitoring("demo", heartbeat_minutes=5, break_even_after_tp1=False)
     # the bot was made 10 minutes ago and has not heard from TradingView since
     await TradingBot.filter(name="demo").update(
         created_at=datetime.now(UTC) - timedelta(minutes=10)
@@ -533,7 +538,7 @@ async def test_a_claim_left_by_a_crashed_closer_is_taken_over_once_it_expires(
     bot = await world.add_bot("demo")
     await world.send_alert(action="buy", price="100", qty="1", sl="2%")
     # another process claimed the position and sent an order, then died before the fill
-    await repo.create_order(
+    await sql_stores().orders.create_order(
         client_order_id="tb-crashed-1",
         bot_id=bot.id,
         symbol="BTCUSDT",

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from db import repo
 from db.models import CurrentPosition, TradeHistory
+from db.stores import sql_stores
 from tests.conftest import World
 
 
 async def test_a_paused_bots_tick_still_fires_its_stop(world: World) -> None:
     await world.send_alert(action="buy", price="100", sl="2%")
-    await repo.set_paused("demo", True)
+    await sql_stores().bots.set_paused("demo", True)
     _, answer = await world.send_alert(action="tick", price="97")
     assert answer["status"] == "rejected" and "paused" in answer["reason"]
     trade = await TradeHistory.get()

@@ -29,8 +29,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from bot.monitor_runtime import MONITOR
-from db import repo
 from db.models import CurrentPosition, TradeHistory, TradingBot, WebhookLog
+from db.paper_ledger import SqlPaperLedger
+from db.stores import sql_stores
 from tests.conftest import World
 from tests.examples import run_examples
 from tests.processes import POSTGRES_ADMIN, free_port, postgres_or_skip, run_cli
@@ -40,6 +41,7 @@ from trading.brokers.paper import PaperBroker
 from trading.events import EventBus
 from trading.levels import Level
 from trading.monitor import Monitor, MonitorConfig
+from trading.records import EXCHANGE_SOURCE
 from trading.service import TradingService
 from trading.trigger_index import TriggerIndex, Watch, trail_stop_price
 
@@ -53,7 +55,7 @@ class FeedBroker(PaperBroker):
 
     def __init__(self) -> None:
         # cash for every example's bogus fills (a long bought at a million, sold at a cent)
-        super().__init__(repo.DbPaperLedger(), initial_balance=D(10**15))
+        super().__init__(SqlPaperLedger(), initial_balance=D(10**15))
         self.quotes: dict[str, D] = {}
 
     async def fetch_tickers(self, symbols: list[str]) -> dict[str, D]:
@@ -195,7 +197,7 @@ async def test_another_bots_alert_never_closes_my_position_but_my_own_or_the_exc
             )
             assert b_opened["status"] == "executed", b_opened
         if case.b_mode == "paused":
-            await repo.set_paused(b.name, True)
+            await sql_stores().bots.set_paused(b.name, True)
         elif case.b_mode == "manual":
             await TradingBot.filter(id=b.id).update(approval="manual")
         before = await position_of(a, symbol)
@@ -335,7 +337,7 @@ async def test_a_paused_bots_price_moves_its_own_stop_only(world: World) -> None
     b = await world.add_bot("other")
     await world.send_alert(a, action="buy", price="100", qty="1", sl="2%")
     await world.send_alert(b, action="buy", price="100", qty="1", sl="2%")
-    await repo.set_paused(b.name, True)
+    await sql_stores().bots.set_paused(b.name, True)
     _, answer = await world.send_alert(b, action="tick", price="0.1")
     assert answer["status"] == "rejected" and "paused" in answer["reason"]
     b_trade = await TradeHistory.get(bot_id=b.id)  # the kill switch keeps B's stop working
@@ -380,9 +382,10 @@ async def test_a_monitor_in_another_process_moves_each_bots_stops_on_its_own_pri
 
     events = EventBus()
     other = Monitor(
-        TradingService(PaperBroker(repo.DbPaperLedger()), events),
+        TradingService(PaperBroker(SqlPaperLedger()), events, stores=sql_stores()),
         events,
         MonitorConfig(interval=0.02, resync_interval=0.02, price_max_age=3600),
+        stores=sql_stores(),
         name="other-process",
     )
     runner = asyncio.create_task(other.run())
@@ -434,17 +437,19 @@ async def test_exchange_prices_from_another_process_move_every_bots_stops(
     await world.send_alert(b, action="buy", price="100", qty="1", sl="2%")
     events = EventBus()
     other = Monitor(
-        TradingService(PaperBroker(repo.DbPaperLedger()), events),
+        TradingService(PaperBroker(SqlPaperLedger()), events, stores=sql_stores()),
         events,
         MonitorConfig(interval=0.02, resync_interval=0.02, price_max_age=3600),
+        stores=sql_stores(),
     )
     runner = asyncio.create_task(other.run())
     try:
         await eventually(lambda: _watching(other, 2))
-        await repo.record_price("BTCUSDT", D("0.1"), datetime.now(UTC), "alert")  # no bot's
+        prices = sql_stores().prices
+        await prices.record_price("BTCUSDT", D("0.1"), datetime.now(UTC), "alert")  # no bot's
         await passes_later(other, 3)
         assert await CurrentPosition.all().count() == 2
-        await repo.record_prices({"BTCUSDT": (D("97"), datetime.now(UTC))}, repo.EXCHANGE_SOURCE)
+        await prices.record_prices({"BTCUSDT": (D("97"), datetime.now(UTC))}, EXCHANGE_SOURCE)
         await eventually(lambda: _trades(2))
         trades = await TradeHistory.all()
         assert {(t.bot_id, t.reason, t.exit_price) for t in trades} == {  # type: ignore[attr-defined]
@@ -608,15 +613,15 @@ async def test_another_bots_alert_neither_hides_the_exchange_price_nor_values_my
     every monitor still sees the exchange's price."""
     a = await world.add_bot("alpha")
     b = await world.add_bot("beta")
-    await repo.ensure_instrument("BTCUSDT")
+    await sql_stores().prices.ensure_instrument("BTCUSDT")
     seen = datetime.now(UTC) - timedelta(seconds=3)
-    await repo.record_prices({"BTCUSDT": (D(60000), seen)}, repo.EXCHANGE_SOURCE)
+    await sql_stores().prices.record_prices({"BTCUSDT": (D(60000), seen)}, EXCHANGE_SOURCE)
     await world.send_alert(a, action="tick", price="1")
     _, answer = await world.send_alert(b, action="buy", qty="0.1")
     assert answer["status"] == "executed" and D(answer["order"]["price"]) == 60000, answer
     _, positions = await world.get("/positions?bot=beta")
     assert [D(p["unrealized_pnl"]) > -100 for p in positions] == [True], positions
-    exchange, own = await repo.stored_prices(["BTCUSDT"])
+    exchange, own = await sql_stores().prices.stored_prices(["BTCUSDT"])
     assert exchange["BTCUSDT"][0] == 60000 and own[(a.id, "BTCUSDT")][0] == 1
 
 
@@ -628,15 +633,16 @@ async def test_a_price_an_alert_left_in_the_shared_row_before_the_upgrade_never_
     known, however new it is."""
     a = world.bots["demo"]
     await world.send_alert(a, action="tick", price="100")
-    await repo.ensure_instrument("BTCUSDT")
+    prices = sql_stores().prices
+    await prices.ensure_instrument("BTCUSDT")
     from db.models import Instrument
 
     await Instrument.filter(symbol="BTCUSDT").update(
         last_price=D(5), last_price_at=datetime.now(UTC) + timedelta(minutes=1),
         last_price_source="alert",
     )  # fmt: skip
-    assert await repo.last_price("BTCUSDT", a.id) == 100
+    assert await prices.last_price("BTCUSDT", a.id) == 100
     other = await world.add_bot("fresh")
-    assert await repo.last_price("BTCUSDT", other.id) == 5  # nothing else known: the last resort
+    assert await prices.last_price("BTCUSDT", other.id) == 5  # nothing else known: the last resort
     _, positions = await world.get("/positions")
     assert positions == []

@@ -13,9 +13,10 @@ from pathlib import Path
 import pytest
 from tortoise import Tortoise
 
-from db import repo
 from db.config import tortoise_config
 from db.models import TradeHistory
+from db.paper_ledger import SqlPaperLedger
+from db.stores import sql_stores
 from tests.conftest import World
 from tests.processes import migrated_postgres
 from trading.bots import BotSpec
@@ -43,7 +44,7 @@ async def _trade(bot_id: int, trade_id: int | None, pnl: str, quote: str = "USDT
 
 async def test_realized_pnl_is_exact_read_incrementally(world: World) -> None:
     bot_id = world.bots["demo"].id
-    ledger = repo.DbPaperLedger()
+    ledger = SqlPaperLedger()
     assert (await ledger.account("USDT"))[0] == Decimal(0)
     await _trade(bot_id, None, "1.5")
     await _trade(bot_id, None, "-0.25")
@@ -52,7 +53,7 @@ async def test_realized_pnl_is_exact_read_incrementally(world: World) -> None:
     await _trade(bot_id, None, "0.000000000001", quote="EUR")  # another currency: not counted
     assert (await ledger.account("USDT"))[0] == Decimal("3.25")
     # the whole-account view (every row added up) agrees with the incremental one
-    assert (await repo.DbPaperLedger().realized())["USDT"] == (await ledger.account("USDT"))[0]
+    assert (await SqlPaperLedger().realized())["USDT"] == (await ledger.account("USDT"))[0]
 
 
 @pytest.fixture
@@ -66,8 +67,8 @@ async def postgres(tmp_path: Path) -> AsyncIterator[str]:
 
 
 async def test_on_postgres_a_trade_committed_out_of_id_order_is_counted(postgres: str) -> None:
-    bot = await repo.create_bot(BotSpec(name="demo", symbols=["BTCUSDT"], size="1"))
-    ledger = repo.DbPaperLedger()
+    bot = await sql_stores().bots.create_bot(BotSpec(name="demo", symbols=["BTCUSDT"], size="1"))
+    ledger = SqlPaperLedger()
     await _trade(bot.id, 10, "1.5")
     await _trade(bot.id, 20, "-0.25")
     assert (await ledger.account("USDT"))[0] == Decimal("1.25")
@@ -77,7 +78,7 @@ async def test_on_postgres_a_trade_committed_out_of_id_order_is_counted(postgres
     await _trade(bot.id, 25, "100")
     await _trade(bot.id, 40, "1")
     assert (await ledger.account("USDT"))[0] == Decimal("104.25")
-    assert (await repo.DbPaperLedger().realized())["USDT"] == (await ledger.account("USDT"))[0]
+    assert (await SqlPaperLedger().realized())["USDT"] == (await ledger.account("USDT"))[0]
 
 
 async def test_the_cash_check_sees_trades_closed_through_the_product(world: World) -> None:
@@ -85,6 +86,6 @@ async def test_the_cash_check_sees_trades_closed_through_the_product(world: Worl
     await world.send_alert(action="close", price="150", qty="1")
     _, balances = await world.get("/positions")
     assert balances == []
-    realized = (await repo.DbPaperLedger().account("USDT"))[0]
+    realized = (await SqlPaperLedger().account("USDT"))[0]
     stored = sum(await TradeHistory.all().values_list("pnl", flat=True), Decimal(0))
     assert realized == stored and realized > 49

@@ -26,8 +26,8 @@ from hypothesis import strategies as st
 from tortoise import Tortoise
 from tortoise.exceptions import IntegrityError
 
-from db import series as store
 from db.models import PriceBar, TradingBot
+from db.stores import sql_stores
 from tests.conftest import World, now_iso
 from tests.processes import POSTGRES_ADMIN, postgres_or_skip
 from trading.alerts import Alert, build_alert
@@ -265,7 +265,7 @@ async def test_the_runner_turns_what_the_door_refuses_into_notes_and_forgets_it(
     world: World,
 ) -> None:
     bot = await world.add_bot("r", strategy="rsi", size="1")  # no interval of its own
-    runner = StrategyRunner()
+    runner = StrategyRunner(series=sql_stores().series)
     bad = [
         construct(price=D(100), interval="99999999999M", bar_time=T0),
         construct(price=D(100), interval="1" * 30, bar_time=T0),
@@ -302,13 +302,14 @@ async def test_a_bot_whose_stored_interval_is_no_longer_valid_is_told_so(world: 
     # A bot that does what its alerts say needs no series: it still trades.
     status, answer = await world.send_alert("s", action="buy", price="100", time=now_iso())
     assert (status, answer["status"]) == (200, "executed"), answer
-    chart = await load_chart("BTCUSDT", bot="r")  # the bars its alerts brought still draw
+    # The bars its alerts brought still draw.
+    chart = await load_chart(sql_stores().series, "BTCUSDT", bot="r")
     assert chart.interval == "60" and chart.bars
 
 
 async def test_a_failed_store_leaves_no_half_updated_series(world: World) -> None:
     bot = await world.add_bot("r", strategy="rsi", size="1", interval="60")
-    runner = StrategyRunner()
+    runner = StrategyRunner(series=sql_stores().series)
     for i in range(3):
         await runner.decide(bot, tick(FALLING[i], i), None)
     connection = Tortoise.get_connection("default")
@@ -325,7 +326,7 @@ async def test_a_failed_store_leaves_no_half_updated_series(world: World) -> Non
     for i in range(3, 15):
         decision = await runner.decide(bot, tick(FALLING[i], i), None)
     assert decision.signal == "buy"
-    stored = await store.load_bars(bot.id, "BTCUSDT", "60", 100)
+    stored = await sql_stores().series.load_bars(bot.id, "BTCUSDT", "60", 100)
     assert [float(b.close) for b in stored] == [float(p) for p in FALLING]
 
 
@@ -347,16 +348,16 @@ async def test_another_bots_bars_never_change_my_strategy(world: World) -> None:
     assert not any("late" in a["reason"] for a in mine)
     counts = {name: await PriceBar.filter(bot_id=world.bots[name].id).count() for name in "abc"}
     assert counts == {"a": 15, "b": 15, "c": 1}
-    chart = await load_chart("BTCUSDT", bot="a")
+    chart = await load_chart(sql_stores().series, "BTCUSDT", bot="a")
     assert [float(bar.close) for bar in chart.bars] == [float(p) for p in FALLING]
     assert [(f.kind, f.bot) for f in chart.fills] == [("open", "a")]
-    chart = await load_chart("BTCUSDT", bot="b")
+    chart = await load_chart(sql_stores().series, "BTCUSDT", bot="b")
     assert float(chart.bars[-1].close) == 270 and not chart.fills
 
 
 async def test_the_series_cache_is_bounded_and_reloads_from_the_table(world: World) -> None:
     bots = [await world.add_bot(name, strategy="rsi", size="1", interval="60") for name in "abc"]
-    runner = StrategyRunner(max_series=2)
+    runner = StrategyRunner(series=sql_stores().series, max_series=2)
     decisions: dict[int, list[str | None]] = {bot.id: [] for bot in bots}
     for i, price in enumerate(FALLING):
         for bot in bots:

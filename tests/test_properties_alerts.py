@@ -15,7 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from trading.alerts import Action, Alert, parse_alert
-from trading.control import rebuild_alert
+from trading.approvals import rebuild_alert
 from trading.errors import AlertError
 from trading.intake import redacted_alert
 from trading.levels import Level

@@ -28,9 +28,10 @@ from tests.examples import run_examples
 from tests.fakes.telegram_api import Call, FakeTelegramAPI
 from tests.telegram_helpers import Chat, text_of
 from trading.alerts import parse_decimal
+from trading.approvals import parse_qty
 from trading.backtest.history import parse_request
 from trading.bots import parse_size
-from trading.control import EDITABLE, check_field, parse_qty
+from trading.control import EDITABLE, check_field
 from trading.errors import InvalidRequest, TradingError
 from trading.levels import Level
 

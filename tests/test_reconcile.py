@@ -11,7 +11,8 @@ from typing import Any
 
 import pytest
 
-from db import repo
+from db.paper_ledger import SqlPaperLedger
+from db.stores import sql_stores
 from tests.conftest import World
 from tests.fakes.exchange import FakeBinance, ccxt_broker
 from trading.brokers.base import Balance, BaseBroker, OrderFill, OrderRequest
@@ -126,11 +127,11 @@ async def test_an_order_sent_before_a_crash_is_found_filled_after_restart(
     world: World = await start_world(broker=ccxt_broker(fake))
     bot = await world.add_bot("demo", size="0.01")
     # The process wrote the row, sent the order, and died before storing the fill.
-    order_id = await repo.create_order(client_order_id="tb1-crashed", bot_id=bot.id,
+    order_id = await sql_stores().orders.create_order(client_order_id="tb1-crashed", bot_id=bot.id,
         symbol="BTCUSDT", side="buy", qty=Decimal("0.01"), price=Decimal("50000"),
         broker="ccxt", intent="open", reason="signal", webhook_log_id=None)  # fmt: skip
-    never_sent = await repo.create_order(client_order_id="tb1-never-sent", bot_id=bot.id,
-        symbol="BTCUSDT", side="buy", qty=Decimal("0.01"), price=Decimal("50000"),
+    never_sent = await sql_stores().orders.create_order(client_order_id="tb1-never-sent",
+        bot_id=bot.id, symbol="BTCUSDT", side="buy", qty=Decimal("0.01"), price=Decimal("50000"),
         broker="ccxt", intent="open", reason="signal", webhook_log_id=None)  # fmt: skip
     sender = ccxt_broker(fake)
     try:
@@ -143,7 +144,9 @@ async def test_an_order_sent_before_a_crash_is_found_filled_after_restart(
     restarted = ccxt_broker(fake)  # a new process: it remembers nothing of the order
     try:
         report = await reconcile_pending(
-            restarted, await repo.pending_orders(), now=datetime.now(UTC) + timedelta(hours=1)
+            restarted,
+            await sql_stores().orders.pending_orders(),
+            now=datetime.now(UTC) + timedelta(hours=1),
         )
         # Reconciliation named the market: a look-up by client id alone now works too (the
         # service does that before taking over an expired closing claim).
@@ -168,15 +171,15 @@ async def test_holdings_match_after_trading_and_a_withdrawal_is_reported(
     await world.add_bot("demo", size="0.01")
     _, body = await world.send_alert(action="buy", price="50000", qty="0.02")
     assert body["status"] == "executed"
-    assert (await check_holdings(broker, await repo.list_positions())).clean
+    assert (await check_holdings(broker, await sql_stores().positions.list_positions())).clean
     fake.free["BTC"] = Decimal("0.005")  # someone sold most of it on the exchange's website
-    report = await check_holdings(broker, await repo.list_positions())
+    report = await check_holdings(broker, await sql_stores().positions.list_positions())
     assert report.differences == [HoldingDifference("BTC", Decimal("0.02"), Decimal("0.005"))]
     assert report.lines() == ["BTC: positions hold 0.02, broker has 0.005 (-0.015)"]
 
 
 async def test_the_paper_broker_has_nothing_to_compare(world: World) -> None:
     await world.send_alert(action="buy", price="100")
-    paper = PaperBroker(repo.DbPaperLedger())
-    report = await check_holdings(paper, await repo.list_positions())
+    paper = PaperBroker(SqlPaperLedger())
+    report = await check_holdings(paper, await sql_stores().positions.list_positions())
     assert report.clean and report.balances == []

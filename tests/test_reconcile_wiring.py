@@ -9,9 +9,9 @@ from typing import Any
 import pytest
 from tortoise import Tortoise
 
-from bot.app import build_broker
-from db import repo
+from bot.assembly import build_broker
 from db.config import tortoise_config
+from db.stores import sql_stores
 from handlers.web.keys import TRADING
 from tests.conftest import OWNER_ID, World
 from tests.fakes.exchange import API_KEY, SECRET, FakeBinance, ccxt_broker
@@ -51,10 +51,10 @@ async def test_an_unknown_outcome_is_stored_by_reconciliation_on_status(
     fake.fail_next("/api/v3/order", "http_502", method="GET", times=5)
     _, body = await world.send_alert(action="buy", price="50000")
     assert body["status"] == "rejected" and "will be reconciled" in body["reason"]
-    assert len(await repo.pending_orders()) == 1
+    assert len(await sql_stores().orders.pending_orders()) == 1
     report, holdings = await world.server.app[TRADING].reconcile()
     assert len(report.found) == 1 and holdings.clean
-    assert await repo.pending_orders() == []
+    assert await sql_stores().orders.pending_orders() == []
     _, positions = await world.get("/positions")
     assert [p["qty"] for p in positions] == ["0.01"]
     assert len(fake.executed) == 1
@@ -64,9 +64,9 @@ async def test_start_up_stores_a_fill_the_last_run_never_stored_and_tells_the_ow
     start_world: Callable[..., Any], fake: FakeBinance, db_url: str
 ) -> None:
     await Tortoise.init(config=tortoise_config(db_url))
-    bot = await repo.create_bot(BotSpec(name="demo", symbols=["BTCUSDT"], size="0.01"))
-    await repo.create_order(client_order_id="tb1-crashed", bot_id=bot.id, symbol="BTCUSDT",
-        side="buy", qty=Decimal("0.01"), price=Decimal("50000"), broker="ccxt",
+    bot = await sql_stores().bots.create_bot(BotSpec(name="demo", symbols=["BTCUSDT"], size="0.01"))
+    await sql_stores().orders.create_order(client_order_id="tb1-crashed", bot_id=bot.id,
+        symbol="BTCUSDT", side="buy", qty=Decimal("0.01"), price=Decimal("50000"), broker="ccxt",
         intent="open", reason="signal", webhook_log_id=None)  # fmt: skip
     await Tortoise.close_connections()
     sender = ccxt_broker(fake)

@@ -13,8 +13,8 @@ from typing import Any
 import numpy as np
 import pytest
 
-from db import series as store
 from db.models import PriceBar
+from db.stores import sql_stores
 from tests.conftest import World, now_iso
 from trading.alerts import build_alert
 from trading.series import (
@@ -206,7 +206,8 @@ async def test_bars_survive_a_restart_and_the_rsi_goes_on(
 async def test_two_processes_see_each_others_bars(world: World) -> None:
     """Two runners (two processes behind a load balancer) on one database agree."""
     bot = await world.add_bot("r", strategy="rsi", size="1", interval="60")
-    one, two = StrategyRunner(), StrategyRunner()
+    one = StrategyRunner(series=sql_stores().series)
+    two = StrategyRunner(series=sql_stores().series)
     closes = [100 - i for i in range(15)]  # RSI 0 on the 15th bar
     for i, close in enumerate(closes):
         runner = one if i % 2 else two
@@ -239,7 +240,7 @@ async def test_a_candle_source_fills_the_series_before_alerts_do(world: World) -
 
     bot = await world.add_bot("r", strategy="rsi", size="1", interval="60")
     exchange = Exchange()
-    runner = StrategyRunner(candles=exchange)
+    runner = StrategyRunner(series=sql_stores().series, candles=exchange)
     alert = build_alert(
         {
             "action": "tick",
@@ -258,7 +259,7 @@ async def test_a_candle_source_fills_the_series_before_alerts_do(world: World) -
 
 async def test_stored_bars_are_pruned_to_a_bound(world: World) -> None:
     bot = await world.add_bot("r", strategy="rsi", size="1", interval="60")
-    runner = StrategyRunner(capacity=20, keep_stored=30, prune_every=10)
+    runner = StrategyRunner(series=sql_stores().series, capacity=20, keep_stored=30, prune_every=10)
     prices = 100 + np.sin(np.arange(75)) * 5
     for i, price in enumerate(prices):
         alert = build_alert(
@@ -273,5 +274,5 @@ async def test_stored_bars_are_pruned_to_a_bound(world: World) -> None:
         await runner.decide(bot, alert, None)
     assert len(await runner.series(bot.id, "BTCUSDT", "60")) == 20
     assert await PriceBar.filter(symbol="BTCUSDT").count() <= 30 + 10
-    newest = await store.load_bars(bot.id, "BTCUSDT", "60", 5)
+    newest = await sql_stores().series.load_bars(bot.id, "BTCUSDT", "60", 5)
     assert newest[-1].open_time == hours(74)

@@ -15,13 +15,13 @@ from decimal import Decimal
 from typing import Any
 
 from bot.telegram_runtime import TELEGRAM_RUNTIME
-from db import repo
 from db.models import AuditLog, CurrentPosition, WebhookLog
+from db.stores import sql_stores
 from tests.conftest import OWNER_ID, World
 from tests.telegram_helpers import Chat
 from trading.alerts import build_alert
+from trading.approvals import rebuild_alert
 from trading.bots import BotConfig
-from trading.control import rebuild_alert
 from trading.intake import redacted_alert
 
 
@@ -36,7 +36,7 @@ async def manual_world(start_world: Callable[..., Any], **spec: Any) -> tuple[Wo
 
 async def request_approval(world: World, bot: BotConfig, **fields: Any) -> int:
     alert = build_alert({"symbol": "BTCUSDT", "passphrase": "hidden", **fields})
-    log_id = await repo.insert_webhook_log(
+    log_id = await sql_stores().alerts.insert_webhook_log(
         key_hint="test…",
         bot_id=bot.id,
         body=json.dumps(fields),

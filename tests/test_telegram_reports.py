@@ -10,9 +10,9 @@ from decimal import Decimal
 from typing import Any
 
 from db.models import TradeHistory
-from db.reports import ClosedTradeRow
 from tests.conftest import OWNER_ID, World
 from tests.telegram_helpers import Chat
+from trading.records import ClosedTradeRow
 from trading.reports import by_day, by_week, performance
 
 NOW = datetime(2026, 11, 25, 15, 0, tzinfo=UTC)  # a Wednesday

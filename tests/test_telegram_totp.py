@@ -17,8 +17,8 @@ import pyotp
 import pytest
 
 from bot.telegram_runtime import TELEGRAM_RUNTIME
-from db import users as users_db
 from db.models import AuditLog, CurrentPosition, TradingBot, User
+from db.stores import sql_stores
 from tests.conftest import OWNER_ID, World
 from tests.telegram_helpers import REFUSAL, Chat, webhook_key
 from trading import totp as totp_core
@@ -306,11 +306,13 @@ def test_a_code_is_good_for_the_current_step_and_one_either_side() -> None:
 
 
 async def test_two_processes_given_the_same_code_accept_it_once(world: World) -> None:
-    await users_db.set_totp_pending(555, totp_core.new_secret())
-    state = await users_db.totp_state(555)
+    await sql_stores().users.set_totp_pending(555, totp_core.new_secret())
+    state = await sql_stores().users.totp_state(555)
     assert state is not None and state.secret is not None and "secret" not in repr(state)
-    assert await users_db.enable_totp(555, state.secret, 100)
-    results = await asyncio.gather(*(users_db.accept_totp_step(555, 101) for _ in range(4)))
+    assert await sql_stores().users.enable_totp(555, state.secret, 100)
+    results = await asyncio.gather(
+        *(sql_stores().users.accept_totp_step(555, 101) for _ in range(4))
+    )
     assert sorted(results) == [False, False, False, True]
-    assert not await users_db.accept_totp_step(555, 100)
-    assert await users_db.accept_totp_step(555, 102)
+    assert not await sql_stores().users.accept_totp_step(555, 100)
+    assert await sql_stores().users.accept_totp_step(555, 102)

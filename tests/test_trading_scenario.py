@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from decimal import Decimal as D
 
-from db import repo
 from db.models import CurrentPosition, Order, PositionEntry, TradeHistory
+from db.paper_ledger import SqlPaperLedger
 from tests.conftest import World
 
 FEE = D("0.001")
@@ -132,7 +132,7 @@ async def test_a_close_does_not_need_the_brokers_balances(start_world) -> None:
                 raise BrokerUnavailable("balances unavailable")
             return await super().balances()
 
-    broker = NoBalances(repo.DbPaperLedger())
+    broker = NoBalances(SqlPaperLedger())
     world = await start_world(broker=broker)
     await world.add_bot("pct", size="5%")
     status, opened = await world.send_alert("pct", action="buy", price="100")

@@ -8,7 +8,8 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 from db.models import CurrentPosition, Order, WebhookLog
-from db.repo import DbPaperLedger
+from db.paper_ledger import SqlPaperLedger
+from db.stores import sql_stores
 from tests.conftest import World, now_iso
 from trading.brokers.base import OrderFill, OrderRequest
 from trading.brokers.paper import PaperBroker
@@ -111,9 +112,8 @@ async def test_same_id_for_two_bots_is_not_a_duplicate(world: World) -> None:
 
 
 async def test_paused_bot_rejects_with_reason(world: World) -> None:
-    from db import repo
 
-    await repo.set_paused("demo", True)
+    await sql_stores().bots.set_paused("demo", True)
     status, answer = await world.send_alert(action="buy", price="100")
     assert status == 200
     assert answer == {
@@ -171,7 +171,7 @@ class SlowBroker(PaperBroker):
     instant_fills = False  # stands for an exchange: the order is out while it waits
 
     def __init__(self) -> None:
-        super().__init__(DbPaperLedger())
+        super().__init__(SqlPaperLedger())
         self.release = asyncio.Event()
 
     async def place_order(self, request: OrderRequest) -> OrderFill:
@@ -304,10 +304,9 @@ async def test_forwarded_for_is_believed_only_from_a_trusted_proxy(start_world) 
 
 
 async def test_a_rotated_key_stops_the_old_url_at_once(world: World) -> None:
-    from db import repo
 
     old = world.bots["demo"]
-    new = await repo.rotate_key("demo")
+    new = await sql_stores().bots.rotate_key("demo")
     status, answer = await world.send_alert(old, action="buy", price="100")
     assert status == 401 and answer["reason"] == "unknown webhook key"
     assert (await world.send_alert(new, action="buy", price="100"))[1]["status"] == "executed"
@@ -315,29 +314,30 @@ async def test_a_rotated_key_stops_the_old_url_at_once(world: World) -> None:
 
 async def test_an_older_price_never_replaces_a_newer_one(world: World) -> None:
     """An approved alert is executed after later alerts were seen: its price is older."""
-    from db import repo
 
     bot = world.bots["demo"].id
     await world.send_alert(action="tick", price="105")
     earlier = datetime.now(UTC) - timedelta(minutes=1)
-    await repo.record_price("BTCUSDT", Decimal("99"), earlier, "alert", bot_id=bot)
-    assert await repo.last_price("BTCUSDT", bot) == Decimal("105")
-    await repo.record_price("BTCUSDT", Decimal("106"), datetime.now(UTC), "alert", bot_id=bot)
-    assert await repo.last_price("BTCUSDT", bot) == Decimal("106")
+    prices = sql_stores().prices
+    await prices.record_price("BTCUSDT", Decimal("99"), earlier, "alert", bot_id=bot)
+    assert await prices.last_price("BTCUSDT", bot) == Decimal("105")
+    await prices.record_price("BTCUSDT", Decimal("106"), datetime.now(UTC), "alert", bot_id=bot)
+    assert await prices.last_price("BTCUSDT", bot) == Decimal("106")
     # a ticker poll follows the same rule, symbol by symbol; the bot takes the newer of the two
-    await repo.record_prices({"BTCUSDT": (Decimal("98"), earlier)}, "ticker")
-    assert await repo.last_price("BTCUSDT", bot) == Decimal("106")
-    await repo.record_prices({"BTCUSDT": (Decimal("97"), earlier - timedelta(minutes=1))}, "ticker")
-    assert await repo.last_price("BTCUSDT") == Decimal("98")
-    await repo.record_prices({"BTCUSDT": (Decimal("107"), datetime.now(UTC))}, "ticker")
-    assert await repo.last_price("BTCUSDT", bot) == Decimal("107")
+    await prices.record_prices({"BTCUSDT": (Decimal("98"), earlier)}, "ticker")
+    assert await prices.last_price("BTCUSDT", bot) == Decimal("106")
+    older = earlier - timedelta(minutes=1)
+    await prices.record_prices({"BTCUSDT": (Decimal("97"), older)}, "ticker")
+    assert await prices.last_price("BTCUSDT") == Decimal("98")
+    await prices.record_prices({"BTCUSDT": (Decimal("107"), datetime.now(UTC))}, "ticker")
+    assert await prices.last_price("BTCUSDT", bot) == Decimal("107")
 
 
 class BrokenBroker(PaperBroker):
     """A bug below the service: the alert must still be answered and recorded, never a 500."""
 
     def __init__(self) -> None:
-        super().__init__(DbPaperLedger())
+        super().__init__(SqlPaperLedger())
 
     async def place_order(self, request: OrderRequest) -> OrderFill:
         raise RuntimeError("a bug")

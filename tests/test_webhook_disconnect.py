@@ -18,8 +18,8 @@ from aiohttp import ClientSession, web
 
 from bot.app import create_app
 from bot.config import Settings
-from db import repo
 from db.models import Order, WebhookLog
+from db.stores import sql_stores
 from tests.waiting import eventually
 from trading.bots import BotSpec
 
@@ -81,7 +81,7 @@ async def test_a_sender_hanging_up_mid_body_is_a_client_error(
         serving(make_settings(), handler_cancellation=handler_cancellation) as base,
         ClientSession() as http,
     ):
-        bot = await repo.create_bot(
+        bot = await sql_stores().bots.create_bot(
             BotSpec(name="demo", strategy="signal", symbols=["BTCUSDT"], size="1")
         )
 

@@ -14,10 +14,9 @@ from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
-from db import bots_admin, repo
-from db import users as users_db
 from trading.errors import InvalidRequest, NotFound
 from trading.events import Event
+from trading.ports import Stores
 
 log = logging.getLogger(__name__)
 
@@ -44,8 +43,15 @@ class Actor:
     def can(self, needed: Role) -> bool:
         return self.role is not None and self.role.rank >= needed.rank
 
+    @property
+    def shown(self) -> str:
+        """How the actor is named in messages ("by alice")."""
+        return self.name or self.key
+
 
 SYSTEM = Actor("system", Role.OWNER, "system")
+# The shell user of `tradebot` (the host's operator): trusted as an owner, audited as "cli".
+CLI = Actor("cli", Role.OWNER, "cli")
 
 # What a user can switch on or off with /notify, and what each covers.
 NOTIFY_KINDS: dict[str, str] = {
@@ -92,22 +98,23 @@ class Member:
 
 
 class AccessService:
-    def __init__(self, admins: Iterable[int]) -> None:
+    def __init__(self, admins: Iterable[int], *, stores: Stores) -> None:
         self.admins = frozenset(int(a) for a in admins)
+        self.stores = stores
 
     # ------------------------------------------------------------ identity
 
     async def actor(self, user_id: int, name: str = "") -> Actor:
         if user_id in self.admins:
             return Actor(f"tg:{user_id}", Role.OWNER, name, user_id)
-        record = await users_db.user(user_id)
+        record = await self.stores.users.user(user_id)
         role = Role(record.role) if record and record.role in Role._value2member_map_ else None
         return Actor(f"tg:{user_id}", role, name, user_id)
 
     async def refused(self, actor: Actor, action: str, why: str, **details: Any) -> None:
         """Every refused attempt is an audit row (who, what, when, outcome)."""
         log.info("refused actor=%s action=%s why=%s", actor.key, action, why)
-        await repo.audit(
+        await self.stores.audit.audit(
             actor.key,
             action[:64],
             outcome="refused",
@@ -119,16 +126,18 @@ class AccessService:
 
     async def first_delivery(self, update_id: int) -> bool:
         """False when this Telegram update was handled before (redelivery)."""
-        return await users_db.remember_update(update_id)
+        return await self.stores.users.remember_update(update_id)
 
     async def forget_old_updates(self, days: int = 7) -> int:
         """Telegram redelivers for a day at most: older update ids need not be kept."""
-        return await users_db.forget_updates_before(datetime.now(UTC) - timedelta(days=days))
+        return await self.stores.users.forget_updates_before(
+            datetime.now(UTC) - timedelta(days=days)
+        )
 
     # ------------------------------------------------------------ users and roles
 
     async def members(self) -> list[Member]:
-        rows = {record.telegram_id: record for record in await users_db.list_users()}
+        rows = {record.telegram_id: record for record in await self.stores.users.list_users()}
         members = [
             Member(
                 admin,
@@ -154,8 +163,8 @@ class AccessService:
             raise InvalidRequest(f"{user_id} is an owner from TRADEBOT_TELEGRAM_ADMINS")
         if user_id <= 0:
             raise InvalidRequest("a user id is a positive number (ask them for it: /start)")
-        record = await users_db.set_role(user_id, role)
-        await repo.audit(actor.key, "user.grant", str(user_id), role=role)
+        record = await self.stores.users.set_role(user_id, role)
+        await self.stores.audit.audit(actor.key, "user.grant", str(user_id), role=role)
         return Member(user_id, Role(role), record.username, False, record.notify)
 
     async def revoke(self, actor: Actor, user_id: int) -> None:
@@ -163,9 +172,9 @@ class AccessService:
             raise InvalidRequest(
                 f"{user_id} is an owner from TRADEBOT_TELEGRAM_ADMINS; change that setting"
             )
-        if not await users_db.delete_user(user_id):
+        if not await self.stores.users.delete_user(user_id):
             raise NotFound(f"user {user_id} has no role")
-        await repo.audit(actor.key, "user.revoke", str(user_id))
+        await self.stores.audit.audit(actor.key, "user.revoke", str(user_id))
 
     # ------------------------------------------------------------ notifications
 
@@ -176,7 +185,7 @@ class AccessService:
 
     async def notify_choices(self, actor: Actor) -> dict[str, bool]:
         assert actor.role is not None and actor.user_id is not None
-        record = await users_db.user(actor.user_id)
+        record = await self.stores.users.user(actor.user_id)
         return {**self.defaults(actor.role), **(record.notify if record else {})}
 
     async def toggle_notify(self, actor: Actor, kind: str) -> dict[str, bool]:
@@ -185,8 +194,8 @@ class AccessService:
         assert actor.role is not None and actor.user_id is not None
         choices = await self.notify_choices(actor)
         choices[kind] = not choices[kind]
-        await users_db.set_notify(actor.user_id, choices, actor.role.value)
-        await repo.audit(actor.key, "notify.set", kind, on=choices[kind])
+        await self.stores.users.set_notify(actor.user_id, choices, actor.role.value)
+        await self.stores.audit.audit(actor.key, "notify.set", kind, on=choices[kind])
         return choices
 
     async def recipients(self, event: Event) -> list[Destination]:
@@ -206,7 +215,7 @@ class AccessService:
                 destinations.append(Destination(member.user_id))
         bot = getattr(event, "bot", None)
         if bot and kind != "system":
-            chat = (await bots_admin.bot_chats()).get(bot)
+            chat = (await self.stores.bots.bot_chats()).get(bot)
             if chat is not None:
                 destinations.append(Destination(chat[0], chat[1]))
         return destinations

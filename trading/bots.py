@@ -9,6 +9,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
+from trading.errors import InvalidRequest
 from trading.levels import Level
 from trading.money import wide
 from trading.symbols import normalize_symbol
@@ -198,3 +199,9 @@ class BotConfig(BaseModel):
     @classmethod
     def _level(cls, value: Any) -> Level | None:
         return None if value in (None, "") else Level.parse(value)
+
+
+def check_heartbeat_minutes(minutes: int | None) -> None:
+    """The alert heartbeat a bot may expect (None: none): between 1 minute and 7 days."""
+    if minutes is not None and not 1 <= minutes <= 10080:
+        raise InvalidRequest("heartbeat must be between 1 minute and 7 days")

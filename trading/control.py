@@ -1,42 +1,47 @@
 """The control surface's services, free of any transport (freqtrade's `rpc.py`): bot management,
-manual closes, the kill switch, manual approvals and position sync.
+manual closes, the kill switch, position sync, and the reads every front end shows (bots,
+positions, health). Manual approvals are `trading.approvals`.
 
-Handlers parse, call one of these, and format; every state change is an audit row (who, what,
-when, outcome), refusals raise a TradingError whose message the chat shows as is. Trades go
-through `TradingService`, the same path a webhook alert takes.
+The chat, the read API and the CLI parse, call one of these, and render; every state change is an
+audit row (who, what, when, outcome) written here, whoever asks, and refusals raise a
+TradingError whose message the front end shows as is. Trades go through `TradingService`, the
+same path a webhook alert takes.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
 from pydantic import ValidationError
 
-from db import bots_admin, repo
-from trading.access import SYSTEM, Actor
-from trading.alerts import Alert, build_alert, parse_decimal
+from trading.access import Actor
+from trading.alerts import build_alert
+from trading.approvals import ApprovalService
 from trading.bots import NAME, BotConfig, BotSpec, parse_size
 from trading.brokers.base import Balance, BaseBroker
-from trading.control_events import ApprovalRequested, ApprovalResolved, ControlAction, OutOfSync
+from trading.control_events import ControlAction
 from trading.errors import InvalidRequest, NotFound, TradingError
 from trading.events import EventSink
+from trading.ports import AuditStore, HealthStore, Stores
 from trading.positions import allowed_target
+from trading.records import KILL_SWITCH_ACTIONS, RecentRequest
 from trading.series import is_interval
 from trading.service import TradingService
+from trading.signatures import new_hmac_secret
 from trading.strategies import registry
-from trading.views import BotView, ExecutionResult, PositionView
+from trading.views import BotView, ExecutionResult, PositionView, bot_view
 
 log = logging.getLogger(__name__)
 
-PENDING_APPROVAL = "pending_approval"  # webhook_logs.status while an alert waits (16 chars max)
-ZERO = Decimal(0)
+# A bot as a front end names it: its id (chat buttons) or its name (typed: CLI, commands).
+BotRef = int | str
 
 # Fields an owner may change from the chat, with how to ask for them.
 EDITABLE: dict[str, str] = {
@@ -106,44 +111,6 @@ def check_field(field_name: str, raw: str) -> Any:
     return getattr(spec, field_name)
 
 
-async def check_position_sync(bot: BotConfig, alert: Alert, events: EventSink) -> bool:
-    """After an alert ran: publish OutOfSync when the bot's position is not the one the alert
-    states (max entries, a broker refusal, a manual close...). True when in sync or unstated.
-
-    Only `signal` bots follow the alert's position; other strategies decide for themselves.
-    Never raises: a failed check must not turn an executed alert into an error."""
-    try:
-        target = alert.target_position
-        if target is None or bot.strategy != "signal":
-            return True
-        target = allowed_target(target, bot.direction)
-        stored = await repo.load_position(bot.id, alert.symbol)
-        actual = stored.state.signed_qty if stored else ZERO
-        if actual == target:
-            return True
-    except Exception:
-        log.exception("position sync check failed bot=%s symbol=%s", bot.name, alert.symbol)
-        return True
-    log.warning(
-        "position out of sync bot=%s symbol=%s expected=%s actual=%s",
-        bot.name,
-        alert.symbol,
-        target,
-        actual,
-    )
-    events.publish(
-        OutOfSync(
-            bot=bot.name,
-            bot_id=bot.id,
-            symbol=alert.symbol,
-            expected=target,
-            actual=actual,
-            reason="",
-        )
-    )
-    return False
-
-
 @dataclass(frozen=True, slots=True)
 class Closed:
     position: PositionView  # as it was before the close
@@ -186,13 +153,16 @@ HEALTH_TIMEOUT = 2.0  # a check that has not answered by then counts as down
 
 
 async def check_health(
-    broker: BaseBroker, extra: dict[str, dict[str, str]], timeout: float = HEALTH_TIMEOUT
+    broker: BaseBroker,
+    health: HealthStore,
+    extra: dict[str, dict[str, str]],
+    timeout: float = HEALTH_TIMEOUT,
 ) -> Health:
     """The database and the broker checked now, with the parts that report their own state
     (Telegram, monitor) in `extra`: for `GET /health` and `/health` in the chat alike."""
     checks: dict[str, dict[str, str]] = {}
     try:
-        await asyncio.wait_for(repo.ping(), timeout)
+        await asyncio.wait_for(health.ping(), timeout)
         checks["db"] = {"status": "ok"}
     except Exception as exc:
         checks["db"] = {"status": "down", "detail": type(exc).__name__}
@@ -207,30 +177,43 @@ async def check_health(
 
 @asynccontextmanager
 async def audited(
-    actor: Actor, action: str, target: str = "", /, **details: Any
+    audit: AuditStore, actor: Actor, action: str, target: str = "", /, **details: Any
 ) -> AsyncIterator[dict[str, Any]]:
     """Audit a state change: `ok` with the details gathered, or `failed` with the reason."""
     extra: dict[str, Any] = dict(details)
     try:
         yield extra
     except TradingError as exc:
-        await repo.audit(actor.key, action, target, "failed", error=exc.user_message, **extra)
+        await audit.audit(actor.key, action, target, "failed", error=exc.user_message, **extra)
         raise
     except Exception as exc:
-        await repo.audit(actor.key, action, target, "failed", error=type(exc).__name__, **extra)
+        await audit.audit(actor.key, action, target, "failed", error=type(exc).__name__, **extra)
         raise
-    await repo.audit(actor.key, action, target, "ok", **extra)
-
-
-def _who(actor: Actor) -> str:
-    return actor.name or actor.key
+    await audit.audit(actor.key, action, target, "ok", **extra)
 
 
 class ControlService:
-    def __init__(self, trading: TradingService, events: EventSink, *, base_url: str) -> None:
+    """One path for every front end: the chat, the read API and the CLI call these methods."""
+
+    def __init__(
+        self,
+        trading: TradingService,
+        events: EventSink,
+        *,
+        stores: Stores,
+        approvals: ApprovalService,
+        base_url: str,
+    ) -> None:
         self.trading = trading
         self.events = events
+        self.stores = stores
+        self.approvals = approvals
         self.base_url = base_url.rstrip("/")
+
+    def _audited(
+        self, actor: Actor, action: str, target: str = "", /, **details: Any
+    ) -> AbstractAsyncContextManager[dict[str, Any]]:
+        return audited(self.stores.audit, actor, action, target, **details)
 
     # ------------------------------------------------------------ bots
 
@@ -239,54 +222,89 @@ class ControlService:
         return registry.names()
 
     async def bots(self) -> list[BotConfig]:
-        return await repo.list_bots()
+        return await self.stores.bots.list_bots()
+
+    async def bot_views(self) -> list[BotView]:
+        """Every active bot as shown outside (`GET /bots`, `tradebot bots list`)."""
+        return [self.view(bot) for bot in await self.bots()]
+
+    async def has_bots(self) -> bool:
+        return bool(await self.stores.bots.count_bots())
 
     async def bot(self, name: str) -> BotConfig:
         name = name.strip()
         if not NAME.match(name):  # what cannot be a name is not looked up (the column is 64)
             raise NotFound(f"no bot named {name[:32]!r}")
-        return await repo.bot_by_name(name)
+        return await self.stores.bots.bot_by_name(name)
 
     async def bot_by_id(self, bot_id: int) -> BotConfig:
-        bot = await repo.active_bot_by_id(bot_id)
+        bot = await self.stores.bots.active_bot_by_id(bot_id)
         if bot is None:
-            await repo.bot_by_id(bot_id)  # NotFound when there never was one
+            await self.stores.bots.bot_by_id(bot_id)  # NotFound when there never was one
             raise NotFound("that bot was deleted")
         return bot
 
     def view(self, bot: BotConfig) -> BotView:
-        return repo.bot_view(bot, self.base_url)
+        return bot_view(bot, self.base_url)
 
     def webhook_url(self, bot: BotConfig) -> str:
         return f"{self.base_url}/webhook/{bot.webhook_key}"
 
     async def open_symbols(self, bot: BotConfig) -> list[str]:
-        return list(await repo.open_positions_of(bot.id))
+        return list(await self.stores.positions.open_positions_of(bot.id))
 
-    async def create_bot(self, actor: Actor, spec: BotSpec) -> BotConfig:
-        async with audited(actor, "bot.create", spec.name, symbols=spec.symbols):
-            bot = await repo.create_bot(spec)
+    async def _change(
+        self,
+        actor: Actor,
+        action: str,
+        ref: BotRef,
+        change: Callable[[BotConfig], Awaitable[BotConfig]],
+    ) -> BotConfig:
+        """Apply `change` to a bot, audited. A bot named by hand (a typo, a deleted one) is
+        audited as a failed attempt on that name; an id from a button is checked first."""
+        if isinstance(ref, int):
+            bot = await self.bot_by_id(ref)
+            async with self._audited(actor, action, bot.name):
+                return await change(bot)
+        async with self._audited(actor, action, ref):
+            return await change(await self.bot(ref))
+
+    async def create_bot(self, actor: Actor, spec: BotSpec, **details: Any) -> BotConfig:
+        async with self._audited(actor, "bot.create", spec.name, symbols=spec.symbols, **details):
+            bot = await self.stores.bots.create_bot(spec)
         log.info("bot created bot=%s by=%s", bot.name, actor.key)
         return bot
 
-    async def set_paused(self, actor: Actor, bot_id: int, paused: bool) -> BotConfig:
-        bot = await self.bot_by_id(bot_id)
-        async with audited(actor, "bot.pause" if paused else "bot.resume", bot.name):
-            bot = await repo.set_paused(bot.name, paused)
-        return bot
+    async def set_paused(self, actor: Actor, bot: BotRef, paused: bool) -> BotConfig:
+        async def change(found: BotConfig) -> BotConfig:
+            return await self.stores.bots.set_paused(found.name, paused)
 
-    async def rotate_key(self, actor: Actor, bot_id: int) -> BotConfig:
-        bot = await self.bot_by_id(bot_id)
-        async with audited(actor, "bot.rotate_key", bot.name):
-            bot = await repo.rotate_key(bot.name)
-        return bot
+        return await self._change(actor, "bot.pause" if paused else "bot.resume", bot, change)
+
+    async def rotate_key(self, actor: Actor, bot: BotRef) -> BotConfig:
+        """A new webhook key; the old URL stops working at once."""
+
+        async def change(found: BotConfig) -> BotConfig:
+            return await self.stores.bots.rotate_key(found.name)
+
+        return await self._change(actor, "bot.rotate_key", bot, change)
+
+    async def set_signing(self, actor: Actor, bot: BotRef, on: bool) -> BotConfig:
+        """Require HMAC-signed alerts with a new secret (the returned bot carries it, to be
+        shown once), or stop requiring them."""
+
+        async def change(found: BotConfig) -> BotConfig:
+            secret = new_hmac_secret() if on else None
+            return await self.stores.bots.set_hmac_secret(found.name, secret)
+
+        return await self._change(actor, "bot.sign" if on else "bot.sign_off", bot, change)
 
     async def update_bot(self, actor: Actor, bot_id: int, field_name: str, raw: str) -> BotConfig:
         if field_name not in EDITABLE:
             raise InvalidRequest(f"{field_name!r} cannot be edited from the chat")
         bot = await self.bot_by_id(bot_id)
         shown = "***" if field_name == "passphrase" else raw.strip()[:64]
-        async with audited(actor, "bot.edit", bot.name, field=field_name, value=shown):
+        async with self._audited(actor, "bot.edit", bot.name, field=field_name, value=shown):
             data = spec_of(bot)
             text = raw.strip()
             if (
@@ -303,26 +321,26 @@ class ControlService:
             except ValidationError as exc:
                 raise InvalidRequest(validation_message(exc)) from None
             if field_name == "strategy":
-                await bots_admin.set_strategy(bot.id, spec.strategy, {})
+                await self.stores.bots.set_strategy(bot.id, spec.strategy, {})
             elif field_name == "size":
                 kind, value = parse_size(spec.size)
-                await bots_admin.update_bot(bot.id, size_kind=kind, size_value=value)
+                await self.stores.bots.update_bot(bot.id, size_kind=kind, size_value=value)
             else:
-                await bots_admin.update_bot(bot.id, **{field_name: getattr(spec, field_name)})
+                await self.stores.bots.update_bot(bot.id, **{field_name: getattr(spec, field_name)})
         return await self.bot_by_id(bot.id)
 
     async def delete_bot(self, actor: Actor, bot_id: int) -> str:
         bot = await self.bot_by_id(bot_id)
-        async with audited(actor, "bot.delete", bot.name):
+        async with self._audited(actor, "bot.delete", bot.name):
             open_symbols = await self.open_symbols(bot)
             if open_symbols:
                 raise InvalidRequest(
                     f"{bot.name} still has open positions ({', '.join(open_symbols)}); "
                     "close them first"
                 )
-            if not await bots_admin.soft_delete_bot(bot.id):
+            if not await self.stores.bots.soft_delete_bot(bot.id):
                 raise NotFound(f"no bot named {bot.name!r}")
-        self.events.publish(ControlAction(what=f"bot {bot.name} deleted", by=_who(actor)))
+        self.events.publish(ControlAction(what=f"bot {bot.name} deleted", by=actor.shown))
         return bot.name
 
     async def bind_chat(
@@ -330,31 +348,32 @@ class ControlService:
     ) -> BotConfig:
         bot = await self.bot_by_id(bot_id)
         action = "bot.chat.bind" if chat_id is not None else "bot.chat.unbind"
-        async with audited(actor, action, bot.name, chat_id=chat_id, topic_id=topic_id):
-            await bots_admin.bind_chat(bot.id, chat_id, topic_id)
+        async with self._audited(actor, action, bot.name, chat_id=chat_id, topic_id=topic_id):
+            await self.stores.bots.bind_chat(bot.id, chat_id, topic_id)
         return bot
 
     async def chat_of(self, bot_id: int) -> tuple[int | None, int | None]:
-        return await bots_admin.chat_of(bot_id)
+        return await self.stores.bots.chat_of(bot_id)
 
     # ------------------------------------------------------------ positions
 
     async def positions(self, bot_name: str | None = None) -> list[PositionView]:
-        return await repo.list_positions(bot_name)
+        """Open positions (of one bot when named), with their unrealized PnL."""
+        return await self.stores.positions.list_positions(bot_name)
 
     async def position(self, position_id: int) -> PositionView:
-        found = await repo.list_positions(position_id=position_id)
+        found = await self.stores.positions.list_positions(position_id=position_id)
         if not found:
             raise NotFound(f"position #{position_id} is already closed")
         return found[0]
 
     async def close_position(self, actor: Actor, position_id: int) -> Closed:
         position = await self.position(position_id)
-        where = await repo.position_by_id(position_id)
+        where = await self.stores.positions.position_by_id(position_id)
         if where is None:
             raise NotFound(f"position #{position_id} is already closed")
-        bot = await repo.bot_by_id(where[0])
-        async with audited(actor, "position.close", f"{bot.name} {position.symbol}") as extra:
+        bot = await self.stores.bots.bot_by_id(where[0])
+        async with self._audited(actor, "position.close", f"{bot.name} {position.symbol}") as extra:
             result = await self.trading.close_position(bot, position.symbol, reason="manual")
             extra.update(status=result.status, order=(result.order or {}).get("id"))
             if result.status == "rejected":
@@ -371,7 +390,7 @@ class ControlService:
                 raise NotFound(f"no open position #{target[:15]}…")
             return [await self.close_position(actor, int(target))]
         bot = await self.bot(target)
-        positions = await repo.list_positions(bot.name)
+        positions = await self.stores.positions.list_positions(bot.name)
         if not positions:
             raise NotFound(f"{bot.name} has no open position")
         return [await self.close_position(actor, p.id) for p in positions]
@@ -379,8 +398,8 @@ class ControlService:
     async def close_all(self, actor: Actor) -> list[Closed]:
         """Every open position at market, one by one; a refusal does not stop the others."""
         closed: list[Closed] = []
-        async with audited(actor, "position.close_all") as extra:
-            for position in await repo.list_positions():
+        async with self._audited(actor, "position.close_all") as extra:
+            for position in await self.stores.positions.list_positions():
                 try:
                     closed.append(await self.close_position(actor, position.id))
                 except TradingError as exc:
@@ -411,19 +430,19 @@ class ControlService:
                 "symbol": symbol,
                 "market_position": side,
                 "position_size": f"{abs(target).normalize():f}",
-                "comment": f"sync by {_who(actor)}",
+                "comment": f"sync by {actor.shown}",
             }
         )
         # The owner asked for exactly this position: the pyramiding limit does not apply.
         unlimited = bot.model_copy(update={"max_entries": 1_000_000})
-        async with audited(actor, "position.sync", f"{bot.name} {symbol}", to=str(target)):
+        async with self._audited(actor, "position.sync", f"{bot.name} {symbol}", to=str(target)):
             result = await self.trading.execute_alert(unlimited, alert)
         return result
 
     # ------------------------------------------------------------ kill switch
 
     async def kill_switch(self) -> KillSwitch:
-        last = await bots_admin.last_audit(bots_admin.KILL_SWITCH_ACTIONS)
+        last = await self.stores.audit.last_audit(KILL_SWITCH_ACTIONS)
         if last is None or last.action != "kill_switch.on":
             return KillSwitch(on=False)
         return KillSwitch(
@@ -436,16 +455,16 @@ class ControlService:
     async def stop_entries(self, actor: Actor) -> list[str]:
         """Pause every active bot; remembered in the audit log so /resume undoes exactly this."""
         state = await self.kill_switch()
-        paused = await bots_admin.pause_active_bots()
+        paused = await self.stores.bots.pause_active_bots()
         names = sorted({*state.paused, *paused}) if state.on else paused
-        await repo.audit(
-            actor.key, "kill_switch.on", "all bots", "ok", paused=names, by=_who(actor)
+        await self.stores.audit.audit(
+            actor.key, "kill_switch.on", "all bots", "ok", paused=names, by=actor.shown
         )
         log.warning("kill switch on by=%s paused=%s", actor.key, ",".join(paused))
         self.events.publish(
             ControlAction(
                 what="🛑 Kill switch on",
-                by=_who(actor),
+                by=actor.shown,
                 detail=f"{len(paused)} bot(s) paused"
                 + (f": {', '.join(paused)}" if paused else ""),
             )
@@ -458,13 +477,15 @@ class ControlService:
             raise InvalidRequest(
                 "the kill switch is not on; resume a single bot from its card: /bot NAME"
             )
-        resumed = await bots_admin.unpause_bots(state.paused)
-        await repo.audit(actor.key, "kill_switch.off", "all bots", "ok", resumed=resumed)
+        resumed = await self.stores.bots.unpause_bots(state.paused)
+        await self.stores.audit.audit(
+            actor.key, "kill_switch.off", "all bots", "ok", resumed=resumed
+        )
         log.warning("kill switch off by=%s resumed=%s", actor.key, ",".join(resumed))
         self.events.publish(
             ControlAction(
                 what="▶️ Kill switch off",
-                by=_who(actor),
+                by=actor.shown,
                 detail=f"{len(resumed)} bot(s) resumed"
                 + (f": {', '.join(resumed)}" if resumed else ""),
             )
@@ -480,14 +501,14 @@ class ControlService:
             findings = report.lines() + holdings.lines()
         except TradingError as exc:
             findings = [f"reconciliation skipped: {exc.user_message}"]
-        bots = await repo.list_bots()
-        pending = await bots_admin.logs_with_status(PENDING_APPROVAL)
+        bots = await self.stores.bots.list_bots()
+        pending = await self.approvals.pending_count()
         return Overview(
             bots=len(bots),
             paused=sum(b.paused for b in bots),
-            positions=await repo.list_positions(),
+            positions=await self.stores.positions.list_positions(),
             kill_switch=await self.kill_switch(),
-            pending_approvals=len(pending),
+            pending_approvals=pending,
             broker=self.trading.broker.name,
             reconciliation=findings,
         )
@@ -500,187 +521,8 @@ class ControlService:
         return await self.trading.broker.balances()
 
     async def health(self, extra: dict[str, dict[str, str]]) -> Health:
-        return await check_health(self.trading.broker, extra)
+        """`GET /health` and the chat's /health: storage and broker now, plus `extra`."""
+        return await check_health(self.trading.broker, self.stores.health, extra)
 
-    async def recent_alerts(self, limit: int = 15) -> list[repo.RecentRequest]:
-        return await repo.recent_webhook_logs(limit)
-
-
-class ApprovalService:
-    """Alerts of bots with `approval: manual` wait in `webhook_logs` (status pending_approval)
-    until someone approves, rejects or resizes them, or the bot's max_lag passes."""
-
-    def __init__(self, trading: TradingService, events: EventSink) -> None:
-        self.trading = trading
-        self.events = events
-
-    async def request(self, bot: BotConfig, alert: Alert, log_id: int) -> ExecutionResult:
-        """Called by the intake instead of executing; answers the webhook `accepted`."""
-        expires_at = datetime.now(UTC) + timedelta(seconds=bot.max_lag_seconds)
-        await bots_admin.move_log_status(
-            log_id,
-            "received",
-            PENDING_APPROVAL,
-            http_status=202,
-            reason=f"awaiting approval until {expires_at:%H:%M:%S} UTC",
-        )
-        log.info("alert awaits approval bot=%s symbol=%s log=%d", bot.name, alert.symbol, log_id)
-        self.events.publish(
-            ApprovalRequested(
-                bot=bot.name,
-                bot_id=bot.id,
-                symbol=alert.symbol,
-                webhook_log_id=log_id,
-                action=alert.action.value,
-                qty=alert.qty,
-                price=alert.price,
-                market_position=alert.market_position,
-                position_size=alert.position_size,
-                expires_at=expires_at,
-            )
-        )
-        return ExecutionResult(
-            status="accepted", reason="awaiting approval in Telegram", bot=bot.name
-        )
-
-    async def _pending(self, log_id: int) -> tuple[bots_admin.LoggedAlert, BotConfig]:
-        logged = await bots_admin.logged_alert(log_id)
-        if logged is None or logged.bot_id is None or logged.alert is None:
-            raise NotFound(f"alert #{log_id} not found")
-        if logged.status != PENDING_APPROVAL:
-            raise InvalidRequest(f"alert #{log_id} was already handled ({logged.status})")
-        bot = await repo.bot_by_id(logged.bot_id)
-        if datetime.now(UTC) > logged.received_at + timedelta(seconds=bot.max_lag_seconds):
-            await self.expire(log_id)
-            raise InvalidRequest(f"alert #{log_id} expired (max_lag {bot.max_lag_seconds} s)")
-        return logged, bot
-
-    async def check_pending(self, log_id: int) -> None:
-        """Raise unless the alert still waits (before asking for a resize)."""
-        await self._pending(log_id)
-
-    async def approve(
-        self, actor: Actor, log_id: int, qty: Decimal | None = None
-    ) -> ExecutionResult:
-        logged, bot = await self._pending(log_id)
-        if bot.paused:
-            raise InvalidRequest(f"bot {bot.name} is paused; resume it first")
-        if qty is not None and (not qty.is_finite() or qty <= 0):
-            raise InvalidRequest("the quantity must be a positive number")
-        alert = rebuild_alert(logged.alert or {}, qty)
-        if not await bots_admin.move_log_status(log_id, PENDING_APPROVAL, "approved"):
-            raise InvalidRequest(f"alert #{log_id} was already handled")
-        result = await self.trading.run_stored_alert(bot, alert, log_id)
-        await repo.update_webhook_log(
-            log_id,
-            status=result.status,
-            reason=f"{result.reason} (approved by {_who(actor)})",
-            order_id=(result.order or {}).get("id"),
-            finished_at=datetime.now(UTC),
-        )
-        await repo.audit(
-            actor.key,
-            "alert.approve",
-            f"#{log_id} {bot.name}",
-            "ok",
-            status=result.status,
-            qty=None if qty is None else f"{qty.normalize():f}",
-        )
-        self.events.publish(
-            ApprovalResolved(
-                bot=bot.name,
-                symbol=alert.symbol,
-                webhook_log_id=log_id,
-                outcome="approved",
-                by=_who(actor),
-                status=result.status,
-                reason=result.reason,
-            )
-        )
-        if qty is None:
-            await check_position_sync(bot, alert, self.events)
-        return result
-
-    async def reject(self, actor: Actor, log_id: int) -> None:
-        logged, bot = await self._pending(log_id)
-        if not await bots_admin.move_log_status(
-            log_id,
-            PENDING_APPROVAL,
-            "rejected",
-            reason=f"rejected by {_who(actor)}",
-            finished_at=datetime.now(UTC),
-        ):
-            raise InvalidRequest(f"alert #{log_id} was already handled")
-        await repo.audit(actor.key, "alert.reject", f"#{log_id} {bot.name}", "ok")
-        self.events.publish(
-            ApprovalResolved(
-                bot=bot.name,
-                symbol=logged.symbol or "",
-                webhook_log_id=log_id,
-                outcome="rejected",
-                by=_who(actor),
-            )
-        )
-
-    async def expire(self, log_id: int) -> bool:
-        logged = await bots_admin.logged_alert(log_id)
-        moved = await bots_admin.move_log_status(
-            log_id,
-            PENDING_APPROVAL,
-            "expired",
-            reason="not approved within the bot's max_lag",
-            finished_at=datetime.now(UTC),
-        )
-        if moved and logged is not None:
-            bot = await repo.bot_by_id(logged.bot_id) if logged.bot_id else None
-            log.info("approval expired log=%d bot=%s", log_id, bot.name if bot else "-")
-            await repo.audit(
-                SYSTEM.key, "alert.expire", f"#{log_id} {bot.name if bot else '?'}", "ok"
-            )
-            self.events.publish(
-                ApprovalResolved(
-                    bot=bot.name if bot else "?",
-                    symbol=logged.symbol or "",
-                    webhook_log_id=log_id,
-                    outcome="expired",
-                    by=SYSTEM.name,
-                )
-            )
-        return moved
-
-    async def expire_overdue(self) -> int:
-        """Expire what waited past its bot's max_lag (after a restart, say)."""
-        count = 0
-        now = datetime.now(UTC)
-        for logged in await bots_admin.logs_with_status(PENDING_APPROVAL):
-            if logged.bot_id is None:
-                continue
-            bot = await repo.bot_by_id(logged.bot_id)
-            if now > logged.received_at + timedelta(seconds=bot.max_lag_seconds):
-                count += await self.expire(logged.id)
-        return count
-
-
-def rebuild_alert(stored: dict[str, Any], qty: Decimal | None = None) -> Alert:
-    """The alert as the intake stored it (passphrase redacted); a resize states the order's
-    quantity, which then wins over any target position the alert stated."""
-    data = {k: v for k, v in stored.items() if k != "passphrase"}
-    if qty is not None:
-        data["qty"] = f"{qty.normalize():f}"
-        data.pop("market_position", None)
-        data.pop("position_size", None)
-    return build_alert(data)
-
-
-def parse_qty(raw: str) -> Decimal:
-    """A quantity typed in the chat, under the same rules as an alert's `qty`."""
-    text = raw.strip()
-    try:
-        if not text.isascii():
-            raise ValueError("must be a number")
-        return parse_decimal(text)
-    except ValueError as exc:
-        if "a number" in str(exc):
-            message = f"{text[:20]!r} is not a quantity; send a number like 0.5"
-            raise InvalidRequest(message) from None
-        raise InvalidRequest(f"the quantity {exc}") from None
+    async def recent_alerts(self, limit: int = 15) -> list[RecentRequest]:
+        return await self.stores.alerts.recent_webhook_logs(limit)

@@ -10,7 +10,8 @@ background, updating the row and reporting the outcome as a `LateExecution` even
 position (other processes trading it) is such a case: the alert waits its turn, it is never
 answered "try again" (TradingView does not retry a 2xx). The answer, the row and the orders
 agree: a fill writes `executed` and its order on the row in its own commit, and any other
-outcome is written only on a row still running (`repo.finish_alert_log`).
+outcome is written only on a row still running (`AlertLogStore.finish_alert_log`). Whether the
+outcome is the sender's answer or the row keeps its 202 is `trading.answers`' rule.
 
 Refusals are aggregated so a flood cannot fill the disk: the first refusal of a kind (sender IP,
 answer code, bot, kind of reason: the field a 400 names, or the reason without the values it
@@ -33,15 +34,17 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
-from db import repo
 from trading.alerts import MAX_BODY_BYTES, Action, Alert, parse_alert, redact, redact_value
+from trading.answers import ACCEPTED, AlertLog
+from trading.approvals import ApprovalService, check_position_sync
 from trading.bots import BotConfig
-from trading.control import ApprovalService, check_position_sync
 from trading.errors import AlertError
 from trading.events import AlertsCapped, EventSink, LateExecution, WebhookRefused
 from trading.ipallow import allowed, parse_allowlist
+from trading.ports import Stores
 from trading.ratelimit import Limiter
-from trading.service import AlertLog, TradingService, observed_at
+from trading.records import DuplicateKey
+from trading.service import TradingService, observed_at
 from trading.signatures import Verified, verify
 from trading.views import ExecutionResult
 
@@ -108,6 +111,8 @@ class WebhookIntake:
         trading: TradingService,
         events: EventSink,
         *,
+        stores: Stores,
+        approvals: ApprovalService,
         answer_timeout: float = 2.0,
         ip_allowlist: list[str] | None = None,
         limiter: Limiter | None = None,
@@ -125,7 +130,8 @@ class WebhookIntake:
         )
         self._capped_told: dict[int, float] = {}
         self.trading = trading
-        self.approvals = ApprovalService(trading, events)
+        self.stores = stores
+        self.approvals = approvals
         self.events = events
         self.answer_timeout = answer_timeout
         self._tasks: set[asyncio.Task[ExecutionResult]] = set()
@@ -148,6 +154,7 @@ class WebhookIntake:
     async def receive(self, request: WebhookRequest) -> IntakeAnswer:
         received_at = datetime.now(UTC)
         key, body, remote_ip = request.key, request.body, request.remote_ip
+        bots, alerts = self.stores.bots, self.stores.alerts
         log_fields: dict[str, Any] = {
             "key_hint": key_hint(key),
             "remote_ip": remote_ip[:64],
@@ -168,7 +175,7 @@ class WebhookIntake:
             return await self._refuse(
                 log_fields, None, 403, "TLS client certificate not verified by the proxy"
             )
-        bot = await repo.bot_by_key(key) if 16 <= len(key) <= 128 and key.isascii() else None
+        bot = await bots.bot_by_key(key) if 16 <= len(key) <= 128 and key.isascii() else None
         if bot is None or not hmac.compare_digest(bot.webhook_key.encode(), key.encode()):
             return await self._refuse(log_fields, None, 401, "unknown webhook key")
         log_fields["bot_id"] = bot.id
@@ -182,7 +189,7 @@ class WebhookIntake:
             )
             if not isinstance(checked, Verified):
                 return await self._refuse(log_fields, bot, 401, checked)
-            if not await repo.remember_signature(checked.digest, bot.id, checked.expires_at):
+            if not await alerts.remember_signature(checked.digest, bot.id, checked.expires_at):
                 return await self._refuse(log_fields, bot, 401, "signature: already used (replay)")
 
         try:
@@ -243,14 +250,14 @@ class WebhookIntake:
         dedup_key = f"{bot.id}:{alert.id}" if alert.id else None
         try:
             # An alert that will run has its price recorded with its row: one commit.
-            log_id = await repo.insert_webhook_log(
+            log_id = await alerts.insert_webhook_log(
                 **log_fields, dedup_key=dedup_key, status="received", price=price
             )
-        except repo.IntegrityError:
-            first = await repo.webhook_log_by_dedup(dedup_key or "")
+        except DuplicateKey:
+            first = await alerts.webhook_log_by_dedup(dedup_key or "")
             seen = first.received_at.strftime("%Y-%m-%d %H:%M:%S UTC") if first else "earlier"
             reason = f"alert id {alert.id!r} already received at {seen}"
-            await repo.insert_webhook_log(
+            await alerts.insert_webhook_log(
                 **log_fields,
                 http_status=200,
                 status="duplicate",
@@ -262,7 +269,9 @@ class WebhookIntake:
 
         if bot.approval == "manual" and alert.action is not Action.TICK:
             # Nothing trades until someone approves the card in Telegram (or it expires).
-            return IntakeAnswer(202, (await self.approvals.request(bot, alert, log_id)).answer())
+            return IntakeAnswer(
+                ACCEPTED, (await self.approvals.request(bot, alert, log_id)).answer()
+            )
         return await self._execute(bot, alert, log_id, price_stored=price is not None)
 
     def _precheck(self, bot: BotConfig, alert: Alert, now: datetime) -> str | None:
@@ -293,12 +302,12 @@ class WebhookIntake:
             late.set()
             # The task may have finished (and stored its outcome) since the wait gave up: only
             # a row still `received` becomes `accepted`, never a finished one.
-            await repo.update_webhook_log(log_id, http_status=202)
-            await repo.move_unfinished_log(log_id, ("received",), "accepted")
+            await self.stores.alerts.update_webhook_log(log_id, http_status=ACCEPTED)
+            await self.stores.alerts.move_unfinished_log(log_id, ("received",), "accepted")
             log.info(
                 "alert accepted, running on bot=%s symbol=%s log=%d", bot.name, alert.symbol, log_id
             )
-            return _answer(202, "accepted", "executing in the background", bot.name)
+            return _answer(ACCEPTED, "accepted", "executing in the background", bot.name)
         result = task.result()
         log.info(
             "alert %s bot=%s symbol=%s id=%s log=%d in %.1f ms reason=%s",
@@ -321,12 +330,12 @@ class WebhookIntake:
             order_id = result.order.get("id") if result.order else None
             # Only a row still running: never over the outcome a fill committed, nor over a
             # row another process's recovery took over.
-            if not await repo.finish_alert_log(
+            if not await self.stores.alerts.finish_alert_log(
                 log_id,
                 status=result.status,
                 reason=result.reason,
                 order_id=order_id,
-                answered=None if late.is_set() else 200,
+                answered=alert_log.answer_code(),
             ):
                 log.warning(
                     "alert log not finished here bot=%s log=%d outcome=%s: %s",
@@ -335,7 +344,7 @@ class WebhookIntake:
                     result.status,
                     result.reason,
                 )
-        await check_position_sync(bot, alert, self.events)  # never raises
+        await check_position_sync(bot, alert, self.events, self.stores.positions)  # never raises
         if late.is_set():
             self.events.publish(
                 LateExecution(
@@ -402,9 +411,9 @@ class WebhookIntake:
         if shared:
             seen = self._aggregates.get(kind)
             if seen is not None and now - seen[1] < AGGREGATE_WINDOW:
-                if await repo.bump_webhook_log(seen[0], log_fields["received_at"]):
+                if await self.stores.alerts.bump_webhook_log(seen[0], log_fields["received_at"]):
                     return
-        log_id = await repo.insert_webhook_log(
+        log_id = await self.stores.alerts.insert_webhook_log(
             **log_fields,
             http_status=status,
             status=state,

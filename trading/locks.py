@@ -1,7 +1,7 @@
 """Per-key mutual exclusion for trade decisions (one bot and symbol at a time).
 
 In one process an asyncio lock per key; across processes the database's conditional updates
-and unique constraints keep positions right (see `db.repo.record_fill`).
+and unique constraints keep positions right (see `trading.ports.OrderStore.record_fill`).
 """
 
 from __future__ import annotations

@@ -28,9 +28,8 @@ by other processes. Trailing peaks are written behind, in one statement per symb
 setting: a graceful stop writes every ratchet; a crash loses at most those of the last write
 (milliseconds), never an older one.
 
-Heartbeat: a bot with `heartbeat_minutes` that got no alert for that long gets one warning, and
-one all-clear when alerts come again (derived from `webhook_logs`, recorded in `audit_log`, so a
-restart neither repeats the warning nor forgets the all-clear).
+Stale-price warnings and the bots' alert heartbeat are `trading.monitor_notices`; the loop here
+runs them. Storage is the `stores` handed in (`trading.ports.Stores`).
 """
 
 from __future__ import annotations
@@ -46,22 +45,17 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any, Protocol, runtime_checkable
 
-from db import repo
 from trading.bots import BotConfig
 from trading.errors import NotFound, TradingError
-from trading.events import (
-    ErrorEvent,
-    EventSink,
-    HeartbeatMissed,
-    HeartbeatResumed,
-    PricesFresh,
-    PricesStale,
-    TriggerFailed,
-)
+from trading.events import ErrorEvent, EventSink, TriggerFailed
+from trading.fill_pipeline import PositionBusy
 from trading.levels import Level
+from trading.monitor_notices import Heartbeats, StalePrices
+from trading.ports import Stores
 from trading.positions import Side, q12
 from trading.price_cache import Owner, PriceCache
-from trading.service import PositionBusy, TradingService
+from trading.records import EXCHANGE_SOURCE, PositionLevels
+from trading.service import TradingService
 from trading.trigger_index import Trigger, TriggerIndex, Watch, trail_stop_price
 
 log = logging.getLogger(__name__)
@@ -99,12 +93,6 @@ class MonitorConfig:
     poll_instruments: bool = True  # read prices other processes stored (alerts', exchange's)
 
 
-@dataclass(slots=True)
-class _Heartbeat:
-    warned_at: datetime | None = None
-    last_alert_at: datetime | None = None
-
-
 class Monitor:
     """Watches every open position of every bot; see the module docstring."""
 
@@ -114,26 +102,28 @@ class Monitor:
         events: EventSink,
         config: MonitorConfig | None = None,
         *,
+        stores: Stores,
         tickers: TickerSource | TickerStream | None = None,
         name: str = "monitor",
     ) -> None:
         self.trading = trading
         self.events = events
         self.config = config or MonitorConfig()
+        self.stores = stores
         self.tickers = tickers
         self.name = name
         self.index = TriggerIndex()
         self.prices = PriceCache(self.config.price_max_age)
+        self.stale = StalePrices(self.prices, events, self.config.price_max_age)
+        self.heartbeats = Heartbeats(events, stores=stores)
         self._keys: dict[tuple[int, str], int] = {}  # (bot id, symbol) -> position id
         self._versions: dict[int, int] = {}  # position id -> version the monitor last loaded
         self._closing: dict[int, asyncio.Task[None]] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
         self._bots: dict[int, BotConfig] = {}
-        self._stale: set[str] = set()
         # (symbol, whose price: a bot or None for the exchange's, side) -> peaks to store
         self._ratchets: dict[tuple[str, Owner, str], list[tuple[Decimal, datetime]]] = {}
         self._flush: asyncio.Task[None] | None = None
-        self._heartbeats: dict[int, _Heartbeat] = {}
         self._stream: asyncio.Task[None] | None = None
         self._stream_symbols: frozenset[str] = frozenset()
         self._polled: dict[tuple[str, Owner], tuple[Decimal, datetime]] = {}
@@ -159,12 +149,12 @@ class Monitor:
         """Build the index from the database and take the stored prices of its symbols."""
         self.index = TriggerIndex()
         self._keys.clear()
-        self._fingerprint = await repo.positions_fingerprint()
+        self._fingerprint = await self.stores.positions.positions_fingerprint()
         self._synced_at = datetime.now(UTC)
-        self._versions = await repo.position_versions()
+        self._versions = await self.stores.positions.position_versions()
         self._bots.clear()
         now = datetime.now(UTC)
-        for stored in await repo.watched_positions():
+        for stored in await self.stores.positions.watched_positions():
             if stored.id not in self._closing:
                 self._watch(stored, now)
         await self._poll_stored()
@@ -179,7 +169,7 @@ class Monitor:
         for symbol, bot_id in self.index.pairs():
             self._check_cached(symbol, bot_id)
 
-    def _watch(self, stored: repo.PositionLevels, now: datetime) -> None:
+    def _watch(self, stored: PositionLevels, now: datetime) -> None:
         """(Re)index a stored position; one someone else is closing is looked at again later."""
         self._versions[stored.id] = stored.version
         self._keys[(stored.bot_id, stored.symbol)] = stored.id
@@ -197,7 +187,7 @@ class Monitor:
         at once if the last fresh price already reaches a level it has now (a gap through two
         take-profits, a break-even stop already crossed); returns when those closes are done.
         Called outside the service's locks, so awaiting the closes cannot deadlock."""
-        stored = await repo.load_position(bot_id, symbol)
+        stored = await self.stores.positions.load_position(bot_id, symbol)
         old = self._keys.pop((bot_id, symbol), None)
         if old is not None and (stored is None or stored.id != old):
             self.index.remove(old)
@@ -219,7 +209,7 @@ class Monitor:
             await asyncio.sleep(wait)
         delay = max(0.05, min(self.config.retry_backoff, self.trading.claim_ttl))
         while True:
-            stored = await repo.load_position(bot_id, symbol)
+            stored = await self.stores.positions.load_position(bot_id, symbol)
             if stored is None:
                 self._forget(bot_id, symbol)
                 return
@@ -246,7 +236,7 @@ class Monitor:
         lately (`updated_at`) are reloaded; every `FULL_RESYNC_EVERY`-th time every (id, version)
         is compared instead, which also drops positions closed elsewhere (until then such a
         position, if it fires, is found gone and dropped)."""
-        fingerprint = await repo.positions_fingerprint()
+        fingerprint = await self.stores.positions.positions_fingerprint()
         if fingerprint == self._fingerprint:
             return 0
         started = datetime.now(UTC)
@@ -256,7 +246,7 @@ class Monitor:
         else:
             since = self._synced_at - timedelta(seconds=RESYNC_SLACK)
             changed = 0
-            for levels in await repo.positions_touched_since(since):
+            for levels in await self.stores.positions.positions_touched_since(since):
                 if self._versions.get(levels.id) != levels.version and (
                     levels.id not in self._closing
                 ):
@@ -267,7 +257,7 @@ class Monitor:
         return changed
 
     async def _resync_all(self) -> int:
-        versions = await repo.position_versions()
+        versions = await self.stores.positions.position_versions()
         gone = [pid for pid in self._versions if pid not in versions]
         for pid in gone:
             watch = self.index.remove(pid)
@@ -280,7 +270,7 @@ class Monitor:
             if self._versions.get(pid) != version and pid not in self._closing
         ]
         now = datetime.now(UTC)
-        for levels in await repo.positions_of(changed) if changed else []:
+        for levels in await self.stores.positions.positions_of(changed) if changed else []:
             self._watch(levels, now)
         for pid in changed:
             self._versions.setdefault(pid, versions[pid])
@@ -312,12 +302,11 @@ class Monitor:
             return []
         now = datetime.now(UTC)
         if not self.prices.is_fresh(at, now):
-            if symbol not in self._stale and self._stale_pairs([symbol], now):
-                self._report_stale([symbol], now)
+            if symbol not in self.stale.symbols:
+                self.stale.stale_tick(self.index, symbol, now)
             return []
-        if symbol in self._stale and not self._stale_pairs([symbol], now):
-            self._stale.discard(symbol)
-            self.events.publish(PricesFresh(symbols=(symbol,)))
+        if symbol in self.stale.symbols:
+            self.stale.fresh_tick(self.index, symbol, now)
         triggers = self.index.check(symbol, price, bot_id)
         if self.index.ratchets:
             self._queue_ratchets(now)
@@ -356,7 +345,7 @@ class Monitor:
         symbols = self.index.symbols()
         if not symbols:
             return
-        exchange, alerts = await repo.stored_prices(symbols)
+        exchange, alerts = await self.stores.prices.stored_prices(symbols)
         for symbol, (price, at, source) in exchange.items():
             self._take_stored(symbol, None, price, at, source)
         for (bot_id, symbol), (price, at, source) in alerts.items():
@@ -397,9 +386,11 @@ class Monitor:
         if not quotes:
             return
         now = datetime.now(UTC)
-        await repo.record_prices({s: (p, now) for s, p in quotes.items()}, repo.EXCHANGE_SOURCE)
+        await self.stores.prices.record_prices(
+            {s: (p, now) for s, p in quotes.items()}, EXCHANGE_SOURCE
+        )
         for symbol, price in quotes.items():
-            self.on_price(symbol, price, now, repo.EXCHANGE_SOURCE, bot_id=None)
+            self.on_price(symbol, price, now, EXCHANGE_SOURCE, bot_id=None)
 
     def _follow_stream(self, source: TickerStream, symbols: list[str]) -> None:
         wanted = frozenset(symbols)
@@ -419,42 +410,9 @@ class Monitor:
             self.source_error = f"ticker stream: {exc.user_message}"
             log.warning("ticker stream failed: %s", exc.user_message)
 
-    # ------------------------------------------------------------ stale prices
-
-    def _stale_pairs(self, symbols: list[str], now: datetime) -> dict[str, float | None]:
-        """Of `symbols`, those where a bot with a watched position has no fresh price (neither
-        its own nor the exchange's): symbol -> the oldest such age (None: no price at all)."""
-        pairs = [(symbol, bot) for symbol in symbols for bot in self.index.bots(symbol)]
-        return self.prices.stale(pairs, now)
-
-    def _report_stale(self, symbols: list[str], now: datetime) -> None:
-        stale = self._stale_pairs(symbols, now)
-        ages = [stale.get(s) for s in symbols]
-        known = [a for a in ages if a is not None]
-        self._stale.update(symbols)
-        log.warning("stale prices symbols=%s", ",".join(symbols))
-        self.events.publish(
-            PricesStale(
-                symbols=tuple(symbols),
-                oldest_age=max(known) if known and len(known) == len(ages) else None,
-                max_age=self.config.price_max_age,
-            )
-        )
-
     def check_stale(self, now: datetime | None = None) -> None:
         """Report symbols whose price went stale; forget those no longer watched."""
-        now = now or datetime.now(UTC)
-        watched = self.index.symbols()
-        stale = self.prices.stale(self.index.pairs(), now)
-        new = [s for s in stale if s not in self._stale]
-        self._stale &= set(watched)
-        # the bot whose price was stale has no position left to watch there
-        recovered = tuple(sorted(s for s in self._stale if s not in stale))
-        if recovered:
-            self._stale -= set(recovered)
-            self.events.publish(PricesFresh(symbols=recovered))
-        if new:
-            self._report_stale(new, now)
+        self.stale.check(self.index, now or datetime.now(UTC))
 
     # ------------------------------------------------------------ closing
 
@@ -469,7 +427,7 @@ class Monitor:
     async def _bot(self, bot_id: int) -> BotConfig:
         bot = self._bots.get(bot_id)
         if bot is None:
-            bot = self._bots[bot_id] = await repo.bot_by_id(bot_id)
+            bot = self._bots[bot_id] = await self.stores.bots.bot_by_id(bot_id)
         return bot
 
     async def _execute(self, trigger: Trigger, started: float) -> None:
@@ -587,13 +545,15 @@ class Monitor:
             batch, self._ratchets = self._ratchets, {}
             try:
                 for (symbol, bot_id, side), stack in batch.items():
-                    trails = await repo.trail_settings(symbol, side, bot_id)
+                    trails = await self.stores.positions.trail_settings(symbol, side, bot_id)
                     for peak, seen_at in stack:
                         stops = {
                             trail: q12(trail_stop_price(peak, _level(trail), side))  # type: ignore[arg-type]
                             for trail in trails
                         }
-                        await repo.ratchet_trailing(symbol, side, peak, seen_at, stops, bot_id)
+                        await self.stores.positions.ratchet_trailing(
+                            symbol, side, peak, seen_at, stops, bot_id
+                        )
             except Exception:
                 log.exception("writing trailing peaks failed; retrying with the next pass")
                 for key, stack in batch.items():
@@ -608,43 +568,9 @@ class Monitor:
             self._flush = asyncio.create_task(self._write_ratchets(), name="trail-writer")
             await self._flush
 
-    # ------------------------------------------------------------ heartbeat of alerts
-
     async def check_heartbeats(self, now: datetime | None = None) -> None:
-        now = now or datetime.now(UTC)
-        bots = await repo.heartbeat_bots()
-        for gone in set(self._heartbeats) - {b.id for b in bots}:
-            del self._heartbeats[gone]
-        for hb in bots:
-            state = self._heartbeats.get(hb.id)
-            if state is None:
-                state = self._heartbeats[hb.id] = _Heartbeat()
-                notice = await repo.last_heartbeat_notice(hb.name)
-                if notice is not None and notice[0] == "monitor.heartbeat_missed":
-                    state.warned_at = notice[1]
-            if state.warned_at is not None:
-                latest = await repo.alert_since(hb.id, state.warned_at)
-                if latest is None:
-                    continue
-                since = state.last_alert_at or (state.warned_at - timedelta(minutes=hb.minutes))
-                silent = (latest - since).total_seconds()
-                state.warned_at, state.last_alert_at = None, latest
-                await repo.audit("monitor", "monitor.heartbeat_resumed", hb.name)
-                log.info("alerts resumed bot=%s after %.0f s", hb.name, silent)
-                self.events.publish(HeartbeatResumed(bot=hb.name, silent_seconds=silent))
-                continue
-            window = now - timedelta(minutes=hb.minutes)
-            if hb.created_at > window:
-                continue
-            if await repo.alert_since(hb.id, window) is not None:
-                continue
-            last = await repo.alert_since(hb.id, hb.created_at - timedelta(seconds=1))
-            state.warned_at, state.last_alert_at = now, last
-            await repo.audit("monitor", "monitor.heartbeat_missed", hb.name, minutes=hb.minutes)
-            log.warning("no alert bot=%s for %d min", hb.name, hb.minutes)
-            self.events.publish(
-                HeartbeatMissed(bot=hb.name, minutes=hb.minutes, last_alert_at=last)
-            )
+        """Warn of bots whose alerts stopped, and give the all-clear when they come again."""
+        await self.heartbeats.check(now)
 
     # ------------------------------------------------------------ the loop
 
@@ -788,7 +714,7 @@ def _level(text: str) -> Level:
     return Level.parse(text)
 
 
-def watch_of(stored: repo.PositionLevels, ratcheted_peak: Decimal | None = None) -> Watch | None:
+def watch_of(stored: PositionLevels, ratcheted_peak: Decimal | None = None) -> Watch | None:
     """What the index watches of a stored position (None: no level at all)."""
     side: Side = "long" if stored.side == "long" else "short"
     tp, tp_level = stored.tp, None

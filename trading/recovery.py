@@ -33,13 +33,14 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
-from db import repo
 from trading.alerts import Action, Alert
+from trading.approvals import ApprovalService, check_position_sync, rebuild_alert
 from trading.bots import BotConfig
 from trading.brokers.reconcile import DEFAULT_MIN_AGE, PendingOrder, reconcile_pending
-from trading.control import ApprovalService, check_position_sync, rebuild_alert
 from trading.errors import AlertError
 from trading.events import ErrorEvent, EventSink, LateExecution
+from trading.ports import Stores
+from trading.records import AlertOrder, UnfinishedAlert
 from trading.service import TradingService
 from trading.tasks import finish_task
 
@@ -94,6 +95,8 @@ class AlertRecovery:
         trading: TradingService,
         events: EventSink,
         *,
+        stores: Stores,
+        approvals: ApprovalService,
         grace: timedelta = DEFAULT_GRACE,
         started_at: datetime | None = None,
         lookback: timedelta = DEFAULT_LOOKBACK,
@@ -102,7 +105,8 @@ class AlertRecovery:
     ) -> None:
         self.trading = trading
         self.events = events
-        self.approvals = ApprovalService(trading, events)
+        self.stores = stores
+        self.approvals = approvals
         self.grace = grace
         self.clock = clock
         self.started_at = started_at or clock()
@@ -149,7 +153,7 @@ class AlertRecovery:
         """Settle every unfinished row received before this process started; rows that must
         wait (too young, or their order not settled yet) are listed with when to look again."""
         report = RecoveryReport()
-        rows = await repo.unfinished_alerts(
+        rows = await self.stores.alerts.unfinished_alerts(
             (*UNFINISHED, RECOVERING),
             received_after=self.started_at - self.lookback,
             received_before=self.started_at,
@@ -159,7 +163,7 @@ class AlertRecovery:
         log.info("alert recovery: %d unfinished alert(s) from before the start", len(rows))
         # Orders the crash left pending first: one that claims a position would make every
         # other alert on it answer "already being closed".
-        await self._settle(await repo.pending_orders())
+        await self._settle(await self.stores.orders.pending_orders())
         for row in rows:
             try:
                 await self._recover(row, report)
@@ -172,9 +176,9 @@ class AlertRecovery:
 
     # ------------------------------------------------------------ one row
 
-    async def _recover(self, row: repo.UnfinishedAlert, report: RecoveryReport) -> None:
+    async def _recover(self, row: UnfinishedAlert, report: RecoveryReport) -> None:
         now = self.clock()
-        orders = await repo.orders_of_alert(row.id)
+        orders = await self.stores.alerts.orders_of_alert(row.id)
         if orders:
             await self._follow_order(row, orders, report)
             return
@@ -184,22 +188,22 @@ class AlertRecovery:
         if now - row.received_at < self.grace:
             report.waiting[row.id] = row.received_at + self.grace  # a live peer may hold it
             return
-        if not await repo.move_unfinished_log(row.id, UNFINISHED, RECOVERING):
+        if not await self.stores.alerts.move_unfinished_log(row.id, UNFINISHED, RECOVERING):
             return  # another process claimed it first
-        if await repo.orders_of_alert(row.id):
+        if await self.stores.alerts.orders_of_alert(row.id):
             # A live peer reached the broker between our look and our claim: its order decides.
-            await repo.move_unfinished_log(row.id, (RECOVERING,), row.status)
+            await self.stores.alerts.move_unfinished_log(row.id, (RECOVERING,), row.status)
             report.waiting[row.id] = now
             return
         await self._execute(row, report)
 
     async def _follow_order(
-        self, row: repo.UnfinishedAlert, orders: list[repo.AlertOrder], report: RecoveryReport
+        self, row: UnfinishedAlert, orders: list[AlertOrder], report: RecoveryReport
     ) -> None:
         """The alert reached the order stage: its order's outcome is the alert's."""
         if any(order.status == "pending" for order in orders):
             await self._settle([order for order in orders if order.status == "pending"])
-            orders = await repo.orders_of_alert(row.id)
+            orders = await self.stores.alerts.orders_of_alert(row.id)
             still = [order for order in orders if order.status == "pending"]
             if still:
                 now = self.clock()
@@ -216,7 +220,7 @@ class AlertRecovery:
             reason = (
                 f"interrupted by a restart; order {order.client_order_id} never reached the broker"
             )
-        if await repo.move_unfinished_log(
+        if await self.stores.alerts.move_unfinished_log(
             row.id,
             (*UNFINISHED, RECOVERING),
             status,
@@ -238,9 +242,7 @@ class AlertRecovery:
         for resolution in found.failed:
             await self.trading.fail_pending(resolution.order_id, resolution.detail)
 
-    async def _abandoned(
-        self, row: repo.UnfinishedAlert, now: datetime, report: RecoveryReport
-    ) -> None:
+    async def _abandoned(self, row: UnfinishedAlert, now: datetime, report: RecoveryReport) -> None:
         """A row another recovery claimed and never finished, with no order: if even a late
         recovery would be done with it by now, that process died before trading."""
         bot = await self._bot(row)
@@ -248,36 +250,36 @@ class AlertRecovery:
         if now - row.received_at < max_lag + ABANDONED_AFTER:
             return  # perhaps still being executed elsewhere; the next start-up looks again
         reason = "interrupted by a restart during its recovery; nothing was traded"
-        if await repo.move_unfinished_log(
+        if await self.stores.alerts.move_unfinished_log(
             row.id, (RECOVERING,), "rejected", reason=reason, finished_at=now
         ):
             self._told(row, bot, "rejected", reason, report)
 
-    async def _execute(self, row: repo.UnfinishedAlert, report: RecoveryReport) -> None:
+    async def _execute(self, row: UnfinishedAlert, report: RecoveryReport) -> None:
         """A claimed row with no order: execute it if it is still worth it, else reject it."""
         bot = await self._bot(row)
         alert, refusal = self._judge(row, bot)
         if refusal is not None or alert is None or bot is None:
             reason = refusal or "interrupted by a restart"
-            if await repo.move_unfinished_log(
+            if await self.stores.alerts.move_unfinished_log(
                 row.id, (RECOVERING,), "rejected", reason=reason, finished_at=self.clock()
             ):
                 self._told(row, bot, "rejected", reason, report)
             return
         pending = [
             order
-            for order in await repo.pending_orders()
-            if order.bot_id == bot.id and order.symbol == alert.symbol  # type: ignore[attr-defined]
+            for order in await self.stores.orders.pending_orders()
+            if order.bot_id == bot.id and order.symbol == alert.symbol
         ]
         if pending:
             # An order on this position is not settled yet: its fill (or not) comes first.
-            await repo.move_unfinished_log(row.id, (RECOVERING,), row.status)
+            await self.stores.alerts.move_unfinished_log(row.id, (RECOVERING,), row.status)
             at = max(order.created_at for order in pending) + self.settle_age
             report.waiting[row.id] = max(at, self.clock() + self.grace / 2)
             return
         if bot.approval == "manual" and alert.action is not Action.TICK:
             # It never reached the approval card: ask now, as the intake would have.
-            await repo.move_unfinished_log(row.id, (RECOVERING,), "received")
+            await self.stores.alerts.move_unfinished_log(row.id, (RECOVERING,), "received")
             result = await self.approvals.request(bot, alert, row.id)
             log.info(
                 "alert recovered bot=%s symbol=%s log=%d status=pending_approval",
@@ -291,7 +293,7 @@ class AlertRecovery:
             return
         result = await self.trading.run_stored_alert(bot, alert, row.id)
         reason = f"{result.reason} (recovered after a restart)"
-        await repo.move_unfinished_log(
+        await self.stores.alerts.move_unfinished_log(
             row.id,
             (RECOVERING,),
             result.status,
@@ -299,11 +301,11 @@ class AlertRecovery:
             order_id=(result.order or {}).get("id"),
             finished_at=self.clock(),
         )
-        await check_position_sync(bot, alert, self.events)  # never raises
+        await check_position_sync(bot, alert, self.events, self.stores.positions)  # never raises
         self._told(row, bot, result.status, reason, report)
 
     def _judge(
-        self, row: repo.UnfinishedAlert, bot: BotConfig | None
+        self, row: UnfinishedAlert, bot: BotConfig | None
     ) -> tuple[Alert | None, str | None]:
         """The stored alert, and why it must not run now (None: run it)."""
         prefix = "interrupted by a restart;"
@@ -323,14 +325,14 @@ class AlertRecovery:
             return alert, f"{prefix} stale after {lag:.0f} s (max_lag {bot.max_lag_seconds} s)"
         return alert, None
 
-    async def _bot(self, row: repo.UnfinishedAlert) -> BotConfig | None:
+    async def _bot(self, row: UnfinishedAlert) -> BotConfig | None:
         if row.bot_id is None:
             return None
-        return await repo.active_bot_by_id(row.bot_id)  # a deleted bot trades nothing
+        return await self.stores.bots.active_bot_by_id(row.bot_id)  # a deleted bot trades nothing
 
     def _told(
         self,
-        row: repo.UnfinishedAlert,
+        row: UnfinishedAlert,
         bot: BotConfig | None,
         status: str,
         reason: str,

@@ -11,10 +11,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
-from db import repo
-from db import reports as reports_db
-from db.reports import ClosedTradeRow
 from trading import money
+from trading.ports import Stores
+from trading.records import ClosedTradeRow
 from trading.views import TradeView
 
 ZERO = Decimal(0)
@@ -154,12 +153,18 @@ def performance(trades: Iterable[ClosedTradeRow]) -> list[BotPerformance]:
 
 
 class ReportService:
-    async def trades(self, limit: int = 10) -> list[TradeView]:
-        return await repo.list_trades(limit=limit)
+    """Closed trades and PnL figures, for the chat, the read API and the CLI alike."""
+
+    def __init__(self, *, stores: Stores) -> None:
+        self.stores = stores
+
+    async def trades(self, limit: int = 10, bot_name: str | None = None) -> list[TradeView]:
+        """Closed trades, newest first (of one bot when named)."""
+        return await self.stores.orders.list_trades(bot_name, limit)
 
     async def pnl(self, now: datetime | None = None) -> PnlSummary:
         now = now or datetime.now(UTC)
-        trades = await reports_db.closed_trades()
+        trades = await self.stores.reports.closed_trades()
         starts = [
             ("Today", _midnight(now)),
             ("7 days", now - timedelta(days=7)),
@@ -171,7 +176,7 @@ class ReportService:
         ]
         periods.append(PeriodTotals("All time", datetime.min.replace(tzinfo=UTC), totals(trades)))
         unrealized: dict[str, Decimal] = defaultdict(Decimal)
-        positions = await repo.list_positions()
+        positions = await self.stores.positions.list_positions()
         with money.wide():
             for position in positions:
                 if position.unrealized_pnl is not None:
@@ -181,12 +186,12 @@ class ReportService:
     async def daily(self, days: int = 7, now: datetime | None = None) -> list[PeriodTotals]:
         now = now or datetime.now(UTC)
         since = _midnight(now) - timedelta(days=days - 1)
-        return by_day(await reports_db.closed_trades(since), days, now)
+        return by_day(await self.stores.reports.closed_trades(since), days, now)
 
     async def weekly(self, weeks: int = 4, now: datetime | None = None) -> list[PeriodTotals]:
         now = now or datetime.now(UTC)
         since = _midnight(now) - timedelta(days=now.astimezone(UTC).weekday(), weeks=weeks - 1)
-        return by_week(await reports_db.closed_trades(since), weeks, now)
+        return by_week(await self.stores.reports.closed_trades(since), weeks, now)
 
     async def performance(self) -> list[BotPerformance]:
-        return performance(await reports_db.closed_trades())
+        return performance(await self.stores.reports.closed_trades())

@@ -38,10 +38,10 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-from db import series as store
 from trading.alerts import Action, Alert, parse_decimal
 from trading.bots import BotConfig
 from trading.locks import KeyedLocks
+from trading.ports import SeriesStore
 from trading.positions import PositionState
 from trading.series import (
     DEFAULT_CAPACITY,
@@ -86,15 +86,18 @@ class StrategyRunner:
     def __init__(
         self,
         *,
+        series: SeriesStore,
         capacity: int = DEFAULT_CAPACITY,
         candles: CandleSource | None = None,
         keep_stored: int = 10 * DEFAULT_CAPACITY,
         prune_every: int = 500,
         max_series: int = DEFAULT_MAX_SERIES,
     ) -> None:
-        """`candles` (a ccxt exchange, say) backfills a series the first time it is used;
+        """`series` stores the bars (`price_bars`); `candles` (a ccxt exchange, say) backfills a
+        series the first time it is used;
         `keep_stored` bars per series stay in `price_bars`, pruned every `prune_every` closes;
         at most `max_series` series are cached."""
+        self.store = series
         self.capacity = capacity
         self.candles = candles
         self.keep_stored = max(keep_stored, capacity)
@@ -209,10 +212,10 @@ class StrategyRunner:
             return found
         bot_id, symbol, interval = key
         series = PriceSeries(symbol, interval, self.capacity)
-        dropped = await store.drop_future_bars(symbol)
+        dropped = await self.store.drop_future_bars(symbol)
         if dropped:
             log.warning("deleted %d stored bars of %s opening in the future", dropped, symbol)
-        series.load(await store.load_bars(bot_id, symbol, interval, self.capacity))
+        series.load(await self.store.load_bars(bot_id, symbol, interval, self.capacity))
         if self.candles is not None:
             await self._backfill(bot_id, series)
         self._series[key] = series
@@ -243,7 +246,7 @@ class StrategyRunner:
             )
             return
         for bar in series.extend(bars):
-            await store.save_bar(bot_id, series.symbol, series.interval, bar, source="candles")
+            await self.store.save_bar(bot_id, series.symbol, series.interval, bar, source="candles")
 
     async def _record(
         self, bot_id: int, alert: Alert, interval: str
@@ -270,7 +273,7 @@ class StrategyRunner:
         if alert.bar_time is not None:
             # Bars another process closed since we last looked come first.
             series.extend(
-                await store.closed_bars_after(
+                await self.store.closed_bars_after(
                     bot_id, symbol, interval, series.last.open_time if series.last else None
                 )
             )
@@ -284,15 +287,15 @@ class StrategyRunner:
                 volume=_optional_decimal(fields, "volume"),
             )
             if event in ("closed", "replaced"):
-                await store.save_bar(bot_id, symbol, interval, bar)
+                await self.store.save_bar(bot_id, symbol, interval, bar)
                 await self._maybe_prune(key)
             return event, bar
         event, changed = series.update_forming(alert.price, alert.time or datetime.now(UTC))
         if event == "closed" and changed is not None:
-            await store.save_bar(bot_id, symbol, interval, changed)
+            await self.store.save_bar(bot_id, symbol, interval, changed)
             await self._maybe_prune(key)
         if series.forming is not None and event in ("closed", "forming"):
-            await store.save_bar(bot_id, symbol, interval, series.forming)
+            await self.store.save_bar(bot_id, symbol, interval, series.forming)
         return event, changed
 
     async def _maybe_prune(self, key: SeriesKey) -> None:
@@ -300,7 +303,7 @@ class StrategyRunner:
         if self._closes_since_prune[key] < self.prune_every:
             return
         self._closes_since_prune[key] = 0
-        removed = await store.prune_bars(*key, keep=self.keep_stored)
+        removed = await self.store.prune_bars(*key, keep=self.keep_stored)
         if removed:
             log.info("pruned price bars bot=%s symbol=%s interval=%s removed=%d", *key, removed)
 

@@ -19,9 +19,8 @@ from enum import StrEnum
 
 import pyotp
 
-from db import repo
-from db import users as users_db
 from trading.access import Actor
+from trading.ports import Stores
 
 log = logging.getLogger(__name__)
 
@@ -110,11 +109,12 @@ class SecondFactor:
     `clock` (seconds since the epoch) may be replaced, so tests step through codes without waiting.
     """
 
-    def __init__(self, clock: Callable[[], float] = time.time) -> None:
+    def __init__(self, clock: Callable[[], float] = time.time, *, stores: Stores) -> None:
         self.clock = clock
+        self.stores = stores
 
     async def status(self, actor: Actor) -> Status:
-        state = await users_db.totp_state(_user_id(actor))
+        state = await self.stores.users.totp_state(_user_id(actor))
         if state is None:
             return Status(False, False)
         return Status(state.enabled, not state.enabled and state.secret is not None)
@@ -125,44 +125,48 @@ class SecondFactor:
 
     async def locked(self, actor: Actor) -> bool:
         since = datetime.now(UTC) - LOCK_WINDOW
-        return await users_db.count_audit(actor.key, WRONG_CODE, since) >= LOCK_AFTER
+        return await self.stores.audit.count_audit(actor.key, WRONG_CODE, since) >= LOCK_AFTER
 
     # ------------------------------------------------------------ setup and switching off
 
     async def start_setup(self, actor: Actor) -> Enrolment | None:
         """A new pending secret, or None when the second factor is already on."""
         secret = new_secret()
-        if not await users_db.set_totp_pending(_user_id(actor), secret):
+        if not await self.stores.users.set_totp_pending(_user_id(actor), secret):
             return None
-        await repo.audit(actor.key, "2fa.setup", outcome="ok")
+        await self.stores.audit.audit(actor.key, "2fa.setup", outcome="ok")
         log.info("2fa setup started actor=%s", actor.key)
         name = actor.name or str(actor.user_id)
         return Enrolment(secret, provisioning_uri(secret, name))
 
     async def confirm_setup(self, actor: Actor, code: str) -> Verdict:
         """The first valid code from the app switches the second factor on."""
-        state = await users_db.totp_state(_user_id(actor))
+        state = await self.stores.users.totp_state(_user_id(actor))
         if state is None or state.secret is None:
             return Verdict.OFF
         if state.enabled:
             return Verdict.OK
         step = verify(code, state.secret, state.last_step, self.clock())
-        if step is None or not await users_db.enable_totp(_user_id(actor), state.secret, step):
-            await repo.audit(actor.key, "2fa.enable", outcome="refused", why="wrong code")
+        if step is None or not await self.stores.users.enable_totp(
+            _user_id(actor), state.secret, step
+        ):
+            await self.stores.audit.audit(
+                actor.key, "2fa.enable", outcome="refused", why="wrong code"
+            )
             return Verdict.WRONG
-        await repo.audit(actor.key, "2fa.enable", outcome="ok")
+        await self.stores.audit.audit(actor.key, "2fa.enable", outcome="ok")
         log.info("2fa enabled actor=%s", actor.key)
         return Verdict.OK
 
     async def abandon_setup(self, actor: Actor, why: str) -> None:
         """Forget a secret that was never confirmed (the second factor stays off)."""
-        if await users_db.drop_pending_totp(_user_id(actor)):
-            await repo.audit(actor.key, "2fa.setup", outcome="refused", why=why)
+        if await self.stores.users.drop_pending_totp(_user_id(actor)):
+            await self.stores.audit.audit(actor.key, "2fa.setup", outcome="refused", why=why)
 
     async def disable(self, actor: Actor) -> None:
         """Switch off; call it only after `check` accepted a code for "2fa.off"."""
-        await users_db.disable_totp(_user_id(actor))
-        await repo.audit(actor.key, "2fa.off", outcome="ok")
+        await self.stores.users.disable_totp(_user_id(actor))
+        await self.stores.audit.audit(actor.key, "2fa.off", outcome="ok")
         log.info("2fa disabled actor=%s", actor.key)
 
     # ------------------------------------------------------------ codes for dangerous actions
@@ -173,33 +177,37 @@ class SecondFactor:
         if not await self.required(actor):
             return Verdict.OFF
         if await self.locked(actor):
-            await repo.audit(actor.key, "2fa.locked", _what(action, target), outcome="refused")
+            await self.stores.audit.audit(
+                actor.key, "2fa.locked", _what(action, target), outcome="refused"
+            )
             return Verdict.LOCKED
-        await repo.audit(actor.key, "2fa.ask", _what(action, target), outcome="ok")
+        await self.stores.audit.audit(actor.key, "2fa.ask", _what(action, target), outcome="ok")
         return Verdict.OK
 
     async def cancelled(self, actor: Actor, action: str, target: str, why: str) -> None:
-        await repo.audit(actor.key, "2fa.cancel", _what(action, target), outcome="refused", why=why)
+        await self.stores.audit.audit(
+            actor.key, "2fa.cancel", _what(action, target), outcome="refused", why=why
+        )
 
     async def check(self, actor: Actor, code: str, action: str, target: str = "") -> Verdict:
         """Accept a code for `action` at most once; audit the outcome (never the code)."""
-        state = await users_db.totp_state(_user_id(actor))
+        state = await self.stores.users.totp_state(_user_id(actor))
         if state is None or not state.enabled or state.secret is None:
             return Verdict.OFF
         what = _what(action, target)
         if await self.locked(actor):
-            await repo.audit(actor.key, "2fa.locked", what, outcome="refused")
+            await self.stores.audit.audit(actor.key, "2fa.locked", what, outcome="refused")
             return Verdict.LOCKED
         step = matching_step(code, state.secret, self.clock())
         if step is None:
-            await repo.audit(actor.key, WRONG_CODE, what, outcome="refused")
+            await self.stores.audit.audit(actor.key, WRONG_CODE, what, outcome="refused")
             log.info("2fa wrong code actor=%s action=%s", actor.key, action)
             return Verdict.WRONG
-        if not await users_db.accept_totp_step(_user_id(actor), step):
-            await repo.audit(actor.key, "2fa.reused_code", what, outcome="refused")
+        if not await self.stores.users.accept_totp_step(_user_id(actor), step):
+            await self.stores.audit.audit(actor.key, "2fa.reused_code", what, outcome="refused")
             log.info("2fa code reused actor=%s action=%s", actor.key, action)
             return Verdict.REUSED
-        await repo.audit(actor.key, "2fa.code", what, outcome="ok")
+        await self.stores.audit.audit(actor.key, "2fa.code", what, outcome="ok")
         return Verdict.OK
 
 

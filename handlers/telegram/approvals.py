@@ -11,9 +11,10 @@ from aiogram.fsm.state import State, StatesGroup
 from aiogram.types import CallbackQuery, Message
 
 from handlers.telegram.callbacks import ApprovalCb, SyncCb
-from handlers.telegram.formatting import format_execution
+from handlers.telegram.formatting.approvals import format_execution
 from trading.access import Actor
-from trading.control import ApprovalService, ControlService, parse_qty
+from trading.approvals import ApprovalService, parse_qty
+from trading.control import ControlService
 from trading.errors import InvalidRequest
 
 TRADER = {"role": "trader"}

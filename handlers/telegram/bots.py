@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from html import escape
 
-from aiogram import Bot, F, Router
+from aiogram import F, Router
 from aiogram.exceptions import TelegramBadRequest, TelegramForbiddenError
 from aiogram.filters import Command, CommandObject
 from aiogram.fsm.context import FSMContext
@@ -13,7 +13,7 @@ from aiogram.fsm.state import State, StatesGroup
 from aiogram.types import CallbackQuery, Chat, InlineKeyboardMarkup, Message
 
 from handlers.telegram.callbacks import BotCb, BotEditCb
-from handlers.telegram.formatting import format_bot_card, format_bots, format_webhook
+from handlers.telegram.formatting.bots import format_bot_card, format_bots, format_webhook
 from handlers.telegram.keyboards import (
     bot_card_keyboard,
     bots_keyboard,
@@ -198,30 +198,32 @@ async def rotate_with_code(
 
 
 async def post_here(
-    query: CallbackQuery, callback_data: BotCb, control: ControlService, actor: Actor, bot: Bot
+    query: CallbackQuery, callback_data: BotCb, control: ControlService, actor: Actor
 ) -> None:
     """Send this bot's notifications to this group, in a forum topic of its own when the group
     has topics. Updates do not always say whether a supergroup is a forum, so a supergroup
     gets a topic if Telegram agrees to create one."""
     assert isinstance(query.message, Message)
+    telegram = query.bot
+    assert telegram is not None  # updates reach handlers mounted on the Bot that fed them
     chat = query.message.chat
-    trading_bot = await control.bot_by_id(callback_data.id)
-    bound_chat, topic_id = await control.chat_of(trading_bot.id)
+    bot = await control.bot_by_id(callback_data.id)
+    bound_chat, topic_id = await control.chat_of(bot.id)
     note = ""
     if bound_chat != chat.id or topic_id is None:
         topic_id = None
         if chat.type == "supergroup" or chat.is_forum:
             try:
-                topic = await bot.create_forum_topic(chat.id, name=f"🤖 {trading_bot.name}")
+                topic = await telegram.create_forum_topic(chat.id, name=f"🤖 {bot.name}")
                 topic_id = topic.message_thread_id
             except (TelegramBadRequest, TelegramForbiddenError) as exc:
                 log.info("no forum topic for chat=%s: %s", chat.id, exc.message)
                 if chat.is_forum:
                     note = "\n(I could not open a topic: give me the Manage topics right.)"
-    await control.bind_chat(actor, trading_bot.id, chat.id, topic_id)
-    await bot.send_message(
+    await control.bind_chat(actor, bot.id, chat.id, topic_id)
+    await telegram.send_message(
         chat.id,
-        f"📣 <b>{escape(trading_bot.name)}</b> posts its notifications here from now on.{note}",
+        f"📣 <b>{escape(bot.name)}</b> posts its notifications here from now on.{note}",
         message_thread_id=topic_id,
     )
     await query.answer("Posting here")

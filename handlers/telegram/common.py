@@ -11,7 +11,7 @@ from aiogram.types import Message
 
 from handlers.status import Status
 from handlers.telegram.commands import help_text
-from handlers.telegram.formatting import format_health, format_status
+from handlers.telegram.formatting.admin import format_health, format_status
 from trading.access import Actor
 from trading.control import ControlService
 

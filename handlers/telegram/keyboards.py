@@ -18,7 +18,7 @@ from handlers.telegram.callbacks import (
     PositionCb,
     SyncCb,
 )
-from handlers.telegram.formatting import qty as fmt_qty
+from handlers.telegram.formatting.figures import qty as fmt_qty
 from trading.access import NOTIFY_KINDS
 from trading.bots import BotConfig
 from trading.control import EDITABLE

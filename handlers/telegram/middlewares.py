@@ -14,7 +14,7 @@ from collections.abc import Awaitable, Callable
 from html import escape
 from typing import Any
 
-from aiogram import BaseMiddleware
+from aiogram import BaseMiddleware, Bot
 from aiogram.dispatcher.flags import get_flag
 from aiogram.types import CallbackQuery, Message, TelegramObject, Update, User
 
@@ -87,7 +87,7 @@ async def answer(event: TelegramObject, text: str) -> None:
 
 
 def addressed_elsewhere(message: Message, username: str | None) -> bool:
-    """A group message that is not for this bot: plain talk, or `/cmd@other_bot`."""
+    """A group message that is not for us: plain talk, or `/cmd@other_bot`."""
     if message.chat.type == "private":
         return False
     text = message.text or ""
@@ -106,7 +106,8 @@ class Authenticate(BaseMiddleware):
         if user is None or user.is_bot:
             return None
         if isinstance(event, Message) and event.chat.type != "private":
-            me = await data["bot"].me()
+            telegram: Bot = data["bot"]  # aiogram's own key for the Bot the update came to
+            me = await telegram.me()
             if addressed_elsewhere(event, me.username):
                 data["addressed_elsewhere"] = True
         actor = await self.access.actor(user.id, display_name(user))

@@ -13,7 +13,7 @@ from aiogram.fsm.state import State, StatesGroup
 from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message
 
 from handlers.telegram.callbacks import NewBotCb
-from handlers.telegram.formatting import format_webhook
+from handlers.telegram.formatting.bots import format_webhook
 from handlers.telegram.keyboards import choices_keyboard
 from trading.access import Actor
 from trading.bots import BotSpec

@@ -1,7 +1,7 @@
 """Events to Telegram: a queue and one sender task, so sending never blocks trading.
 
 Flood control (`TelegramRetryAfter`) waits as told and sends the same message again; network
-and server errors back off and retry; a chat that blocked the bot is skipped. Refusals are
+and server errors back off and retry; a chat that has blocked us is skipped. Refusals are
 grouped: at most one message per bot per minute; those held back are counted into one summary
 when the minute is over (or at shutdown), so none is lost and none is spammed.
 
@@ -29,7 +29,7 @@ from aiogram.exceptions import (
 from aiogram.types import InlineKeyboardMarkup
 from aiogram.types import Message as TgMessage
 
-from handlers.telegram.formatting import format_event
+from handlers.telegram.formatting.events import format_event
 from handlers.telegram.keyboards import approval_keyboard, sync_keyboard
 from trading.access import Destination
 from trading.control_events import ApprovalRequested, ApprovalResolved, OutOfSync
@@ -98,13 +98,13 @@ class _Held:
 class TelegramNotifier:
     def __init__(
         self,
-        bot: Bot,
+        telegram: Bot,
         recipients: Callable[[Event], Awaitable[list[Destination]]],
         *,
         render: Callable[[Event], Card | None] = render_event,
         group_window: float = GROUP_WINDOW,
     ) -> None:
-        self.bot = bot
+        self.telegram = telegram
         self.recipients = recipients
         self.render = render
         self.group_window = group_window
@@ -202,13 +202,13 @@ class TelegramNotifier:
         while True:
             try:
                 if message.edit_message_id is not None:
-                    result = await self.bot.edit_message_text(
+                    result = await self.telegram.edit_message_text(
                         text=message.text,
                         chat_id=message.chat_id,
                         message_id=message.edit_message_id,
                     )
                     return result if isinstance(result, TgMessage) else None
-                sent = await self.bot.send_message(
+                sent = await self.telegram.send_message(
                     message.chat_id,
                     message.text,
                     message_thread_id=message.thread_id,

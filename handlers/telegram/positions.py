@@ -9,7 +9,7 @@ from aiogram.fsm.context import FSMContext
 from aiogram.types import CallbackQuery, Message
 
 from handlers.telegram.callbacks import CloseAllCb, PositionCb
-from handlers.telegram.formatting import (
+from handlers.telegram.formatting.positions import (
     format_close_all,
     format_close_question,
     format_closed,

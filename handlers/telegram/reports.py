@@ -6,14 +6,14 @@ from aiogram import Router
 from aiogram.filters import Command, CommandObject
 from aiogram.types import Message
 
-from handlers.telegram.formatting import (
+from handlers.telegram.formatting.bots import format_risk
+from handlers.telegram.formatting.positions import format_trades
+from handlers.telegram.formatting.reports import (
     format_alerts,
     format_balances,
     format_performance,
     format_periods,
     format_pnl,
-    format_risk,
-    format_trades,
 )
 from trading.control import ControlService
 from trading.errors import InvalidRequest

@@ -13,7 +13,7 @@ import logging
 from html import escape
 from typing import Any
 
-from aiogram import Bot, F, Router
+from aiogram import F, Router
 from aiogram.exceptions import TelegramBadRequest
 from aiogram.filters import BaseFilter, Command, CommandObject, StateFilter
 from aiogram.fsm.context import FSMContext
@@ -51,7 +51,7 @@ class TwoFactor(StatesGroup):
 
 class AwaitingCode(BaseFilter):
     """A message answering the code question for one of `actions`. In a group, only something
-    that looks like a code counts (other talk there is not meant for the bot)."""
+    that looks like a code counts (other talk there is not meant for us)."""
 
     def __init__(self, *actions: str) -> None:
         self.actions = actions
@@ -172,11 +172,15 @@ def _setup_text(secret: str, uri: str) -> str:
     )
 
 
-async def _delete(bot: Bot, chat_id: int, message_id: int | None) -> bool:
+async def _delete(reply_to: Message, message_id: int | None) -> bool:
+    """Delete message `message_id` of the chat `reply_to` came from (the one holding the key)."""
     if message_id is None:
         return True
+    telegram = reply_to.bot
+    assert telegram is not None  # updates reach handlers mounted on the Bot that fed them
+    chat_id = reply_to.chat.id
     try:
-        return await bot.delete_message(chat_id, message_id)
+        return await telegram.delete_message(chat_id, message_id)
     except TelegramBadRequest as exc:  # older than 48 h, or deleted already
         log.info("could not delete the 2fa setup message chat=%s: %s", chat_id, exc.message)
         return False
@@ -188,7 +192,6 @@ async def totp_command(
     state: FSMContext,
     actor: Actor,
     second_factor: SecondFactor,
-    bot: Bot,
 ) -> None:
     words = (command.args or "").split()
     verb = words[0].lower() if words else ""
@@ -205,7 +208,7 @@ async def totp_command(
                 "and role changes with a code from an authenticator app."
             )
     elif verb == "on" and len(words) == 1:
-        await start_setup(message, state, actor, second_factor, bot)
+        await start_setup(message, state, actor, second_factor)
     elif verb == "off":
         await switch_off(message, " ".join(words[1:]), state, actor, second_factor)
     else:
@@ -213,13 +216,13 @@ async def totp_command(
 
 
 async def start_setup(
-    message: Message, state: FSMContext, actor: Actor, second_factor: SecondFactor, bot: Bot
+    message: Message, state: FSMContext, actor: Actor, second_factor: SecondFactor
 ) -> None:
     if message.chat.type != "private":
         await message.answer("🔐 Set up two-factor in a private chat with me: the key is secret.")
         return
     if await state.get_state() == TwoFactor.setup.state:  # a second /totp on: the old key goes
-        await _delete(bot, message.chat.id, (await state.get_data()).get("secret_message"))
+        await _delete(message, (await state.get_data()).get("secret_message"))
     enrolment = await second_factor.start_setup(actor)
     if enrolment is None:
         await message.answer("🔐 Two-factor is on already. /totp off first to move to a new app.")
@@ -230,14 +233,14 @@ async def start_setup(
 
 
 async def setup_code(
-    message: Message, state: FSMContext, actor: Actor, second_factor: SecondFactor, bot: Bot
+    message: Message, state: FSMContext, actor: Actor, second_factor: SecondFactor
 ) -> None:
     data = await state.get_data()
     secret_message = data.get("secret_message")
     verdict = await second_factor.confirm_setup(actor, message.text or "")
     if verdict is Verdict.OK:
         await state.clear()
-        deleted = await _delete(bot, message.chat.id, secret_message)
+        deleted = await _delete(message, secret_message)
         await message.answer(
             "✅ Two-factor is <b>on</b>. /closeall, new webhook keys and /users grant|revoke "
             "now ask for a code."
@@ -252,7 +255,7 @@ async def setup_code(
     if tries >= MAX_TRIES:
         await state.clear()
         await second_factor.abandon_setup(actor, f"{MAX_TRIES} wrong codes")
-        await _delete(bot, message.chat.id, secret_message)
+        await _delete(message, secret_message)
         await message.answer(
             f"❌ Wrong code {MAX_TRIES} times: setup cancelled, two-factor stays off.\n"
             "Check your phone's clock is automatic, then /totp on again."
@@ -304,14 +307,14 @@ async def off_with_code(
 
 
 async def cancel(
-    message: Message, state: FSMContext, actor: Actor, second_factor: SecondFactor, bot: Bot
+    message: Message, state: FSMContext, actor: Actor, second_factor: SecondFactor
 ) -> None:
     """/cancel while a code is awaited: audited, and an unconfirmed key is forgotten."""
     data = await state.get_data()
     if await state.get_state() == TwoFactor.setup.state:
         await state.clear()
         await second_factor.abandon_setup(actor, "cancelled")
-        await _delete(bot, message.chat.id, data.get("secret_message"))
+        await _delete(message, data.get("secret_message"))
         await message.answer("Cancelled; two-factor stays off.")
         return
     await state.clear()

@@ -11,7 +11,7 @@ from aiogram.fsm.context import FSMContext
 from aiogram.types import CallbackQuery, Message
 
 from handlers.telegram.callbacks import NotifyCb
-from handlers.telegram.formatting import format_members, format_notify
+from handlers.telegram.formatting.admin import format_members, format_notify
 from handlers.telegram.keyboards import notify_keyboard
 from handlers.telegram.security import GRANT, REVOKE, AwaitingCode, ask_code, code_accepted
 from trading.access import AccessService, Actor, Role

@@ -1,4 +1,5 @@
 """Read API: `GET /bots`, `/positions`, `/trades` behind the bearer token (404 when no token).
+It reads through the same services as the chat and the CLI (`ControlService`, `ReportService`).
 
 Whatever a client puts in the `Authorization` header or the query string is a 4xx naming it,
 never a 500 (handlers/web/inputs.py)."""
@@ -9,9 +10,8 @@ import hmac
 
 from aiohttp import web
 
-from db import repo
 from handlers.web.inputs import error_body, header_bytes, query_bot_name, query_int
-from handlers.web.keys import SETTINGS
+from handlers.web.keys import CONTROL, REPORTS, WEB
 
 routes = web.RouteTableDef()
 
@@ -27,7 +27,7 @@ def _unauthorized(message: str) -> web.HTTPUnauthorized:
 
 
 def _authorize(request: web.Request) -> None:
-    token = request.app[SETTINGS].api_token.get_secret_value()
+    token = request.app[WEB].api_token
     if not token:
         raise web.HTTPNotFound(
             text='{"error": "read API is off: set TRADEBOT_API_TOKEN"}',
@@ -47,16 +47,16 @@ def _authorize(request: web.Request) -> None:
 @routes.get("/bots")
 async def list_bots(request: web.Request) -> web.Response:
     _authorize(request)
-    base = request.app[SETTINGS].base_url()
-    bots = [repo.bot_view(bot, base).model_dump(mode="json") for bot in await repo.list_bots()]
-    return web.json_response(bots)
+    views = await request.app[CONTROL].bot_views()
+    return web.json_response([view.model_dump(mode="json") for view in views])
 
 
 @routes.get("/positions")
 async def list_positions(request: web.Request) -> web.Response:
     _authorize(request)
     bot = query_bot_name(request)
-    return web.json_response([p.model_dump(mode="json") for p in await repo.list_positions(bot)])
+    positions = await request.app[CONTROL].positions(bot)
+    return web.json_response([p.model_dump(mode="json") for p in positions])
 
 
 @routes.get("/trades")
@@ -64,5 +64,5 @@ async def list_trades(request: web.Request) -> web.Response:
     _authorize(request)
     limit = query_int(request, "limit", 50, 1, MAX_TRADES)
     bot = query_bot_name(request)
-    trades = await repo.list_trades(bot, limit)
+    trades = await request.app[REPORTS].trades(limit, bot_name=bot)
     return web.json_response([t.model_dump(mode="json") for t in trades])

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from handlers.web.keys import BROKER, METRICS, STATUS
-from trading.control import check_health
+from handlers.web.keys import CONTROL, METRICS, STATUS
 
 routes = web.RouteTableDef()
 
@@ -13,8 +12,8 @@ routes = web.RouteTableDef()
 @routes.get("/health")
 async def health(request: web.Request) -> web.Response:
     status = request.app[STATUS]
-    result = await check_health(
-        request.app[BROKER], {"telegram": dict(status.telegram), "monitor": dict(status.monitor)}
+    result = await request.app[CONTROL].health(
+        {"telegram": dict(status.telegram), "monitor": dict(status.monitor)}
     )
     return web.json_response(
         {"status": result.overall, "checks": result.checks},

@@ -1,21 +1,39 @@
-"""Typed aiohttp app keys shared by the app factory and the HTTP handlers."""
+"""Typed aiohttp app keys shared by the composition root (`bot/`) and the HTTP handlers, and
+`WebConfig`: the few settings the handlers read (they never see `bot.config.Settings`)."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from aiohttp import web
 
-from bot.config import Settings
 from handlers.status import Status
 from handlers.web.metrics import Metrics
 from trading.brokers.base import BaseBroker
+from trading.control import ControlService
 from trading.events import EventBus
 from trading.intake import WebhookIntake
+from trading.reports import ReportService
 from trading.service import TradingService
 
-SETTINGS = web.AppKey("settings", Settings)
+
+@dataclass(frozen=True, slots=True)
+class WebConfig:
+    """What the HTTP handlers need from the settings, built by the composition root."""
+
+    api_token: str  # bearer token of the read API; empty: the read API is off (404)
+    base_url: str  # what users paste into TradingView (webhook URLs)
+    webhook_body_timeout: float  # seconds to receive a request's body
+
+
+WEB = web.AppKey("web_config", WebConfig)
 METRICS = web.AppKey("metrics", Metrics)
 EVENTS = web.AppKey("events", EventBus)
 BROKER = web.AppKey("broker", BaseBroker)
 TRADING = web.AppKey("trading", TradingService)
 INTAKE = web.AppKey("intake", WebhookIntake)
+CONTROL = web.AppKey("control", ControlService)
+REPORTS = web.AppKey("reports", ReportService)
 STATUS = web.AppKey("status", Status)
+# The exceptions that mean "storage cannot be reached" (`Stores.unavailable`): answer 503.
+STORAGE_UNAVAILABLE: web.AppKey[tuple[type[Exception], ...]] = web.AppKey("storage_unavailable")

@@ -11,7 +11,7 @@ from typing import Any, Protocol
 from aiohttp import web
 
 from handlers.web.inputs import error_body, load_json
-from handlers.web.keys import SETTINGS
+from handlers.web.keys import WEB
 
 log = logging.getLogger(__name__)
 
@@ -49,7 +49,7 @@ def webhook_handler(sink: UpdateSink) -> Callable[[web.Request], Awaitable[web.R
         try:
             # Bytes, decoded here: a bogus `charset` in the Content-Type cannot raise, and
             # nesting too deep for the parser is a 400 like any other malformed body.
-            async with asyncio.timeout(request.app[SETTINGS].webhook_body_timeout):
+            async with asyncio.timeout(request.app[WEB].webhook_body_timeout):
                 body = await request.read()
             data = load_json(body)
         except TimeoutError:

@@ -13,9 +13,8 @@ import time
 from aiohttp import web
 from aiohttp.web_protocol import RequestPayloadError
 
-from db import repo
 from handlers.web.inputs import clean_text
-from handlers.web.keys import INTAKE, METRICS, SETTINGS
+from handlers.web.keys import INTAKE, METRICS, STORAGE_UNAVAILABLE, WEB
 from trading.alerts import MAX_BODY_BYTES
 from trading.intake import WebhookRequest, key_hint
 from trading.ipallow import client_ip, from_trusted_proxy
@@ -114,7 +113,7 @@ async def tradingview_webhook(request: web.Request) -> web.Response:
         )
     try:
         body, oversized, unreadable = await _read_body(
-            request, request.app[SETTINGS].webhook_body_timeout
+            request, request.app[WEB].webhook_body_timeout
         )
     except SenderGone as gone:
         # The sender's doing, not ours: a client error (no answer can reach it, nothing stored).
@@ -149,7 +148,7 @@ async def tradingview_webhook(request: web.Request) -> web.Response:
         status, payload, answer_headers = answer.http_status, answer.body, answer.headers
         if status == 429:
             metrics.rate_limited.labels("bot").inc()
-    except repo.STORAGE_ERRORS as exc:
+    except request.app[STORAGE_UNAVAILABLE] as exc:
         # The database is down: 503 makes TradingView retry, and nothing was half-written.
         log.error("webhook storage unavailable: %s", type(exc).__name__)
         metrics.errors.labels("webhook_storage").inc()

@@ -166,12 +166,6 @@ class BacktestResult:
     final_equity: Decimal
     refused: list[tuple[int, str]] = field(default_factory=list)  # (bar, why) orders refused
 
-    @property
-    def report(self) -> Any:
-        from trading.backtest.report import build_report
-
-        return build_report(self)
-
 
 def _iso(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")

@@ -10,10 +10,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from db import series as store
 from trading.backtest.data import Ohlcv, from_bars, read_csv
 from trading.backtest.engine import BacktestConfig, backtestable
 from trading.errors import InvalidRequest, NotFound
+from trading.ports import SeriesStore
+from trading.records import ChartFill
 from trading.series import Bar, normalize_interval
 from trading.strategies import registry
 from trading.strategies.base import IndicatorStrategy
@@ -48,7 +49,7 @@ class ChartData:
     symbol: str
     interval: str
     bars: list[Bar]
-    fills: list[store.ChartFill]
+    fills: list[ChartFill]
     bot: str | None = None
 
 
@@ -97,7 +98,7 @@ def parse_request(strategy: str, words: list[str]) -> BacktestRequest:
 
 
 async def _pick_series(
-    symbol: str, interval: str | None, bot: str | None
+    series: SeriesStore, symbol: str, interval: str | None, bot: str | None
 ) -> tuple[int | None, str] | None:
     """Which stored series to show: the bot's own (bars are per bot, SPEC §5) when a bot is
     named and has one, else the symbol's series with the most bars (any bot's, or the bars
@@ -107,18 +108,23 @@ async def _pick_series(
     except ValueError as exc:
         raise InvalidRequest(f"interval: {exc}") from None
     if bot is not None:
-        bot_id = await store.bot_id_of(bot)
+        bot_id = await series.bot_id_of(bot)
         if bot_id is None:
             raise NotFound(f"no bot named {bot[:32]!r}")
-        own = await store.series_of(symbol, bot_id=bot_id, interval=chosen)
+        own = await series.series_of(symbol, bot_id=bot_id, interval=chosen)
         if own:
             return own[0][0], own[0][1]
-    stored = await store.series_of(symbol, interval=chosen)
+    stored = await series.series_of(symbol, interval=chosen)
     return (stored[0][0], stored[0][1]) if stored else None
 
 
 async def load_history(
-    symbol: str, interval: str | None = None, *, bot: str | None = None, limit: int = 20_000
+    series: SeriesStore,
+    symbol: str,
+    interval: str | None = None,
+    *,
+    bot: str | None = None,
+    limit: int = 20_000,
 ) -> History:
     """The stored closed bars of `symbol` (of `bot`'s series, or the fullest one; at
     `interval`, or the one with most bars).
@@ -127,8 +133,8 @@ async def load_history(
     fresh install can still show what a backtest looks like.
     """
     symbol = normalize_symbol(symbol)
-    picked = await _pick_series(symbol, interval, bot)
-    bars = await store.load_bars(picked[0], symbol, picked[1], limit) if picked else []
+    picked = await _pick_series(series, symbol, interval, bot)
+    bars = await series.load_bars(picked[0], symbol, picked[1], limit) if picked else []
     closed = [bar for bar in bars if bar.closed]
     if picked is not None and len(closed) >= MIN_BARS:
         return History(symbol, picked[1], from_bars(closed))
@@ -147,16 +153,21 @@ async def load_history(
 
 
 async def load_chart(
-    symbol: str, *, bot: str | None = None, interval: str | None = None, limit: int = 200
+    series: SeriesStore,
+    symbol: str,
+    *,
+    bot: str | None = None,
+    interval: str | None = None,
+    limit: int = 200,
 ) -> ChartData:
     """The last `limit` bars of `symbol` (of `bot`'s series when it has one) and the fills (of
     `bot`, or every bot) among them."""
     symbol = normalize_symbol(symbol)
-    picked = await _pick_series(symbol, interval, bot)
-    bars = await store.load_bars(picked[0], symbol, picked[1], limit) if picked else []
+    picked = await _pick_series(series, symbol, interval, bot)
+    bars = await series.load_bars(picked[0], symbol, picked[1], limit) if picked else []
     if not bars or picked is None:
         raise NotFound(
             f"no price bars for {symbol} yet: alerts with interval and bar_time build them"
         )
-    fills = await store.fills_between(symbol, bars[0].open_time, bot=bot)
+    fills = await series.fills_between(symbol, bars[0].open_time, bot=bot)
     return ChartData(symbol, picked[1], bars, fills, bot)

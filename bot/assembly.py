@@ -1,0 +1,185 @@
+"""The composition root: the stores and every service, built once and handed in.
+
+`assemble` is what `tradebot serve` (through `create_app`), `tradebot monitor` (through
+`create_monitor_app`) and the CLI commands call; whatever front end then asks (the chat, the read
+API, the CLI), it reaches the same `ControlService`, `ReportService`, `ApprovalService`... The
+stores are Tortoise's (`db.stores.sql_stores`) unless a caller passes others.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+
+from bot.config import Settings
+from db.stores import sql_stores
+from handlers.web.keys import WebConfig
+from handlers.web.metrics import Metrics
+from trading.access import AccessService
+from trading.approvals import ApprovalService
+from trading.brokers.base import BaseBroker
+from trading.brokers.ccxt_config import CcxtConfig
+from trading.brokers.factory import create_broker
+from trading.brokers.paper import PaperLedger
+from trading.control import ControlService
+from trading.events import EventBus
+from trading.intake import RateLimits, WebhookIntake
+from trading.monitor import Monitor, MonitorConfig, TickerSource, TickerStream
+from trading.ports import Stores
+from trading.ratelimit import Limiter, TokenBuckets
+from trading.recovery import AlertRecovery
+from trading.reports import ReportService
+from trading.service import TradingService
+from trading.strategy_runner import StrategyRunner
+from trading.totp import SecondFactor
+
+
+@dataclass(frozen=True, slots=True)
+class Assembly:
+    """Everything one process runs, wired once. `intake` and `recovery` exist where webhooks are
+    served; `monitor` where the position monitor runs in this process."""
+
+    settings: Settings
+    stores: Stores
+    metrics: Metrics
+    events: EventBus
+    broker: BaseBroker
+    trading: TradingService
+    approvals: ApprovalService
+    control: ControlService
+    access: AccessService
+    reports: ReportService
+    second_factor: SecondFactor
+    intake: WebhookIntake | None = None
+    recovery: AlertRecovery | None = None
+    monitor: Monitor | None = None
+
+    @property
+    def web(self) -> WebConfig:
+        return web_config(self.settings)
+
+
+def assemble(
+    settings: Settings,
+    *,
+    broker: BaseBroker | None = None,
+    stores: Stores | None = None,
+    webhooks: bool = False,
+    monitor: bool = False,
+) -> Assembly:
+    """Build the services of one process: `webhooks` adds the intake and the start-up alert
+    recovery (`tradebot serve`), `monitor` the position monitor."""
+    stores = stores or sql_stores()
+    metrics = Metrics()
+    events = EventBus()
+    events.subscribe(metrics)
+    broker = broker or build_broker(settings, stores.ledger)
+    # With an exchange behind it, a price series starts from the exchange's candles.
+    candles = broker if webhooks and hasattr(broker, "fetch_candles") else None
+    trading = TradingService(
+        broker,
+        events,
+        stores=stores,
+        claim_ttl=settings.monitor_claim_ttl,
+        strategies=StrategyRunner(series=stores.series, candles=candles),  # type: ignore[arg-type]
+    )
+    approvals = ApprovalService(trading, events, stores=stores)
+    intake = recovery = watcher = None
+    if webhooks:
+        intake = WebhookIntake(
+            trading,
+            events,
+            stores=stores,
+            approvals=approvals,
+            answer_timeout=settings.webhook_answer_timeout,
+            limiter=build_limiter(settings, metrics),
+            limits=RateLimits(
+                key_rate=settings.webhook_rate_per_key,
+                key_burst=settings.webhook_burst_per_key,
+                ip_rate=settings.webhook_rate_per_ip,
+                ip_burst=settings.webhook_burst_per_ip,
+            ),
+            trusted_proxies=settings.trusted_proxies,
+            ip_allowlist=settings.webhook_ip_allowlist,
+            require_client_cert=settings.webhook_require_client_cert,
+        )
+        recovery = AlertRecovery(trading, events, stores=stores, approvals=approvals)
+    if monitor:
+        tickers = broker if isinstance(broker, TickerSource | TickerStream) else None
+        watcher = Monitor(trading, events, monitor_config(settings), stores=stores, tickers=tickers)
+        trading.watcher = watcher  # alert prices and position changes reach it
+    return Assembly(
+        settings=settings,
+        stores=stores,
+        metrics=metrics,
+        events=events,
+        broker=broker,
+        trading=trading,
+        approvals=approvals,
+        control=ControlService(
+            trading, events, stores=stores, approvals=approvals, base_url=settings.base_url()
+        ),
+        access=AccessService(settings.telegram_admins, stores=stores),
+        reports=ReportService(stores=stores),
+        second_factor=SecondFactor(stores=stores),
+        intake=intake,
+        recovery=recovery,
+        monitor=watcher,
+    )
+
+
+def web_config(settings: Settings) -> WebConfig:
+    return WebConfig(
+        api_token=settings.api_token.get_secret_value(),
+        base_url=settings.base_url(),
+        webhook_body_timeout=settings.webhook_body_timeout,
+    )
+
+
+def monitor_config(settings: Settings) -> MonitorConfig:
+    return MonitorConfig(
+        price_max_age=settings.price_max_age,
+        interval=settings.monitor_interval,
+        resync_interval=settings.monitor_resync_interval,
+        heartbeat_interval=settings.monitor_heartbeat_interval,
+        retry_backoff=settings.monitor_retry_backoff,
+        max_attempts=settings.monitor_max_attempts,
+    )
+
+
+def build_limiter(settings: Settings, metrics: Metrics) -> Limiter:
+    """Rate-limit buckets in Redis when it is configured (one budget for every process), else in
+    this process."""
+    if not settings.redis_url:
+        return TokenBuckets()
+    from redis.asyncio import Redis
+
+    from db.limits import RedisBuckets
+
+    client = Redis.from_url(settings.redis_url, socket_timeout=1, socket_connect_timeout=1)
+    # One namespace per database: processes of one deployment share buckets, others do not.
+    namespace = hashlib.sha256(settings.database_url.encode()).hexdigest()[:12]
+    return RedisBuckets(
+        client, on_error=metrics.errors.labels("ratelimit_store").inc, namespace=namespace
+    )
+
+
+def build_broker(settings: Settings, ledger: PaperLedger | None = None) -> BaseBroker:
+    """The broker the settings name; the paper broker keeps its account in `ledger` (the
+    database's unless given)."""
+    return create_broker(
+        settings.broker,
+        ledger=ledger if ledger is not None else sql_stores().ledger,
+        fee_bps=settings.paper_fee_bps,
+        slippage_bps=settings.paper_slippage_bps,
+        initial_balance=settings.paper_balance,
+        ccxt=CcxtConfig(
+            exchange=settings.ccxt_exchange,
+            api_key=settings.ccxt_api_key.get_secret_value(),
+            secret=settings.ccxt_secret.get_secret_value(),
+            password=settings.ccxt_password.get_secret_value(),
+            sandbox=settings.ccxt_sandbox,
+            api_url=settings.ccxt_api_url,
+            options=settings.ccxt_options,
+        ),
+    )

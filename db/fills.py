@@ -1,0 +1,260 @@
+"""The statements that store a fill (`trading.records.FillRecord`) in one commit: the order, the
+position, its entries, the closed trade and the alert's webhook log row. The hot path of every
+alert: one lean batch, one trip to the database (`db.sql`)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any, cast
+
+from db import sql
+from db.alert_log import ALERT_IS_RUNNING
+from db.models import CurrentPosition, Order, PositionEntry, TradeHistory, WebhookLog
+from trading.accounting import account_moves
+from trading.records import (
+    ALERT_RUNNING,
+    AlertTaken,
+    ConcurrentUpdate,
+    FillRecord,
+    OrderSettled,
+    StoredPosition,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class FillWrite:
+    """A fill's statements, and the ids they store: the open position afterwards (None when
+    flat) and the order, each a `sql.Ref` while the batch has not run."""
+
+    batch: sql.Batch
+    position: int | sql.Ref | None
+    order: int | sql.Ref
+    after: StoredPosition | None  # the position as this batch leaves it (None: flat)
+    # what it adds to its currency's realized PnL and exposure (see `SqlPaperLedger`)
+    account_moves: tuple[Decimal, Decimal]
+
+    async def ids(self, results: Awaitable[list[Any]]) -> tuple[int | None, int]:
+        """(open position id or None, order id) once `results` (the batch's) are in;
+        ConcurrentUpdate if the batch was not stored because one it followed was not."""
+        try:
+            stored = await results
+        except sql.DependencyFailed:
+            raise ConcurrentUpdate("the fill it followed was not stored") from None
+        position, order = self.position, self.order
+        return (
+            int(position.value(stored)) if isinstance(position, sql.Ref) else position,
+            int(order.value(stored)) if isinstance(order, sql.Ref) else order,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class SqlPendingFill:
+    """A fill submitted to the writer (`trading.records.PendingFill`): `stored()` waits for its
+    commit."""
+
+    write: FillWrite
+    future: asyncio.Future[list[Any]]
+
+    @property
+    def after(self) -> StoredPosition | None:
+        return self.write.after
+
+    @property
+    def account_moves(self) -> tuple[Decimal, Decimal]:
+        return self.write.account_moves
+
+    async def stored(self) -> tuple[int | None, int]:
+        """(open position id or None, order id) once committed; ConcurrentUpdate if it was not
+        stored because the position changed. Shielded: a caller giving up (cancelled) must not
+        cancel the commit's outcome for the orders planned on it."""
+        return await self.write.ids(asyncio.shield(self.future))
+
+
+def fill_write(record: FillRecord) -> FillWrite:
+    """The statements that store `record` atomically (see `FillRecord` for what they check).
+
+    `record.before.id` may be a `sql.Ref` to a fill submitted earlier (its `after`); with
+    `record.follows` (that fill, a `SqlPendingFill` not committed when this was planned), the
+    batch is not stored unless that one was."""
+    fill, stops, before, outcome = record.fill, record.stops, record.before, record.outcome
+    bot_id, symbol, quote, reason = record.bot_id, record.symbol, record.quote, record.reason
+    claim, new_order, order_id = record.claim, record.new_order, record.order_id
+    levels: dict[str, Any] = {
+        "sl": stops.sl,
+        "tp": stops.tp,
+        "trail": stops.trail,
+        "take_profits": [level.to_json() for level in stops.take_profits],
+    }
+    if stops.sets_trail_peak or stops.trail is None:
+        levels.update(trail_peak=stops.trail_peak, trail_stop=stops.trail_stop)
+    batch = sql.Batch()  # one transaction, one trip to the database
+    if record.follows is not None:
+        batch.follows = cast(SqlPendingFill, record.follows).write.batch
+    filled = {
+        "status": "filled",
+        "filled_qty": fill.qty,
+        "avg_fill_price": fill.price,
+        "fee": fill.fee,
+        "fee_currency": fill.fee_currency,
+        "broker_order_id": fill.broker_order_id,
+    }
+    order: int | sql.Ref
+    if new_order is not None:
+        order = batch.insert(Order, {**new_order, **filled})
+    elif order_id is not None:
+        order = order_id
+        batch.update(
+            Order,
+            {**filled, "updated_at": datetime.now(UTC)},
+            '"id" = ? AND "status" = ?',
+            order_id,
+            "pending",
+            require=OrderSettled(f"order {order_id} is no longer pending"),
+        )
+    else:
+        raise ValueError("fill_write needs the pending order's id or a new order's fields")
+    old_id: int | sql.Ref | None = before.id if before else None
+    new_id: int | sql.Ref | None = None
+    if before is not None:
+        moved = ConcurrentUpdate(f"position {before.id} changed")
+        if outcome.position is None or outcome.reopened:
+            batch.execute(
+                'DELETE FROM "current_positions" WHERE "id" = ? AND "version" = ?',
+                before.id,
+                before.version,
+                require=moved,
+            )
+        else:
+            state = outcome.position
+            batch.update(
+                CurrentPosition,
+                {
+                    "qty": state.qty,
+                    "avg_price": state.avg_price,
+                    "entries": state.entries,
+                    "opened_qty": state.opened_qty,
+                    "exit_qty": state.exit_qty,
+                    "exit_value": state.exit_value,
+                    "realized_pnl": state.realized_pnl,
+                    "fees": state.fees,
+                    **levels,
+                    "version": before.version + 1,
+                    "updated_at": fill.time,
+                },
+                '"id" = ? AND "version" = ?',
+                before.id,
+                before.version,
+                require=moved,
+            )
+            new_id = before.id
+            if claim is not None:
+                batch.update(
+                    CurrentPosition,
+                    {"closing_token": None, "closing_at": None},
+                    '"id" = ? AND "closing_token" = ?',
+                    before.id,
+                    claim,
+                )
+    if outcome.position is not None and new_id is None:
+        state = outcome.position
+        new_id = batch.insert(
+            CurrentPosition,
+            {
+                "bot_id": bot_id,
+                "symbol": symbol,
+                "quote": quote,
+                "side": state.side,
+                "qty": state.qty,
+                "avg_price": state.avg_price,
+                "entries": state.entries,
+                "opened_qty": state.opened_qty,
+                "realized_pnl": state.realized_pnl,
+                "fees": state.fees,
+                **levels,
+                "opened_at": state.opened_at,
+            },
+            on_conflict=ConcurrentUpdate(f"a position for {symbol} was opened meanwhile"),
+        )
+    if outcome.closed is not None and old_id is not None:
+        batch.insert(
+            TradeHistory,
+            {
+                "position_id": old_id,
+                "bot_id": bot_id,
+                "symbol": symbol,
+                "quote": quote,
+                "reason": reason,
+                **outcome.closed.fields(),  # side, qty, prices, pnl, fees, entries, times
+            },
+        )
+    for leg in outcome.legs:
+        batch.insert(
+            PositionEntry,
+            {
+                "position_id": new_id if leg.kind == "open" or old_id is None else old_id,
+                "bot_id": bot_id,
+                "order_id": order,
+                "symbol": symbol,
+                "kind": leg.kind,
+                "side": record.side,
+                "qty": leg.qty,
+                "price": leg.price,
+                "fee": leg.fee,
+                "gross_pnl": leg.gross_pnl,
+                "reason": reason,
+                "created_at": fill.time,
+            },
+        )
+    finish_log = record.finish_log
+    if finish_log is not None:
+        outcome_fields = {**finish_log[1], "order_id": order}
+        answered = outcome_fields.pop("http_status", None)
+        if new_order is not None:  # nothing was sent anywhere: stored only if still running
+            batch.update(
+                WebhookLog,
+                outcome_fields,
+                ALERT_IS_RUNNING,
+                finish_log[0],
+                *ALERT_RUNNING,
+                require=AlertTaken(f"webhook log {finish_log[0]} is no longer running here"),
+            )
+        else:
+            batch.update(WebhookLog, outcome_fields, '"id" = ?', finish_log[0])
+        if answered is not None:  # unless the sender was answered 202 meanwhile
+            batch.execute(
+                'UPDATE "webhook_logs" SET "http_status" = ? '
+                'WHERE "id" = ? AND "http_status" <> 202',
+                answered,
+                finish_log[0],
+            )
+    after = None
+    if outcome.position is not None and new_id is not None:
+        kept = before is not None and new_id is before.id  # updated, not inserted
+        peak = (
+            (stops.trail_peak, stops.trail_stop)
+            if "trail_peak" in levels
+            else (before.trail_peak, before.trail_stop)
+            if kept and before is not None
+            else (None, None)
+        )
+        after = StoredPosition(
+            batch.ref(new_id) if isinstance(new_id, sql.Ref) and new_id.owner is None else new_id,  # type: ignore[arg-type]
+            before.version + 1 if kept and before is not None else 0,
+            outcome.position,
+            stops.sl,
+            stops.tp,
+            stops.trail,
+            take_profits=stops.take_profits,
+            trail_peak=peak[0],
+            trail_stop=peak[1],
+            closing_token=before.closing_token if kept and before and claim is None else None,
+            closing_at=before.closing_at if kept and before and claim is None else None,
+            bot_id=bot_id,
+            symbol=symbol,
+        )
+    moves = account_moves(before.state if before else None, outcome)
+    return FillWrite(batch, new_id, order, after, moves)

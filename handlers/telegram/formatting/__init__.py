@@ -1,0 +1,1 @@
+"""Telegram messages (HTML parse mode), one module per feature; import from those modules."""
