@@ -9,7 +9,9 @@ stores are Tortoise's (`db.stores.sql_stores`) unless a caller passes others.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any, cast
 
 from bot.config import Settings
 from db.stores import sql_stores
@@ -17,6 +19,7 @@ from handlers.web.keys import WebConfig
 from handlers.web.metrics import Metrics
 from trading.access import AccessService
 from trading.approvals import ApprovalService
+from trading.backtest.history import ResearchService
 from trading.brokers.base import BaseBroker
 from trading.brokers.ccxt_config import CcxtConfig
 from trading.brokers.factory import create_broker
@@ -49,6 +52,7 @@ class Assembly:
     control: ControlService
     access: AccessService
     reports: ReportService
+    research: ResearchService
     second_factor: SecondFactor
     intake: WebhookIntake | None = None
     recovery: AlertRecovery | None = None
@@ -66,14 +70,20 @@ def assemble(
     stores: Stores | None = None,
     webhooks: bool = False,
     monitor: bool = False,
+    defer_broker: bool = False,
 ) -> Assembly:
     """Build the services of one process: `webhooks` adds the intake and the start-up alert
-    recovery (`tradebot serve`), `monitor` the position monitor."""
+    recovery (`tradebot serve`), `monitor` the position monitor. With `defer_broker` (the CLI)
+    the broker is built when first used, so a command that never trades neither imports ccxt
+    nor needs complete broker settings."""
     stores = stores or sql_stores()
     metrics = Metrics()
     events = EventBus()
     events.subscribe(metrics)
-    broker = broker or build_broker(settings, stores.ledger)
+    ledger = stores.ledger
+    if broker is None and defer_broker:
+        broker = cast(BaseBroker, BrokerOnFirstUse(lambda: build_broker(settings, ledger)))
+    broker = broker or build_broker(settings, ledger)
     # With an exchange behind it, a price series starts from the exchange's candles.
     candles = broker if webhooks and hasattr(broker, "fetch_candles") else None
     trading = TradingService(
@@ -121,6 +131,7 @@ def assemble(
         ),
         access=AccessService(settings.telegram_admins, stores=stores),
         reports=ReportService(stores=stores),
+        research=ResearchService(series=stores.series),
         second_factor=SecondFactor(stores=stores),
         intake=intake,
         recovery=recovery,
@@ -164,12 +175,12 @@ def build_limiter(settings: Settings, metrics: Metrics) -> Limiter:
     )
 
 
-def build_broker(settings: Settings, ledger: PaperLedger | None = None) -> BaseBroker:
-    """The broker the settings name; the paper broker keeps its account in `ledger` (the
-    database's unless given)."""
+def build_broker(settings: Settings, ledger: PaperLedger) -> BaseBroker:
+    """The broker the settings name; the paper broker keeps its account in `ledger` (one per
+    process: it caches what it has read)."""
     return create_broker(
         settings.broker,
-        ledger=ledger if ledger is not None else sql_stores().ledger,
+        ledger=ledger,
         fee_bps=settings.paper_fee_bps,
         slippage_bps=settings.paper_slippage_bps,
         initial_balance=settings.paper_balance,
@@ -183,3 +194,21 @@ def build_broker(settings: Settings, ledger: PaperLedger | None = None) -> BaseB
             options=settings.ccxt_options,
         ),
     )
+
+
+class BrokerOnFirstUse:
+    """The configured broker, built the first time anything of it is read (`__getattr__`), and
+    closed only if it was built."""
+
+    def __init__(self, build: Callable[[], BaseBroker]) -> None:
+        self._build = build
+        self._broker: BaseBroker | None = None
+
+    def __getattr__(self, name: str) -> Any:
+        if self._broker is None:
+            self._broker = self._build()
+        return getattr(self._broker, name)
+
+    async def close(self) -> None:
+        if self._broker is not None:
+            await self._broker.close()

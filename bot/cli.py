@@ -63,8 +63,8 @@ async def database(settings: Settings) -> AsyncIterator[None]:
 
 @asynccontextmanager
 async def opened(assembly: Assembly) -> AsyncIterator[Assembly]:
-    """The services with the database open. The broker is built but not started (no command
-    here trades); it is closed all the same."""
+    """The services with the database open. The broker is built on first use, never started (no
+    command here trades), and closed if it was built."""
     try:
         async with database(assembly.settings):
             yield assembly
@@ -81,7 +81,7 @@ def with_services(func: Callable[..., Coroutine[Any, Any, T]]) -> Callable[..., 
         settings = _settings()
 
         async def body() -> T:
-            async with opened(assemble(settings)) as services:
+            async with opened(assemble(settings, defer_broker=True)) as services:
                 return await func(services, *args, **kwargs)
 
         return _run(body())

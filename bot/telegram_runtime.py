@@ -302,9 +302,8 @@ def telegram_services(assembly: Assembly, status: Status) -> dict[str, Any]:
         "approvals": assembly.approvals,
         "reports": assembly.reports,
         "second_factor": assembly.second_factor,
-        "trading": assembly.trading,
+        "research": assembly.research,
         "events": assembly.events,
-        "series": assembly.stores.series,
         "app_status": status,
     }
 

@@ -14,6 +14,7 @@ from tortoise.expressions import F
 from db import sql
 from db.models import Order, UsedSignature, WebhookLog
 from db.prices import bot_price_upsert, ensure_instrument
+from trading.answers import ACCEPTED
 from trading.records import (
     ALERT_RUNNING,
     AlertOrder,
@@ -27,6 +28,12 @@ from trading.records import (
 # The condition of a log row still its intake's to finish (`ALERT_RUNNING`, not finished)
 ALERT_IS_RUNNING = '"id" = ? AND "status" IN (?, ?) AND "finished_at" IS NULL'
 
+# The answer code written on a log row, unless the sender was answered `ACCEPTED` meanwhile:
+# then the row keeps it (the rule's home: `trading.answers`)
+_ANSWER_UNLESS_ACCEPTED = (
+    f'UPDATE "webhook_logs" SET "http_status" = ? WHERE "id" = ? AND "http_status" <> {ACCEPTED}'
+)
+
 
 def still_running(batch: sql.Batch, log_id: int) -> None:
     """Refuse the batch (AlertTaken) unless the alert's log row is still its intake's."""
@@ -36,6 +43,11 @@ def still_running(batch: sql.Batch, log_id: int) -> None:
         *ALERT_RUNNING,
         require=AlertTaken(f"webhook log {log_id} is no longer running here"),
     )
+
+
+def answer_unless_accepted(batch: sql.Batch, log_id: int, code: int) -> None:
+    """Write `code` as the row's answer code, unless the row is at `ACCEPTED` (kept)."""
+    batch.execute(_ANSWER_UNLESS_ACCEPTED, code, log_id)
 
 
 def _logged(row: WebhookLog) -> LoggedAlert:
@@ -80,8 +92,8 @@ class SqlAlertLogStore:
     ) -> bool:
         """Finish an alert's log row with an outcome that was not written with a fill: only
         while the row is still running (not finished by a fill's own commit, nor claimed by
-        another process's recovery). `answered`: the answer code, kept at 202 if the sender got
-        that meanwhile. False when the row was not the intake's to finish any more."""
+        another process's recovery). `answered`: the answer code, kept at `ACCEPTED` if the
+        sender got that meanwhile. False when the row was not the intake's to finish any more."""
         batch = sql.Batch()
         done = batch.update(
             WebhookLog,
@@ -96,12 +108,7 @@ class SqlAlertLogStore:
             *ALERT_RUNNING,
         )
         if answered is not None:
-            batch.execute(
-                'UPDATE "webhook_logs" SET "http_status" = ? '
-                'WHERE "id" = ? AND "http_status" <> 202',
-                answered,
-                log_id,
-            )
+            answer_unless_accepted(batch, log_id, answered)
         return bool((await sql.run(batch))[done])
 
     async def webhook_log_by_dedup(self, dedup_key: str) -> LoggedAlert | None:

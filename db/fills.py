@@ -9,10 +9,10 @@ from collections.abc import Awaitable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Any, cast
+from typing import Any
 
 from db import sql
-from db.alert_log import ALERT_IS_RUNNING
+from db.alert_log import ALERT_IS_RUNNING, answer_unless_accepted
 from db.models import CurrentPosition, Order, PositionEntry, TradeHistory, WebhookLog
 from trading.accounting import account_moves
 from trading.records import (
@@ -20,9 +20,44 @@ from trading.records import (
     AlertTaken,
     ConcurrentUpdate,
     FillRecord,
+    NewOrder,
     OrderSettled,
+    PendingId,
     StoredPosition,
 )
+
+
+def order_columns(order: NewOrder) -> dict[str, Any]:
+    """An order row's columns (`OrderStore.create_order`, or a new order with its fill)."""
+    return {
+        "client_order_id": order.client_order_id,
+        "bot_id": order.bot_id,
+        "symbol": order.symbol,
+        "side": order.side,
+        "qty": order.qty,
+        "price": order.price,
+        "broker": order.broker,
+        "intent": order.intent,
+        "reason": order.reason,
+        "webhook_log_id": order.webhook_log_id,
+    }
+
+
+@dataclass(frozen=True, slots=True)
+class InFlightId(PendingId):
+    """An in-flight position's id here (`trading.records.PendingId`): the id inserted by a
+    batch submitted earlier (`ref`, owned by that batch), usable in a batch that follows it."""
+
+    ref: sql.Ref
+
+
+def row_id(position_id: int | PendingId) -> int | sql.Ref:
+    """A position's id as a statement's parameter (an in-flight one: its `sql.Ref`)."""
+    if isinstance(position_id, InFlightId):
+        return position_id.ref
+    if isinstance(position_id, int):
+        return position_id
+    raise TypeError(f"not a position id of this store: {position_id!r}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,7 +112,7 @@ class SqlPendingFill:
 def fill_write(record: FillRecord) -> FillWrite:
     """The statements that store `record` atomically (see `FillRecord` for what they check).
 
-    `record.before.id` may be a `sql.Ref` to a fill submitted earlier (its `after`); with
+    `record.before.id` may be an `InFlightId` of a fill submitted earlier (its `after`); with
     `record.follows` (that fill, a `SqlPendingFill` not committed when this was planned), the
     batch is not stored unless that one was."""
     fill, stops, before, outcome = record.fill, record.stops, record.before, record.outcome
@@ -92,8 +127,11 @@ def fill_write(record: FillRecord) -> FillWrite:
     if stops.sets_trail_peak or stops.trail is None:
         levels.update(trail_peak=stops.trail_peak, trail_stop=stops.trail_stop)
     batch = sql.Batch()  # one transaction, one trip to the database
-    if record.follows is not None:
-        batch.follows = cast(SqlPendingFill, record.follows).write.batch
+    follows = record.follows
+    if follows is not None:
+        if not isinstance(follows, SqlPendingFill):
+            raise TypeError(f"a fill of this store can follow only one of its own: {follows!r}")
+        batch.follows = follows.write.batch
     filled = {
         "status": "filled",
         "filled_qty": fill.qty,
@@ -104,7 +142,9 @@ def fill_write(record: FillRecord) -> FillWrite:
     }
     order: int | sql.Ref
     if new_order is not None:
-        order = batch.insert(Order, {**new_order, **filled})
+        columns = order_columns(new_order)
+        columns.update(filled)
+        order = batch.insert(Order, columns)
     elif order_id is not None:
         order = order_id
         batch.update(
@@ -117,14 +157,17 @@ def fill_write(record: FillRecord) -> FillWrite:
         )
     else:
         raise ValueError("fill_write needs the pending order's id or a new order's fields")
-    old_id: int | sql.Ref | None = before.id if before else None
+    old_id: int | sql.Ref | None = row_id(before.id) if before else None
     new_id: int | sql.Ref | None = None
+    # the id of the position as this batch leaves it, for a later batch (`after`)
+    after_id: int | PendingId | None = None
+    kept = False  # the position `before` is updated, not deleted (nor a new one inserted)
     if before is not None:
-        moved = ConcurrentUpdate(f"position {before.id} changed")
+        moved = ConcurrentUpdate(f"position {old_id} changed")
         if outcome.position is None or outcome.reopened:
             batch.execute(
                 'DELETE FROM "current_positions" WHERE "id" = ? AND "version" = ?',
-                before.id,
+                old_id,
                 before.version,
                 require=moved,
             )
@@ -146,22 +189,22 @@ def fill_write(record: FillRecord) -> FillWrite:
                     "updated_at": fill.time,
                 },
                 '"id" = ? AND "version" = ?',
-                before.id,
+                old_id,
                 before.version,
                 require=moved,
             )
-            new_id = before.id
+            new_id, after_id, kept = old_id, before.id, True
             if claim is not None:
                 batch.update(
                     CurrentPosition,
                     {"closing_token": None, "closing_at": None},
                     '"id" = ? AND "closing_token" = ?',
-                    before.id,
+                    old_id,
                     claim,
                 )
     if outcome.position is not None and new_id is None:
         state = outcome.position
-        new_id = batch.insert(
+        inserted = batch.insert(
             CurrentPosition,
             {
                 "bot_id": bot_id,
@@ -179,6 +222,8 @@ def fill_write(record: FillRecord) -> FillWrite:
             },
             on_conflict=ConcurrentUpdate(f"a position for {symbol} was opened meanwhile"),
         )
+        # in flight until this batch is committed
+        new_id, after_id = inserted, InFlightId(batch.ref(inserted))
     if outcome.closed is not None and old_id is not None:
         batch.insert(
             TradeHistory,
@@ -209,31 +254,30 @@ def fill_write(record: FillRecord) -> FillWrite:
                 "created_at": fill.time,
             },
         )
-    finish_log = record.finish_log
-    if finish_log is not None:
-        outcome_fields = {**finish_log[1], "order_id": order}
-        answered = outcome_fields.pop("http_status", None)
+    finish = record.finish_log
+    if finish is not None:
+        log_id = finish.log_id
+        outcome_fields = {
+            "status": finish.status,
+            "reason": finish.reason,
+            "finished_at": finish.finished_at,
+            "order_id": order,
+        }
         if new_order is not None:  # nothing was sent anywhere: stored only if still running
             batch.update(
                 WebhookLog,
                 outcome_fields,
                 ALERT_IS_RUNNING,
-                finish_log[0],
+                log_id,
                 *ALERT_RUNNING,
-                require=AlertTaken(f"webhook log {finish_log[0]} is no longer running here"),
+                require=AlertTaken(f"webhook log {log_id} is no longer running here"),
             )
         else:
-            batch.update(WebhookLog, outcome_fields, '"id" = ?', finish_log[0])
-        if answered is not None:  # unless the sender was answered 202 meanwhile
-            batch.execute(
-                'UPDATE "webhook_logs" SET "http_status" = ? '
-                'WHERE "id" = ? AND "http_status" <> 202',
-                answered,
-                finish_log[0],
-            )
+            batch.update(WebhookLog, outcome_fields, '"id" = ?', log_id)
+        if finish.http_status is not None:  # unless the sender was answered 202 meanwhile
+            answer_unless_accepted(batch, log_id, finish.http_status)
     after = None
-    if outcome.position is not None and new_id is not None:
-        kept = before is not None and new_id is before.id  # updated, not inserted
+    if outcome.position is not None and after_id is not None:
         peak = (
             (stops.trail_peak, stops.trail_stop)
             if "trail_peak" in levels
@@ -242,7 +286,7 @@ def fill_write(record: FillRecord) -> FillWrite:
             else (None, None)
         )
         after = StoredPosition(
-            batch.ref(new_id) if isinstance(new_id, sql.Ref) and new_id.owner is None else new_id,  # type: ignore[arg-type]
+            after_id,
             before.version + 1 if kept and before is not None else 0,
             outcome.position,
             stops.sl,

@@ -1,19 +1,17 @@
 """Orders and the fills that settle them (the `OrderStore`), and the closed trades' view. A
-fill's statements are built in `db.fills`."""
+fill's statements, and an order row's columns (`order_columns`), are built in `db.fills`."""
 
 from __future__ import annotations
 
 import logging
-from decimal import Decimal
-from typing import Any
 
 from db import sql
 from db.alert_log import still_running
-from db.fills import SqlPendingFill, fill_write
+from db.fills import SqlPendingFill, fill_write, order_columns
 from db.models import Order, TradeHistory
 from db.positions import take_claim
 from db.rows import bot_names, decoded, filters
-from trading.records import Claim, FillRecord, OrderRecord
+from trading.records import Claim, FillRecord, NewOrder, OrderRecord
 from trading.views import TradeView
 
 log = logging.getLogger(__name__)
@@ -50,17 +48,8 @@ class SqlOrderStore:
 
     async def create_order(
         self,
+        order: NewOrder,
         *,
-        client_order_id: str,
-        bot_id: int,
-        symbol: str,
-        side: str,
-        qty: Decimal,
-        price: Decimal,
-        broker: str,
-        intent: str,
-        reason: str,
-        webhook_log_id: int | None,
         claim: Claim | None = None,
         refused: str | None = None,
         running_alert: int | None = None,
@@ -71,18 +60,7 @@ class SqlOrderStore:
         instant broker refused, stored as rejected. With `running_alert` (its log id), only
         while the intake still runs that alert (AlertTaken once another process's recovery
         claimed it)."""
-        fields: dict[str, Any] = {
-            "client_order_id": client_order_id,
-            "bot_id": bot_id,
-            "symbol": symbol,
-            "side": side,
-            "qty": qty,
-            "price": price,
-            "broker": broker,
-            "intent": intent,
-            "reason": reason,
-            "webhook_log_id": webhook_log_id,
-        }
+        fields = order_columns(order)
         if refused is not None:
             fields.update(status="rejected", error=refused[:2000])
         batch = sql.Batch()
@@ -90,9 +68,9 @@ class SqlOrderStore:
             still_running(batch, running_alert)
         if claim is not None:
             take_claim(batch, claim)
-        order = batch.insert(Order, fields)
+        row = batch.insert(Order, fields)
         results = await sql.run(batch)
-        return int(results[order.index])
+        return int(results[row.index])
 
     async def finish_order(self, order_id: int, status: str, error: str) -> None:
         await Order.filter(id=order_id, status="pending").update(status=status, error=error[:2000])

@@ -319,3 +319,15 @@ def test_cli_changes_are_audited_including_the_failed_ones(cli, db_url: str) -> 
         ("cli", "bot.pause", "aud", "ok"),
         ("cli", "bot.pause", "ghost", "failed"),
     ]
+
+
+def test_bot_commands_never_build_the_broker(cli, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Reading and administering bots trades nothing: an incomplete exchange setting (for the
+    # server to refuse at start-up) does not stop the owner from listing or adding bots.
+    monkeypatch.setenv("TRADEBOT_BROKER", "ccxt")
+    monkeypatch.delenv("TRADEBOT_CCXT_EXCHANGE", raising=False)
+    code, out = cli("bots", "add", "--name", "later", "--symbol", "BTCUSDT", "--qty", "1")
+    assert code == 0, out
+    code, out = cli("bots", "list", "--json")
+    assert code == 0, out
+    assert [bot["name"] for bot in json.loads(out)] == ["later"]

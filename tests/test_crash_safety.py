@@ -41,7 +41,7 @@ from trading.bots import BotConfig, BotSpec
 from trading.brokers.base import OrderFill, OrderRequest
 from trading.brokers.paper import PaperBroker
 from trading.events import Event, EventBus, LateExecution
-from trading.records import Claim
+from trading.records import Claim, NewOrder
 from trading.recovery import RECOVERING, UNFINISHED, AlertRecovery
 from trading.service import TradingService
 
@@ -497,11 +497,11 @@ async def stored_alert(
 
 async def pending_order(bot: BotConfig, log_id: int, client_order_id: str, age: float) -> int:
     """The order row an execution writes before calling the broker."""
-    order_id = await sql_stores().orders.create_order(
+    order_id = await sql_stores().orders.create_order(NewOrder(
         client_order_id=client_order_id, bot_id=bot.id, symbol="BTCUSDT", side="buy",
         qty=Decimal(2), price=Decimal(100), broker="paper", intent="open", reason="signal",
         webhook_log_id=log_id,
-    )  # fmt: skip
+    ))  # fmt: skip
     await Order.filter(id=order_id).update(created_at=datetime.now(UTC) - timedelta(seconds=age))
     return order_id
 
@@ -608,12 +608,12 @@ async def test_an_interrupted_close_is_settled_before_other_alerts_on_its_positi
     # The crash came while the close was at the broker: its order pending, the position claimed.
     stored = await sql_stores().positions.load_position(bot.id, "BTCUSDT")
     assert stored is not None
-    claim = Claim(stored.id, stored.version, "tb-closing", datetime.now(UTC), 60)
-    closing = await sql_stores().orders.create_order(
-        claim=claim, client_order_id="tb-closing", bot_id=bot.id, symbol="BTCUSDT", side="sell",
+    claim = Claim(stored.committed_id, stored.version, "tb-closing", datetime.now(UTC), 60)
+    closing = await sql_stores().orders.create_order(NewOrder(
+        client_order_id="tb-closing", bot_id=bot.id, symbol="BTCUSDT", side="sell",
         qty=Decimal(2), price=Decimal(100), broker="paper", intent="close", reason="signal",
         webhook_log_id=close,
-    )  # fmt: skip
+    ), claim=claim)  # fmt: skip
     recovery = alert_recovery(trading, grace=timedelta(seconds=10))
 
     # Too recent to tell whether the broker has it: both wait (the reduce is not refused as

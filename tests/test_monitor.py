@@ -22,6 +22,7 @@ from trading.brokers.paper import PaperBroker
 from trading.errors import BrokerRefusal
 from trading.events import EventBus
 from trading.monitor import Monitor, MonitorConfig
+from trading.records import NewOrder
 from trading.service import TradingService
 
 FEE = D("0.001")
@@ -539,16 +540,18 @@ async def test_a_claim_left_by_a_crashed_closer_is_taken_over_once_it_expires(
     await world.send_alert(action="buy", price="100", qty="1", sl="2%")
     # another process claimed the position and sent an order, then died before the fill
     await sql_stores().orders.create_order(
-        client_order_id="tb-crashed-1",
-        bot_id=bot.id,
-        symbol="BTCUSDT",
-        side="sell",
-        qty=D(1),
-        price=D(99),
-        broker="paper",
-        intent="close",
-        reason="manual",
-        webhook_log_id=None,
+        NewOrder(
+            client_order_id="tb-crashed-1",
+            bot_id=bot.id,
+            symbol="BTCUSDT",
+            side="sell",
+            qty=D(1),
+            price=D(99),
+            broker="paper",
+            intent="close",
+            reason="manual",
+            webhook_log_id=None,
+        )
     )
     await CurrentPosition.filter(symbol="BTCUSDT").update(
         closing_token="tb-crashed-1", closing_at=datetime.now(UTC)

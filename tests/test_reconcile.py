@@ -24,6 +24,7 @@ from trading.brokers.reconcile import (
     reconcile_pending,
 )
 from trading.errors import BrokerUnavailable
+from trading.records import NewOrder
 
 NOW = datetime(2026, 1, 5, 12, 0, tzinfo=UTC)
 
@@ -127,12 +128,12 @@ async def test_an_order_sent_before_a_crash_is_found_filled_after_restart(
     world: World = await start_world(broker=ccxt_broker(fake))
     bot = await world.add_bot("demo", size="0.01")
     # The process wrote the row, sent the order, and died before storing the fill.
-    order_id = await sql_stores().orders.create_order(client_order_id="tb1-crashed", bot_id=bot.id,
-        symbol="BTCUSDT", side="buy", qty=Decimal("0.01"), price=Decimal("50000"),
-        broker="ccxt", intent="open", reason="signal", webhook_log_id=None)  # fmt: skip
-    never_sent = await sql_stores().orders.create_order(client_order_id="tb1-never-sent",
+    order_id = await sql_stores().orders.create_order(NewOrder(client_order_id="tb1-crashed",
         bot_id=bot.id, symbol="BTCUSDT", side="buy", qty=Decimal("0.01"), price=Decimal("50000"),
-        broker="ccxt", intent="open", reason="signal", webhook_log_id=None)  # fmt: skip
+        broker="ccxt", intent="open", reason="signal", webhook_log_id=None))  # fmt: skip
+    never_sent = await sql_stores().orders.create_order(NewOrder(client_order_id="tb1-never-sent",
+        bot_id=bot.id, symbol="BTCUSDT", side="buy", qty=Decimal("0.01"), price=Decimal("50000"),
+        broker="ccxt", intent="open", reason="signal", webhook_log_id=None))  # fmt: skip
     sender = ccxt_broker(fake)
     try:
         await sender.exchange.create_order(

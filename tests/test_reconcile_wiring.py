@@ -17,6 +17,7 @@ from tests.conftest import OWNER_ID, World
 from tests.fakes.exchange import API_KEY, SECRET, FakeBinance, ccxt_broker
 from tests.telegram_helpers import Chat
 from trading.bots import BotSpec
+from trading.records import NewOrder
 
 
 @pytest.fixture
@@ -33,7 +34,7 @@ async def test_settings_select_the_ccxt_broker(
         broker="ccxt", ccxt_exchange="binance", ccxt_api_key=API_KEY, ccxt_secret=SECRET,
         ccxt_api_url=fake.url, ccxt_options='{"recvWindow": 500}',
     )  # fmt: skip
-    broker = build_broker(settings)
+    broker = build_broker(settings, sql_stores().ledger)  # ccxt: the ledger goes unused
     assert broker.name == "ccxt"
     world: World = await start_world(broker=broker)
     await world.add_bot("demo", size="0.01")
@@ -65,9 +66,9 @@ async def test_start_up_stores_a_fill_the_last_run_never_stored_and_tells_the_ow
 ) -> None:
     await Tortoise.init(config=tortoise_config(db_url))
     bot = await sql_stores().bots.create_bot(BotSpec(name="demo", symbols=["BTCUSDT"], size="0.01"))
-    await sql_stores().orders.create_order(client_order_id="tb1-crashed", bot_id=bot.id,
-        symbol="BTCUSDT", side="buy", qty=Decimal("0.01"), price=Decimal("50000"), broker="ccxt",
-        intent="open", reason="signal", webhook_log_id=None)  # fmt: skip
+    await sql_stores().orders.create_order(NewOrder(client_order_id="tb1-crashed",
+        bot_id=bot.id, symbol="BTCUSDT", side="buy", qty=Decimal("0.01"), price=Decimal("50000"),
+        broker="ccxt", intent="open", reason="signal", webhook_log_id=None))  # fmt: skip
     await Tortoise.close_connections()
     sender = ccxt_broker(fake)
     await sender.exchange.create_order(

@@ -19,6 +19,7 @@ from decimal import Decimal
 from typing import Any
 
 from trading.positions import OrderPlan, PositionState
+from trading.records import AlertOutcome
 from trading.views import ExecutionResult, plain
 
 ANSWERED = 200  # the outcome is the answer: the sender waited for it
@@ -46,17 +47,14 @@ class AlertLog:
         once the sender was answered `ACCEPTED`."""
         return None if self.answered_late() else ANSWERED
 
-    def executed(self, reason: str) -> tuple[int, dict[str, Any]]:
-        """(row id, columns) of the executed outcome, written in the fill's transaction."""
-        code = self.answer_code()
-        return (
-            self.id,
-            {
-                "status": "executed",
-                "reason": reason,
-                "finished_at": datetime.now(UTC),
-                **({} if code is None else {"http_status": code}),
-            },
+    def executed(self, reason: str) -> AlertOutcome:
+        """The executed outcome, written on the row in the fill's transaction."""
+        return AlertOutcome(
+            log_id=self.id,
+            status="executed",
+            reason=reason,
+            finished_at=datetime.now(UTC),
+            http_status=self.answer_code(),
         )
 
 

@@ -15,6 +15,7 @@ from typing import Any
 
 from trading.access import SYSTEM, Actor
 from trading.alerts import Alert, build_alert, parse_decimal
+from trading.answers import ACCEPTED
 from trading.bots import BotConfig
 from trading.control_events import ApprovalRequested, ApprovalResolved, OutOfSync
 from trading.errors import InvalidRequest, NotFound
@@ -86,7 +87,7 @@ class ApprovalService:
             log_id,
             "received",
             PENDING_APPROVAL,
-            http_status=202,
+            http_status=ACCEPTED,
             reason=f"awaiting approval until {expires_at:%H:%M:%S} UTC",
         )
         log.info("alert awaits approval bot=%s symbol=%s log=%d", bot.name, alert.symbol, log_id)

@@ -43,6 +43,7 @@ from trading.records import (
     Claim,
     ConcurrentUpdate,
     FillRecord,
+    NewOrder,
     OrderSettled,
     PositionClaimed,
     StoredPosition,
@@ -82,7 +83,7 @@ class Refused:
 
     order: OrderSpec
     plan: OrderPlan
-    row: dict[str, Any]
+    row: NewOrder
     reason: str
 
 
@@ -184,12 +185,12 @@ class FillPipeline:
         if stored is not None and plan.close_qty > 0:
             if stored.closing_token is not None:
                 await self.take_over(bot, symbol, stored)
-            claim = Claim(stored.id, stored.version, client_order_id, now, self.claim_ttl)
+            claim = Claim(stored.committed_id, stored.version, client_order_id, now, self.claim_ttl)
         try:
             order_id = await orders.create_order(
+                order_row(order, plan, client_order_id, self.broker.name),
                 claim=claim,
                 running_alert=alert_log.id if alert_log is not None else None,
-                **order_row(order, plan, client_order_id, self.broker.name),
             )
         except PositionClaimed:
             raise PositionBusy(
@@ -406,8 +407,8 @@ class FillPipeline:
 
     async def record_refusal(self, step: Refused) -> ExecutionResult:
         """An instant broker's refusal, once final: its order row (rejected, with the reason)."""
-        await self.stores.orders.create_order(**step.row, refused=step.reason)
-        return self.refused_order(step.order, step.plan, step.row["client_order_id"], step.reason)
+        await self.stores.orders.create_order(step.row, refused=step.reason)
+        return self.refused_order(step.order, step.plan, step.row.client_order_id, step.reason)
 
     async def finish(self, step: InFlight) -> ExecutionResult:
         """Wait for an instant fill's commit, then report it (ConcurrentUpdate: not stored)."""
@@ -436,7 +437,7 @@ class FillPipeline:
         claim: str | None,
         alert_log: AlertLog | None,
         order_id: int | None = None,
-        new_order: dict[str, Any] | None = None,
+        new_order: NewOrder | None = None,
         follows: PendingFill | None = None,
     ) -> tuple[FillOutcome, Protection, FillRecord]:
         """The fill applied to `stored`: the outcome, the stops after it, and what the order

@@ -11,7 +11,6 @@ import logging
 import uuid
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any
 
 from trading.answers import ignored, rejected
 from trading.bots import BotConfig
@@ -29,7 +28,7 @@ from trading.positions import (
     plan_target,
 )
 from trading.protection import AlertLevels, Protection, protection_after_fill
-from trading.records import StoredPosition
+from trading.records import NewOrder, StoredPosition
 from trading.strategies.base import Decision
 from trading.views import ExecutionResult
 
@@ -128,22 +127,20 @@ def order_request(order: OrderSpec, plan: OrderPlan) -> OrderRequest:
     )
 
 
-def order_row(
-    order: OrderSpec, plan: OrderPlan, client_order_id: str, broker: str
-) -> dict[str, Any]:
-    """The order row's fields (`OrderStore.create_order`, or a new order with its fill)."""
-    return {
-        "client_order_id": client_order_id,
-        "bot_id": order.bot.id,
-        "symbol": order.symbol,
-        "side": plan.side,
-        "qty": plan.qty,
-        "price": order.price,
-        "broker": broker,
-        "intent": plan.intent,
-        "reason": order.reason,
-        "webhook_log_id": order.webhook_log_id,
-    }
+def order_row(order: OrderSpec, plan: OrderPlan, client_order_id: str, broker: str) -> NewOrder:
+    """The order's row (`OrderStore.create_order`, or `FillRecord.new_order` with its fill)."""
+    return NewOrder(
+        client_order_id=client_order_id,
+        bot_id=order.bot.id,
+        symbol=order.symbol,
+        side=plan.side,
+        qty=plan.qty,
+        price=order.price,
+        broker=broker,
+        intent=plan.intent,
+        reason=order.reason,
+        webhook_log_id=order.webhook_log_id,
+    )
 
 
 def fill_effects(

@@ -65,12 +65,19 @@ def claimed(
     return at is not None and now - at < timedelta(seconds=ttl)
 
 
+class PendingId:
+    """The id of an in-flight position: one whose opening fill is queued to the writer and not
+    committed yet (`PendingFill.after`). Opaque to the core: only the store that made it reads
+    it, in a later `FillRecord` that `follows` that fill."""
+
+    __slots__ = ()
+
+
 @dataclass(frozen=True, slots=True)
 class StoredPosition:
-    # An opaque reference object (db's `sql.Ref`) instead of an int while the fill that opened
-    # the position is not committed (an in-flight position: `PendingFill.after`); a loaded
-    # position always has its int id.
-    id: int
+    # A `PendingId` instead of an int while the fill that opened the position is not committed
+    # (an in-flight position: `PendingFill.after`); a loaded position always has its int id.
+    id: int | PendingId
     version: int
     state: PositionState
     sl: Decimal | None
@@ -83,6 +90,15 @@ class StoredPosition:
     closing_at: datetime | None = None
     bot_id: int = 0
     symbol: str = ""
+
+    @property
+    def committed_id(self) -> int:
+        """The id of a position as stored (loaded, or left by a committed fill): an in-flight
+        one has none yet (ValueError)."""
+        position_id = self.id
+        if isinstance(position_id, PendingId):
+            raise ValueError("the fill that opened the position is not committed yet")
+        return position_id
 
     @property
     def protection(self) -> Protection:
@@ -102,7 +118,7 @@ class StoredPosition:
     @property
     def levels(self) -> PositionLevels:
         return PositionLevels(
-            id=self.id,
+            id=self.committed_id,
             version=self.version,
             bot_id=self.bot_id,
             symbol=self.symbol,
@@ -232,10 +248,6 @@ class AuditRecord:
     created_at: datetime
 
 
-# ======================================== H7 records (orders, fills, users, reports)
-# FillRecord, OrderRecord, UserRecord, TotpState, ClosedTradeRow, ChartFill are appended below.
-
-
 # ---------------------------------------------------------------- orders and fills
 
 
@@ -267,11 +279,42 @@ class OrderRecord:
     updated_at: datetime
 
 
+@dataclass(frozen=True, slots=True)
+class NewOrder:
+    """An order row to insert (`OrderStore.create_order`, or `FillRecord.new_order` with its
+    fill): what the order is, before the broker answers."""
+
+    client_order_id: str
+    bot_id: int
+    symbol: str
+    side: str  # buy | sell
+    qty: Decimal
+    price: Decimal  # reference price the order was sized at
+    broker: str
+    intent: str  # open | add | reduce | close | reverse
+    reason: str
+    webhook_log_id: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class AlertOutcome:
+    """What a fill writes on its alert's webhook log row, in the fill's own transaction
+    (`FillRecord.finish_log`; the row's `order_id` is the fill's order). `http_status`: the
+    answer code, None when the sender was already answered 202 (the row keeps it; see
+    `trading.answers`)."""
+
+    log_id: int
+    status: str
+    reason: str
+    finished_at: datetime
+    http_status: int | None
+
+
 class PendingFill(Protocol):
     """A fill queued for its commit (`OrderStore.submit_fill`). `after` is the position as the
-    fill leaves it (None: flat); while the fill is not committed its `id` may be an opaque
-    reference object, usable only in a later `FillRecord` that `follows` this one. (Here, not
-    in `trading.ports`, which re-exports it: `FillRecord` names it, and ports import records.)"""
+    fill leaves it (None: flat); while the fill is not committed its `id` may be a `PendingId`,
+    usable only in a later `FillRecord` that `follows` this one. (Here, not in `trading.ports`,
+    which re-exports it: `FillRecord` names it, and ports import records.)"""
 
     @property
     def after(self) -> StoredPosition | None: ...
@@ -291,10 +334,10 @@ class PendingFill(Protocol):
 @dataclass(frozen=True, slots=True)
 class FillRecord:
     """A fill to store atomically (`OrderStore.record_fill` / `submit_fill`): the order, the
-    position, its entries and the closed trade, and with `finish_log` (id, fields) the outcome
-    on the alert's webhook log row (one commit).
+    position, its entries and the closed trade, and with `finish_log` the outcome on the
+    alert's webhook log row (one commit).
 
-    The order is the pending row `order_id`, or with `new_order` (its fields) a row inserted
+    The order is the pending row `order_id`, or `new_order`, a row inserted
     with the fill: an instant broker's order (the paper broker) and its fill are one commit.
 
     Storing it raises ConcurrentUpdate if the position changed since `before` was read (the
@@ -316,8 +359,8 @@ class FillRecord:
     reason: str
     stops: Protection
     claim: str | None = None
-    finish_log: tuple[int, dict[str, Any]] | None = None
-    new_order: dict[str, Any] | None = None
+    finish_log: AlertOutcome | None = None
+    new_order: NewOrder | None = None
     follows: PendingFill | None = None
 
 

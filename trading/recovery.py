@@ -109,6 +109,9 @@ class AlertRecovery:
         self.approvals = approvals
         self.grace = grace
         self.clock = clock
+        # This process's start: alerts received before it are a previous run's. Taken when the
+        # recovery starts (after the broker, Telegram and the monitor are up) unless given.
+        self._given_start = started_at
         self.started_at = started_at or clock()
         self.lookback = lookback
         self.settle_age = settle_age or order_settle_age(trading.broker.name, grace)
@@ -120,6 +123,7 @@ class AlertRecovery:
     async def start(self) -> RecoveryReport:
         """One pass now (before the server takes new alerts, so interrupted ones go first), and
         a task for the later passes rows still waiting need."""
+        self.started_at = self._given_start or self.clock()
         report = await self.run_once()
         if report.retry_at is not None:
             self._task = asyncio.create_task(self._follow_up(report), name="alert-recovery")

@@ -397,7 +397,7 @@ class TradingService:
             stored = await self.fills.stored_position(bot.id, symbol)
             if stored is None:
                 raise NotFound(f"{bot.name} has no open {symbol} position")
-            await self.stores.positions.update_stops(stored.id, sl, tp, trail)
+            await self.stores.positions.update_stops(stored.committed_id, sl, tp, trail)
         await self._changed(bot, symbol, ExecutionResult(status="executed", bot=bot.name))
 
     async def _changed(self, bot: BotConfig, symbol: str, result: ExecutionResult) -> None:
@@ -480,7 +480,7 @@ class TradingService:
         positions = self.stores.positions
         stored = await positions.load_position(order.bot_id, order.symbol)
         if stored is not None and stored.closing_token == order.client_order_id:
-            await positions.release_claim(stored.id, order.client_order_id)
+            await positions.release_claim(stored.committed_id, order.client_order_id)
 
     # ------------------------------------------------------------ the path
 

@@ -14,9 +14,8 @@ from aiogram.filters import Command, CommandObject
 from aiogram.types import BufferedInputFile, Message
 
 from handlers.charts import backtest_photo, chart_photo
-from trading.backtest.history import load_chart, load_history, parse_request
+from trading.backtest.history import ResearchService, parse_request
 from trading.errors import InvalidRequest
-from trading.ports import SeriesStore
 from trading.symbols import normalize_symbol
 
 BACKTEST_USAGE = (
@@ -31,12 +30,12 @@ def _symbol(raw: str) -> str:
         raise InvalidRequest(f"symbol {raw[:20]!r}: {exc}") from None
 
 
-async def backtest(message: Message, command: CommandObject, series: SeriesStore) -> None:
+async def backtest(message: Message, command: CommandObject, research: ResearchService) -> None:
     words = (command.args or "").split()
     if len(words) < 2:
         raise InvalidRequest(BACKTEST_USAGE)
     request = parse_request(words[0].lower(), words[2:])
-    history = await load_history(series, _symbol(words[1]))
+    history = await research.history(_symbol(words[1]))
     telegram = message.bot
     assert telegram is not None  # updates reach handlers mounted on the Bot that fed them
     await telegram.send_chat_action(message.chat.id, ChatAction.UPLOAD_PHOTO)
@@ -46,11 +45,11 @@ async def backtest(message: Message, command: CommandObject, series: SeriesStore
     )
 
 
-async def chart(message: Message, command: CommandObject, series: SeriesStore) -> None:
+async def chart(message: Message, command: CommandObject, research: ResearchService) -> None:
     words = (command.args or "").split()
     if not words or len(words) > 2:
         raise InvalidRequest("usage: /chart SYMBOL [BOT], e.g. /chart BTCUSDT")
-    data = await load_chart(series, _symbol(words[0]), bot=words[1] if len(words) > 1 else None)
+    data = await research.chart(_symbol(words[0]), bot=words[1] if len(words) > 1 else None)
     photo = await asyncio.to_thread(chart_photo, data)
     await message.answer_photo(
         BufferedInputFile(photo.png, f"chart-{data.symbol}.png"), caption=photo.caption

@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from aiohttp import web
 
@@ -21,7 +21,7 @@ from trading.service import TradingService
 class WebConfig:
     """What the HTTP handlers need from the settings, built by the composition root."""
 
-    api_token: str  # bearer token of the read API; empty: the read API is off (404)
+    api_token: str = field(repr=False)  # the read API's bearer token; empty: API off (404)
     base_url: str  # what users paste into TradingView (webhook URLs)
     webhook_body_timeout: float  # seconds to receive a request's body
 

@@ -171,3 +171,21 @@ async def load_chart(
         )
     fills = await series.fills_between(symbol, bars[0].open_time, bot=bot)
     return ChartData(symbol, picked[1], bars, fills, bot)
+
+
+class ResearchService:
+    """What the chat's `/backtest` and `/chart` read: stored bars and fills, through the series
+    store the composition root hands in (front ends hold services, never stores)."""
+
+    def __init__(self, *, series: SeriesStore) -> None:
+        self.series = series
+
+    async def history(
+        self, symbol: str, interval: str | None = None, *, bot: str | None = None
+    ) -> History:
+        return await load_history(self.series, symbol, interval, bot=bot)
+
+    async def chart(
+        self, symbol: str, *, bot: str | None = None, interval: str | None = None
+    ) -> ChartData:
+        return await load_chart(self.series, symbol, bot=bot, interval=interval)
