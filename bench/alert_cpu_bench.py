@@ -1,0 +1,125 @@
+"""CPU time per alert in one process: the whole app, without wrk's and the machine's noise.
+
+`create_app` on a fresh SQLite file (migrated, a `load` bot added through the CLI, as the wrk
+bench does), served on 127.0.0.1, and 3,000 alerts posted by aiohttp's client from the same
+process at a fixed concurrency; `time.process_time()` over the timed part divided by the
+alerts (client included: the same for any tree measured). Steadier than req/s on a shared
+machine, so two trees can be compared alternately (docs/benchmarks.md, issue 13):
+
+    python -m bench.alert_cpu_bench --alerts 3000 --concurrency 16
+    cd ../other-tree && PYTHONPATH=. python -m bench.alert_cpu_bench   # the tree to compare
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import gc
+import json
+import logging
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+WARM_UP = 200
+
+
+def prepare(tmp: Path) -> str:
+    """The database migrated and a `load` bot on it; its webhook path."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TRADEBOT_")}
+    huge = "1000000000"
+    env.update(
+        TRADEBOT_DATABASE_URL=f"sqlite://{tmp / 'alerts.sqlite3'}",
+        TRADEBOT_TELEGRAM_TOKEN="",
+        TRADEBOT_WEBHOOK_RATE_PER_KEY=huge,
+        TRADEBOT_WEBHOOK_BURST_PER_KEY=huge,
+        TRADEBOT_WEBHOOK_RATE_PER_IP=huge,
+        TRADEBOT_WEBHOOK_BURST_PER_IP=huge,
+        TRADEBOT_PAPER_FEE_BPS="0",
+        TRADEBOT_PAPER_BALANCE="1000000000000",
+        TRADEBOT_LOG_LEVEL="WARNING",
+    )
+    tradebot = [sys.executable, "-m", "bot"]
+    subprocess.run([*tradebot, "migrate"], env=env, cwd=tmp, check=True, capture_output=True)
+    added = subprocess.run(
+        [*tradebot, "bots", "add", "--name", "load", "--symbol", "BTCUSDT", "--strategy",
+         "signal", "--direction", "both", "--max-entries", "100", "--qty", "1",
+         "--max-alerts-per-minute", "0", "--json"],
+        env=env, cwd=tmp, check=True, capture_output=True, text=True,
+    )  # fmt: skip
+    os.environ.update(env)
+    return "/webhook/" + str(json.loads(added.stdout)["webhook_key"])
+
+
+async def measure(path: str, alerts: int, concurrency: int) -> tuple[float, float]:
+    """(ms of CPU per alert, alerts per second of wall time)."""
+    from aiohttp import ClientSession, web
+
+    from bot.app import create_app
+    from bot.config import load_settings
+
+    logging.disable(logging.INFO)
+    runner = web.AppRunner(create_app(load_settings()), access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = runner.addresses[0][1]
+    url = f"http://127.0.0.1:{port}{path}"
+    gc.freeze()  # as `tradebot serve` does once started
+    numbers = iter(range(10**9))
+
+    async def post(session: ClientSession) -> None:
+        n = next(numbers)
+        body = json.dumps(
+            {
+                "action": "buy" if n % 2 == 0 else "sell",
+                "symbol": "BINANCE:BTCUSDT",
+                "price": f"{100 + (n % 7) / 10:.1f}",
+                "qty": "1",
+                "id": f"a{n}",
+                "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            }
+        )
+        async with session.post(url, data=body, headers={"Content-Type": "text/plain"}) as answer:
+            await answer.read()
+            if answer.status != 200:
+                raise SystemExit(f"alert {n} answered {answer.status}")
+
+    async def worker(session: ClientSession, count: int) -> None:
+        for _ in range(count):
+            await post(session)
+
+    each = alerts // concurrency
+    try:
+        async with ClientSession() as session:
+            await asyncio.gather(
+                *(worker(session, WARM_UP // concurrency) for _ in range(concurrency))
+            )
+            cpu, wall = time.process_time(), time.perf_counter()
+            await asyncio.gather(*(worker(session, each) for _ in range(concurrency)))
+            cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
+    finally:
+        await runner.cleanup()
+    done = each * concurrency
+    return cpu / done * 1000, done / wall
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--alerts", type=int, default=3000)
+    parser.add_argument("--concurrency", type=int, default=16)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="tradebot-cpu-") as name:
+        path = prepare(Path(name))
+        cpu_ms, rate = asyncio.run(measure(path, args.alerts, args.concurrency))
+    print(
+        f"c{args.concurrency}: {cpu_ms:.3f} ms CPU per alert (client included), "
+        f"{rate:,.0f} alerts/s, {args.alerts:,} alerts"
+    )
+
+
+if __name__ == "__main__":
+    main()
