@@ -18,40 +18,23 @@ import gc
 import json
 import logging
 import os
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
+
+from bench.webhook_bench import create_load_bot, product_env
 
 WARM_UP = 200
 
 
 def prepare(tmp: Path) -> str:
-    """The database migrated and a `load` bot on it; its webhook path."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("TRADEBOT_")}
-    huge = "1000000000"
-    env.update(
-        TRADEBOT_DATABASE_URL=f"sqlite://{tmp / 'alerts.sqlite3'}",
-        TRADEBOT_TELEGRAM_TOKEN="",
-        TRADEBOT_WEBHOOK_RATE_PER_KEY=huge,
-        TRADEBOT_WEBHOOK_BURST_PER_KEY=huge,
-        TRADEBOT_WEBHOOK_RATE_PER_IP=huge,
-        TRADEBOT_WEBHOOK_BURST_PER_IP=huge,
-        TRADEBOT_PAPER_FEE_BPS="0",
-        TRADEBOT_PAPER_BALANCE="1000000000000",
-        TRADEBOT_LOG_LEVEL="WARNING",
-    )
-    tradebot = [sys.executable, "-m", "bot"]
-    subprocess.run([*tradebot, "migrate"], env=env, cwd=tmp, check=True, capture_output=True)
-    added = subprocess.run(
-        [*tradebot, "bots", "add", "--name", "load", "--symbol", "BTCUSDT", "--strategy",
-         "signal", "--direction", "both", "--max-entries", "100", "--qty", "1",
-         "--max-alerts-per-minute", "0", "--json"],
-        env=env, cwd=tmp, check=True, capture_output=True, text=True,
-    )  # fmt: skip
+    """The database migrated and a `load` bot on it (as the wrk bench does); its webhook path."""
+    db_path = tmp / "alerts.sqlite3"
+    env = product_env(db_path, 8080)  # the port is unused: `measure` serves on one of its own
+    env["TRADEBOT_LOG_LEVEL"] = "WARNING"
+    key = create_load_bot(env, tmp, db_path)
     os.environ.update(env)
-    return "/webhook/" + str(json.loads(added.stdout)["webhook_key"])
+    return f"/webhook/{key}"
 
 
 async def measure(path: str, alerts: int, concurrency: int) -> tuple[float, float]:

@@ -142,7 +142,6 @@ def assemble(
 def web_config(settings: Settings) -> WebConfig:
     return WebConfig(
         api_token=settings.api_token.get_secret_value(),
-        base_url=settings.base_url(),
         webhook_body_timeout=settings.webhook_body_timeout,
     )
 

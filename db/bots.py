@@ -56,6 +56,12 @@ async def _configs(rows: list[TradingBot]) -> list[BotConfig]:
     return [_config(row, params.get(row.id, {})) for row in rows]
 
 
+async def _update_named(name: str, **fields: Any) -> None:
+    """Set `fields` on the active bot named `name`; NotFound when there is none."""
+    if not await TradingBot.filter(name=name, deleted_at=None).update(**fields):
+        raise NotFound(f"no bot named {name!r}")
+
+
 _PARAMS_BY_KEY = (
     'SELECT "params" FROM "strategy_configs" WHERE "bot_id" = (SELECT "id" FROM "trading_bots" '
     'WHERE "webhook_key" = ? AND "deleted_at" IS NULL) ORDER BY "id" DESC LIMIT 1'
@@ -136,9 +142,7 @@ class SqlBotStore:
         return (await _configs([row]))[0] if row else None
 
     async def set_paused(self, name: str, paused: bool) -> BotConfig:
-        updated = await TradingBot.filter(name=name, deleted_at=None).update(paused=paused)
-        if not updated:
-            raise NotFound(f"no bot named {name!r}")
+        await _update_named(name, paused=paused)
         return await self.bot_by_name(name)
 
     async def set_monitoring(
@@ -147,11 +151,9 @@ class SqlBotStore:
         """What the monitor watches for a bot: the alert heartbeat (None: none) and the move
         of the stop-loss to break-even after the first take-profit."""
         check_heartbeat_minutes(heartbeat_minutes)
-        updated = await TradingBot.filter(name=name, deleted_at=None).update(
-            heartbeat_minutes=heartbeat_minutes, break_even_after_tp1=break_even_after_tp1
+        await _update_named(
+            name, heartbeat_minutes=heartbeat_minutes, break_even_after_tp1=break_even_after_tp1
         )
-        if not updated:
-            raise NotFound(f"no bot named {name!r}")
 
     async def break_even_after_tp1(self, bot_id: int) -> bool:
         row = await TradingBot.get_or_none(id=bot_id)
@@ -168,17 +170,11 @@ class SqlBotStore:
         ]
 
     async def set_hmac_secret(self, name: str, secret: str | None) -> BotConfig:
-        updated = await TradingBot.filter(name=name, deleted_at=None).update(hmac_secret=secret)
-        if not updated:
-            raise NotFound(f"no bot named {name!r}")
+        await _update_named(name, hmac_secret=secret)
         return await self.bot_by_name(name)
 
     async def rotate_key(self, name: str) -> BotConfig:
-        updated = await TradingBot.filter(name=name, deleted_at=None).update(
-            webhook_key=new_webhook_key()
-        )
-        if not updated:
-            raise NotFound(f"no bot named {name!r}")
+        await _update_named(name, webhook_key=new_webhook_key())
         return await self.bot_by_name(name)
 
     # ------------------------------------------------------------ administration from the chat

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from decimal import Decimal
+from functools import cache
 from typing import Any
 
 from tortoise.exceptions import IntegrityError
@@ -62,6 +63,7 @@ def bot_price_upsert(
 ) -> None:
     """The bot's own last price in the symbol, by the same rule as `price_update` (one
     statement: SQLite and PostgreSQL both have INSERT … ON CONFLICT DO UPDATE … WHERE)."""
+    price_field, seen_at_field, source_field = _upsert_fields()
     batch.execute(
         'INSERT INTO "bot_prices" ("bot_id", "symbol", "price", "seen_at", "source") '
         "VALUES (?, ?, ?, ?, ?) "
@@ -70,9 +72,19 @@ def bot_price_upsert(
         'WHERE "bot_prices"."seen_at" <= excluded."seen_at"',
         bot_id,
         symbol,
-        sql.encode(sql.field_of(BotPrice, "price"), price),
-        sql.encode(sql.field_of(BotPrice, "seen_at"), at),
-        sql.encode(sql.field_of(BotPrice, "source"), source),
+        sql.encode(price_field, price),
+        sql.encode(seen_at_field, at),
+        sql.encode(source_field, source),
+    )
+
+
+@cache
+def _upsert_fields() -> tuple[Any, Any, Any]:
+    """`BotPrice`'s price, seen_at and source fields (looked up once, not per alert)."""
+    return (
+        sql.field_of(BotPrice, "price"),
+        sql.field_of(BotPrice, "seen_at"),
+        sql.field_of(BotPrice, "source"),
     )
 
 

@@ -140,32 +140,36 @@ def forwarded(lines: list[bytes]) -> list[tuple[bytes, bytes]]:
     return [(b"X-Forwarded-For", line) for line in lines]
 
 
+async def behind_proxy(
+    start_world: Callable[..., Any], allow_ips: list[str] | None = None, **settings: Any
+) -> tuple[int, bytes]:
+    """A running product behind a proxy on 127.0.0.1 with one bot: (the port, its webhook path)."""
+    world: World = await start_world(trusted_proxies="127.0.0.1", **settings)
+    bot = await world.add_bot("tv", **({"allow_ips": allow_ips} if allow_ips else {}))
+    assert world.server.port is not None
+    return world.server.port, f"/webhook/{bot.webhook_key}".encode()
+
+
 async def test_a_forged_first_line_does_not_pass_the_allowlist(
     start_world: Callable[..., Any],
 ) -> None:
-    world: World = await start_world(trusted_proxies="127.0.0.1")
-    bot = await world.add_bot("tv", allow_ips=["tradingview"])
-    assert world.server.port is not None
-    path = f"/webhook/{bot.webhook_key}".encode()
+    port, path = await behind_proxy(start_world, allow_ips=["tradingview"])
     body = b"buy BTCUSDT price=1"
     # the client sends a TradingView address; the proxy adds its own line with the real peer
     forged = forwarded([b"52.89.214.238", b"203.0.113.9"])
-    response = await send(world.server.port, build(b"POST", path, forged, body))
+    response = await send(port, build(b"POST", path, forged, body))
     assert response.status == 403, response
     assert "203.0.113.9" in response.json()["reason"]
     # TradingView itself, behind the same proxy, passes
     real = forwarded([b"198.51.100.7", b"52.89.214.238"])
-    response = await send(world.server.port, build(b"POST", path, real, body))
+    response = await send(port, build(b"POST", path, real, body))
     assert response.status == 200, response
 
 
 async def test_generated_forwarded_lines_never_pass_for_an_outsider(
     start_world: Callable[..., Any],
 ) -> None:
-    world: World = await start_world(trusted_proxies="127.0.0.1")
-    bot = await world.add_bot("tv", allow_ips=["tradingview"])
-    assert world.server.port is not None
-    path = f"/webhook/{bot.webhook_key}".encode()
+    port, path = await behind_proxy(start_world, allow_ips=["tradingview"])
     outsiders = st.one_of(ipv4, ipv6).filter(lambda a: str(parse_ip(a)) not in TRADINGVIEW_IPS)
     printable = st.text(st.characters(min_codepoint=0x20, max_codepoint=0x7E), max_size=20)
     lines = st.lists(
@@ -177,7 +181,7 @@ async def test_generated_forwarded_lines_never_pass_for_an_outsider(
         injected, real, tradingview = example
         sender = TRADINGVIEW_IPS[0] if tradingview else real
         headers = forwarded([line.encode() for line in injected] + [sender.encode()])
-        response = await send(world.server.port, build(b"POST", path, headers, b"tick BTCUSDT"))
+        response = await send(port, build(b"POST", path, headers, b"tick BTCUSDT"))
         if tradingview:
             assert response.status == 200, (injected, response)
         else:
@@ -198,10 +202,7 @@ async def test_a_forged_client_certificate_verdict_line_does_not_pass(
 ) -> None:
     """The same class for `X-Client-Verify`: a proxy that appends its verdict after a client's
     `SUCCESS` line does not make the request verified."""
-    world: World = await start_world(trusted_proxies="127.0.0.1", webhook_require_client_cert=True)
-    bot = await world.add_bot("tv")
-    assert world.server.port is not None
-    path = f"/webhook/{bot.webhook_key}".encode()
+    port, path = await behind_proxy(start_world, webhook_require_client_cert=True)
     body = b"buy BTCUSDT price=1"
     for lines, status in (
         ([b"SUCCESS", b"NONE"], 403),
@@ -210,5 +211,5 @@ async def test_a_forged_client_certificate_verdict_line_does_not_pass(
         ([b"SUCCESS"], 200),
     ):
         headers = [(b"X-Client-Verify", line) for line in lines]
-        response = await send(world.server.port, build(b"POST", path, headers, body))
+        response = await send(port, build(b"POST", path, headers, body))
         assert response.status == status, (lines, response)

@@ -16,7 +16,7 @@ import json
 import os
 import sys
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal as D
@@ -380,16 +380,7 @@ async def test_a_monitor_in_another_process_moves_each_bots_stops_on_its_own_pri
     # bot B's key, a price 99.9 % below the market: stored with B's alert, before any monitor
     await world.send_alert(b, action="tick", price="0.1")
 
-    events = EventBus()
-    other = Monitor(
-        TradingService(PaperBroker(SqlPaperLedger()), events, stores=sql_stores()),
-        events,
-        MonitorConfig(interval=0.02, resync_interval=0.02, price_max_age=3600),
-        stores=sql_stores(),
-        name="other-process",
-    )
-    runner = asyncio.create_task(other.run())
-    try:
+    async with another_monitor(name="other-process") as other:
         # at start-up it acts on B's stored price for B (its target), not for A
         b_trade = await eventually(lambda: TradeHistory.get_or_none(bot_id=b.id))
         assert (b_trade.reason, b_trade.exit_price) == ("take_profit", D("0.1"))
@@ -410,6 +401,23 @@ async def test_a_monitor_in_another_process_moves_each_bots_stops_on_its_own_pri
         await world.send_alert(a, action="tick", price="97")
         a_trade = await eventually(lambda: TradeHistory.get_or_none(bot_id=a.id))
         assert (a_trade.reason, a_trade.exit_price) == ("stop_loss", 97)
+
+
+@contextlib.asynccontextmanager
+async def another_monitor(**named: Any) -> AsyncIterator[Monitor]:
+    """A monitor running as another process would run it: its own services over the same
+    database, polling every 20 ms."""
+    events = EventBus()
+    other = Monitor(
+        TradingService(PaperBroker(SqlPaperLedger()), events, stores=sql_stores()),
+        events,
+        MonitorConfig(interval=0.02, resync_interval=0.02, price_max_age=3600),
+        stores=sql_stores(),
+        **named,
+    )
+    runner = asyncio.create_task(other.run())
+    try:
+        yield other
     finally:
         runner.cancel()
         with contextlib.suppress(asyncio.CancelledError):
@@ -435,15 +443,7 @@ async def test_exchange_prices_from_another_process_move_every_bots_stops(
     b = await world.add_bot("other")
     await world.send_alert(a, action="buy", price="100", qty="1", sl="2%")
     await world.send_alert(b, action="buy", price="100", qty="1", sl="2%")
-    events = EventBus()
-    other = Monitor(
-        TradingService(PaperBroker(SqlPaperLedger()), events, stores=sql_stores()),
-        events,
-        MonitorConfig(interval=0.02, resync_interval=0.02, price_max_age=3600),
-        stores=sql_stores(),
-    )
-    runner = asyncio.create_task(other.run())
-    try:
+    async with another_monitor() as other:
         await eventually(lambda: _watching(other, 2))
         prices = sql_stores().prices
         await prices.record_price("BTCUSDT", D("0.1"), datetime.now(UTC), "alert")  # no bot's
@@ -456,11 +456,6 @@ async def test_exchange_prices_from_another_process_move_every_bots_stops(
             (a.id, "stop_loss", 97),
             (b.id, "stop_loss", 97),
         }
-    finally:
-        runner.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await runner
-        await other.close()
 
 
 async def _trades(count: int) -> bool:

@@ -17,6 +17,8 @@ from typing import Any, TypeVar
 
 import pytest
 
+from bot.assembly import Assembly, assemble
+from bot.config import Settings
 from tests.fakes.memory_stores import (
     MemoryAuditStore,
     MemoryBotStore,
@@ -29,7 +31,6 @@ from tests.fakes.memory_stores import (
     stray_calls,
 )
 from trading.access import CLI, AccessService, Actor, Role
-from trading.approvals import ApprovalService
 from trading.bots import BotConfig, BotSpec
 from trading.brokers.base import Balance
 from trading.brokers.paper import PaperBroker, PaperLedger
@@ -38,10 +39,17 @@ from trading.control_events import ControlAction
 from trading.errors import InvalidRequest, NotFound
 from trading.events import EventBus
 from trading.levels import Level
-from trading.ports import AuditStore, BotStore, OrderStore, PositionStore, ReportStore, UserStore
+from trading.ports import (
+    AuditStore,
+    BotStore,
+    OrderStore,
+    PositionStore,
+    ReportStore,
+    Stores,
+    UserStore,
+)
 from trading.records import ClosedTradeRow, UserRecord
 from trading.reports import ReportService
-from trading.service import TradingService
 from trading.views import PositionView, TradeView
 
 OWNER_ID = 111  # in the admins list: an owner without a user row
@@ -76,10 +84,18 @@ class World:
         return result, self.rows()[before:]
 
 
+def assembled(stores: Stores) -> Assembly:
+    """The services exactly as `bot.assembly.assemble` wires them for `tradebot serve`, over
+    `stores` and the paper broker (its account in `stores.ledger`)."""
+    settings = Settings(  # type: ignore[call-arg]
+        _env_file=None, public_url="https://bot.example.com/", telegram_admins=[OWNER_ID]
+    )
+    return assemble(settings, stores=stores, broker=PaperBroker(stores.ledger))
+
+
 @pytest.fixture
 def world() -> Iterator[World]:
-    """The services as `bot.assembly.assemble` wires them, over in-memory stores and the paper
-    broker (its account in memory too)."""
+    """The assembled services over in-memory stores."""
     bots, positions, orders = MemoryBotStore(), MemoryPositionStore(), MemoryOrderStore()
     reports, audit, users = MemoryReportStore(), MemoryAuditStore(), MemoryUserStore()
     ledger = MemoryPaperLedger()
@@ -92,12 +108,7 @@ def world() -> Iterator[World]:
         users=users,
         ledger=ledger,
     )
-    events = EventBus()
-    trading = TradingService(PaperBroker(ledger), events, stores=stores)
-    approvals = ApprovalService(trading, events, stores=stores)
-    control = ControlService(
-        trading, events, stores=stores, approvals=approvals, base_url="https://bot.example.com/"
-    )
+    services = assembled(stores)
     yield World(
         bots=bots,
         positions=positions,
@@ -106,10 +117,10 @@ def world() -> Iterator[World]:
         audit=audit,
         users=users,
         ledger=ledger,
-        events=events,
-        control=control,
-        access=AccessService([OWNER_ID], stores=stores),
-        report=ReportService(stores=stores),
+        events=services.events,
+        control=services.control,
+        access=services.access,
+        report=services.reports,
     )
     # A port method the fakes lack fails the test where it is called; this catches a service
     # that called one and swallowed the AssertionError.
@@ -459,12 +470,8 @@ async def test_granting_and_revoking_a_role_is_stored_and_audited_once(world: Wo
 
 
 async def test_a_port_method_the_fakes_lack_fails_naming_it() -> None:
-    stores, events = memory_stores(), EventBus()
-    trading = TradingService(PaperBroker(stores.ledger), events, stores=stores)
-    approvals = ApprovalService(trading, events, stores=stores)
-    control = ControlService(
-        trading, events, stores=stores, approvals=approvals, base_url="https://bot.example.com"
-    )
+    stores = memory_stores()
+    control = assembled(stores).control
     with pytest.raises(AssertionError, match=r"stores\.alerts\.recent_webhook_logs\(\)"):
         await control.recent_alerts()
     with pytest.raises(AssertionError, match=r"stores\.bots\.soft_delete_bot\(\)"):

@@ -42,6 +42,7 @@ from db.tortoise_seam import (
     writer_lock,
 )
 from tests.processes import postgres_database
+from tests.waiting import eventually
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -185,11 +186,21 @@ async def test_sqlite_the_writer_lock_is_the_one_orm_queries_and_transactions_ta
     async with lock:
         query = asyncio.create_task(sqlite_client.execute_query("SELECT 1"))
         transaction = asyncio.create_task(_in_a_transaction())
-        await asyncio.sleep(0.05)
+        # Until both have queued on the lock, or one of them ran without it: no fixed pause.
+        await eventually(
+            _async(lambda: query.done() or transaction.done() or len(lock._waiters or ()) == 2)
+        )
         assert not query.done(), changed("an ORM query runs without the client's _lock")
         assert not transaction.done(), changed("an ORM transaction runs without the _lock")
     await query
     assert await transaction, changed("inside in_transaction() the client's _lock is not held")
+
+
+def _async(check: Any) -> Any:
+    async def checked() -> Any:
+        return check()
+
+    return checked
 
 
 async def _in_a_transaction() -> bool:

@@ -33,10 +33,7 @@ def parse_allowlist(items: Iterable[str]) -> list[Network]:
 
 def allowed(remote_ip: str, networks: list[Network]) -> bool:
     """True when there is no allowlist, or the address is in it (never for a malformed one)."""
-    if not networks:
-        return True
-    address = parse_ip(remote_ip)
-    return address is not None and any(address in network for network in networks)
+    return not networks or _in(remote_ip, networks)
 
 
 def parse_ip(text: str) -> Address | None:

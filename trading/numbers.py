@@ -17,7 +17,9 @@ import re
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-MIN_VALUE = Decimal("1e-12")  # the columns' resolution: 12 decimals
+from trading.money import QUANTUM
+
+MIN_VALUE = QUANTUM  # the columns' resolution: 12 decimals
 MAX_QTY = Decimal("1e12")
 MAX_PRICE = Decimal("1e12")
 MAX_NOTIONAL = Decimal("1e15")
@@ -25,7 +27,6 @@ MAX_NUMBER = Decimal("1e15")  # any other number a sender gives (an indicator va
 
 _NUMBER = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]{1,6})?")
 _PLACEHOLDER = re.compile(r"\{\{[^}]*\}\}")
-_QUANTUM = Decimal("1e-12")
 
 
 def parse_number(value: Any) -> Decimal:
@@ -98,7 +99,7 @@ def to_columns(number: Decimal) -> Decimal:
     decimals than that round, fewer stay as they are."""
     if number.as_tuple().exponent >= -12 or number.copy_abs() >= MAX_NUMBER:  # type: ignore[operator]
         return number
-    return number.quantize(_QUANTUM).normalize()
+    return number.quantize(QUANTUM).normalize()
 
 
 def quantity(value: Any, *, allow_negative: bool = False, allow_zero: bool = False) -> Decimal:

@@ -22,7 +22,6 @@ class WebConfig:
     """What the HTTP handlers need from the settings, built by the composition root."""
 
     api_token: str = field(repr=False)  # the read API's bearer token; empty: API off (404)
-    base_url: str  # what users paste into TradingView (webhook URLs)
     webhook_body_timeout: float  # seconds to receive a request's body
 
 

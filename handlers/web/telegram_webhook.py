@@ -27,9 +27,9 @@ class UpdateSink(Protocol):
     def accept(self, update: Any) -> bool: ...
 
 
-def _bad_body(message: str) -> web.Response:
+def _refused(status: int, field: str, message: str) -> web.Response:
     return web.Response(
-        text=error_body("body", message), status=400, content_type="application/json"
+        text=error_body(field, message), status=status, content_type="application/json"
     )
 
 
@@ -39,11 +39,7 @@ def webhook_handler(sink: UpdateSink) -> Callable[[web.Request], Awaitable[web.R
         # Two copies of the header are refused, whichever of them is right.
         if len(lines) != 1 or not sink.secret_matches(lines[0]):
             log.warning("telegram webhook refused: secret token missing or wrong")
-            return web.Response(
-                text=error_body(SECRET_HEADER, "missing or wrong"),
-                status=401,
-                content_type="application/json",
-            )
+            return _refused(401, SECRET_HEADER, "missing or wrong")
         if not sink.accepting:
             return web.json_response({"error": "shutting down"}, status=503)
         try:
@@ -53,18 +49,14 @@ def webhook_handler(sink: UpdateSink) -> Callable[[web.Request], Awaitable[web.R
                 body = await request.read()
             data = load_json(body)
         except TimeoutError:
-            return web.Response(
-                text=error_body("body", "not received in time"),
-                status=408,
-                content_type="application/json",
-            )
+            return _refused(408, "body", "not received in time")
         except ConnectionResetError:  # the sender hung up mid-body: nobody reads an answer
             log.info("telegram webhook: sender disconnected before the body was complete")
-            return _bad_body("incomplete: the connection closed")
+            return _refused(400, "body", "incomplete: the connection closed")
         except ValueError as exc:
-            return _bad_body(f"must be a JSON Update: {exc}")
+            return _refused(400, "body", f"must be a JSON Update: {exc}")
         if not isinstance(data, dict) or not sink.accept(data):
-            return _bad_body("not a Telegram Update")
+            return _refused(400, "body", "not a Telegram Update")
         return web.json_response({})
 
     return telegram_webhook
