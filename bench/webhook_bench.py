@@ -39,6 +39,7 @@ import shutil
 import signal
 import socket
 import sqlite3
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -58,6 +59,7 @@ from rich.table import Table
 
 ROOT = Path(__file__).resolve().parent.parent
 CONCURRENCIES = (16, 64)
+ROUNDS = int(os.environ.get("TRADEBOT_BENCH_ROUNDS", "3"))
 DEFAULT_DURATION = 10.0
 DEFAULT_THREADS = 2
 WRK_TIMEOUT = "10s"  # the product answers 202 after 2 s; anything slower is a real timeout
@@ -266,25 +268,38 @@ def cli(args: list[str], env: dict[str, str], cwd: Path) -> str:
     return done.stdout
 
 
-def create_load_bot(env: dict[str, str], cwd: Path, db_path: Path) -> str:
-    """The `load` bot's webhook key; no alerts-per-minute cap (0)."""
+# Every §6a rule set, none of them refusing the load (issue 14: the check must cost at most 10 %
+# of the product-to-floor ratio). risk_per_trade sizes each entry to 1 (equity 10^12 × 5·10^-11
+# ÷ the 50 % stop distance of a price of 100), as the load's own qty.
+EVERY_RULE = (
+    "max_position_qty=1000000000", "max_position_value=100%", "max_open_positions=1000",
+    "max_exposure=100%", "daily_loss_limit=50%", "daily_reset_hour=0", "max_drawdown=90%",
+    "cooldown_after_stop=1", "stop_guard=100/60", "risk_per_trade=0.000000005%",
+)  # fmt: skip
+
+
+def create_load_bot(env: dict[str, str], cwd: Path, db_path: Path, *, rules: bool = False) -> str:
+    """The `load` bot's webhook key; no alerts-per-minute cap (0); a stop-loss far away (50 %,
+    never reached) so that `risk_per_trade` can size; with `rules`, every risk rule set."""
     cli(["migrate"], env, cwd)
     out = cli(
         ["bots", "add", "--name", "load", "--symbol", "BTCUSDT", "--strategy", "signal",
-         "--direction", "both", "--max-entries", "100", "--qty", "1",
+         "--direction", "both", "--max-entries", "100", "--qty", "1", "--sl", "50%",
          "--max-alerts-per-minute", "0", "--json"],
         env,
         cwd,
     )  # fmt: skip
+    if rules:
+        cli(["risk", "set", *EVERY_RULE], env, cwd)
     return str(json.loads(out)["webhook_key"])
 
 
 @contextmanager
-def product_server(tmp: Path) -> Iterator[Server]:
+def product_server(tmp: Path, *, rules: bool = False) -> Iterator[Server]:
     port = free_port()
-    db_path = tmp / "product.sqlite3"
+    db_path = tmp / f"product{'-risk' if rules else ''}-{secrets.token_hex(3)}.sqlite3"
     env = product_env(db_path, port)
-    key = create_load_bot(env, tmp, db_path)
+    key = create_load_bot(env, tmp, db_path, rules=rules)
     base = f"http://127.0.0.1:{port}"
     cmd = [*tradebot_cmd(), "serve"]
     with running(cmd, env, tmp, tmp / "product.log", f"{base}/health") as proc:
@@ -548,7 +563,7 @@ def print_db_checks(rows: list[Row]) -> None:
         db = row.db
         others = ", ".join(f"{k} {v}" for k, v in db.by_status.items() if k != "executed")
         table.add_row(
-            f"c{row.concurrency}",
+            f"{row.target} c{row.concurrency}",
             f"{row.wrk.count(2):,}",
             f"{db.rows:,}",
             f"{db.executed:,}",
@@ -577,11 +592,39 @@ def aims(rows: list[Row]) -> list[tuple[str, bool]]:
         rate = f"c{c} throughput ≥ ½ floor: {p.rps:,.0f} vs {half:,.0f} req/s"
         tail = f"c{c} p99 ≤ 2× floor: {_ms(p.p99_ms)} vs {_ms(twice)}"
         verdicts += [(rate, p.rps >= half), (tail, p.p99_ms <= twice)]
-    product_rows = [row for row in rows if row.target == "product"]
+    product_rows = [row for row in rows if row.target.startswith("product")]
     fives = sum(row.wrk.count(5) for row in product_rows)
     verdicts.append((f"zero 5xx (product: {fives})", fives == 0 and bool(product_rows)))
     one_each = bool(product_rows) and all(row.db and row.db.one_order_each for row in product_rows)
     verdicts.append(("exactly one order per executed alert (none missing, none doubled)", one_each))
+    return verdicts
+
+
+def risk_cost(rounds: list[list[Row]]) -> list[tuple[str, bool]]:
+    """Issue 14: with every risk rule set, the median product-to-floor ratio drops ≤ 10 %."""
+    verdicts = []
+    for c in CONCURRENCIES:
+        ratios: dict[str, list[float]] = {"product": [], "product+risk": []}
+        for taken in rounds:
+            found = {(row.target, row.concurrency): row.wrk.rps for row in taken}
+            floor = found.get(("floor", c))
+            for target, kept in ratios.items():
+                if floor and (target, c) in found:
+                    kept.append(found[(target, c)] / floor)
+        if not ratios["product"] or not ratios["product+risk"]:
+            continue
+        plain, ruled = (
+            statistics.median(ratios["product"]),
+            statistics.median(ratios["product+risk"]),
+        )
+        drop = 1 - ruled / plain if plain else 1.0
+        verdicts.append(
+            (
+                f"c{c} every risk rule set costs ≤ 10 % of the product/floor ratio: "
+                f"{plain:.2f} → {ruled:.2f} ({drop:+.1%} drop, median of {len(rounds)})",
+                drop <= 0.10,
+            )
+        )
     return verdicts
 
 
@@ -635,17 +678,27 @@ def run(duration: float | None = None, threads: int | None = None) -> bool:
     print(f"wrk -t{threads}, {duration:g} s per run, concurrency {CONCURRENCIES}, {os.cpu_count()}"
           " cores shared by wrk and the server")  # fmt: skip
     rows: list[Row] = []
+    rounds: list[list[Row]] = []
     with tempfile.TemporaryDirectory(prefix="tradebot-wrk-") as name:
         tmp = Path(name)
         script = write_script(tmp)
-        for kind in ("bare", "floor"):
-            with reference_server(kind, tmp) as server:
-                rows += measure(kind, server, wrk, script, duration, threads)
-        with product_server(tmp) as server:
-            rows += measure("product", server, wrk, script, duration, threads)
+        with reference_server("bare", tmp) as server:
+            rows += measure("bare", server, wrk, script, duration, threads)
+        # Floor, product and product with every risk rule, in turn, ROUNDS times: the ratios
+        # compared are medians of runs taken side by side (issue 14).
+        for _ in range(ROUNDS):
+            taken: list[Row] = []
+            with reference_server("floor", tmp) as server:
+                taken += measure("floor", server, wrk, script, duration, threads)
+            with product_server(tmp) as server:
+                taken += measure("product", server, wrk, script, duration, threads)
+            with product_server(tmp, rules=True) as server:
+                taken += measure("product+risk", server, wrk, script, duration, threads)
+            rounds.append(taken)
+            rows += taken
     print_table(rows)
     print_db_checks(rows)
-    verdicts = aims(rows)
+    verdicts = aims(rows) + risk_cost(rounds)
     print_aims(verdicts)
     return all(ok for text, ok in verdicts if "5xx" in text or "order" in text)
 

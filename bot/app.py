@@ -17,7 +17,7 @@ from bot.config import Settings
 from bot.logs import install_redaction, settings_secrets
 from bot.monitor_runtime import setup_monitor
 from bot.resources import ASSEMBLY, broker_context, database_context, install
-from bot.retention import retention_context
+from bot.retention import equity_context, retention_context
 from bot.telegram_runtime import TELEGRAM_BOT, setup_telegram
 from handlers.web import api, health, tradingview
 from handlers.web.keys import EVENTS, INTAKE, TRADING
@@ -53,6 +53,8 @@ def create_app(
     app.cleanup_ctx.append(recovery_context)
     app.cleanup_ctx.append(_background_alerts)
     app.cleanup_ctx.append(retention_context)
+    if settings.monitor_enabled:  # periodic jobs run where the monitor runs
+        app.cleanup_ctx.append(equity_context)
     app.add_routes(tradingview.routes)
     app.add_routes(api.routes)
     app.add_routes(health.routes)

@@ -9,8 +9,9 @@ stores are Tortoise's (`db.stores.sql_stores`) unless a caller passes others.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any, cast
 
 from bot.config import Settings
@@ -25,6 +26,8 @@ from trading.brokers.ccxt_config import CcxtConfig
 from trading.brokers.factory import create_broker
 from trading.brokers.paper import PaperLedger
 from trading.control import ControlService
+from trading.equity import AccountBook, StartingBalance
+from trading.equity_recorder import EquityRecorder
 from trading.events import EventBus
 from trading.intake import RateLimits, WebhookIntake
 from trading.monitor import Monitor, MonitorConfig, TickerSource, TickerStream
@@ -32,6 +35,8 @@ from trading.ports import Stores
 from trading.ratelimit import Limiter, TokenBuckets
 from trading.recovery import AlertRecovery
 from trading.reports import ReportService
+from trading.risk_gate import DEFAULT_STEP, RiskGate
+from trading.risk_service import RiskService
 from trading.service import TradingService
 from trading.strategy_runner import StrategyRunner
 from trading.totp import SecondFactor
@@ -54,6 +59,9 @@ class Assembly:
     reports: ReportService
     research: ResearchService
     second_factor: SecondFactor
+    book: AccountBook
+    risk: RiskService
+    equity: EquityRecorder
     intake: WebhookIntake | None = None
     recovery: AlertRecovery | None = None
     monitor: Monitor | None = None
@@ -86,12 +94,22 @@ def assemble(
     broker = broker or build_broker(settings, ledger)
     # With an exchange behind it, a price series starts from the exchange's candles.
     candles = broker if webhooks and hasattr(broker, "fetch_candles") else None
+    book = AccountBook(stores.risk, starting_balance(settings, broker))
+    gate = RiskGate(
+        book,
+        events,
+        lot_step=lot_step(broker),
+        cross_process=settings.database_url.startswith(("postgres", "asyncpg")),
+    )
+    equity = EquityRecorder(book, trip=gate.trip)
+    events.subscribe(equity)
     trading = TradingService(
         broker,
         events,
         stores=stores,
         claim_ttl=settings.monitor_claim_ttl,
         strategies=StrategyRunner(series=stores.series, candles=candles),  # type: ignore[arg-type]
+        risk=gate,
     )
     approvals = ApprovalService(trading, events, stores=stores)
     intake = recovery = watcher = None
@@ -130,13 +148,39 @@ def assemble(
             trading, events, stores=stores, approvals=approvals, base_url=settings.base_url()
         ),
         access=AccessService(settings.telegram_admins, stores=stores),
-        reports=ReportService(stores=stores),
+        reports=ReportService(stores=stores, book=book),
         research=ResearchService(series=stores.series),
         second_factor=SecondFactor(stores=stores),
+        book=book,
+        risk=RiskService(stores=stores, book=book, gate=gate, events=events),
+        equity=equity,
         intake=intake,
         recovery=recovery,
         monitor=watcher,
     )
+
+
+def starting_balance(settings: Settings, broker: BaseBroker) -> StartingBalance:
+    """What a currency's equity starts from (SPEC §6a): the paper broker's balance, or what the
+    exchange holds of that currency when the currency is first sampled (0 if it cannot say)."""
+
+    async def balance(quote: str) -> Decimal:
+        if settings.broker == "paper":
+            return settings.paper_balance
+        try:
+            held = {b.currency: b.total for b in await broker.balances()}
+        except Exception:
+            return Decimal(0)
+        return held.get(quote, Decimal(0))
+
+    return balance
+
+
+def lot_step(broker: BaseBroker) -> Callable[[str], Awaitable[Decimal]]:
+    async def step(symbol: str) -> Decimal:
+        return await broker.lot_step(symbol) or DEFAULT_STEP
+
+    return step
 
 
 def web_config(settings: Settings) -> WebConfig:

@@ -22,7 +22,9 @@ from tortoise import Tortoise
 
 from bot.assembly import Assembly, assemble
 from bot.cli_backtest import backtest
+from bot.cli_figures import pnl_command
 from bot.cli_options import bad_parameter, key_values
+from bot.cli_risk import risk_commands
 from bot.config import ConfigError, Settings, load_settings
 from bot.logs import setup_logging
 from db.config import tortoise_config
@@ -586,6 +588,9 @@ def alert(
 
 
 main.add_command(backtest)
+main.add_command(pnl_command(with_services))
+for _command in risk_commands(with_services):
+    main.add_command(_command)
 
 
 if __name__ == "__main__":

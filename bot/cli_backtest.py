@@ -2,6 +2,7 @@
 
     tradebot backtest --strategy rsi --csv samples/btcusdt_1h.csv --plot out.png
     tradebot backtest --strategy rsi --csv FILE --param period=10 --size 10% --json
+    tradebot backtest --csv FILE --sl 2% --risk risk_per_trade=1% --risk max_drawdown=10%
 
 Every bad option is one line naming it, exit code 2.
 """
@@ -35,7 +36,8 @@ from trading.backtest import (
     read_csv,
     run_backtest,
 )
-from trading.errors import TradingError
+from trading.errors import InvalidRequest, TradingError
+from trading.risk import RiskRules, set_rules
 from trading.strategies import registry
 
 LONG_FILE_BYTES = 8 * 1024 * 1024  # about 150,000 bars: from here on a run takes seconds
@@ -66,6 +68,16 @@ def _config(options: dict[str, Any]) -> BacktestConfig:
         ) from None
 
 
+def _risk(items: tuple[str, ...]) -> RiskRules | None:
+    """`--risk KEY=VALUE …` as the account's rules (SPEC §6a); None when none is given."""
+    if not items:
+        return None
+    try:
+        return set_rules(RiskRules(), items)
+    except InvalidRequest as exc:
+        raise click.BadParameter(exc.user_message, param_hint="'--risk'") from None
+
+
 def _read(path: Path) -> Ohlcv:
     try:
         return read_csv(path)
@@ -74,10 +86,15 @@ def _read(path: Path) -> Ohlcv:
 
 
 def _run(
-    data: Ohlcv, strategy: str, params: dict[str, Any], config: BacktestConfig, progress: Any = None
+    data: Ohlcv,
+    strategy: str,
+    params: dict[str, Any],
+    config: BacktestConfig,
+    risk: RiskRules | None,
+    progress: Any = None,
 ) -> BacktestResult:
     try:
-        return run_backtest(data, strategy, params, config, progress=progress)
+        return run_backtest(data, strategy, params, config, progress=progress, risk=risk)
     except TradingError as exc:
         raise click.BadParameter(exc.user_message, param_hint="'--strategy'") from None
 
@@ -155,6 +172,16 @@ def _table(result: BacktestResult, console: Console) -> None:
 @click.option("--slippage-bps", type=str, default=None, help="Slippage in bps (default 0).")
 @click.option("--cash", "initial_cash", type=str, default=None, help="Initial cash (10000).")
 @click.option(
+    "--risk",
+    "risk_items",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="A risk rule (SPEC §6a) checked before every entry, as `tradebot risk set` takes it: "
+    "max_position_qty, max_position_value, max_open_positions, max_exposure, daily_loss_limit, "
+    "daily_reset_hour, max_drawdown, cooldown_after_stop, stop_guard, risk_per_trade (sizes by "
+    "--sl). Repeat.",
+)
+@click.option(
     "--plot",
     type=click.Path(dir_okay=False, path_type=Path),
     default=None,
@@ -165,6 +192,7 @@ def backtest(
     strategy: str,
     csv_path: Path,
     params: tuple[str, ...],
+    risk_items: tuple[str, ...],
     plot: Path | None,
     as_json: bool,
     **options: Any,
@@ -177,6 +205,7 @@ def backtest(
         )
     checked = _params(params, strategy)
     config = _config(options)
+    risk = _risk(risk_items)
     console = Console(stderr=True)
     long_run = csv_path.stat().st_size >= LONG_FILE_BYTES
     if long_run and not as_json and console.is_terminal:
@@ -198,10 +227,11 @@ def backtest(
                 strategy,
                 checked,
                 config,
+                risk,
                 progress=lambda done, total: bar.update(task, completed=done),
             )
     else:
-        result = _run(_read(csv_path), strategy, checked, config)
+        result = _run(_read(csv_path), strategy, checked, config, risk)
 
     if plot is not None:
         from handlers.charts import backtest_chart

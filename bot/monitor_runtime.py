@@ -25,6 +25,7 @@ from aiohttp import web
 from bot.assembly import assemble
 from bot.config import Settings
 from bot.resources import ASSEMBLY, broker_context, database_context, install
+from bot.retention import equity_context
 from bot.telegram_runtime import make_telegram_bot
 from handlers.telegram.notifier import TelegramNotifier
 from handlers.web import health
@@ -87,6 +88,7 @@ def create_monitor_app(
     app.cleanup_ctx.append(database_context)
     app.cleanup_ctx.append(broker_context)
     app.cleanup_ctx.append(_notifications)
+    app.cleanup_ctx.append(equity_context)
     setup_monitor(app)
     app.add_routes(health.routes)
     return app

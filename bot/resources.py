@@ -19,6 +19,7 @@ from handlers.web.keys import (
     INTAKE,
     METRICS,
     REPORTS,
+    RISK,
     STATUS,
     STORAGE_UNAVAILABLE,
     TRADING,
@@ -39,6 +40,7 @@ def install(app: web.Application, assembly: Assembly) -> None:
     app[TRADING] = assembly.trading
     app[CONTROL] = assembly.control
     app[REPORTS] = assembly.reports
+    app[RISK] = assembly.risk
     app[STORAGE_UNAVAILABLE] = assembly.stores.unavailable
     app[STATUS] = Status()
     if assembly.intake is not None:

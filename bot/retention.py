@@ -54,3 +54,15 @@ async def retention_context(app: web.Application) -> AsyncIterator[None]:
     task.cancel()
     with contextlib.suppress(asyncio.CancelledError):
         await task
+
+
+async def equity_context(app: web.Application) -> AsyncIterator[None]:
+    """`equity_snapshots` every hour (SPEC §6a), at the top of the hour; fills sample their
+    currency themselves (`trading.equity_recorder`). Samples still running finish at shutdown."""
+    recorder = app[ASSEMBLY].equity
+    task = asyncio.create_task(recorder.run_hourly(), name="equity-hourly")
+    yield
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+    await recorder.drain()

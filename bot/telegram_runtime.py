@@ -301,6 +301,7 @@ def telegram_services(assembly: Assembly, status: Status) -> dict[str, Any]:
         "control": assembly.control,
         "approvals": assembly.approvals,
         "reports": assembly.reports,
+        "risk": assembly.risk,
         "second_factor": assembly.second_factor,
         "research": assembly.research,
         "events": assembly.events,

@@ -355,3 +355,46 @@ class UsedSignature(Model):
 
     class Meta:
         table = "used_signatures"
+
+
+class AccountSettings(Model):
+    """The account's own risk rules and the kill switch (SPEC §6a): one row, id 1.
+
+    `risk` is `RiskRules.to_json` of the account's rules (a bot's own are in its `risk`).
+    The kill switch stops entries only; `kill_switch_rule` names the rule that tripped it
+    (`max_drawdown`), None when an owner turned it on. `legacy_paused`: bots a kill switch of
+    before the upgrade paused (it paused whole bots), resumed by the first resume after it."""
+
+    id = fields.IntField(primary_key=True, generated=False)
+    risk: dict = fields.JSONField(default=dict)  # type: ignore[assignment]
+    kill_switch = fields.BooleanField(default=False)
+    kill_switch_by = fields.CharField(max_length=128, default="")
+    kill_switch_since = fields.DatetimeField(null=True)
+    kill_switch_reason = fields.TextField(default="")
+    kill_switch_rule = fields.CharField(max_length=32, null=True)
+    legacy_paused: list = fields.JSONField(default=list)  # type: ignore[assignment]
+
+    class Meta:
+        table = "account_settings"
+
+
+class EquitySnapshotRow(Model):
+    """A quote currency's equity at one moment, taken on every fill, every hour and at start.
+
+    Drawdown and the day's loss are read from these (SPEC §6a, `trading.equity`); rows are
+    written once and never changed."""
+
+    id = fields.IntField(primary_key=True)
+    quote = fields.CharField(max_length=16)
+    at = fields.DatetimeField()
+    equity = MoneyField(**MONEY)
+    balance = MoneyField(**MONEY)  # the starting balance the equity was computed from
+    realized = MoneyField(**MONEY)
+    unrealized = MoneyField(**MONEY)
+    open_notional = MoneyField(**MONEY)
+    open_positions = fields.IntField(default=0)
+    cause = fields.CharField(max_length=8)  # fill | hourly | start
+
+    class Meta:
+        table = "equity_snapshots"
+        indexes = (("quote", "at"),)

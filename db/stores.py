@@ -11,6 +11,7 @@ from db.paper_ledger import SqlPaperLedger
 from db.positions import SqlPositionStore
 from db.prices import SqlPriceStore
 from db.reports import SqlReportStore
+from db.risk import SqlRiskStore
 from db.series import SqlSeriesStore
 from db.users import SqlUserStore
 from trading.ports import Stores
@@ -18,7 +19,8 @@ from trading.ports import Stores
 
 def sql_stores() -> Stores:
     """The stores (cheap objects: the connection is Tortoise's, opened by whoever runs the app;
-    only the paper ledger keeps a cache of its own, so build them once per process)."""
+    the paper ledger and the risk store keep caches and locks of their own, so build them once
+    per process)."""
     return Stores(
         bots=SqlBotStore(),
         positions=SqlPositionStore(),
@@ -31,5 +33,6 @@ def sql_stores() -> Stores:
         series=SqlSeriesStore(),
         reports=SqlReportStore(),
         health=SqlHealth(),
+        risk=SqlRiskStore(),
         unavailable=STORAGE_ERRORS,
     )

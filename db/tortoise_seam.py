@@ -27,6 +27,11 @@ need a few of Tortoise's internals, and they reach them only through this module
 8. `Model._meta` (`fields_map`, `fields_db_projection`, `db_table`, `_inited`): the columns the
    lean statements name, so that ORM and lean statements read and write the same rows; and the
    fields' `to_db_value(value, None)` / `to_python_value` (no model instance needed).
+9. On PostgreSQL, `acquire_connection()` of the client (of its `_parent` inside a transaction)
+   is a `PoolConnectionWrapper`: `async with` it yields an asyncpg connection of the pool for
+   the block alone (`pooled_connection`), where a session advisory lock can be held
+   (`db.risk`'s entry lock); asyncpg's pool resets a connection it gets back, advisory locks
+   included.
 
 Also relied on, public but with backend-specific results: on PostgreSQL (asyncpg)
 `execute_insert("... RETURNING id", params)` returns the row, `execute_query` returns
@@ -44,6 +49,7 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 from collections.abc import Awaitable, Callable
+from contextlib import AbstractAsyncContextManager
 from typing import Any, TypeVar
 
 import aiosqlite
@@ -67,6 +73,7 @@ __all__ = [
     "in_thread",
     "is_initialised",
     "meta_of",
+    "pooled_connection",
     "sqlite_file",
     "sqlite_pragmas",
     "writer_connection",
@@ -129,6 +136,12 @@ def database_identity() -> tuple[Any, ...]:
     return tuple(
         getattr(connection, name, None) for name in ("filename", "host", "port", "database")
     )
+
+
+def pooled_connection(client: Any) -> AbstractAsyncContextManager[Any]:
+    """A PostgreSQL connection of `client`'s pool for the block alone (an asyncpg connection;
+    inside a transaction, from the pool of the client the transaction came from)."""
+    return getattr(client, "_parent", client).acquire_connection()
 
 
 def meta_of(model: type[Model]) -> MetaInfo:

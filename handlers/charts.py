@@ -1,5 +1,6 @@
 """Pictures for the CLI and the chat: a backtest's equity curve, drawdown and trades; a symbol's
-recent bars with a bot's entries and exits.
+recent bars with a bot's entries and exits; the account's equity curve with its drawdown
+(`/pnl chart`).
 
 Everything here is synchronous CPU work that touches no shared state: each call draws on its
 own `Figure` with the Agg canvas (never pyplot, whose global figure registry is not
@@ -23,6 +24,7 @@ import numpy as np
 from trading.backtest.engine import BacktestResult, run_backtest
 from trading.backtest.history import BacktestRequest, ChartData, History
 from trading.backtest.report import build_report
+from trading.figures import EquityCurve
 from trading.series import bar_end, interval_label
 
 if TYPE_CHECKING:
@@ -213,3 +215,61 @@ def chart_photo(chart: ChartData) -> Photo:
         f"last bar {when:%Y-%m-%d %H:%M} UTC" + ("" if last.closed else " (forming)"),
     ]
     return Photo(price_chart(chart), "\n".join(lines))
+
+
+MAX_CURVES = 4  # currencies drawn in one picture
+
+
+def equity_chart(curves: list[EquityCurve]) -> bytes:
+    """Per currency, equity (with its running peak) over drawdown from the peak, stacked."""
+    shown = curves[:MAX_CURVES]
+    fig = _figure(3.6 * len(shown) + 0.4)
+    axes = fig.subplots(
+        2 * len(shown),
+        1,
+        squeeze=False,
+        sharex=True,
+        gridspec_kw={"height_ratios": [3, 1] * len(shown)},
+    )[:, 0]
+    for n, curve in enumerate(shown):
+        equity_ax, dd_ax = axes[2 * n], axes[2 * n + 1]
+        when = _dates(np.array([int(p.at.timestamp()) for p in curve.points], dtype=np.int64))
+        equity = np.array([float(p.equity) for p in curve.points])
+        peak = np.array([float(p.peak) for p in curve.points])
+        drawdown = np.array([-float(p.drawdown_pct) for p in curve.points])
+        step = _stride(len(when))
+        marker = "o" if len(when) < 3 else None
+        equity_ax.plot(when[::step], equity[::step], color=BLUE, linewidth=1.2, marker=marker)
+        equity_ax.plot(when[::step], peak[::step], color=GREY, linewidth=0.7, ls="--")
+        equity_ax.set_ylabel(f"equity {curve.quote}")
+        last = curve.points[-1]
+        equity_ax.set_title(
+            f"{curve.quote} · equity {float(last.equity):,.2f} · "
+            f"drawdown {float(last.drawdown_pct):.2f}% from peak {float(last.peak):,.2f}",
+            fontsize=11,
+        )
+        dd_ax.fill_between(when[::step], drawdown[::step], 0, color=RED, alpha=0.35, linewidth=0)
+        dd_ax.plot(when[::step], drawdown[::step], color=RED, linewidth=0.8, marker=marker)
+        dd_ax.set_ylabel("drawdown %")
+        for ax in (equity_ax, dd_ax):
+            _style(ax)
+    fig.autofmt_xdate()
+    return _png(fig)
+
+
+def equity_photo(curves: list[EquityCurve]) -> Photo | None:
+    """`/pnl chart`: the picture and its caption; None when there is no history to draw."""
+    curves = [c for c in curves if c.points]
+    if not curves:
+        return None
+    lines = ["📈 <b>Equity and drawdown</b> (snapshots on every fill and hourly, UTC)"]
+    for curve in curves[:MAX_CURVES]:
+        first, last = curve.points[0], curve.points[-1]
+        worst = max(p.drawdown_pct for p in curve.points)
+        lines.append(
+            f"{html.escape(curve.quote)}: {float(first.equity):,.2f} → {float(last.equity):,.2f}"
+            f" · max drawdown {float(worst):.2f}% · {len(curve.points)} points"
+        )
+    if len(curves) > MAX_CURVES:
+        lines.append(f"… and {len(curves) - MAX_CURVES} more currencies")
+    return Photo(equity_chart(curves), "\n".join(lines))

@@ -10,8 +10,10 @@ from pathlib import Path
 
 import numpy as np
 
+from db.stores import sql_stores
 from tests.conftest import World, now_iso
 from trading.backtest import BacktestConfig, BacktestTrade, from_arrays, read_csv, run_backtest
+from trading.risk import RiskRules, set_rules
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLE = ROOT / "samples" / "btcusdt_1h.csv"
@@ -160,3 +162,47 @@ async def test_stops_fire_alike_when_the_live_monitor_sees_one_price_per_bar(
         live.sort(key=lambda t: t["id"])
         closed = [t for t in result.trades if t.reason != "end_of_data"]
         assert [t["reason"] for t in live] == [t.reason for t in closed]
+
+
+async def test_a_risk_rule_refuses_the_same_entries_live_and_in_the_backtest(world: World) -> None:
+    """max_position_value 100 (SPEC §6a) on prices around 100: entries worth more are refused
+    (the adds always: 2 × ~95 > 100), and reversals whose new position would be worth more
+    close and stay flat, live as in `tradebot backtest --risk`."""
+    rng = np.random.default_rng(5)
+    n = 300
+    walk = np.cumsum(rng.normal(0, 0.6, n)) * 0.3
+    closes = np.round(100 + 4 * np.sin(np.arange(n) / 9) + walk, 2)
+    times = 1_704_067_200 + 3600 * np.arange(n)
+    data = from_arrays(times, closes, closes, closes, closes)
+    params = {"period": 6, "oversold": 35, "overbought": 65}
+    config = BacktestConfig(size="1", direction="both", max_entries=2)
+    rules = set_rules(RiskRules(), ["max_position_value=100"])
+    result = run_backtest(data, "rsi", params, config, risk=rules)
+    reversals_kept_to_their_close = [
+        bar
+        for bar, _ in result.risk_refusals
+        if any(f.bar == bar and f.kind == "close" and f.reason == "signal" for f in result.fills)
+    ]
+    assert len(result.trades) >= 4 and reversals_kept_to_their_close  # about something
+    assert result.risk_counts["max_position_value"] > len(reversals_kept_to_their_close)
+
+    await sql_stores().risk.save_account_rules(rules.to_json())
+    await world.add_bot(
+        "guarded",
+        strategy="rsi",
+        strategy_params=params,
+        size="1",
+        direction="both",
+        max_entries=2,
+        interval="60",
+    )
+    rows = [
+        {"time": data.datetime_at(i).strftime("%Y-%m-%dT%H:%M:%SZ"), "close": f"{closes[i]:.2f}"}
+        for i in range(n)
+    ]
+    answers = await _replay(world, "guarded", rows)
+    await _compare(world, "guarded", result.trades)
+    refused = [a for a in answers if a["status"] == "rejected"]
+    assert all(a["reason"].startswith("risk: max_position_value 100 ") for a in refused)
+    # A refused entry answers `rejected`; a reversal kept to its close executes the close.
+    assert len(refused) == len(result.risk_refusals) - len(reversals_kept_to_their_close)

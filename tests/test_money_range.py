@@ -35,9 +35,10 @@ from tests.telegram_helpers import Chat
 from tests.test_properties_telegram import CRASH_MARKS, telegram_html_problem
 from trading import money as rule
 from trading.brokers.paper import PaperBroker
+from trading.equity import Equity
+from trading.figures import CurrencyFigures, PeriodFigures, Stats, performance, totals
 from trading.positions import Fill, OrderPlan, PositionState, apply_fill, plan_order
 from trading.records import ClosedTradeRow
-from trading.reports import PeriodTotals, PnlSummary, performance, totals
 from trading.views import PositionView, TradeView
 
 LIMIT = rule.LIMIT  # 99999999999999999999999999.999999999999
@@ -234,7 +235,11 @@ def test_reports_add_up_exactly_whatever_the_trades(rows: list[tuple[Decimal, ..
     assert summary.fees["USDT"] == sum((Fraction(t.fees) for t in trades), Fraction(0))
     for bot in performance(trades):
         assert bot.pnl == sum((Fraction(t.pnl) for t in trades if t.bot == bot.bot), Fraction(0))
-    text = format_pnl(PnlSummary([PeriodTotals("All time", T0, summary)], {"USDT": LIMIT**2}, 1))
+    realized, fees = summary.pnl["USDT"], summary.fees["USDT"]
+    equity = Equity("USDT", LIMIT, realized, LIMIT**2, 1, LIMIT)
+    period = PeriodFigures("all", None, realized, LIMIT**2, None, len(trades), 0, fees)
+    figures = CurrencyFigures("USDT", equity, FLOOR, LIMIT, {"all": period})
+    text = format_pnl(Stats(T0, 0, {"USDT": figures}, performance(trades)))
     assert telegram_html_problem(text) is None
     views = [
         TradeView(

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 from tests.conftest import API_TOKEN, World
 
 
 async def test_read_api_needs_the_bearer_token(world: World) -> None:
-    for path in ("/bots", "/positions", "/trades"):
+    for path in ("/bots", "/positions", "/trades", "/stats"):
         assert (await world.get(path, token=None))[0] == 401
         assert (await world.get(path, token="wrong"))[0] == 401
         assert (await world.get(path, token=API_TOKEN))[0] == 200
@@ -107,3 +109,42 @@ async def test_metrics_count_alerts_orders_and_latency(world: World) -> None:
     assert 'tradebot_alerts_total{http_status="400",status="rejected"} 1.0' in text
     assert 'tradebot_orders_total{intent="open",status="filled"} 1.0' in text
     assert "tradebot_webhook_latency_seconds_count 2.0" in text
+
+
+async def test_stats_match_the_trade_history_to_the_cent(world: World) -> None:
+    assert (await world.get("/stats", token=None))[0] == 401
+    status, empty = await world.get("/stats")
+    assert status == 200 and empty["currencies"] == {} and empty["performance"] == []
+    await world.send_alert(action="buy", price="100")
+    await world.send_alert(action="close", price="110")  # +10 − 0.10 − 0.11 fees = 9.79
+    await world.send_alert(action="buy", price="100")  # open, 0.10 fee
+    await world.send_alert(action="tick", price="105.5")  # unrealized +5.5
+    _, trades = await world.get("/trades")
+    status, stats = await world.get("/stats")
+    assert status == 200
+    usdt = stats["currencies"]["USDT"]
+    assert sum(Decimal(t["pnl"]) for t in trades) == Decimal("9.79")
+    assert usdt["periods"]["all"]["realized"] == "9.79"
+    assert usdt["periods"]["day"]["realized"] == "9.79"  # closed just now: today
+    assert {p["unrealized"] for p in usdt["periods"].values()} == {"5.5"}
+    assert usdt["open_positions"] == 1 and usdt["balance"] == "10000"
+    equity = Decimal(10000) + Decimal("9.79") + Decimal(usdt["open_realized"]) + Decimal("5.5")
+    assert Decimal(usdt["equity"]) == equity
+    assert Decimal(usdt["periods"]["all"]["equity_change"]) == equity - 10000
+    assert Decimal(usdt["peak"]) >= equity and "drawdown" in usdt
+    assert set(usdt["periods"]) == {"day", "week", "month", "all"}
+    assert set(usdt["periods"]["week"]) >= {"start", "realized", "unrealized", "equity_change"}
+    [demo] = stats["performance"]
+    assert {k: demo[k] for k in ("bot", "symbol", "quote", "trades", "wins", "pnl", "fees")} == {
+        "bot": "demo", "symbol": "BTCUSDT", "quote": "USDT", "trades": 1, "wins": 1,
+        "pnl": "9.79", "fees": "0.21",
+    }  # fmt: skip
+    assert demo["win_rate"] == "100" and demo["profit_factor"] is None
+    assert demo["best"] == demo["worst"] == demo["avg_win"] == "9.79"
+
+    status, week = await world.get("/stats?period=week")
+    assert status == 200 and list(week["currencies"]["USDT"]["periods"]) == ["week"]
+    assert week["performance_period"] == "week"
+    for bad in ("year", "", "day&period=week"):
+        status, body = await world.get(f"/stats?period={bad}")
+        assert status == 400 and body["field"] == "period", bad

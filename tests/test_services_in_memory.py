@@ -8,6 +8,7 @@ depend on nothing but the ports they are given.
 
 from __future__ import annotations
 
+import dataclasses
 import inspect
 from collections.abc import Awaitable, Iterator
 from dataclasses import dataclass
@@ -19,6 +20,7 @@ import pytest
 
 from bot.assembly import Assembly, assemble
 from bot.config import Settings
+from tests.fakes.memory_risk import MemoryRiskStore, OpenPositionRow
 from tests.fakes.memory_stores import (
     MemoryAuditStore,
     MemoryBotStore,
@@ -35,7 +37,7 @@ from trading.bots import BotConfig, BotSpec
 from trading.brokers.base import Balance
 from trading.brokers.paper import PaperBroker, PaperLedger
 from trading.control import ControlService
-from trading.control_events import ControlAction
+from trading.equity import AccountBook
 from trading.errors import InvalidRequest, NotFound
 from trading.events import EventBus
 from trading.levels import Level
@@ -52,6 +54,7 @@ from trading.records import ClosedTradeRow, UserRecord
 from trading.reports import ReportService
 from trading.views import PositionView, TradeView
 
+D = Decimal
 OWNER_ID = 111  # in the admins list: an owner without a user row
 T = TypeVar("T")
 Row = tuple[str, str, str, str, dict[str, Any]]  # actor, action, target, outcome, details
@@ -265,45 +268,6 @@ async def test_an_edit_is_validated_stored_and_audited_without_the_secret(world:
     assert row[4]["error"].startswith("max_entries: ")
 
 
-# ---------------------------------------------------------------- the kill switch
-
-
-async def test_the_kill_switch_pauses_the_active_bots_and_resume_undoes_exactly_that(
-    world: World,
-) -> None:
-    owner = await telegram_owner(world)
-    for name in ("demo", "other", "held"):
-        await world.bots.create_bot(spec(name))
-    await world.bots.set_paused("held", True)  # paused by hand before: stays paused
-
-    assert await world.control.stop_entries(owner) == ["demo", "other"]
-
-    assert all(bot.paused for bot in await world.control.bots())
-    assert world.rows() == [
-        ("tg:111", "kill_switch.on", "all bots", "ok", {"paused": ["demo", "other"], "by": "alice"})
-    ]
-    state = await world.control.kill_switch()
-    assert state.on and state.by == "alice" and state.paused == ["demo", "other"]
-    (event,) = world.events.recent
-    assert isinstance(event, ControlAction) and event.by == "alice"
-    assert event.detail == "2 bot(s) paused: demo, other"
-
-    assert await world.control.resume_entries(CLI) == ["demo", "other"]
-
-    assert {b.name: b.paused for b in await world.control.bots()} == {
-        "demo": False,
-        "other": False,
-        "held": True,
-    }
-    assert world.rows()[1:] == [
-        ("cli", "kill_switch.off", "all bots", "ok", {"resumed": ["demo", "other"]})
-    ]
-    assert not (await world.control.kill_switch()).on
-    with pytest.raises(InvalidRequest, match="the kill switch is not on"):
-        await world.control.resume_entries(CLI)
-    assert len(world.audit.rows) == 2
-
-
 # ---------------------------------------------------------------- reads
 
 
@@ -395,26 +359,35 @@ async def test_trades_of_a_bot_come_from_the_store_newest_first(world: World) ->
 async def test_pnl_keeps_each_quote_currency_apart(world: World) -> None:
     world.reports.trades = [
         closed("demo", "USDT", "12.5", 0),
-        closed("demo", "USDT", "-2.5", 3),
+        closed("demo", "USDT", "-2.5", 3),  # Tuesday: this (calendar) week
         closed("other", "BTC", "0.002", 40),
     ]
-    world.positions.positions = [
-        position(1, "demo", "BTCUSDT", "USDT", "-2"),
-        position(2, "other", "ETHBTC", "BTC", "0.001"),
-    ]
+    risk = MemoryRiskStore(
+        world.reports,
+        positions={
+            "USDT": [OpenPositionRow(1, "BTCUSDT", "long", D(1), D(100), D(0), D(98))],
+            "BTC": [OpenPositionRow(2, "ETHBTC", "long", D(1), D("0.05"), D(0), D("0.051"))],
+        },
+    )
+    stores = dataclasses.replace(memory_stores(reports=world.reports), risk=risk)  # type: ignore[arg-type]
 
-    summary = await world.report.pnl(now=NOW)
+    async def balance(quote: str) -> Decimal:
+        return D(10000)
 
-    today, week, month, ever = summary.periods
-    assert (today.totals.trades, today.totals.pnl) == (1, {"USDT": Decimal("12.5")})
-    assert (week.totals.trades, week.totals.pnl) == (2, {"USDT": Decimal("10.0")})
-    assert month.totals.trades == 2
-    assert ever.totals.pnl == {"USDT": Decimal("10.0"), "BTC": Decimal("0.002")}
-    assert summary.unrealized == {"USDT": Decimal(-2), "BTC": Decimal("0.001")}
-    assert summary.open_positions == 2
-    (best, worst) = await world.report.performance()
+    report = ReportService(stores=stores, book=AccountBook(risk, balance), clock=lambda: NOW)
+    stats = await report.stats()
+
+    usdt, btc = stats.currencies["USDT"], stats.currencies["BTC"]
+    today, week, month, ever = (usdt.periods[p] for p in ("day", "week", "month", "all"))
+    assert (today.trades, today.realized) == (1, D("12.5"))
+    assert (week.trades, week.realized, month.trades) == (2, D("10.0"), 2)
+    assert (ever.realized, btc.periods["all"].realized) == (D("10.0"), D("0.002"))
+    assert btc.periods["month"].trades == 0
+    assert (usdt.equity.unrealized, btc.equity.unrealized) == (D(-2), D("0.001"))
+    assert usdt.now == D("10008.0") and btc.now == D("10000.003")
+    (best, worst) = await report.performance()
     assert (best.bot, best.quote, best.trades, best.wins) == ("demo", "USDT", 2, 1)
-    assert (worst.bot, worst.quote, worst.pnl) == ("other", "BTC", Decimal("0.002"))
+    assert (worst.bot, worst.quote, worst.pnl) == ("other", "BTC", D("0.002"))
 
 
 async def test_the_paper_balance_is_read_from_the_ledger_it_is_given(world: World) -> None:

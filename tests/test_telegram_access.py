@@ -34,7 +34,7 @@ SPEC_COMMANDS: list[tuple[str, str]] = [
     ("/weekly", "Last 4 weeks"),
     ("/performance", "No closed trades"),
     ("/balance", "Balance"),
-    ("/risk", "Risk limits"),
+    ("/risk", "Risk rules"),
     ("/stopentry", "Kill switch on"),
     ("/resume", "Kill switch off"),
     ("/backtest rsi BTCUSDT", PHOTO),

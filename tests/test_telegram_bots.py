@@ -152,30 +152,31 @@ async def test_bots_list_opens_cards(start_world: Callable[..., Any]) -> None:
     assert "ETHUSDT" in (await owner.wait_message("🤖 <b>eth</b>")).params["text"]
 
 
-async def test_kill_switch_pauses_every_bot_and_resume_restores_only_those(
+async def test_kill_switch_stops_entries_without_pausing_bots(
     start_world: Callable[..., Any],
 ) -> None:
     world, owner = await bot_world(start_world)
-    await world.add_bot("eth", symbols=["ETHUSDT"])
     await world.add_bot("idle", symbols=["SOLUSDT"])
     await owner.say("/bot idle", "🤖 <b>idle</b>")
     await owner.press("Pause")  # paused by hand: stays paused after /resume
     await owner.wait_edit("⏸ paused")
 
     stopped = await owner.say("/stopentry", "Kill switch on</b>")
-    assert "Paused 2 bot(s): demo, eth" in stopped
+    assert "no new entries on any bot" in stopped
     _, body = await world.send_alert(action="buy", price="100")
-    assert body["status"] == "rejected"
+    assert body["status"] == "rejected" and body["reason"].startswith("risk: kill switch on")
     assert "kill switch on" in await owner.say("/status", "Tradebot")
     await owner.wait_message("🛑 Kill switch on · by")  # owners are told
+    paused = {b.name: b.paused for b in await TradingBot.all()}
+    assert paused == {"demo": False, "idle": True}  # entries stop; no bot is paused for it
 
     resumed = await owner.say("/resume", "Kill switch off")
-    assert "Resumed 2 bot(s): demo, eth" in resumed
+    assert "entries are allowed again" in resumed
     paused = {b.name: b.paused for b in await TradingBot.all()}
-    assert paused == {"demo": False, "eth": False, "idle": True}
+    assert paused == {"demo": False, "idle": True}
     _, body = await world.send_alert(action="buy", price="100")
     assert body["status"] == "executed"
-    assert "not on" in await owner.say("/resume", "⚠️")
+    assert "not on" in await owner.say("/resume", "not on")
     rows = await AuditLog.filter(action__startswith="kill_switch").order_by("id")
     assert [r.action for r in rows] == ["kill_switch.on", "kill_switch.off"]
 

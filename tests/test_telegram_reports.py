@@ -1,5 +1,6 @@
-"""/pnl, /daily, /weekly, /performance computed from trade_history; /trades, /balance, /risk,
-/alerts, /status, /health."""
+"""/pnl (and /pnl chart), /daily, /weekly, /performance from the account figures (SPEC §6a:
+periods from the account's daily_reset_hour); /trades, /balance, /risk, /alerts, /status,
+/health."""
 
 from __future__ import annotations
 
@@ -10,111 +11,136 @@ from decimal import Decimal
 from typing import Any
 
 from db.models import TradeHistory
+from db.stores import sql_stores
+from handlers.telegram.formatting.figures import money
 from tests.conftest import OWNER_ID, World
+from tests.fakes.memory_risk import snapshot
 from tests.telegram_helpers import Chat
-from trading.records import ClosedTradeRow
-from trading.reports import by_day, by_week, performance
+from trading.figures import equity_at, period_starts
 
-NOW = datetime(2026, 11, 25, 15, 0, tzinfo=UTC)  # a Wednesday
-
-
-def row(pnl: str, closed: datetime, bot: str = "demo", quote: str = "USDT") -> ClosedTradeRow:
-    return ClosedTradeRow(
-        bot=bot,
-        symbol="BTCUSDT",
-        quote=quote,
-        side="long",
-        qty=Decimal(1),
-        pnl=Decimal(pnl),
-        fees=Decimal("0.2"),
-        opened_at=closed - timedelta(hours=2),
-        closed_at=closed,
-        reason="signal",
-    )
+RESET_HOUR = 5
 
 
-def test_days_and_weeks_are_utc_calendar_buckets() -> None:
-    trades = [
-        row("10", NOW - timedelta(hours=1)),
-        row("-4", NOW.replace(hour=0, minute=0)),  # today, first second
-        row("5", NOW.replace(hour=0) - timedelta(seconds=1)),  # yesterday, last second
-        row("7", NOW - timedelta(days=3)),  # Sunday: last week
-    ]
-    days = by_day(trades, 7, NOW)
-    assert [d.totals.pnl.get("USDT") for d in days[:4]] == [
-        Decimal(6), Decimal(5), None, Decimal(7),
-    ]  # fmt: skip
-    assert days[0].totals.trades == 2 and days[0].totals.win_rate == Decimal(50)
-    weeks = by_week(trades, 2, NOW)
-    assert weeks[0].start == datetime(2026, 11, 23, tzinfo=UTC)
-    assert weeks[0].totals.pnl == {"USDT": Decimal(11)}
-    assert weeks[1].totals.pnl == {"USDT": Decimal(7)}
-
-
-def test_performance_per_bot_with_drawdown_and_profit_factor() -> None:
-    trades = [
-        row("10", NOW - timedelta(hours=5)),
-        row("-6", NOW - timedelta(hours=4)),
-        row("-2", NOW - timedelta(hours=3)),
-        row("4", NOW - timedelta(hours=2)),
-        row("1", NOW - timedelta(hours=1), bot="eth"),
-    ]
-    demo, eth = performance(trades)
-    assert (demo.bot, demo.trades, demo.wins, demo.pnl) == ("demo", 4, 2, Decimal(6))
-    assert demo.profit_factor == Decimal(14) / Decimal(8)
-    assert demo.max_drawdown == Decimal(8)
-    assert (demo.best, demo.worst) == (Decimal(10), Decimal(-6))
-    assert eth.profit_factor is None and eth.win_rate == Decimal(100)
-
-
-async def reports_world(start_world: Callable[..., Any]) -> tuple[World, Chat]:
+async def reports_world(
+    start_world: Callable[..., Any], *, reset_hour: int = RESET_HOUR
+) -> tuple[World, Chat, datetime]:
+    """Four closed trades (12 USDT in all) and two equity snapshots; `now` as the product saw it."""
     world: World = await start_world(telegram=True)
     bot = await world.add_bot("demo")
     eth = await world.add_bot("eth", symbols=["ETHUSDT"])
+    stores = sql_stores()
+    await stores.risk.save_account_rules({"daily_reset_hour": str(reset_hour)})
     now = datetime.now(UTC)
-    today = now.replace(hour=0, minute=0, second=0, microsecond=0)
+    starts = period_starts(now, reset_hour)
+    day, month = starts["day"], starts["month"]
+    assert day is not None and month is not None
     history = [
-        (bot.id, "12.50", max(now - timedelta(minutes=5), today)),
-        (bot.id, "-2.50", now - timedelta(days=1, minutes=1)),
-        (eth.id, "3.00", now - timedelta(days=10)),
-        (eth.id, "-1.00", now - timedelta(days=40)),
+        (bot.id, "BTCUSDT", "12.50", max(now - timedelta(minutes=5), day)),  # today
+        (bot.id, "BTCUSDT", "-2.50", day - timedelta(seconds=1)),  # the day before
+        # last month, and more than 7 days ago
+        (eth.id, "ETHUSDT", "3.00", min(month - timedelta(seconds=1), now - timedelta(days=8))),
+        (eth.id, "ETHUSDT", "-1.00", now - timedelta(days=40)),
     ]
-    for n, (bot_id, pnl, closed) in enumerate(history, start=1):
+    for n, (bot_id, symbol, pnl, closed) in enumerate(history, start=1):
         await TradeHistory.create(
-            position_id=n, bot_id=bot_id, symbol="BTCUSDT", quote="USDT", side="long",
+            position_id=n, bot_id=bot_id, symbol=symbol, quote="USDT", side="long",
             qty=Decimal(1), entry_price=Decimal(100), exit_price=Decimal(110),
             pnl=Decimal(pnl), fees=Decimal("0.2"), entries=1,
             opened_at=closed - timedelta(hours=1), closed_at=closed, reason="signal",
         )  # fmt: skip
+    for moment, equity in (
+        (now - timedelta(days=60), "10000"),
+        (day - timedelta(minutes=1), "10005"),
+    ):
+        await stores.risk.add_snapshot(snapshot("USDT", moment, equity))
     assert world.telegram is not None
     await world.telegram.wait_for("setMyCommands")
-    return world, Chat(world.telegram, OWNER_ID)
+    return world, Chat(world.telegram, OWNER_ID), now
 
 
-async def test_pnl_daily_weekly_performance_in_the_chat(start_world: Callable[..., Any]) -> None:
-    _world, owner = await reports_world(start_world)
-    pnl = await owner.say("/pnl", "PnL after fees")
-    lines = re.sub(r"<[^>]+>", "", pnl).split("\n")
-    assert any(line.startswith("Today") and "+12.50 USDT" in line for line in lines)
-    assert any(line.startswith("7 days") and "+10.00 USDT" in line for line in lines)
-    assert any(line.startswith("30 days") and "+13.00 USDT" in line for line in lines)
-    assert any("All time" in line and "+12.00 USDT" in line and "4 tr" in line for line in lines)
+def row_cells(text: str, label: str) -> list[str]:
+    """The cells of the table row that starts with `label` (tags removed)."""
+    for line in re.sub(r"<[^>]+>", "", text).split("\n"):
+        if line.startswith(label):
+            return line[len(label) :].split()
+    raise AssertionError(f"no row {label!r} in {text!r}")
 
+
+async def test_pnl_shows_each_period_with_realized_unrealized_and_equity(
+    start_world: Callable[..., Any],
+) -> None:
+    _world, owner, now = await reports_world(start_world)
+    text = await owner.say("/pnl", "PnL")
+    assert f"days from {RESET_HOUR:02d}:00 UTC" in text
+    # equity = 10000 + 12 realized; the peak is the equity now (above both snapshots)
+    assert "<b>USDT</b> equity 10,012.00 · peak 10,012.00 · drawdown 0.00%" in text
+    history = await sql_stores().reports.closed_trades()
+    trades = [(t.pnl, t.closed_at) for t in history]
+    snaps = await sql_stores().risk.snapshots("USDT")
+    starts = period_starts(now, RESET_HOUR)
+    for period, label in (("day", "Today"), ("week", "Week"), ("month", "Month"), ("all", "All")):
+        start = starts[period]  # type: ignore[index]
+        inside = [pnl for pnl, closed in trades if start is None or closed >= start]
+        realized, unrealized, change, count = row_cells(text, label)[-4:]
+        assert realized == money(sum(inside, Decimal(0)), signed=True), (label, text)
+        assert unrealized == "+0.00" and count == str(len(inside))
+        before = Decimal(10000) if start is None else equity_at(snaps, start)
+        assert change == ("–" if before is None else money(Decimal(10012) - before, signed=True))
+    assert row_cells(text, "Today")[:3] == ["+12.50", "+0.00", "+7.00"]  # 10012 − 10005
+    assert row_cells(text, "All time") == ["+12.00", "+0.00", "+12.00", "4"]
+    assert "usage: /pnl" in await owner.say("/pnl yesterday", "⚠️")
+
+
+async def test_pnl_chart_sends_the_equity_curve_as_a_picture(
+    start_world: Callable[..., Any],
+) -> None:
+    _world, owner, _now = await reports_world(start_world)
+    owner.fake.push_message(OWNER_ID, "/pnl chart")
+    [photo] = await owner.fake.wait_for("sendPhoto", timeout=20)
+    assert photo.params["chat_id"] == OWNER_ID
+    assert photo.params["photo"].data.startswith(b"\x89PNG") and photo.params["photo"].size > 10_000
+    caption = photo.params["caption"]
+    assert "Equity and drawdown" in caption
+    assert "USDT: 10,000.00 → 10,012.00 · max drawdown 0.00%" in caption
+
+
+async def test_nothing_yet_is_said_politely(start_world: Callable[..., Any]) -> None:
+    world: World = await start_world(telegram=True)
+    assert world.telegram is not None
+    await world.telegram.wait_for("setMyCommands")
+    owner = Chat(world.telegram, OWNER_ID)
+    assert "No PnL yet" in await owner.say("/pnl", "💰")
+    assert "No equity history yet" in await owner.say("/pnl chart", "📈")
+    assert "No closed trades yet" in await owner.say("/performance", "🏆")
+    assert "0 trade(s)" in await owner.say("/daily", "Last 7 days")
+
+
+async def test_daily_weekly_performance_in_the_chat(start_world: Callable[..., Any]) -> None:
+    _world, owner, now = await reports_world(start_world)
     daily = await owner.say("/daily", "Last 7 days")
-    assert "2 trade(s) · +10.00 USDT" in daily
+    # today and the day before (both within 7 days from 05:00 UTC)
+    assert "2 trade(s) · +10.00 USDT · from 05:00 UTC" in daily
+    today = now.astimezone(UTC) - timedelta(hours=RESET_HOUR)
+    assert row_cells(daily, today.strftime("%a %d %b"))[:3] == ["1", "tr", "100%"]
     assert "Last 3 days" in await owner.say("/daily 3", "Last 3 days")
     assert "give a number" in await owner.say("/daily 999", "⚠️")
     weekly = await owner.say("/weekly", "Last 4 weeks")
-    assert "trade(s)" in weekly
+    assert "trade(s)" in weekly and "from 05:00 UTC" in weekly
 
-    perf = await owner.say("/performance", "Performance by bot")
+    perf = await owner.say("/performance", "Performance by bot and symbol")
     assert perf.index("demo") < perf.index("eth")  # best first
-    assert "<b>demo</b> +10.00 USDT · 2 trades · 50% won" in perf
-    assert "PF 5.00" in perf
+    assert "<b>demo</b> BTCUSDT +10.00 USDT · 2 trades · 50% won" in perf
+    assert "avg win +12.50 · avg loss −2.50 · PF 5.00" in perf
+    assert "best +12.50 · worst −2.50 · fees 0.40 · held 1h 00m" in perf
+    assert "<b>eth</b> ETHUSDT +2.00 USDT · 2 trades · 50% won" in perf
+    assert "PF 3.00" in perf
+    today_only = await owner.say("/performance day", "Performance by bot and symbol")
+    assert "demo" in today_only and "eth" not in today_only and "today" in today_only
+    assert "day, week, month, all" in await owner.say("/performance year", "⚠️")
 
 
 async def test_trades_balance_risk_and_alerts(start_world: Callable[..., Any]) -> None:
-    world, owner = await reports_world(start_world)
+    world, owner, _now = await reports_world(start_world)
     trades = await owner.say("/trades 2", "Last 2 trade(s)")
     assert "+12.50" in trades and "−2.50" in trades and "m ago" in trades
     assert "give a number" in await owner.say("/trades many", "⚠️")
@@ -131,7 +157,7 @@ async def test_trades_balance_risk_and_alerts(start_world: Callable[..., Any]) -
 
 
 async def test_status_and_health(start_world: Callable[..., Any]) -> None:
-    world, owner = await reports_world(start_world)
+    world, owner, _now = await reports_world(start_world)
     await world.send_alert(action="buy", price="100")
     status = await owner.say("/status", "Tradebot")
     assert "Bots 2 · paused 0 · broker paper" in status

@@ -36,6 +36,7 @@ from db.tortoise_seam import (
     in_thread,
     is_initialised,
     meta_of,
+    pooled_connection,
     sqlite_file,
     sqlite_pragmas,
     writer_connection,
@@ -383,3 +384,29 @@ async def test_postgres_a_transaction_inside_a_transaction_is_a_savepoint(
 @pytest.mark.services
 async def test_postgres_lean_batches_write_and_read(postgres_client: Any) -> None:
     await _lean_batches_write_and_read()
+
+
+@pytest.mark.services
+async def test_postgres_a_pooled_connection_is_a_session_of_its_own_for_the_block(
+    postgres_client: Any,
+) -> None:
+    pool, other = pooled_connection(postgres_client), pooled_connection(postgres_client)
+    async with pool as first, other as second:
+        sessions = {await c.fetchval("SELECT pg_backend_pid()") for c in (first, second)}
+        assert len(sessions) == 2, changed(
+            "acquire_connection() no longer gives a pool connection of its own per block"
+        )
+        await first.execute("SELECT pg_advisory_lock(1, 2)")  # and not unlocked
+        taken = await second.fetchval("SELECT pg_try_advisory_lock(1, 2)")
+    assert not taken, changed("a pool connection's advisory lock is not held by its session")
+    async with pooled_connection(postgres_client) as again:
+        held = (
+            "SELECT COUNT(*) FROM pg_locks WHERE locktype = 'advisory' AND database = "
+            "(SELECT oid FROM pg_database WHERE datname = current_database())"
+        )
+        assert await again.fetchval(held) == 0, changed(
+            "a connection given back to the pool keeps its advisory locks (no reset)"
+        )
+    async with in_transaction("default") as transaction:  # from the client's pool there too
+        async with pooled_connection(transaction) as inside:
+            assert await inside.fetchval("SELECT 1") == 1

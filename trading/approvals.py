@@ -91,6 +91,11 @@ class ApprovalService:
             reason=f"awaiting approval until {expires_at:%H:%M:%S} UTC",
         )
         log.info("alert awaits approval bot=%s symbol=%s log=%d", bot.name, alert.symbol, log_id)
+        try:
+            allowed = await self.trading.preview(bot, alert)
+        except Exception:  # the card goes out without it
+            log.exception("risk preview failed bot=%s log=%d", bot.name, log_id)
+            allowed = None
         self.events.publish(
             ApprovalRequested(
                 bot=bot.name,
@@ -103,6 +108,7 @@ class ApprovalService:
                 market_position=alert.market_position,
                 position_size=alert.position_size,
                 expires_at=expires_at,
+                risk=allowed,
             )
         )
         return ExecutionResult(

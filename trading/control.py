@@ -31,7 +31,7 @@ from trading.errors import InvalidRequest, NotFound, TradingError
 from trading.events import EventSink
 from trading.ports import AuditStore, HealthStore, Stores
 from trading.positions import allowed_target
-from trading.records import KILL_SWITCH_ACTIONS, RecentRequest
+from trading.records import RecentRequest
 from trading.series import is_interval
 from trading.service import TradingService
 from trading.signatures import new_hmac_secret
@@ -122,7 +122,8 @@ class KillSwitch:
     on: bool
     by: str = ""
     since: datetime | None = None
-    paused: list[str] = field(default_factory=list)
+    paused: list[str] = field(default_factory=list)  # by a kill switch of before the upgrade
+    reason: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -442,55 +443,15 @@ class ControlService:
     # ------------------------------------------------------------ kill switch
 
     async def kill_switch(self) -> KillSwitch:
-        last = await self.stores.audit.last_audit(KILL_SWITCH_ACTIONS)
-        if last is None or last.action != "kill_switch.on":
-            return KillSwitch(on=False)
+        """The kill switch as /status shows it (set and lifted through `RiskService`)."""
+        state = (await self.stores.risk.account_state()).kill_switch
         return KillSwitch(
-            on=True,
-            by=str(last.details.get("by", last.actor)),
-            since=last.created_at,
-            paused=list(last.details.get("paused", [])),
+            on=state.on,
+            by=state.by,
+            since=state.since,
+            paused=list(state.legacy_paused),
+            reason=state.reason,
         )
-
-    async def stop_entries(self, actor: Actor) -> list[str]:
-        """Pause every active bot; remembered in the audit log so /resume undoes exactly this."""
-        state = await self.kill_switch()
-        paused = await self.stores.bots.pause_active_bots()
-        names = sorted({*state.paused, *paused}) if state.on else paused
-        await self.stores.audit.audit(
-            actor.key, "kill_switch.on", "all bots", "ok", paused=names, by=actor.shown
-        )
-        log.warning("kill switch on by=%s paused=%s", actor.key, ",".join(paused))
-        self.events.publish(
-            ControlAction(
-                what="🛑 Kill switch on",
-                by=actor.shown,
-                detail=f"{len(paused)} bot(s) paused"
-                + (f": {', '.join(paused)}" if paused else ""),
-            )
-        )
-        return paused
-
-    async def resume_entries(self, actor: Actor) -> list[str]:
-        state = await self.kill_switch()
-        if not state.on:
-            raise InvalidRequest(
-                "the kill switch is not on; resume a single bot from its card: /bot NAME"
-            )
-        resumed = await self.stores.bots.unpause_bots(state.paused)
-        await self.stores.audit.audit(
-            actor.key, "kill_switch.off", "all bots", "ok", resumed=resumed
-        )
-        log.warning("kill switch off by=%s resumed=%s", actor.key, ",".join(resumed))
-        self.events.publish(
-            ControlAction(
-                what="▶️ Kill switch off",
-                by=actor.shown,
-                detail=f"{len(resumed)} bot(s) resumed"
-                + (f": {', '.join(resumed)}" if resumed else ""),
-            )
-        )
-        return resumed
 
     # ------------------------------------------------------------ overview
 

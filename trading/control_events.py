@@ -24,6 +24,7 @@ class ApprovalRequested(Event):
     market_position: str | None
     position_size: Decimal | None
     expires_at: datetime
+    risk: str | None = None  # what the risk rules would allow (`TradingService.preview`)
 
     @property
     def kind(self) -> str:

@@ -4,6 +4,7 @@ them in memory. The records that cross them live in `trading.records`."""
 
 from __future__ import annotations
 
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -11,6 +12,7 @@ from typing import Any, Protocol
 
 from trading.bots import BotConfig, BotSpec
 from trading.brokers.paper import PaperLedger
+from trading.equity import AccountRows, AccountState, EquitySnapshot, KillSwitchState
 from trading.records import (
     AlertOrder,
     AuditRecord,
@@ -44,6 +46,7 @@ __all__ = [
     "PositionStore",
     "PriceStore",
     "ReportStore",
+    "RiskStore",
     "SeriesStore",
     "StoredPrice",
     "Stores",
@@ -346,6 +349,50 @@ class ReportStore(Protocol):
     async def closed_trades(self, since: datetime | None = None) -> list[ClosedTradeRow]: ...
 
 
+class RiskStore(Protocol):
+    """The account's risk rules and kill switch (one `account_settings` row), its figures per
+    quote currency, and `equity_snapshots` (SPEC §6a)."""
+
+    async def account_state(self) -> AccountState: ...
+
+    async def save_account_rules(self, rules: dict[str, str]) -> None:
+        """Store the account's rules (`RiskRules.to_json`)."""
+
+    async def save_bot_rules(self, bot_id: int, rules: dict[str, str]) -> None:
+        """Store a bot's own rules in its `risk` column (`RiskRules.to_json`)."""
+
+    async def set_kill_switch(self, state: KillSwitchState) -> KillSwitchState:
+        """Store the kill switch; returns the state it replaced."""
+
+    async def account_rows(
+        self,
+        quote: str,
+        *,
+        day_start: datetime,
+        bot_id: int | None = None,
+        stops_since: datetime | None = None,
+    ) -> AccountRows:
+        """Everything an entry's check needs of one currency, in one read: the account state,
+        closed realized PnL, open positions with their valuation prices, the snapshots' starting
+        balance, peak and the day's starting equity, and (with `bot_id` and `stops_since`) the
+        bot's stop-loss closes since then."""
+
+    async def quotes(self) -> list[str]:
+        """Quote currencies with an open position, a closed trade or a snapshot."""
+
+    async def add_snapshot(self, snapshot: EquitySnapshot) -> None: ...
+
+    async def snapshots(
+        self, quote: str | None = None, since: datetime | None = None
+    ) -> list[EquitySnapshot]:
+        """Snapshots oldest first (of one currency when named, from `since` when given)."""
+
+    def entry_lock(self, quote: str) -> AbstractAsyncContextManager[None]:
+        """Held from an entry's check until its fill is stored, so account-wide limits hold
+        across processes (a PostgreSQL advisory lock on its own connection); a no-op where one
+        process writes (SQLite: the check serialises in the process)."""
+
+
 class HealthStore(Protocol):
     async def ping(self) -> None:
         """Raise if the storage does not answer."""
@@ -366,5 +413,6 @@ class Stores:
     series: SeriesStore
     reports: ReportStore
     health: HealthStore
+    risk: RiskStore
     # "storage cannot be reached": callers answer "retry later"
     unavailable: tuple[type[Exception], ...]

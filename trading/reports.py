@@ -1,197 +1,130 @@
-"""PnL reports computed from `trade_history` (closed trades, PnL after all fees): totals for
-today / 7 / 30 days / all time, per UTC day, per ISO week, and per bot. Money stays Decimal and
-is kept per quote currency: USDT and BTC profits are never added together. Sums are exact and
-ratios never divide by zero, whatever was stored (`trading.money`)."""
+"""`ReportService`: closed trades and the account figures (SPEC §6a), the one service the chat
+(/trades, /pnl, /daily, /weekly, /performance), the read API (`GET /trades`, `GET /stats`) and
+the CLI (`tradebot trades`, `tradebot pnl`) read. What the figures mean, and how they are
+computed from the rows, is in `trading.figures`; equity comes from `AccountBook`, the same place
+the risk check before every entry takes it from. Money stays Decimal, per quote currency."""
 
 from __future__ import annotations
 
-from collections import defaultdict
-from collections.abc import Iterable
-from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
-from decimal import Decimal
+import logging
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 
-from trading import money
+from trading.equity import AccountBook
+from trading.figures import (
+    PERIODS,
+    EquityCurve,
+    Performance,
+    Period,
+    PeriodTotals,
+    Stats,
+    by_day,
+    by_week,
+    currency_figures,
+    equity_curve,
+    performance,
+    period_start,
+    period_starts,
+    week_start,
+)
 from trading.ports import Stores
 from trading.records import ClosedTradeRow
+from trading.risk import day_start
 from trading.views import TradeView
 
-ZERO = Decimal(0)
+log = logging.getLogger(__name__)
+Clock = Callable[[], datetime]
 
 
-@dataclass
-class Totals:
-    trades: int = 0
-    wins: int = 0
-    pnl: dict[str, Decimal] = field(default_factory=dict)
-    fees: dict[str, Decimal] = field(default_factory=dict)
-
-    def add(self, trade: ClosedTradeRow) -> None:
-        self.trades += 1
-        self.wins += trade.pnl > 0
-        self.pnl[trade.quote] = money.total((self.pnl.get(trade.quote, ZERO), trade.pnl))
-        self.fees[trade.quote] = money.total((self.fees.get(trade.quote, ZERO), trade.fees))
-
-    @property
-    def win_rate(self) -> Decimal | None:
-        return money.percent(Decimal(self.wins), Decimal(self.trades))
-
-
-def totals(trades: Iterable[ClosedTradeRow]) -> Totals:
-    result = Totals()
-    for trade in trades:
-        result.add(trade)
-    return result
-
-
-@dataclass(frozen=True, slots=True)
-class PeriodTotals:
-    label: str
-    start: datetime
-    totals: Totals
-
-
-@dataclass(frozen=True, slots=True)
-class PnlSummary:
-    periods: list[PeriodTotals]  # today, 7 days, 30 days, all time
-    unrealized: dict[str, Decimal]
-    open_positions: int
-
-
-@dataclass(frozen=True, slots=True)
-class BotPerformance:
-    bot: str
-    quote: str
-    trades: int
-    wins: int
-    pnl: Decimal
-    fees: Decimal
-    best: Decimal
-    worst: Decimal
-    profit_factor: Decimal | None  # gross wins / gross losses; None without losses
-    max_drawdown: Decimal  # largest fall of cumulative PnL from a peak, >= 0
-    avg_hold_seconds: float
-
-    @property
-    def win_rate(self) -> Decimal:
-        return money.percent(Decimal(self.wins), Decimal(self.trades)) or ZERO
-
-    @property
-    def average(self) -> Decimal:
-        return money.ratio(self.pnl, Decimal(self.trades)) or ZERO
-
-
-def _midnight(moment: datetime) -> datetime:
-    return moment.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
-
-
-def by_day(trades: Iterable[ClosedTradeRow], days: int, now: datetime) -> list[PeriodTotals]:
-    """The last `days` UTC days, newest first, days without trades included."""
-    today = _midnight(now)
-    buckets: dict[date, Totals] = defaultdict(Totals)
-    for trade in trades:
-        buckets[trade.closed_at.astimezone(UTC).date()].add(trade)
-    result = []
-    for back in range(days):
-        start = today - timedelta(days=back)
-        result.append(PeriodTotals(start.strftime("%a %d %b"), start, buckets[start.date()]))
-    return result
-
-
-def by_week(trades: Iterable[ClosedTradeRow], weeks: int, now: datetime) -> list[PeriodTotals]:
-    """The last `weeks` ISO weeks (Monday 00:00 UTC), newest first."""
-    this_monday = _midnight(now) - timedelta(days=now.astimezone(UTC).weekday())
-    buckets: dict[date, Totals] = defaultdict(Totals)
-    for trade in trades:
-        closed = trade.closed_at.astimezone(UTC)
-        monday = (closed - timedelta(days=closed.weekday())).date()
-        buckets[monday].add(trade)
-    result = []
-    for back in range(weeks):
-        start = this_monday - timedelta(weeks=back)
-        label = f"W{start.isocalendar().week:02d} {start.strftime('%d %b')}"
-        result.append(PeriodTotals(label, start, buckets[start.date()]))
-    return result
-
-
-def performance(trades: Iterable[ClosedTradeRow]) -> list[BotPerformance]:
-    """Per bot (and quote currency), best PnL first."""
-    groups: dict[tuple[str, str], list[ClosedTradeRow]] = defaultdict(list)
-    for trade in trades:
-        groups[(trade.bot, trade.quote)].append(trade)
-    result = []
-    for (bot, quote), rows in groups.items():
-        rows.sort(key=lambda t: t.closed_at)
-        with money.wide():
-            gains = sum((t.pnl for t in rows if t.pnl > 0), ZERO)
-            losses = -sum((t.pnl for t in rows if t.pnl < 0), ZERO)
-            peak = cumulative = drawdown = ZERO
-            for trade in rows:
-                cumulative += trade.pnl
-                peak = max(peak, cumulative)
-                drawdown = max(drawdown, peak - cumulative)
-            pnl = sum((t.pnl for t in rows), ZERO)
-            fees = sum((t.fees for t in rows), ZERO)
-        held = sum((t.closed_at - t.opened_at).total_seconds() for t in rows)
-        result.append(
-            BotPerformance(
-                bot=bot,
-                quote=quote,
-                trades=len(rows),
-                wins=sum(1 for t in rows if t.pnl > 0),
-                pnl=pnl,
-                fees=fees,
-                best=max(t.pnl for t in rows),
-                worst=min(t.pnl for t in rows),
-                profit_factor=money.ratio(gains, losses),  # None without losses
-                max_drawdown=drawdown,
-                avg_hold_seconds=held / len(rows),
-            )
-        )
-    result.sort(key=lambda p: p.pnl, reverse=True)
-    return result
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
 
 
 class ReportService:
-    """Closed trades and PnL figures, for the chat, the read API and the CLI alike."""
+    """Closed trades and account figures, for the chat, the read API and the CLI alike."""
 
-    def __init__(self, *, stores: Stores) -> None:
+    def __init__(self, *, stores: Stores, book: AccountBook, clock: Clock | None = None) -> None:
         self.stores = stores
+        self.book = book
+        self.clock = clock or _utc_now
 
     async def trades(self, limit: int = 10, bot_name: str | None = None) -> list[TradeView]:
         """Closed trades, newest first (of one bot when named)."""
         return await self.stores.orders.list_trades(bot_name, limit)
 
-    async def pnl(self, now: datetime | None = None) -> PnlSummary:
-        now = now or datetime.now(UTC)
+    async def reset_hour(self) -> int:
+        """The account's `daily_reset_hour` (UTC): where days, weeks and months start."""
+        return (await self.stores.risk.account_state()).rules.reset_hour
+
+    async def stats(self, now: datetime | None = None) -> Stats:
+        """Every currency's equity, peak and drawdown, its figures for day, week, month and
+        all, and performance per bot and symbol over all closed trades."""
+        return await self._stats(PERIODS, "all", now)
+
+    async def pnl(self, period: Period, now: datetime | None = None) -> Stats:
+        """As `stats`, for one period: its figures, and performance over its closed trades."""
+        return await self._stats((period,), period, now)
+
+    async def _stats(
+        self, periods: tuple[Period, ...], scope: Period, now: datetime | None
+    ) -> Stats:
+        now = now or self.clock()
+        hour = await self.reset_hour()
+        starts = {p: s for p, s in period_starts(now, hour).items() if p in periods}
         trades = await self.stores.reports.closed_trades()
-        starts = [
-            ("Today", _midnight(now)),
-            ("7 days", now - timedelta(days=7)),
-            ("30 days", now - timedelta(days=30)),
-        ]
-        periods = [
-            PeriodTotals(label, start, totals(t for t in trades if t.closed_at >= start))
-            for label, start in starts
-        ]
-        periods.append(PeriodTotals("All time", datetime.min.replace(tzinfo=UTC), totals(trades)))
-        unrealized: dict[str, Decimal] = defaultdict(Decimal)
-        positions = await self.stores.positions.list_positions()
-        with money.wide():
-            for position in positions:
-                if position.unrealized_pnl is not None:
-                    unrealized[position.quote] += position.unrealized_pnl
-        return PnlSummary(periods, dict(unrealized), len(positions))
+        by_quote: dict[str, list[ClosedTradeRow]] = {}
+        for trade in trades:
+            by_quote.setdefault(trade.quote, []).append(trade)
+        quotes = sorted(set(await self.stores.risk.quotes()) | set(by_quote))
+        currencies, failed = {}, []
+        for quote in quotes:
+            try:
+                equity, rows = await self.book.equity(quote, now, reset_hour=hour)
+                snapshots = await self.stores.risk.snapshots(quote)
+                currencies[quote] = currency_figures(
+                    equity, rows, by_quote.get(quote, []), snapshots, starts
+                )
+            except self.stores.unavailable:
+                raise  # the front end answers "retry later"
+            except Exception:  # a row no column type allows: this currency only, logged
+                log.exception("account figures of %s cannot be computed: left out", quote)
+                failed.append(quote)
+        start = period_start(scope, now, hour)
+        scoped = [t for t in trades if start is None or t.closed_at >= start]
+        return Stats(now, hour, currencies, performance(scoped), scope, tuple(failed))
+
+    async def performance(
+        self, period: Period = "all", now: datetime | None = None
+    ) -> list[Performance]:
+        """Per bot and symbol, over the trades closed in `period` (best PnL first)."""
+        start = period_start(period, now or self.clock(), await self.reset_hour())
+        return performance(await self.stores.reports.closed_trades(start))
 
     async def daily(self, days: int = 7, now: datetime | None = None) -> list[PeriodTotals]:
-        now = now or datetime.now(UTC)
-        since = _midnight(now) - timedelta(days=days - 1)
-        return by_day(await self.stores.reports.closed_trades(since), days, now)
+        """The last `days` days from the reset hour, newest first."""
+        now = now or self.clock()
+        hour = await self.reset_hour()
+        since = day_start(now, hour) - timedelta(days=days - 1)
+        return by_day(await self.stores.reports.closed_trades(since), days, now, hour)
 
     async def weekly(self, weeks: int = 4, now: datetime | None = None) -> list[PeriodTotals]:
-        now = now or datetime.now(UTC)
-        since = _midnight(now) - timedelta(days=now.astimezone(UTC).weekday(), weeks=weeks - 1)
-        return by_week(await self.stores.reports.closed_trades(since), weeks, now)
+        """The last `weeks` weeks from Monday's reset hour, newest first."""
+        now = now or self.clock()
+        hour = await self.reset_hour()
+        since = week_start(now, hour) - timedelta(weeks=weeks - 1)
+        return by_week(await self.stores.reports.closed_trades(since), weeks, now, hour)
 
-    async def performance(self) -> list[BotPerformance]:
-        return performance(await self.stores.reports.closed_trades())
+    async def equity_curve(
+        self, quote: str | None = None, since: datetime | None = None, now: datetime | None = None
+    ) -> list[EquityCurve]:
+        """Each currency's snapshots (one currency when named), from `since` when given, with
+        the equity now as the last point, and the running peak for the drawdown."""
+        now = now or self.clock()
+        hour = await self.reset_hour()
+        quotes = [quote] if quote else sorted(await self.stores.risk.quotes())
+        curves = []
+        for name in quotes:
+            equity, _rows = await self.book.equity(name, now, reset_hour=hour)
+            snapshots = await self.stores.risk.snapshots(name)
+            curves.append(equity_curve(name, snapshots, (now, equity.equity), since))
+        return curves

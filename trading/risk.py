@@ -349,6 +349,19 @@ def risk_size(
     return CONTEXT.multiply(steps, step)
 
 
+def drawdown_refusal(limit: Amount, equity: Decimal, peak: Decimal, quote: str) -> Refusal | None:
+    """`max_drawdown` reached (it trips the kill switch), or None."""
+    share = drawdown(equity, peak)
+    if share < limit.fraction:
+        return None
+    return Refusal(
+        "max_drawdown",
+        f"risk: max_drawdown {limit} reached ({MINUS}{_pct(share)} from peak "
+        f"{_money(peak)} {quote}, equity {_money(equity)})",
+        trips_kill_switch=True,
+    )
+
+
 CHECK_ORDER: tuple[str, ...] = (
     "max_drawdown",  # first: it trips the kill switch whatever else is broken
     "daily_loss_limit",
@@ -383,16 +396,7 @@ class _Checks:
     e: EntryRequest
 
     def max_drawdown(self, limit: Amount) -> Refusal | None:
-        f = self.f
-        share = drawdown(f.equity, f.equity_peak)
-        if share < limit.fraction:
-            return None
-        return Refusal(
-            "max_drawdown",
-            f"risk: max_drawdown {limit} reached ({MINUS}{_pct(share)} from peak "
-            f"{_money(f.equity_peak)} {f.quote}, equity {_money(f.equity)})",
-            trips_kill_switch=True,
-        )
+        return drawdown_refusal(limit, self.f.equity, self.f.equity_peak, self.f.quote)
 
     def daily_loss_limit(self, limit: Amount) -> Refusal | None:
         amount = limit.of(self.f.day_start_equity)
@@ -473,6 +477,34 @@ class _Checks:
             f"risk: max_position_value {_limit(limit, amount, f.quote)} would be exceeded "
             f"({e.symbol} position {_money(e.position_value)} {f.quote} after the order)",
         )
+
+
+def capped(
+    qty: Decimal,
+    rules: RiskRules,
+    figures: AccountFigures,
+    price: Decimal,
+    held: Decimal,
+    step: Decimal,
+) -> Decimal:
+    """A risk-sized quantity cut to the headroom of the size limits, in whole lot steps."""
+    room = [qty]
+    c = CONTEXT
+    if isinstance(rules.max_position_qty, Amount):
+        room.append(c.subtract(rules.max_position_qty.value, held))
+    if isinstance(rules.max_position_value, Amount):
+        value = rules.max_position_value.of(figures.equity)
+        room.append(c.subtract(c.divide(value, price), held))
+    if isinstance(rules.max_exposure, Amount):
+        limit = rules.max_exposure.of(figures.equity)
+        open_now = (
+            figures.bot_open_notional if rules.exposure_scope == "bot" else figures.open_notional
+        )
+        room.append(c.divide(c.subtract(limit, open_now), price))
+    fits = min(room)
+    if fits <= 0:
+        return Decimal(0)
+    return c.multiply(c.divide_int(fits, step), step)
 
 
 def _money(value: Decimal) -> str:

@@ -48,12 +48,14 @@ from trading.fill_pipeline import (
     pause,
 )
 from trading.locks import ArrivalOrder, KeyedLocks
-from trading.planning import OrderSpec, needs_bot_size, plan_decision
+from trading.planning import OrderSpec, bounded, needs_bot_size, plan_decision
 from trading.ports import Stores
 from trading.positions import OrderPlan
 from trading.protection import NO_LEVELS, AlertLevels, take_profit_qty
 from trading.records import AlertTaken, ConcurrentUpdate, StoredPosition
-from trading.strategies.base import Decision
+from trading.risk import Refusal
+from trading.risk_gate import NOTHING, Admission, Entry, RiskGate
+from trading.strategies.base import Decision, StrategyContext, follow_alert
 from trading.strategy_runner import StrategyRunner
 from trading.views import ExecutionResult
 
@@ -99,8 +101,10 @@ class TradingService:
         strategies: StrategyRunner | None = None,
         claim_ttl: float = DEFAULT_CLAIM_TTL,
         busy_patience: float = DEFAULT_BUSY_PATIENCE,
+        risk: RiskGate | None = None,
     ) -> None:
         self.broker = broker
+        self.risk = risk  # None: no risk rules (tests of the trade path alone)
         self.events = events
         self.stores = stores
         self.locks = locks or KeyedLocks()
@@ -280,6 +284,39 @@ class TradingService:
             return await self._step(order, stored, decision, alert_log)
         except PositionBusy as exc:
             return Busy(exc.user_message)
+
+    async def preview(self, bot: BotConfig, alert: Alert) -> str | None:
+        """What the alert would send now as the risk rules allow it, changing nothing: the size
+        an approval card shows before Approve ("buy 0.5 (sized by risk_per_trade 1%)", or the
+        refusal). None when there is nothing to say (no rules touch it, or no plan)."""
+        if self.risk is None:
+            return None
+        try:
+            base, quote = await self.stores.prices.ensure_instrument(alert.symbol)
+            stored = await self.fills.stored_position(bot.id, alert.symbol)
+            position = stored.state if stored else None
+            decision = follow_alert(StrategyContext(alert, position, bot.strategy_params))
+            if decision.signal is None:
+                return None
+            levels = AlertLevels(alert.sl, alert.tp, alert.trail, tuple(alert.take_profits))
+            price = alert.price or await self.stores.prices.last_price(alert.symbol, bot.id)
+            if price is None:
+                return None
+            order = OrderSpec(bot, alert.symbol, base, quote, price, "signal", levels, None, None)
+            default_qty = (
+                await self._default_qty(bot, price, quote) if needs_bot_size(decision) else None
+            )
+            plan = plan_decision(order, position, decision, default_qty)
+            if isinstance(plan, ExecutionResult) or plan.open_qty <= 0:
+                return None
+            allowed = await self.risk.preview(entry_of(order, plan), position, plan)
+        except TradingError as exc:
+            return exc.user_message
+        if isinstance(allowed, Refusal):
+            return allowed.reason
+        if allowed.open_qty == plan.open_qty:
+            return f"risk rules allow {allowed.side} {allowed.qty.normalize():f}"
+        return f"risk rules allow {allowed.side} {allowed.qty.normalize():f} ({allowed.note})"
 
     async def run_stored_alert(
         self, bot: BotConfig, alert: Alert, log_id: int, alert_log: AlertLog | None = None
@@ -525,12 +562,23 @@ class TradingService:
         """Plan the decision's order on `stored` and send it: the outcome, an instant fill
         whose commit is on the way, or an instant broker's refusal not recorded yet."""
         now = datetime.now(UTC)
-        plan = await self._plan(order, stored, decision, now)
+        plan, admission = await self._plan(order, stored, decision, now)
         if isinstance(plan, ExecutionResult):
             return plan
-        if not self.broker.instant_fills:
-            return await self.fills.send(order, stored, plan, now, alert_log)
-        return await self.fills.fill_instantly(order, stored, plan, alert_log)
+        step: ExecutionResult | InFlight | Refused
+        try:
+            if not self.broker.instant_fills:
+                step = await self.fills.send(order, stored, plan, now, alert_log)
+            else:
+                step = await self.fills.fill_instantly(order, stored, plan, alert_log)
+        except BaseException:
+            await admission.release()
+            raise
+        if isinstance(step, InFlight):  # counted by the risk figures until it is stored
+            admission.release_when(step.pending.future)
+        else:
+            await admission.release()
+        return step
 
     async def _trade(
         self,
@@ -579,8 +627,9 @@ class TradingService:
         stored: StoredPosition | None,
         decision: Decision,
         now: datetime,
-    ) -> OrderPlan | ExecutionResult:
-        """The order the decision needs on the position as stored, or why there is none."""
+    ) -> tuple[OrderPlan | ExecutionResult, Admission]:
+        """The order the decision needs on the position as stored, or why there is none; an
+        entry as the risk rules allow it (`trading.risk_gate`), with its Admission."""
         bot = order.bot
         if stored is not None and stored.claimed_by_other(None, now, self.fills.claim_ttl):
             raise PositionBusy(
@@ -592,7 +641,27 @@ class TradingService:
             if needs_bot_size(decision)
             else None
         )
-        return plan_decision(order, stored.state if stored else None, decision, default_qty)
+        position = stored.state if stored else None
+        plan = plan_decision(order, position, decision, default_qty)
+        if self.risk is None or isinstance(plan, ExecutionResult) or plan.open_qty <= 0:
+            return plan, NOTHING
+        allowed, admission = await self.risk.admit(entry_of(order, plan), position, plan, now=now)
+        if isinstance(allowed, Refusal):
+            return rejected(bot.name, allowed.reason), NOTHING
+        if allowed is plan:
+            return plan, admission
+        checked = bounded(order, position, allowed)  # a risk-sized entry: the columns' bounds
+        if isinstance(checked, ExecutionResult):
+            await admission.release()
+        return checked, admission
+
+
+def entry_of(order: OrderSpec, plan: OrderPlan) -> Entry:
+    """The entry the gate checks: the stop-loss it will have is the alert's, else the bot's."""
+    level = order.levels.sl or order.bot.sl
+    side = "long" if plan.side == "buy" else "short"
+    stop = level.stop_price(order.price, side) if level is not None else None
+    return Entry(order.bot, order.symbol, order.quote, order.price, stop)
 
 
 __all__ = [

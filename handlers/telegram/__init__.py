@@ -17,6 +17,7 @@ def routers() -> list[Router]:
         positions,
         reports,
         research,
+        risk,
         security,
         users,
     )
@@ -30,6 +31,7 @@ def routers() -> list[Router]:
         positions.router(),
         approvals.router(),
         reports.router(),
+        risk.router(),
         killswitch.router(),
         users.router(),
         research.router(),

@@ -52,3 +52,10 @@ class SyncCb(CallbackData, prefix="sync"):
 
 class NotifyCb(CallbackData, prefix="ntf"):
     kind: str
+
+
+class RiskCb(CallbackData, prefix="risk"):
+    """A rule's button under /risk: ask an owner for its new value (`bot` 0: the account)."""
+
+    key: str
+    bot: int

@@ -17,19 +17,19 @@ COMMANDS: list[tuple[str, str, str, Role]] = [
     ("close", "NAME|ID", "Close a bot's positions or one position", Role.TRADER),
     ("closeall", "", "Close every position (asks first)", Role.TRADER),
     ("trades", "[N]", "Last N closed trades", Role.VIEWER),
-    ("pnl", "", "PnL today, 7 and 30 days, all time", Role.VIEWER),
+    ("pnl", "[chart]", "Equity, PnL today/week/month/all; chart", Role.VIEWER),
     ("daily", "[DAYS]", "PnL per day", Role.VIEWER),
     ("weekly", "[WEEKS]", "PnL per week", Role.VIEWER),
-    ("performance", "", "Performance per bot", Role.VIEWER),
+    ("performance", "[PERIOD]", "Performance per bot and symbol", Role.VIEWER),
     ("balance", "", "Broker balances", Role.VIEWER),
     ("bots", "", "Your trading bots", Role.VIEWER),
     ("bot", "NAME", "A bot's card: pause, edit, webhook...", Role.VIEWER),
     ("newbot", "", "Create a bot step by step", Role.OWNER),
     ("alerttemplate", "NAME", "TradingView alert message to paste", Role.OWNER),
     ("alerts", "[N]", "Recent webhook requests", Role.VIEWER),
-    ("risk", "", "Risk limits in force", Role.VIEWER),
-    ("stopentry", "", "Kill switch: pause every bot", Role.TRADER),
-    ("resume", "", "Undo the kill switch", Role.OWNER),
+    ("risk", "[BOT]", "Risk rules: limit, current, headroom", Role.VIEWER),
+    ("stopentry", "", "Kill switch: stop new entries", Role.TRADER),
+    ("resume", "", "Lift the kill switch: entries again", Role.OWNER),
     ("backtest", "STRATEGY SYMBOL [k=v…]", "Backtest with an equity curve", Role.VIEWER),
     ("chart", "SYMBOL [BOT]", "Recent bars with a bot's trades", Role.VIEWER),
     ("notify", "", "Choose the notifications you get", Role.VIEWER),
@@ -39,6 +39,14 @@ COMMANDS: list[tuple[str, str, str, Role]] = [
     ("health", "", "Health of database, broker, Telegram", Role.VIEWER),
     ("cancel", "", "Cancel the current dialogue", Role.VIEWER),
 ]
+
+
+# More forms of a command, listed by /help under it (not in the command menu).
+MORE: dict[str, list[tuple[str, str, Role]]] = {
+    "risk": [
+        ("set [BOT] KEY=VALUE…", "Change risk rules (or tap one under /risk)", Role.OWNER),
+    ],
+}
 
 
 def bot_commands() -> list[BotCommand]:
@@ -51,4 +59,7 @@ def help_text(actor: Actor) -> str:
         if actor.can(role):
             usage = f"/{name}" + (f" {escape(args)}" if args else "")
             lines.append(f"{usage} · {escape(text)}")
+            for more_args, more_text, more_role in MORE.get(name, []):
+                if actor.can(more_role):
+                    lines.append(f"/{name} {escape(more_args)} · {escape(more_text)}")
     return "\n".join(lines)

@@ -16,12 +16,14 @@ from handlers.telegram.callbacks import (
     NewBotCb,
     NotifyCb,
     PositionCb,
+    RiskCb,
     SyncCb,
 )
 from handlers.telegram.formatting.figures import qty as fmt_qty
 from trading.access import NOTIFY_KINDS
 from trading.bots import BotConfig
 from trading.control import EDITABLE
+from trading.risk import KEYS
 from trading.views import PositionView
 
 MAX_CLOSE_BUTTONS = 20
@@ -136,5 +138,16 @@ def notify_keyboard(choices: dict[str, bool]) -> InlineKeyboardMarkup:
     for kind in NOTIFY_KINDS:
         mark = "✅" if choices.get(kind) else "▫️"
         builder.button(text=f"{mark} {kind}", callback_data=NotifyCb(kind=kind))
+    builder.adjust(2)
+    return builder.as_markup()
+
+
+def risk_keyboard(bot_id: int | None) -> InlineKeyboardMarkup:
+    """A button per rule (`/risk`, owners): pressing one asks for its new value."""
+    builder = InlineKeyboardBuilder()
+    for key in KEYS:
+        builder.button(
+            text="✏️ " + key.replace("_", " "), callback_data=RiskCb(key=key, bot=bot_id or 0)
+        )
     builder.adjust(2)
     return builder.as_markup()

@@ -1,12 +1,16 @@
-"""Read-only views: /trades [N], /pnl, /daily, /weekly, /performance, /balance, /risk, /alerts."""
+"""Read-only views: /trades [N], /pnl [chart], /daily, /weekly, /performance [PERIOD], /balance,
+/alerts (/risk: handlers/telegram/risk.py)."""
 
 from __future__ import annotations
 
-from aiogram import Router
-from aiogram.filters import Command, CommandObject
-from aiogram.types import Message
+import asyncio
 
-from handlers.telegram.formatting.bots import format_risk
+from aiogram import Router
+from aiogram.enums import ChatAction
+from aiogram.filters import Command, CommandObject
+from aiogram.types import BufferedInputFile, Message
+
+from handlers.charts import equity_photo
 from handlers.telegram.formatting.positions import format_trades
 from handlers.telegram.formatting.reports import (
     format_alerts,
@@ -17,6 +21,7 @@ from handlers.telegram.formatting.reports import (
 )
 from trading.control import ControlService
 from trading.errors import InvalidRequest
+from trading.figures import Period, parse_period
 from trading.numbers import whole_number
 from trading.reports import ReportService
 
@@ -38,8 +43,36 @@ async def trades(message: Message, command: CommandObject, reports: ReportServic
     await message.answer(format_trades(await reports.trades(limit)))
 
 
-async def pnl(message: Message, reports: ReportService) -> None:
-    await message.answer(format_pnl(await reports.pnl()))
+PNL_USAGE = "usage: /pnl (today, week, month, all time) or /pnl chart (equity and drawdown)"
+NO_CURVE = (
+    "📈 No equity history yet: the account's equity is sampled on every fill and every hour, "
+    "so the curve appears once a bot has traded."
+)
+
+
+async def pnl(message: Message, command: CommandObject, reports: ReportService) -> None:
+    words = (command.args or "").lower().split()
+    if not words:
+        await message.answer(format_pnl(await reports.stats()))
+    elif words == ["chart"]:
+        await pnl_chart(message, reports)
+    else:
+        raise InvalidRequest(PNL_USAGE)
+
+
+async def pnl_chart(message: Message, reports: ReportService) -> None:
+    curves = await reports.equity_curve()
+    if not any(curve.points for curve in curves):
+        await message.answer(NO_CURVE)
+        return
+    telegram = message.bot
+    assert telegram is not None  # updates reach handlers mounted on the Bot that fed them
+    await telegram.send_chat_action(message.chat.id, ChatAction.UPLOAD_PHOTO)
+    photo = await asyncio.to_thread(equity_photo, curves)
+    if photo is None:
+        await message.answer(NO_CURVE)
+        return
+    await message.answer_photo(BufferedInputFile(photo.png, "equity.png"), caption=photo.caption)
 
 
 async def daily(message: Message, command: CommandObject, reports: ReportService) -> None:
@@ -54,16 +87,23 @@ async def weekly(message: Message, command: CommandObject, reports: ReportServic
     )
 
 
-async def performance(message: Message, reports: ReportService) -> None:
-    await message.answer(format_performance(await reports.performance()))
+def _period(args: str | None) -> Period:
+    text = (args or "").strip()
+    if not text:
+        return "all"
+    try:
+        return parse_period(text)
+    except ValueError as exc:
+        raise InvalidRequest(f"/performance [day|week|month|all]: {exc}") from None
+
+
+async def performance(message: Message, command: CommandObject, reports: ReportService) -> None:
+    period = _period(command.args)
+    await message.answer(format_performance(await reports.performance(period), period))
 
 
 async def balance(message: Message, control: ControlService) -> None:
     await message.answer(format_balances(await control.balances(), control.broker_name))
-
-
-async def risk(message: Message, control: ControlService) -> None:
-    await message.answer(format_risk(await control.bots()))
 
 
 async def alerts(message: Message, command: CommandObject, control: ControlService) -> None:
@@ -79,6 +119,5 @@ def router() -> Router:
     r.message.register(weekly, Command("weekly"))
     r.message.register(performance, Command("performance"))
     r.message.register(balance, Command("balance"))
-    r.message.register(risk, Command("risk"))
     r.message.register(alerts, Command("alerts"))
     return r

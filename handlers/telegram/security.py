@@ -34,7 +34,8 @@ ROTATE_KEY = "bot.rotate_key"
 GRANT = "user.grant"
 REVOKE = "user.revoke"
 DISABLE = "2fa.off"
-GUARDED = (CLOSE_ALL, ROTATE_KEY, GRANT, REVOKE, DISABLE)
+RESUME = "kill_switch.off"  # only when max_drawdown tripped it (handlers/telegram/killswitch.py)
+GUARDED = (CLOSE_ALL, ROTATE_KEY, GRANT, REVOKE, DISABLE, RESUME)
 
 USAGE = "use /totp, /totp on, or /totp off [CODE]"
 CODE_PLACEHOLDER = "6-digit code"

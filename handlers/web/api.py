@@ -1,5 +1,7 @@
-"""Read API: `GET /bots`, `/positions`, `/trades` behind the bearer token (404 when no token).
-It reads through the same services as the chat and the CLI (`ControlService`, `ReportService`).
+"""Read API: `GET /bots`, `/positions`, `/trades`, `/stats`, `/risk` behind the bearer token (404
+when no token).
+It reads through the same services as the chat and the CLI (`ControlService`, `ReportService`,
+`RiskService`).
 
 Whatever a client puts in the `Authorization` header or the query string is a 4xx naming it,
 never a 500 (handlers/web/inputs.py)."""
@@ -10,8 +12,17 @@ import hmac
 
 from aiohttp import web
 
-from handlers.web.inputs import error_body, header_bytes, query_bot_name, query_int
-from handlers.web.keys import CONTROL, REPORTS, WEB
+from handlers.web.inputs import (
+    bad_request,
+    error_body,
+    header_bytes,
+    query_bot_name,
+    query_int,
+    single_query,
+)
+from handlers.web.keys import CONTROL, REPORTS, RISK, WEB
+from trading.errors import NotFound
+from trading.figures import parse_period
 
 routes = web.RouteTableDef()
 
@@ -66,3 +77,37 @@ async def list_trades(request: web.Request) -> web.Response:
     bot = query_bot_name(request)
     trades = await request.app[REPORTS].trades(limit, bot_name=bot)
     return web.json_response([t.model_dump(mode="json") for t in trades])
+
+
+@routes.get("/stats")
+async def stats(request: web.Request) -> web.Response:
+    """Account figures (SPEC §6a; `trading.figures`): every period, or `?period=` one of them
+    (performance then covers the trades closed in it)."""
+    _authorize(request)
+    raw = single_query(request, "period")
+    reports = request.app[REPORTS]
+    if raw is None:
+        figures = await reports.stats()
+    else:
+        try:
+            period = parse_period(raw)
+        except ValueError as exc:
+            raise bad_request("period", str(exc)) from None
+        figures = await reports.pnl(period)
+    return web.json_response(figures.to_json())
+
+
+@routes.get("/risk")
+async def risk(request: web.Request) -> web.Response:
+    """Each risk rule with its limit, where it is set, current value and headroom, per quote
+    currency, and the kill switch (SPEC §6a): the account's, or `?bot=NAME`'s (its own rules
+    over the account's); an unknown bot is a 404 naming it."""
+    _authorize(request)
+    bot = query_bot_name(request)
+    try:
+        report = await request.app[RISK].show(bot)
+    except NotFound as exc:
+        raise web.HTTPNotFound(
+            text=error_body("bot", exc.user_message), content_type="application/json"
+        ) from None
+    return web.json_response(report.to_json())

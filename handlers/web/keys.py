@@ -14,6 +14,7 @@ from trading.control import ControlService
 from trading.events import EventBus
 from trading.intake import WebhookIntake
 from trading.reports import ReportService
+from trading.risk_service import RiskService
 from trading.service import TradingService
 
 
@@ -33,6 +34,7 @@ TRADING = web.AppKey("trading", TradingService)
 INTAKE = web.AppKey("intake", WebhookIntake)
 CONTROL = web.AppKey("control", ControlService)
 REPORTS = web.AppKey("reports", ReportService)
+RISK = web.AppKey("risk", RiskService)
 STATUS = web.AppKey("status", Status)
 # The exceptions that mean "storage cannot be reached" (`Stores.unavailable`): answer 503.
 STORAGE_UNAVAILABLE: web.AppKey[tuple[type[Exception], ...]] = web.AppKey("storage_unavailable")

@@ -33,6 +33,7 @@ from trading.ports import (
     PositionStore,
     PriceStore,
     ReportStore,
+    RiskStore,
     SeriesStore,
     Stores,
     UserStore,
@@ -357,5 +358,6 @@ def memory_stores(
         series=cast(SeriesStore, Unneeded("series")),
         reports=cast(ReportStore, reports if reports is not None else MemoryReportStore()),
         health=cast(HealthStore, Unneeded("health")),
+        risk=cast(RiskStore, Unneeded("risk")),
         unavailable=(),
     )

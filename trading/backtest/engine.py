@@ -9,7 +9,9 @@ Same strategy, same rules as live trading:
   at the paper broker's price (slippage against the trader) and fee (on each fill's notional),
   refused like the paper broker refuses when the balance cannot pay for the exposure;
 * stop-loss / take-profit prices come from the bot's levels and the average entry, as
-  `TradingService` sets them.
+  `TradingService` sets them;
+* with `risk` rules (SPEC §6a), every entry is checked by `trading.risk.check_entry` first
+  (and sized by `risk_per_trade`), with the figures `trading.backtest.risk_rules` keeps.
 
 Speed: indicators and signals are computed once, vectorised (TA-Lib, numpy); the Python loop
 visits only bars with a signal, and bars between them only to look for stops (vectorised
@@ -38,6 +40,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from trading.backtest.data import Ohlcv
+from trading.backtest.risk_rules import BacktestRisk
 from trading.bots import BotConfig, BotSpec, order_size, parse_size
 from trading.brokers.paper import PaperBroker
 from trading.errors import InvalidRequest
@@ -46,6 +49,7 @@ from trading.positions import (
     ZERO,
     Direction,
     Fill,
+    OrderPlan,
     OrderSide,
     PositionState,
     Side,
@@ -55,6 +59,7 @@ from trading.positions import (
     q12,
 )
 from trading.protection import NO_LEVELS, Protection, protection_after_fill
+from trading.risk import Refusal, RiskRules
 from trading.strategies import registry
 from trading.strategies.base import BUY, IndicatorStrategy
 from trading.views import plain
@@ -165,6 +170,11 @@ class BacktestResult:
     position: np.ndarray  # signed quantity held at each bar's close
     final_equity: Decimal
     refused: list[tuple[int, str]] = field(default_factory=list)  # (bar, why) orders refused
+    risk: RiskRules | None = None  # the §6a rules the run applied (None: none)
+    # (bar, refusal) of every entry the rules refused, and the kill switch's trip (bar, refusal)
+    risk_refusals: list[tuple[int, Refusal]] = field(default_factory=list)
+    kill_switch: tuple[int, Refusal] | None = None
+    risk_counts: dict[str, int] = field(default_factory=dict)  # refused entries per rule
 
 
 def _iso(moment: datetime) -> str:
@@ -192,7 +202,7 @@ class _NoLedger:
 class _Simulation:
     """One account, one symbol, one bot: the state the bar loop carries between signals."""
 
-    def __init__(self, data: Ohlcv, config: BacktestConfig) -> None:
+    def __init__(self, data: Ohlcv, config: BacktestConfig, risk: RiskRules | None) -> None:
         self.data = data
         self.config = config
         self.broker = PaperBroker(
@@ -219,6 +229,11 @@ class _Simulation:
         self.refused: list[tuple[int, str]] = []
         # After each bar with fills: (bar, cash incl. realized, signed qty, avg price).
         self.changes: list[tuple[int, float, float, float]] = []
+        self.gate = (
+            BacktestRisk(risk, data, config.initial_cash, self.sl_level)
+            if risk is not None
+            else None
+        )
 
     # ------------------------------------------------------------ money
 
@@ -243,6 +258,9 @@ class _Simulation:
                 return False
         before = self.position
         when = self.data.datetime_at(bar)
+        if self.gate is not None:  # the closes held before this fill (its own, at a close)
+            at_close = reason in ("signal", "end_of_data")
+            self.gate.sample_closes(bar, before, self.equity_cash(), inclusive=at_close)
         outcome = apply_fill(before, Fill(side, qty, price, fee, when))
         for leg in outcome.legs:
             self.fills.append(
@@ -288,6 +306,10 @@ class _Simulation:
         avg = float(state.avg_price) if state else 0.0
         self.changes.append((bar, float(self.equity_cash()), sq, avg))
         self.scan_from = bar + 1
+        if self.gate is not None:
+            self.gate.sample_fill(state, self.equity_cash(), ref)
+            if reason == "stop_loss":
+                self.gate.stopped(bar)
         return True
 
     # ------------------------------------------------------------ bars
@@ -305,7 +327,27 @@ class _Simulation:
         )
         if isinstance(plan, Skip) or plan.qty <= 0:
             return
+        if self.gate is not None and plan.open_qty > 0:
+            checked = self.gate.entry(
+                bar, plan, ref, self.position, self.equity_cash(), self.after_close(bar, plan, ref)
+            )
+            if checked is None:
+                return
+            plan = checked
         self.fill(bar, plan.side, plan.qty, plan.open_qty, ref, "signal")
+
+    def after_close(
+        self, bar: int, plan: OrderPlan, ref: Decimal
+    ) -> tuple[PositionState | None, Decimal]:
+        """The position and cash after `plan`'s closing part (a reversal's), as it would fill."""
+        if plan.close_qty <= 0 or self.position is None:
+            return self.position, self.equity_cash()
+        price = self.broker.fill_price(plan.side, ref)
+        fee = self.broker.fee(plan.close_qty, price)
+        when = self.data.datetime_at(bar)
+        outcome = apply_fill(self.position, Fill(plan.side, plan.close_qty, price, fee, when))
+        realized = outcome.closed.pnl if outcome.closed is not None else ZERO
+        return outcome.position, self.closed_pnl + realized + self.config.initial_cash
 
     def stops_until(self, last: int) -> None:
         """Look for a stop or target hit in bars scan_from..last (inclusive); fill the first."""
@@ -411,18 +453,21 @@ def run_backtest(
     config: BacktestConfig | None = None,
     *,
     progress: Progress | None = None,
+    risk: RiskRules | None = None,
 ) -> BacktestResult:
     """Replay `data` through `strategy` with `params` for a bot configured as `config`.
 
     Pure and thread-safe (no I/O, no shared state): safe in `asyncio.to_thread`.
-    `progress(done_bars, total_bars)` is called now and then on long runs.
+    `progress(done_bars, total_bars)` is called now and then on long runs. `risk`: SPEC §6a's
+    rules, checked before every entry as `trading.backtest.risk_rules` describes (None: none,
+    and the run is exactly what it was without them).
     """
     config = config or BacktestConfig()
     rule = _strategy(strategy, params)
     n = len(data)
     signals = rule.signals(data.close)
     events = np.flatnonzero(signals)
-    sim = _Simulation(data, config)
+    sim = _Simulation(data, config, risk)
     every = max(1, len(events) // 100)
     for count, bar in enumerate(events.tolist()):
         if sim.has_stops:
@@ -447,7 +492,19 @@ def run_backtest(
         position=position,
         final_equity=sim.equity_cash(),
         refused=sim.refused,
+        **_risk_fields(sim.gate),
     )
+
+
+def _risk_fields(gate: BacktestRisk | None) -> dict[str, Any]:
+    if gate is None:
+        return {}
+    return {
+        "risk": gate.rules,
+        "risk_refusals": gate.refusals,
+        "kill_switch": gate.kill_switch,
+        "risk_counts": gate.counts(),
+    }
 
 
 def _curves(

@@ -10,7 +10,10 @@ Definitions (all from the equity at each bar's close, cash plus open PnL, after 
   rate 0 (crypto trades every day, so a year is 365.25 days of bars);
 * win rate: trades with PnL > 0 among closed trades; profit factor: gross profit / gross loss
   (None when there is no losing trade);
-* exposure: share of bars that close with a position open.
+* exposure: share of bars that close with a position open;
+* refused orders: orders the balance could not pay for; with risk rules (SPEC §6a), `refused`
+  counts the entries each rule refused (every rule set, 0 included; those the tripped
+  `max_drawdown` kill switch refused count as `max_drawdown`), apart from those.
 """
 
 from __future__ import annotations
@@ -54,12 +57,15 @@ class Report:
     refused_orders: int
     size: str
     direction: str
+    risk: dict[str, str] | None = None  # the rules as given (`RiskRules.to_json`); None: none
+    refused: dict[str, int] | None = None  # entries refused per rule (with `risk` only)
+    kill_switch: datetime | None = None  # when `max_drawdown` tripped it
 
     def as_json(self) -> dict[str, Any]:
         def num(value: float | None, digits: int = 4) -> float | None:
             return None if value is None or not math.isfinite(value) else round(value, digits)
 
-        return {
+        figures = {
             "strategy": self.strategy,
             "params": self.params,
             "start": self.start.strftime("%Y-%m-%dT%H:%M:%SZ"),
@@ -81,6 +87,11 @@ class Report:
             "fees": plain(self.fees),
             "refused_orders": self.refused_orders,
         }
+        if self.risk is not None:  # keys only a run with risk rules has
+            figures["risk"] = self.risk
+            figures["refused"] = self.refused or {}
+            figures["kill_switch"] = _iso(self.kill_switch) if self.kill_switch else None
+        return figures
 
     def rows(self) -> list[tuple[str, str]]:
         """(label, value) pairs for a terminal table."""
@@ -102,7 +113,18 @@ class Report:
             ("Exposure", _pct(self.exposure_pct, signed=False)),
             ("Fees", _money(self.fees)),
             *([("Refused orders", str(self.refused_orders))] if self.refused_orders else []),
+            *self._risk_rows(),
         ]
+
+    def _risk_rows(self) -> list[tuple[str, str]]:
+        if self.risk is None:
+            return []
+        rules = ", ".join(f"{key}={value}" for key, value in self.risk.items()) or "–"
+        refused = " · ".join(f"{key} {n}" for key, n in (self.refused or {}).items()) or "–"
+        rows = [("Risk rules", rules), ("Refused by risk", refused)]
+        if self.kill_switch is not None:
+            rows.append(("Kill switch", f"tripped {self.kill_switch:%Y-%m-%d %H:%M} UTC"))
+        return rows
 
     def profit_factor_text(self) -> str:
         if self.profit_factor is not None:
@@ -127,6 +149,10 @@ class Report:
         if note:
             lines.append(html.escape(note))
         return "\n".join(line for line in lines if line)
+
+
+def _iso(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _day(moment: datetime) -> str:
@@ -207,4 +233,7 @@ def build_report(result: BacktestResult) -> Report:
         refused_orders=len(result.refused),
         size=config.size,
         direction=config.direction,
+        risk=result.risk.to_json() if result.risk is not None else None,
+        refused=dict(result.risk_counts) if result.risk is not None else None,
+        kill_switch=data.datetime_at(result.kill_switch[0]) if result.kill_switch else None,
     )

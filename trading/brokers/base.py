@@ -72,5 +72,10 @@ class BaseBroker(ABC):
         `realized` and `exposure` in `quote` until `until` is done (then the stored rows say
         it, or it was not stored). Only brokers whose account is derived from stored rows care."""
 
+    async def lot_step(self, symbol: str) -> Decimal | None:
+        """The smallest quantity step the broker accepts for `symbol` (None: no such rule; the
+        risk sizing then rounds down to 1e-8)."""
+        return None
+
     async def health(self) -> tuple[bool, str]:
         return True, "ok"

@@ -251,6 +251,17 @@ class CcxtBroker(BaseBroker):
         """The ccxt market a TradingView ticker (BTCUSDT, BINANCE:BTCUSDT) names."""
         return (await self._markets()).resolve(ticker)
 
+    async def lot_step(self, symbol: str) -> Decimal | None:
+        """The market's amount step: its precision as a tick size, or as decimal places."""
+        market = await self.market(symbol)
+        precision = market.get("precision", {}).get("amount")
+        if precision is None:
+            return None
+        value = _dec(precision)
+        if getattr(self.exchange, "precisionMode", None) == ccxt_tick_size():
+            return value if value > 0 else None
+        return Decimal(1).scaleb(-int(value))
+
     # ------------------------------------------------------------ orders
 
     def prepare(self, market: Market, request: OrderRequest) -> tuple[Decimal, Decimal | None]:
@@ -720,3 +731,9 @@ def _timeframe(seconds: int | None, offered: dict[str, Any]) -> str | None:
             name = f"{seconds // size}{unit}"
             return name if name in offered else None
     return None
+
+
+def ccxt_tick_size() -> int:
+    from ccxt.base.decimal_to_precision import TICK_SIZE
+
+    return int(TICK_SIZE)

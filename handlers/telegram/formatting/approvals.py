@@ -22,6 +22,8 @@ def format_approval(event: ApprovalRequested, now: datetime | None = None) -> st
         target = event.position_size if event.position_size is not None else Decimal(0)
         side = event.market_position or ("long" if target >= 0 else "short")
         lines.append(f"TradingView position: {side} {qty(abs(target))}")
+    if event.risk:
+        lines.append(f"⚖️ {escape(event.risk)}")
     left = (event.expires_at - (now or datetime.now(UTC))).total_seconds()
     lines.append(f"Expires {event.expires_at:%H:%M:%S} UTC (in {duration(left)})")
     return "\n".join(lines)

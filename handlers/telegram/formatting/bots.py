@@ -1,4 +1,4 @@
-"""Trading bots: the list, a bot's card, its webhook and its risk limits."""
+"""Trading bots: the list, a bot's card and its webhook (risk rules: `formatting.risk`)."""
 
 from __future__ import annotations
 
@@ -63,27 +63,3 @@ def format_webhook(view: BotView, template: str) -> str:
         f"🔗 <b>{escape(view.name)}</b> webhook URL:\n<code>{escape(view.webhook_url)}</code>\n\n"
         f"📋 TradingView alert message:\n<pre>{escape(template)}</pre>"
     )
-
-
-def format_risk(bots: list[BotConfig]) -> str:
-    lines = ["🛡 <b>Risk limits</b>"]
-    for bot in bots[:MAX_ROWS]:
-        stops = " · ".join(
-            f"{label} {value}"
-            for label, value in (("SL", bot.sl), ("TP", bot.tp), ("trail", bot.trail))
-            if value
-        )
-        extra = ", ".join(f"{escape(str(k))} {escape(str(v))}" for k, v in bot.risk.items())
-        lines.append(
-            f"<b>{escape(bot.name)}</b>{' ⏸' if bot.paused else ''} · {bot.direction} · "
-            f"max entries {bot.max_entries} · {stops or 'no SL/TP'} · max lag "
-            f"{bot.max_lag_seconds}s" + (f" · {extra}" if extra else "")
-        )
-    lines += more(len(bots), MAX_ROWS)
-    if not bots:
-        lines.append("No bots.")
-    lines.append(
-        "Daily loss limit, max drawdown and cooldown after a stop: not configured yet.\n"
-        "Kill switch: /stopentry pauses every bot, /resume undoes it."
-    )
-    return "\n".join(lines)

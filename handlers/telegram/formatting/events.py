@@ -31,6 +31,7 @@ from trading.events import (
     WebhookRefused,
 )
 from trading.money import wide
+from trading.risk_gate import KillSwitchTripped, RiskRefused
 
 
 def _stops(sl: Decimal | None, tp: Decimal | None, entry: Decimal) -> str:
@@ -95,6 +96,13 @@ def format_event(event: Event) -> str | None:
     if isinstance(event, AlertRefused):
         return (
             f"⛔ Refused · {escape(event.bot)} {escape(event.symbol or '')}\n{escape(event.reason)}"
+        )
+    if isinstance(event, RiskRefused):
+        return f"⛔ Risk rule · {escape(event.bot)} {escape(event.symbol)}\n{escape(event.reason)}"
+    if isinstance(event, KillSwitchTripped):
+        return (
+            f"🛑 Kill switch tripped: {escape(event.reason.removeprefix('risk: '))}. "
+            "Entries stop until an owner sends /resume."
         )
     if isinstance(event, AlertsCapped):
         return (

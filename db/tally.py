@@ -1,0 +1,87 @@
+"""Running figures over rows written once and never changed (`trade_history`, `equity_snapshots`),
+kept per key and brought up to date by reading only the rows added since the last look.
+
+A `Tally` remembers, per key (a quote currency), the count and highest id of the rows it has
+folded in and the figure so far; `plan` adds to a `sql.Batch` the statements that read what is
+new, and `value` folds it in once the batch has run, so a caller reads its other rows in the
+same single trip. On SQLite ids are handed out under the single writer's lock, so they grow in
+commit order and "id above the last one seen" is exact. Elsewhere a transaction can commit a
+lower id after a higher one, so the count is read as well (after the new rows, so it can only
+see more): when it does not add up, every row of the key is read and folded again.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from decimal import Decimal
+
+from db import sql
+from trading import money
+
+# (the figure so far or None, the new values) -> the figure
+Fold = Callable[[Decimal | None, Iterable[Decimal]], Decimal | None]
+
+
+def add_up(prior: Decimal | None, values: Iterable[Decimal]) -> Decimal:
+    """The exact sum (`money.total`); 0 over no rows."""
+    return money.total([prior if prior is not None else Decimal(0), *values])
+
+
+def highest(prior: Decimal | None, values: Iterable[Decimal]) -> Decimal | None:
+    """The largest value; None over no rows."""
+    return max([*([] if prior is None else [prior]), *values], default=None)
+
+
+@dataclass(frozen=True, slots=True)
+class _Seen:
+    count: int
+    top: int
+    value: Decimal | None
+
+
+@dataclass(frozen=True, slots=True)
+class Planned:
+    """Where a tally's statements are in a batch (`Tally.plan`)."""
+
+    key: str
+    rows: int
+    counted: int | None
+
+
+class Tally:
+    """`fold` over the money column `column` of `table`'s rows whose `key_column` is the key."""
+
+    def __init__(self, table: str, column: str, key_column: str, fold: Fold) -> None:
+        self._fold = fold
+        self._seen: dict[str, _Seen] = {}
+        where = f'FROM "{table}" WHERE "{key_column}" = ?'
+        self._all = f'SELECT "id", "{column}" {where}'
+        self._new = f'{self._all} AND "id" > ?'
+        self._count = f'SELECT COUNT("id") {where}'
+
+    def plan(self, batch: sql.Batch, key: str) -> Planned:
+        """Add the reads that bring `key` up to date to `batch` (run it, then `value`)."""
+        seen = self._seen.get(key)
+        rows = batch.fetch(self._new, key, seen.top if seen else 0)
+        counted = None if sql.ids_in_commit_order() else batch.fetch(self._count, key)
+        return Planned(key, rows, counted)
+
+    async def value(self, planned: Planned, results: list[object]) -> Decimal | None:
+        """The figure of `planned.key`, from the results of the batch it was planned in."""
+        seen = self._seen.get(planned.key) or _Seen(0, 0, None)
+        new_rows: list = results[planned.rows]  # type: ignore[assignment]
+        count = seen.count + len(new_rows)
+        value = self._fold(seen.value, (money.from_column(row[1]) for row in new_rows))
+        top = max((int(row[0]) for row in new_rows), default=seen.top)
+        if planned.counted is not None:
+            counted: list = results[planned.counted]  # type: ignore[assignment]
+            if int(counted[0][0] or 0) != count:  # committed out of id order: fold all again
+                batch = sql.Batch()
+                batch.fetch(self._all, planned.key)
+                (rows,) = await sql.run(batch)
+                count = len(rows)
+                value = self._fold(None, (money.from_column(row[1]) for row in rows))
+                top = max((int(row[0]) for row in rows), default=0)
+        self._seen[planned.key] = _Seen(count, top, value)
+        return value

@@ -1,0 +1,96 @@
+"""`equity_snapshots` on every fill and every hour (SPEC §6a), off the alert's path.
+
+Every stored fill publishes its position events (opened, added, reduced, closed) with its quote
+currency; the recorder samples that currency's equity right after, in the background. Fills
+that land while a sample is being written are covered by one more sample when it is done (a
+burst of fills gives at least one sample after the last of them, never one per fill). Every
+hour, at the top of the hour (so a snapshot falls on `daily_reset_hour` and the day's starting
+equity is exact), every currency is sampled; a `max_drawdown` reached then trips the kill switch
+even when no entry comes to find it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime, timedelta
+
+from trading.equity import AccountBook
+from trading.events import Event, PositionAdded, PositionClosed, PositionOpened, PositionReduced
+from trading.risk import Amount, drawdown_refusal
+
+log = logging.getLogger(__name__)
+
+FILL_EVENTS = (PositionOpened, PositionAdded, PositionReduced, PositionClosed)
+
+
+class EquityRecorder:
+    """An event subscriber (`EventBus.subscribe`) and the hourly sampler."""
+
+    def __init__(
+        self,
+        book: AccountBook,
+        *,
+        trip: Callable[[str, datetime], Awaitable[None]] | None = None,
+    ) -> None:
+        self.book = book
+        self.trip = trip  # RiskGate.trip (async (reason, now)); None: no kill switch here
+        self._running: dict[str, asyncio.Task[None]] = {}
+        self._again: set[str] = set()
+
+    def publish(self, event: Event) -> None:
+        if not isinstance(event, FILL_EVENTS):
+            return
+        quote = event.quote
+        if quote in self._running:
+            self._again.add(quote)
+            return
+        self._running[quote] = asyncio.get_running_loop().create_task(
+            self._sample(quote), name=f"equity-snapshot-{quote}"
+        )
+
+    async def _sample(self, quote: str) -> None:
+        try:
+            while True:
+                self._again.discard(quote)
+                try:
+                    await self.book.snapshot(quote, datetime.now(UTC), "fill")
+                except Exception as exc:  # the next fill or hour samples again
+                    log.warning("equity snapshot failed quote=%s: %s", quote, type(exc).__name__)
+                if quote not in self._again:
+                    return
+        finally:
+            self._running.pop(quote, None)
+
+    async def drain(self) -> None:
+        """Wait for the samples in progress (shutdown, tests)."""
+        while self._running:
+            await asyncio.gather(*self._running.values(), return_exceptions=True)
+
+    async def hourly(self, now: datetime | None = None) -> int:
+        """Sample every currency; trip the kill switch where `max_drawdown` is reached."""
+        now = now or datetime.now(UTC)
+        taken = await self.book.snapshot_all(now, "hourly")
+        state = await self.book.stores.account_state()
+        limit = state.rules.max_drawdown
+        if isinstance(limit, Amount) and not state.kill_switch.on and self.trip is not None:
+            for snapshot in taken:
+                rows = await self.book.rows(snapshot.quote, now)
+                peak = max(rows.equity_peak or snapshot.equity, snapshot.equity)
+                refusal = drawdown_refusal(limit, snapshot.equity, peak, snapshot.quote)
+                if refusal is not None:
+                    await self.trip(refusal.reason, now)
+                    break
+        return len(taken)
+
+    async def run_hourly(self) -> None:
+        """Forever: a sample at start, then at the top of every hour."""
+        while True:
+            try:
+                await self.hourly()
+            except Exception as exc:
+                log.warning("hourly equity snapshot failed: %s", type(exc).__name__)
+            now = datetime.now(UTC)
+            top = now.replace(minute=0, second=0, microsecond=0) + timedelta(hours=1)
+            await asyncio.sleep((top - now).total_seconds())
