@@ -188,8 +188,8 @@ def risk_commands(with_services: WithServices) -> list[click.Command]:
             )
         if resumed.was.rule == "max_drawdown":
             click.echo(
-                "it was tripped by max_drawdown: if equity is still that far below its peak, "
-                "the next entry trips it again (tradebot risk show)"
+                "it was tripped by max_drawdown: the peak starts afresh from the equity now, "
+                "so the rule trips again only on a new fall of that size"
             )
 
     return [risk, stopentry, resume]

@@ -209,7 +209,10 @@ class SqlRiskStore:
 
     def __init__(self) -> None:
         self._closed = Tally("trade_history", "pnl", "quote", add_up)
-        self._peak = Tally("equity_snapshots", "equity", "quote", highest)
+        # a "start" snapshot (taken when a tripped max_drawdown is resumed) starts the peak afresh
+        self._peak = Tally(
+            "equity_snapshots", "equity", "quote", highest, restart=("cause", "start")
+        )
         # per currency: this process's waiters queue here, so only one of them holds a pool
         # connection while it waits for the advisory lock (keyed by the loop it was made in)
         self._local: dict[str, tuple[asyncio.AbstractEventLoop, asyncio.Lock]] = {}

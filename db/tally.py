@@ -52,13 +52,36 @@ class Planned:
 class Tally:
     """`fold` over the money column `column` of `table`'s rows whose `key_column` is the key."""
 
-    def __init__(self, table: str, column: str, key_column: str, fold: Fold) -> None:
+    def __init__(
+        self,
+        table: str,
+        column: str,
+        key_column: str,
+        fold: Fold,
+        *,
+        restart: tuple[str, str] | None = None,
+    ) -> None:
+        """`restart=(column, value)`: a row whose `column` is `value` starts the figure afresh
+        from its own amount (rows are folded in id order)."""
         self._fold = fold
+        self._restart = restart
         self._seen: dict[str, _Seen] = {}
         where = f'FROM "{table}" WHERE "{key_column}" = ?'
-        self._all = f'SELECT "id", "{column}" {where}'
+        marker = f', "{restart[0]}"' if restart else ""
+        self._all = f'SELECT "id", "{column}"{marker} {where}'
         self._new = f'{self._all} AND "id" > ?'
+        self._all += ' ORDER BY "id"'
+        self._new += ' ORDER BY "id"'
         self._count = f'SELECT COUNT("id") {where}'
+
+    def _folded(self, prior: Decimal | None, rows: list) -> Decimal | None:  # type: ignore[type-arg]
+        if self._restart is None:
+            return self._fold(prior, (money.from_column(row[1]) for row in rows))
+        value = prior
+        for row in rows:
+            amount = money.from_column(row[1])
+            value = amount if row[2] == self._restart[1] else self._fold(value, (amount,))
+        return value
 
     def plan(self, batch: sql.Batch, key: str) -> Planned:
         """Add the reads that bring `key` up to date to `batch` (run it, then `value`)."""
@@ -72,7 +95,7 @@ class Tally:
         seen = self._seen.get(planned.key) or _Seen(0, 0, None)
         new_rows: list = results[planned.rows]  # type: ignore[assignment]
         count = seen.count + len(new_rows)
-        value = self._fold(seen.value, (money.from_column(row[1]) for row in new_rows))
+        value = self._folded(seen.value, new_rows)
         top = max((int(row[0]) for row in new_rows), default=seen.top)
         if planned.counted is not None:
             counted: list = results[planned.counted]  # type: ignore[assignment]
@@ -81,7 +104,7 @@ class Tally:
                 batch.fetch(self._all, planned.key)
                 (rows,) = await sql.run(batch)
                 count = len(rows)
-                value = self._fold(None, (money.from_column(row[1]) for row in rows))
+                value = self._folded(None, rows)
                 top = max((int(row[0]) for row in rows), default=0)
         self._seen[planned.key] = _Seen(count, top, value)
         return value

@@ -17,10 +17,12 @@ import html
 import io
 from dataclasses import dataclass
 from datetime import UTC
+from decimal import Decimal
 from typing import TYPE_CHECKING
 
 import numpy as np
 
+from handlers.telegram.formatting.figures import CRYPTO_QUOTES
 from trading.backtest.engine import BacktestResult, run_backtest
 from trading.backtest.history import BacktestRequest, ChartData, History
 from trading.backtest.report import build_report
@@ -220,6 +222,10 @@ def chart_photo(chart: ChartData) -> Photo:
 MAX_CURVES = 4  # currencies drawn in one picture
 
 
+def _amount(value: Decimal, quote: str) -> str:
+    return f"{float(value):,.{6 if quote in CRYPTO_QUOTES else 2}f}"
+
+
 def equity_chart(curves: list[EquityCurve]) -> bytes:
     """Per currency, equity (with its running peak) over drawdown from the peak, stacked."""
     shown = curves[:MAX_CURVES]
@@ -244,8 +250,8 @@ def equity_chart(curves: list[EquityCurve]) -> bytes:
         equity_ax.set_ylabel(f"equity {curve.quote}")
         last = curve.points[-1]
         equity_ax.set_title(
-            f"{curve.quote} · equity {float(last.equity):,.2f} · "
-            f"drawdown {float(last.drawdown_pct):.2f}% from peak {float(last.peak):,.2f}",
+            f"{curve.quote} · equity {_amount(last.equity, curve.quote)} · drawdown "
+            f"{float(last.drawdown_pct):.2f}% from peak {_amount(last.peak, curve.quote)}",
             fontsize=11,
         )
         dd_ax.fill_between(when[::step], drawdown[::step], 0, color=RED, alpha=0.35, linewidth=0)
@@ -266,9 +272,11 @@ def equity_photo(curves: list[EquityCurve]) -> Photo | None:
     for curve in curves[:MAX_CURVES]:
         first, last = curve.points[0], curve.points[-1]
         worst = max(p.drawdown_pct for p in curve.points)
+        count = len(curve.points)
         lines.append(
-            f"{html.escape(curve.quote)}: {float(first.equity):,.2f} → {float(last.equity):,.2f}"
-            f" · max drawdown {float(worst):.2f}% · {len(curve.points)} points"
+            f"{html.escape(curve.quote)}: {_amount(first.equity, curve.quote)} → "
+            f"{_amount(last.equity, curve.quote)} · max drawdown {float(worst):.2f}% · "
+            f"{count} point{'s' if count != 1 else ''}"
         )
     if len(curves) > MAX_CURVES:
         lines.append(f"… and {len(curves) - MAX_CURVES} more currencies")

@@ -16,6 +16,7 @@ import subprocess
 import sys
 from collections.abc import Callable
 from datetime import UTC, datetime
+from decimal import Decimal
 from html import unescape
 from pathlib import Path
 from typing import Any
@@ -27,12 +28,15 @@ from bot.cli import main
 from bot.resources import ASSEMBLY
 from db.models import AuditLog, TradingBot
 from db.stores import sql_stores
+from handlers.telegram.formatting.risk import format_risk
 from tests.conftest import OWNER_ID, World
 from tests.telegram_helpers import Chat, buttons
 from tests.test_telegram_totp import ASK, switch_on, totp_world
 from trading.access import CLI
 from trading.equity import KillSwitchState
+from trading.risk import KEYS, RiskRules
 from trading.risk_gate import KillSwitchTripped
+from trading.risk_service import CurrencyRisk, RiskReport, RuleLine
 
 VIEWER = 333
 TRIPPED = KillSwitchState(
@@ -505,3 +509,28 @@ async def test_a_tripped_kill_switch_is_told_to_owners(start_world: Callable[...
     notice = await owner.wait_message("⛔ Risk rule · demo BTCUSDT")
     assert "risk: max_drawdown 10% reached" in notice.params["text"]
     assert any(isinstance(e, KillSwitchTripped) for e in world.server.app[ASSEMBLY].events.recent)
+
+
+def test_many_currencies_stay_within_one_telegram_message() -> None:
+    lines = [
+        RuleLine(key, "20% (123456789.12 USDT)", "account", "−123456.78 USDT today", "1.00 USDT")
+        for key in KEYS
+    ]
+    currencies = [
+        CurrencyRisk(
+            f"Q{n:02d}",
+            Decimal(10**9),
+            Decimal(10**9),
+            Decimal(0),
+            Decimal(0),
+            3,
+            Decimal(10**6),
+            lines,
+        )
+        for n in range(12)
+    ]
+    report = RiskReport(None, RiskRules(), RiskRules(), KillSwitchState(), currencies)
+    text = format_risk(report, owner=True)
+    assert len(text) < 4096
+    assert "<b>Q00</b>" in text and "<b>Q11</b>" not in text
+    assert "more currencies: <code>tradebot risk show</code>" in text

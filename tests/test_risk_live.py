@@ -140,14 +140,23 @@ async def test_max_drawdown_trips_the_kill_switch_until_resumed(world: World) ->
     # exits go on; entries do not, whatever the figures say now
     _, body = await world.send_alert(action="close", price="700")
     assert body["status"] == "executed"
-    await set_rules(world, "max_drawdown=off")
-    _, body = await world.send_alert(action="buy", qty="1", price="700")
+    await world.send_alert(action="tick", price="1000")  # the price alone changes nothing
+    _, body = await world.send_alert(action="buy", qty="1", price="1000")
     assert body["status"] == "rejected" and body["reason"].startswith("risk: kill switch on")
     switch = await assembly(world).risk.kill_switch()
     assert switch.on and switch.rule == "max_drawdown"
+    # resumed: the peak starts afresh from the equity now (8491.50), so entries go on ...
     await assembly(world).risk.resume_entries(CLI)
-    _, body = await world.send_alert(action="buy", qty="1", price="700")
+    _, body = await world.send_alert(action="buy", qty="5", price="1000")
     assert body["status"] == "executed"
+    await settled(world)  # equity 8486.50 after the 5.00 fee; the peak stays 8491.50
+    # ... until a new fall of 10 % from there: 5 × −170 = −850, equity 7636.50, 855 below
+    await world.send_alert(action="tick", price="830")
+    _, body = await world.send_alert(action="buy", qty="1", price="830")
+    assert body["status"] == "rejected"
+    assert body["reason"] == (
+        "risk: max_drawdown 10% reached (−10.0689% from peak 8491.50 USDT, equity 7636.50)"
+    )
 
 
 async def test_the_kill_switch_stops_entries_only(world: World) -> None:

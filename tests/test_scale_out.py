@@ -163,7 +163,7 @@ async def cluster(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterat
                     READY_DEADLINE,
                     f"{base} healthy",
                 )
-        yield {"bases": bases, "bots": bots, "psql": url, "logs": tmp_path}
+        yield {"bases": bases, "bots": bots, "psql": url, "logs": tmp_path, "env": env}
     finally:
         for server in servers:
             if server.returncode is None:
@@ -262,6 +262,8 @@ async def test_two_processes_on_postgres_trade_each_alert_once(cluster: dict[str
     rows, total = (int(x) for x in refusals.split("|"))
     assert total == 10 and rows <= 2
 
+    await _account_limits_hold(cluster)
+
 
 @pytest.mark.parametrize("cluster", [3], indirect=True)
 async def test_three_processes_answer_every_alert_of_a_busy_position_truthfully(
@@ -346,3 +348,38 @@ def _check_agreement(url: str, answers: Answers) -> None:
         if not agrees or status != "executed":
             wrong.append((alert_id, answer_status, body, status, http_status, order_id, filled))
     assert wrong == [], wrong
+
+
+async def _account_limits_hold(cluster: dict[str, Any]) -> None:
+    """Six bots, one entry each of 100 USDT, sent at once through both processes, with 350 USDT
+    of `max_exposure` left: exactly three are executed, whichever process took them (SPEC §6a:
+    the check and the entry it allows are one serialised step per account and currency)."""
+    env, tmp, url = cluster["env"], cluster["logs"], cluster["psql"]
+    held = Decimal(_psql(url, "SELECT coalesce(sum(qty * avg_price), 0) FROM current_positions"))
+    limit = f"{(held + 350).normalize():f}"
+    filled = int(_psql(url, "SELECT count(*) FROM orders WHERE status = 'filled'"))
+    bots = []
+    for index in range(6):
+        out = await run_cli(
+            env, tmp, "bots", "add", "--name", f"r{index}", "--symbol", "BTCUSDT",
+            "--strategy", "signal", "--qty", "1", "--max-alerts-per-minute", "0", "--json",
+        )  # fmt: skip
+        bots.append(json.loads(out))
+    await run_cli(env, tmp, "risk", "set", f"max_exposure={limit}")
+    bases = cluster["bases"]
+    async with aiohttp.ClientSession() as http:
+        answers = await asyncio.gather(
+            *[
+                _post(http, bases[i % 2], bot, _alert(f"risk-{i}", "buy"))
+                for i, bot in enumerate(bots)
+            ]
+        )
+    assert all(status == 200 for status, _ in answers), answers
+    statuses = sorted(body["status"] for _, body in answers)
+    assert statuses == ["executed"] * 3 + ["rejected"] * 3, answers
+    for _, body in answers:
+        if body["status"] == "rejected":
+            assert body["reason"].startswith(f"risk: max_exposure {limit} USDT would be")
+    assert int(_psql(url, "SELECT count(*) FROM orders WHERE status = 'filled'")) == filled + 3
+    after = Decimal(_psql(url, "SELECT sum(qty * avg_price) FROM current_positions"))
+    assert after == held + 300

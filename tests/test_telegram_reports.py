@@ -146,8 +146,8 @@ async def test_trades_balance_risk_and_alerts(start_world: Callable[..., Any]) -
     assert "give a number" in await owner.say("/trades many", "⚠️")
     balance = await owner.say("/balance", "Balance")
     assert "USDT  10,012.00  10,012.00" in balance  # 10,000 + realized 12
-    risk = await owner.say("/risk", "Risk limits")
-    assert "max entries 3" in risk and "not configured yet" in risk
+    risk = await owner.say("/risk", "Risk rules")  # tests/test_risk_front_ends.py: the rest
+    assert "<b>daily_reset_hour</b> 05:00 UTC" in risk and "Kill switch off" in risk
     await world.send_alert(action="buy", price="100")
     for _ in range(3):  # one sender's identical refusals: one row that says how many
         await world.post("x" * 20, "buy BTCUSDT")

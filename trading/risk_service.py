@@ -245,6 +245,10 @@ class RiskService:
                 else []
             )
             details.update(resumed=resumed, rule=was.rule)
+            if was.rule == "max_drawdown":  # the peak starts afresh from the equity now
+                now = datetime.now(UTC)
+                for quote in await self.stores.risk.quotes():
+                    await self.book.snapshot(quote, now, "start")
         log.warning("kill switch off by=%s rule=%s", actor.key, was.rule)
         detail = "entries allowed again"
         if resumed:

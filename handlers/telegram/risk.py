@@ -49,7 +49,9 @@ def _args(command: CommandObject) -> list[str]:
 def is_set(message: Message) -> bool:
     """`/risk set …`: the owners' form (its own handler, with the owner role flag)."""
     words = (message.text or "").split(maxsplit=2)
-    return len(words) > 1 and words[0].split("@")[0].lower() == "/risk" and words[1] == "set"
+    return (
+        len(words) > 1 and words[0].split("@")[0].lower() == "/risk" and words[1].lower() == "set"
+    )
 
 
 async def _bot_id(control: ControlService, name: str | None) -> int | None:

@@ -12,7 +12,7 @@ from trading.equity import KillSwitchState
 from trading.risk import SPECS
 from trading.risk_service import CurrencyRisk, Resumed, RiskReport, RuleLine
 
-MAX_CURRENCIES = 6  # a phone screen; `tradebot risk show` and GET /risk show them all
+BUDGET = 3000  # characters of currency blocks in one message (Telegram's limit is 4096)
 DRAWDOWN = "max_drawdown"
 
 
@@ -101,16 +101,19 @@ def format_risk(report: RiskReport, *, owner: bool, now: datetime | None = None)
     for_bot = report.bot is not None
     scope = f"bot <b>{escape(report.bot or '')}</b>" if for_bot else "account"
     lines = [f"🛡 <b>Risk rules</b> · {scope}", format_kill_switch(report.kill_switch, now)]
-    shown = report.currencies[:MAX_CURRENCIES]
-    for currency in shown:
-        lines.append("")
-        lines.append(_currency_head(currency))
-        lines += [_rule_line(line, for_bot) for line in currency.lines if line.limit is not None]
+    shown = 0
+    for currency in report.currencies:
+        block = ["", _currency_head(currency)]
+        block += [_rule_line(line, for_bot) for line in currency.lines if line.limit is not None]
         if not any(line.limit is not None for line in currency.lines):
-            lines.append("No rule set: entries are checked against nothing but the kill switch.")
-    if len(report.currencies) > len(shown):
-        more = len(report.currencies) - len(shown)
-        lines.append(f"… and {more} more currencies: <code>tradebot risk show</code>")
+            block.append("No rule set: entries are checked against nothing but the kill switch.")
+        if shown and len("\n".join(lines + block)) > BUDGET:
+            break
+        lines += block
+        shown += 1
+    if len(report.currencies) > shown:
+        more = len(report.currencies) - shown
+        lines.append(f"… and {more} more currencies: <code>tradebot risk show</code>, GET /risk")
     sample = report.currencies[0].lines if report.currencies else []
     off = [line.key for line in sample if line.limit is None and line.source == "off"]
     unset = [line.key for line in sample if line.limit is None and line.source != "off"]
@@ -197,9 +200,8 @@ def format_resumed(resumed: Resumed) -> str:
         )
     if resumed.was.rule == DRAWDOWN:
         lines.append(
-            "It was tripped by max_drawdown: if equity is still that far below its peak, the "
-            "next entry trips it again. See /risk; change the rule with "
-            "<code>/risk set max_drawdown=…</code>."
+            "It was tripped by max_drawdown: the peak starts afresh from the equity now, so the "
+            "rule trips again only on a new fall of that size. See /risk."
         )
     return "\n".join(lines)
 
