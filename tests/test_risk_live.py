@@ -63,8 +63,7 @@ async def test_max_exposure_counts_every_open_position(world: World) -> None:
     _, body = await world.send_alert("other", symbol="ETHUSDT", action="buy", qty="1", price="600")
     assert body["status"] == "rejected"
     assert body["reason"] == (
-        "risk: max_exposure 1500 USDT would be exceeded "
-        "(1000.00 open + 600.00 order = 1600.00)"
+        "risk: max_exposure 1500 USDT would be exceeded (1000.00 open + 600.00 order = 1600.00)"
     )
     _, body = await world.send_alert("other", symbol="ETHUSDT", action="buy", qty="1", price="500")
     assert body["status"] == "executed"  # 1500 exactly: allowed

@@ -201,3 +201,16 @@ def test_an_alert_rebuilt_from_its_log_row_is_the_alert_received() -> None:
     assert (resized.qty, resized.market_position, resized.position_size) == (
         Decimal("0.5"), None, None,
     )  # fmt: skip
+
+
+async def test_the_card_shows_what_the_risk_rules_allow(start_world: Callable[..., Any]) -> None:
+    world, owner = await manual_world(start_world)
+    await sql_stores().risk.save_account_rules({"risk_per_trade": "1%"})
+    # equity 10000: 100 to lose over a stop 2 % under 1000 (20 a unit) = 5
+    await request_approval(world, world.bots["demo"], action="buy", price="1000", sl="2%")
+    card = (await owner.wait_message("Approve?")).params
+    assert "⚖️ risk rules allow buy 5 (sized by risk_per_trade 1%)" in card["text"]
+    await request_approval(world, world.bots["demo"], action="buy", price="1000")
+    card = (await owner.wait_message("needs a stop-loss")).params
+    assert "⚖️ risk: risk_per_trade 1% needs a stop-loss (none on this entry)" in card["text"]
+    assert await CurrentPosition.all().count() == 0

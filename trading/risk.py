@@ -186,9 +186,8 @@ def parse_value(key: str, text: str) -> Any:
     try:
         return SPECS[key][1](text)
     except ValueError as error:
-        raise InvalidRequest(
-            f"{key}: {error} (got {text[:40]!r}); expected {SPECS[key][0]}, or off"
-        ) from None
+        said = str(error) if "got " in str(error) else f"{error} (got {text[:40]!r})"
+        raise InvalidRequest(f"{key}: {said}; expected {SPECS[key][0]}, or off") from None
 
 
 def parse_rules(pairs: Mapping[str, str]) -> RiskRules:

@@ -196,7 +196,7 @@ class RiskService:
                 after = set_rules(before, words, bot=True)
                 await self.stores.risk.save_bot_rules(bot.id, after.to_json())
             details.update(before=before.to_json(), after=after.to_json())
-        log.warning("risk rules set target=%s by=%s rules=%s", target, actor.key, after.to_json())
+        log.info("risk rules set target=%s by=%s rules=%s", target, actor.key, after.to_json())
         self.events.publish(
             ControlAction(
                 what=f"⚖️ Risk rules changed · {target}",
@@ -321,7 +321,8 @@ def rule_lines(
             headroom = f"{_m(limit - loss)} {q}"
         elif key == "max_drawdown":
             share = drawdown(figures.equity, figures.equity_peak)
-            current = f"{MINUS}{pct(share)}% from peak {_m(figures.equity_peak)} {q}"
+            fall = f"{MINUS}{pct(share)}%" if share > 0 else "0%"
+            current = f"{fall} from peak {_m(figures.equity_peak)} {q}"
             headroom = f"{pct(value.fraction - share)}%"
         elif key == "cooldown_after_stop" and for_bot:
             last = max((s.at for s in figures.stop_losses), default=None)
