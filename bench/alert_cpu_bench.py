@@ -27,12 +27,13 @@ from bench.webhook_bench import create_load_bot, product_env
 WARM_UP = 200
 
 
-def prepare(tmp: Path) -> str:
-    """The database migrated and a `load` bot on it (as the wrk bench does); its webhook path."""
+def prepare(tmp: Path, *, rules: bool = False) -> str:
+    """The database migrated and a `load` bot on it (as the wrk bench does; `rules`: with every
+    risk rule set, `webhook_bench.EVERY_RULE`); its webhook path."""
     db_path = tmp / "alerts.sqlite3"
     env = product_env(db_path, 8080)  # the port is unused: `measure` serves on one of its own
     env["TRADEBOT_LOG_LEVEL"] = "WARNING"
-    key = create_load_bot(env, tmp, db_path)
+    key = create_load_bot(env, tmp, db_path, rules=rules)
     os.environ.update(env)
     return f"/webhook/{key}"
 
@@ -94,12 +95,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--alerts", type=int, default=3000)
     parser.add_argument("--concurrency", type=int, default=16)
+    parser.add_argument("--rules", action="store_true", help="every risk rule set (issue 14)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="tradebot-cpu-") as name:
-        path = prepare(Path(name))
+        path = prepare(Path(name), rules=args.rules)
         cpu_ms, rate = asyncio.run(measure(path, args.alerts, args.concurrency))
     print(
-        f"c{args.concurrency}: {cpu_ms:.3f} ms CPU per alert (client included), "
+        f"c{args.concurrency}{' every risk rule' if args.rules else ''}: "
+        f"{cpu_ms:.3f} ms CPU per alert (client included), "
         f"{rate:,.0f} alerts/s, {args.alerts:,} alerts"
     )
 
