@@ -17,9 +17,11 @@ Run with ``python -m bench.webhook_bench`` (or ``make bench`` for every benchmar
 
 Every request is a JSON alert as TradingView posts it (``text/plain``, values as strings): a
 unique ``id`` (run tag, wrk thread, counter), ``buy`` and ``sell`` alternating with qty 1 so each
-alert is executed as an order, a price around 100 and ``time`` now. The Lua script counts the
-answers' statuses per thread. After each product run the database is checked: one order per
-executed alert (none missing, none doubled), and no 5xx anywhere.
+alert is executed as an order, a price of 100 (fixed since issue 14: with no fees and one price the
+equity never moves, so `risk_per_trade` sizes every entry to exactly the load's qty 1 and the run
+with every risk rule set makes the same trades as the run without) and ``time`` now. The Lua
+script counts the answers' statuses per thread. After each product run the database is checked:
+one order per executed alert (none missing, none doubled), and no 5xx anywhere.
 
 Options (flags of ``python -m bench.webhook_bench``, or environment variables under
 ``python -m bench``): ``--duration`` / ``TRADEBOT_BENCH_WRK_DURATION`` seconds per run (10),
@@ -90,7 +92,7 @@ function request()
   local body = string.format(
     '{"action":"%s","symbol":"BINANCE:BTCUSDT","price":"%.1f","qty":"1",'
       .. '"id":"%s-%d-%d","time":"%s"}',
-    action, 99.5 + (counter % 11) / 10, tag, tid, counter, os.date("!%Y-%m-%dT%H:%M:%SZ"))
+    action, 100, tag, tid, counter, os.date("!%Y-%m-%dT%H:%M:%SZ"))
   return wrk.format("POST", nil, headers, body)
 end
 

@@ -25,6 +25,7 @@ from tortoise import Tortoise
 
 from db import sql
 from db.models import CurrentPosition, Instrument, TradeHistory
+from db.stores import sql_stores
 from handlers.telegram.formatting.figures import money, price, qty
 from handlers.telegram.formatting.positions import format_positions, format_trades
 from handlers.telegram.formatting.reports import format_pnl
@@ -407,6 +408,18 @@ async def test_one_unreadable_row_degrades_that_row_only(start_world: Callable[.
     ):
         reply = await owner.say(command, expect)
         assert not any(mark in reply for mark in CRASH_MARKS), reply
+    # entries in that currency are refused saying why (never an internal error): by the risk
+    # check when a rule is in force (no limit can be checked), else by the paper broker (no
+    # balance can be read); exits go on
+    _, body = await world.send_alert("demo", symbol="ETHUSDT", action="close", price="100")
+    assert body["status"] == "executed", body
+    _, body = await world.send_alert("demo", symbol="ETHUSDT", action="buy", qty="1", price="100")
+    assert body["status"] == "rejected"
+    assert body["reason"].startswith("the paper account's USDT balance cannot be read")
+    await sql_stores().risk.save_account_rules({"max_open_positions": "50"})
+    _, body = await world.send_alert("demo", symbol="ETHUSDT", action="buy", qty="1", price="100")
+    assert body["status"] == "rejected"
+    assert body["reason"].startswith("risk: the account's USDT figures cannot be read")
 
 
 @pytest.fixture

@@ -497,13 +497,13 @@ async def test_a_tripped_kill_switch_is_told_to_owners(start_world: Callable[...
     await risk.set(CLI, ["max_drawdown=10%"])
     _, body = await world.send_alert(action="buy", qty="5", price="1000")
     assert body["status"] == "executed"
-    await world.server.app[ASSEMBLY].equity.drain()  # the fill's equity sample: peak 9995
+    await world.server.app[ASSEMBLY].equity.drain()  # samples: start 10000, after the fill 9995
     await world.send_alert(action="tick", price="700")  # unrealized −1500: equity 8495
     _, body = await world.send_alert(action="buy", qty="1", price="700")
     assert body["status"] == "rejected" and body["reason"].startswith("risk: max_drawdown 10%")
     tripped = await owner.wait_message("🛑 Kill switch tripped")
     assert tripped.params["text"] == (
-        "🛑 Kill switch tripped: max_drawdown 10% reached (−15.0075% from peak 9995.00 "
+        "🛑 Kill switch tripped: max_drawdown 10% reached (−15.05% from peak 10000.00 "
         "USDT, equity 8495.00). Entries stop until an owner sends /resume."
     )
     notice = await owner.wait_message("⛔ Risk rule · demo BTCUSDT")

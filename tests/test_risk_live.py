@@ -123,17 +123,26 @@ async def test_a_refused_reversal_closes_and_stays_flat(world: World) -> None:
     assert status == 200 and positions == []
 
 
+async def test_max_drawdown_without_a_sample_counts_from_the_start(world: World) -> None:
+    """An entry checked before any equity sample was taken: the peak is the starting balance."""
+    await set_rules(world, "max_drawdown=10%")
+    assert (await world.send_alert(action="buy", qty="5", price="1000"))[1]["status"] == "executed"
+    await world.send_alert(action="tick", price="700")
+    _, body = await world.send_alert(action="buy", qty="1", price="700")
+    assert body["reason"].startswith("risk: max_drawdown 10% reached (−15.05% from peak 10000")
+
+
 async def test_max_drawdown_trips_the_kill_switch_until_resumed(world: World) -> None:
     events = assembly(world).events
     await set_rules(world, "max_drawdown=10%")
     _, body = await world.send_alert(action="buy", qty="5", price="1000")
     assert body["status"] == "executed"
-    await settled(world)  # peak 9995: 10000 less the 5.00 fee
+    await settled(world)  # samples: the start (10000), then 9995 (the 5.00 fee paid)
     await world.send_alert(action="tick", price="700")  # unrealized −1500: equity 8495
     _, body = await world.send_alert(action="buy", qty="1", price="700")
     assert body["status"] == "rejected"
     assert body["reason"] == (
-        "risk: max_drawdown 10% reached (−15.0075% from peak 9995.00 USDT, equity 8495.00)"
+        "risk: max_drawdown 10% reached (−15.05% from peak 10000.00 USDT, equity 8495.00)"
     )
     assert any(isinstance(e, KillSwitchTripped) for e in events.recent)
     # exits go on; entries do not, whatever the figures say now

@@ -199,8 +199,13 @@ class AccountBook:
         return equity_of(rows, await self.balance(rows)), rows
 
     async def snapshot(self, quote: str, now: datetime, cause: SnapshotCause) -> EquitySnapshot:
-        """Sample one currency's equity into `equity_snapshots`."""
-        equity, _rows = await self.equity(quote, now)
+        """Sample one currency's equity into `equity_snapshots`. A currency's first sample is
+        preceded by a `start` one at its starting balance (the equity before any trade), so the
+        peak counts the account's start."""
+        equity, rows = await self.equity(quote, now)
+        if rows.balance is None and cause != "start":
+            opening = Equity(quote, equity.balance, ZERO, ZERO, 0, ZERO)
+            await self.stores.add_snapshot(opening.snapshot(now, "start"))
         snapshot = equity.snapshot(now, cause)
         await self.stores.add_snapshot(snapshot)
         return snapshot

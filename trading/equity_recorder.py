@@ -1,17 +1,20 @@
 """`equity_snapshots` on every fill and every hour (SPEC §6a), off the alert's path.
 
 Every stored fill publishes its position events (opened, added, reduced, closed) with its quote
-currency; the recorder samples that currency's equity right after, in the background. Fills
-that land while a sample is being written are covered by one more sample when it is done (a
-burst of fills gives at least one sample after the last of them, never one per fill). Every
-hour, at the top of the hour (so a snapshot falls on `daily_reset_hour` and the day's starting
-equity is exact), every currency is sampled; a `max_drawdown` reached then trips the kill switch
-even when no entry comes to find it.
+currency; the recorder samples that currency's equity right after, in the background, at most
+five times a second per currency: fills that land while a sample is written, or less than 0.2 s
+after the last one, are covered by one more sample when that time is up (a burst of fills gives
+one sample after the last of them, not one per fill, which a busy account cannot afford). The
+entry check never waits for a sample: it takes the equity now, and the peak as the highest of
+the samples and of that. Every hour, at the top of the hour (so a snapshot falls on
+`daily_reset_hour` and the day's starting equity is exact), every currency is sampled; a
+`max_drawdown` reached then trips the kill switch even when no entry comes to find it.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
@@ -23,6 +26,9 @@ from trading.risk import Amount, drawdown_refusal
 log = logging.getLogger(__name__)
 
 FILL_EVENTS = (PositionOpened, PositionAdded, PositionReduced, PositionClosed)
+# Fill samples of one currency are at least this many seconds apart; the fills of a burst are
+# covered by one sample after the last of them.
+MIN_INTERVAL = 0.2
 
 
 class EquityRecorder:
@@ -33,11 +39,15 @@ class EquityRecorder:
         book: AccountBook,
         *,
         trip: Callable[[str, datetime], Awaitable[None]] | None = None,
+        min_interval: float = MIN_INTERVAL,
     ) -> None:
         self.book = book
         self.trip = trip  # RiskGate.trip (async (reason, now)); None: no kill switch here
+        self.min_interval = min_interval
         self._running: dict[str, asyncio.Task[None]] = {}
         self._again: set[str] = set()
+        self._last: dict[str, float] = {}  # quote -> loop time of its last fill sample
+        self._hurry = asyncio.Event()  # set by `drain`: samples waiting their turn go now
 
     def publish(self, event: Event) -> None:
         if not isinstance(event, FILL_EVENTS):
@@ -51,9 +61,15 @@ class EquityRecorder:
         )
 
     async def _sample(self, quote: str) -> None:
+        loop = asyncio.get_running_loop()
         try:
             while True:
+                wait = self._last.get(quote, -1e18) + self.min_interval - loop.time()
+                if wait > 0 and not self._hurry.is_set():
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(self._hurry.wait(), wait)
                 self._again.discard(quote)
+                self._last[quote] = loop.time()
                 try:
                     await self.book.snapshot(quote, datetime.now(UTC), "fill")
                 except Exception as exc:  # the next fill or hour samples again
@@ -64,9 +80,13 @@ class EquityRecorder:
             self._running.pop(quote, None)
 
     async def drain(self) -> None:
-        """Wait for the samples in progress (shutdown, tests)."""
-        while self._running:
-            await asyncio.gather(*self._running.values(), return_exceptions=True)
+        """Take the samples due now, without waiting their turn (shutdown, tests)."""
+        self._hurry.set()
+        try:
+            while self._running:
+                await asyncio.gather(*self._running.values(), return_exceptions=True)
+        finally:
+            self._hurry.clear()
 
     async def hourly(self, now: datetime | None = None) -> int:
         """Sample every currency; trip the kill switch where `max_drawdown` is reached."""

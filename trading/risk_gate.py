@@ -59,6 +59,8 @@ from trading.risk import (
 log = logging.getLogger(__name__)
 
 DEFAULT_STEP = Decimal("0.00000001")
+# what reading a stored value that is not a number raises (decimal.InvalidOperation is one)
+UNREADABLE = (ArithmeticError, ValueError, TypeError)
 KILL_SWITCH = "kill_switch"
 
 
@@ -235,10 +237,13 @@ class RiskGate:
         # Entries admitted and not stored yet, taken before the rows are read: one stored during
         # the read is then counted twice for a moment (a refusal at the edge), never missed.
         admitted = list(account.admitted)
-        rows = await self._rows(entry, own, now)
-        if rows.state.rules != self._account_rules:
-            self._account_rules = rows.state.rules  # another process changed them: read again
+        try:
             rows = await self._rows(entry, own, now)
+            if rows.state.rules != self._account_rules:
+                self._account_rules = rows.state.rules  # changed elsewhere: read again
+                rows = await self._rows(entry, own, now)
+        except UNREADABLE as exc:  # a stored value no column allows (written by hand)
+            return await self._unreadable(entry, own, plan, exc, dry)
         state = rows.state
         if state.kill_switch.on:
             return self._refused(bot, entry.symbol, kill_switch_refusal(state.kill_switch), dry)
@@ -292,6 +297,28 @@ class RiskGate:
         note = f"sized by risk_per_trade {rules.risk_per_trade}"
         return replace(plan, qty=plan.close_qty + open_qty, open_qty=open_qty, note=note)
 
+    async def _unreadable(
+        self, entry: Entry, own: RiskRules, plan: OrderPlan, exc: Exception, dry: bool
+    ) -> OrderPlan | Refusal:
+        """The currency's rows cannot be read: with no rule in force (and the kill switch off)
+        the entry goes on; otherwise no limit can be checked, so it is refused, saying why."""
+        log.error("risk figures unreadable bot=%s quote=%s: %s", entry.bot.name, entry.quote, exc)
+        state = await self.book.stores.account_state()
+        if state.kill_switch.on:
+            return self._refused(
+                entry.bot, entry.symbol, kill_switch_refusal(state.kill_switch), dry
+            )
+        rules = effective(state.rules, own)
+        if not rules.items():
+            return plan
+        refusal = Refusal(
+            "figures",
+            f"risk: the account's {entry.quote} figures cannot be read (a stored value is not "
+            "a number; see the log), so no limit can be checked: entries are refused until it "
+            "is repaired",
+        )
+        return self._refuse_or_close(entry.bot, entry, plan, refusal, dry)
+
     async def _rows(self, entry: Entry, own: RiskRules, now: datetime) -> AccountRows:
         rules = effective(self._account_rules, own)
         return await self.book.rows(
@@ -323,7 +350,10 @@ class RiskGate:
             day_start = rows.day_start_equity
             if day_start is None:
                 day_start = equity.balance
-            peak = max(rows.equity_peak or now_equity, now_equity)
+            # no sample yet: the account's start (its balance) is the first one
+            peak = max(
+                rows.equity_peak if rows.equity_peak is not None else equity.balance, now_equity
+            )
             return AccountFigures(
                 quote=rows.quote,
                 equity=now_equity,

@@ -200,13 +200,15 @@ async def totp_command(
         status = await second_factor.status(actor)
         if status.enabled:
             await message.answer(
-                "🔐 Two-factor is <b>on</b>: /closeall, new webhook keys and /users grant|revoke "
-                "ask for a code from your app.\n/totp off to switch it off (needs a code)."
+                "🔐 Two-factor is <b>on</b>: /closeall, new webhook keys, /users grant|revoke "
+                "and /resume after a max_drawdown trip ask for a code from your app.\n"
+                "/totp off to switch it off (needs a code)."
             )
         else:
             await message.answer(
-                "🔓 Two-factor is <b>off</b>. /totp on protects /closeall, new webhook keys "
-                "and role changes with a code from an authenticator app."
+                "🔓 Two-factor is <b>off</b>. /totp on protects /closeall, new webhook keys, "
+                "role changes and lifting a tripped max_drawdown with a code from an "
+                "authenticator app."
             )
     elif verb == "on" and len(words) == 1:
         await start_setup(message, state, actor, second_factor)
@@ -243,8 +245,8 @@ async def setup_code(
         await state.clear()
         deleted = await _delete(message, secret_message)
         await message.answer(
-            "✅ Two-factor is <b>on</b>. /closeall, new webhook keys and /users grant|revoke "
-            "now ask for a code."
+            "✅ Two-factor is <b>on</b>. /closeall, new webhook keys, /users grant|revoke and "
+            "/resume after a max_drawdown trip now ask for a code."
             + ("" if deleted else "\n⚠️ Delete the message with the key yourself.")
         )
         return

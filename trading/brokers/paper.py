@@ -111,7 +111,13 @@ class PaperBroker(BaseBroker):
         price = self.fill_price(request.side, request.price)
         fee = self.fee(request.qty, price)
         if request.open_qty > 0:
-            _cash, available = await self._cash(request.quote)
+            try:
+                _cash, available = await self._cash(request.quote)
+            except (ArithmeticError, ValueError, TypeError):  # a stored value is not a number
+                raise BrokerRefusal(
+                    f"the paper account's {request.quote} balance cannot be read (a stored "
+                    "value is not a number; see the log): no new exposure until it is repaired"
+                ) from None
             refusal = self.funds_refusal(request.open_qty, price, fee, available, request.quote)
             if refusal:
                 raise BrokerRefusal(refusal)
