@@ -245,6 +245,8 @@ class TradeHistory(Model):
 
     class Meta:
         table = "trade_history"
+        # a bot's recent stop-losses (`cooldown_after_stop`, `stop_guard`), read before entries
+        indexes = (("bot", "reason", "closed_at"),)
 
 
 class WebhookLog(Model):
