@@ -36,7 +36,7 @@ from contextlib import AsyncExitStack
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from typing import Any
+from typing import Any, cast
 
 from trading import money
 from trading.bots import BotConfig
@@ -133,6 +133,7 @@ class Admission:
 
 
 _background: set[asyncio.Task[None]] = set()
+LOCK_NEEDED = object()  # `_check` without the lock found a rule in force
 NOTHING = Admission(quote="", notional=Decimal(0), opens=False)
 
 
@@ -176,12 +177,21 @@ class RiskGate:
             return plan, NOTHING
         now = now or datetime.now(UTC)
         account = self._accounts.setdefault(entry.quote, _Account())
+        if not effective(self._account_rules, self.bot_rules(entry.bot)).items():
+            # As last seen, no rule applies to this bot: the kill switch alone needs no
+            # serialising, so the rows are read without the lock (SQLite and PostgreSQL alike)
+            # unless they show rules after all (set meanwhile): then as below, under the lock.
+            unlocked = await self._check(entry, position, plan, account, now, unlocked=True)
+            if unlocked is not LOCK_NEEDED:
+                return cast(OrderPlan | Refusal, unlocked), NOTHING
         exits = AsyncExitStack()
         try:
             await exits.enter_async_context(account.lock)
             if self.cross_process:
                 await exits.enter_async_context(self.book.stores.entry_lock(entry.quote))
-            outcome = await self._check(entry, position, plan, account, now)
+            outcome = cast(
+                OrderPlan | Refusal, await self._check(entry, position, plan, account, now)
+            )
         except BaseException:
             await exits.aclose()
             raise
@@ -215,7 +225,9 @@ class RiskGate:
             return plan
         now = now or datetime.now(UTC)
         account = self._accounts.setdefault(entry.quote, _Account())
-        return await self._check(entry, position, plan, account, now, dry=True)
+        return cast(
+            OrderPlan | Refusal, await self._check(entry, position, plan, account, now, dry=True)
+        )
 
     def _forget(self, admission: Admission) -> None:
         account = self._accounts.get(admission.quote)
@@ -231,7 +243,9 @@ class RiskGate:
         now: datetime,
         *,
         dry: bool = False,
-    ) -> OrderPlan | Refusal:
+        unlocked: bool = False,
+    ) -> OrderPlan | Refusal | object:
+        """The entry checked (`admit`); `unlocked`: LOCK_NEEDED as soon as a rule applies."""
         bot = entry.bot
         own = self.bot_rules(bot)
         # Entries admitted and not stored yet, taken before the rows are read: one stored during
@@ -252,6 +266,8 @@ class RiskGate:
             if not dry:
                 self._cleared(bot)
             return plan
+        if unlocked:
+            return LOCK_NEEDED
         if plan.close_qty > 0:  # a reversal: its opening part is checked on the account after
             rows = after_close(rows, bot.id, entry.symbol, entry.price)  # its closing part
         figures = await self.figures(rows, bot.id, admitted, now, rules)
