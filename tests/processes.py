@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import asyncio
+import atexit
 import os
 import socket
 import subprocess
@@ -86,13 +87,14 @@ async def redis_or_skip() -> Any:
 
 
 @contextmanager
-def postgres_database(prefix: str) -> Iterator[str]:
+def postgres_database(prefix: str, *, template: str | None = None) -> Iterator[str]:
     """A PostgreSQL database of its own (skipped, or failed with TRADEBOT_REQUIRE_SERVICES,
-    without a server), dropped afterwards; its Tortoise URL."""
+    without a server), a copy of `template` when given, dropped afterwards; its Tortoise URL."""
     postgres_or_skip()
     name = f"{prefix}_{uuid.uuid4().hex[:8]}"
     admin = ["psql", POSTGRES_ADMIN, "-q", "-c"]
-    subprocess.run([*admin, f'CREATE DATABASE "{name}"'], check=True, timeout=30)
+    copy = f' TEMPLATE "{template}"' if template else ""
+    subprocess.run([*admin, f'CREATE DATABASE "{name}"{copy}'], check=True, timeout=30)
     try:
         yield f"postgres://postgres@127.0.0.1:5432/{name}"
     finally:
@@ -104,11 +106,33 @@ async def migrated_postgres(prefix: str, cwd: Path) -> AsyncIterator[str]:
     """`postgres_database`, migrated by `tradebot migrate` as a user would. Tortoise caches each
     model's INSERT per connection name, built for the dialect it met first: this test process
     ran SQLite tests before (a real process never switches), so the cache is cleared around."""
-    with postgres_database(prefix) as url:
-        env = {k: v for k, v in os.environ.items() if not k.startswith("TRADEBOT_")}
-        await run_cli({**env, "TRADEBOT_DATABASE_URL": url}, cwd, "migrate")
+    template = await _migrated_template(cwd)
+    with postgres_database(prefix, template=template) as url:
         EXECUTOR_CACHE.clear()
         try:
             yield url
         finally:
             EXECUTOR_CACHE.clear()
+
+
+_TEMPLATE: list[str] = []  # this test process's migrated template database, once made
+
+
+async def _migrated_template(cwd: Path) -> str:
+    """A database migrated once per test process by `tradebot migrate`, as a user would; each
+    `migrated_postgres` is a copy of it (CREATE DATABASE … TEMPLATE: a fraction of a second,
+    where migrating takes seconds). Dropped when the process exits."""
+    if not _TEMPLATE:
+        postgres_or_skip()
+        name = f"tradebot_template_{uuid.uuid4().hex[:8]}"
+        admin = ["psql", POSTGRES_ADMIN, "-q", "-c"]
+        create = [*admin, f'CREATE DATABASE "{name}"']
+        await asyncio.to_thread(subprocess.run, create, check=True, timeout=30)
+        atexit.register(
+            subprocess.run, [*admin, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'], timeout=30
+        )
+        env = {k: v for k, v in os.environ.items() if not k.startswith("TRADEBOT_")}
+        url = f"postgres://postgres@127.0.0.1:5432/{name}"
+        await run_cli({**env, "TRADEBOT_DATABASE_URL": url}, cwd, "migrate")
+        _TEMPLATE.append(name)
+    return _TEMPLATE[0]
