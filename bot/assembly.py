@@ -19,6 +19,7 @@ from db.stores import sql_stores
 from handlers.web.keys import WebConfig
 from handlers.web.metrics import Metrics
 from trading.access import AccessService
+from trading.account_book import AccountBook, StartingBalance
 from trading.approvals import ApprovalService
 from trading.backtest.history import ResearchService
 from trading.brokers.base import BaseBroker
@@ -26,7 +27,6 @@ from trading.brokers.ccxt_config import CcxtConfig
 from trading.brokers.factory import create_broker
 from trading.brokers.paper import PaperLedger
 from trading.control import ControlService
-from trading.equity import AccountBook, StartingBalance
 from trading.equity_recorder import EquityRecorder
 from trading.events import EventBus
 from trading.intake import RateLimits, WebhookIntake

@@ -167,3 +167,23 @@ async def world(start_world: Callable[..., Any]) -> World:
     w: World = await start_world()
     await w.add_bot("demo")
     return w
+
+
+@pytest.fixture
+def cli(db_url: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Callable[..., Any]:
+    """`tradebot ARGS…` in this process (click's runner) on the test's database:
+    `code, output = cli("risk", "show")`."""
+    from click.testing import CliRunner
+
+    from bot.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("TRADEBOT_DATABASE_URL", db_url)
+    monkeypatch.setenv("TRADEBOT_PUBLIC_URL", "https://bot.example.com")
+    runner = CliRunner()
+
+    def run(*args: str) -> tuple[int, str]:
+        result = runner.invoke(main, list(args), catch_exceptions=False)
+        return result.exit_code, result.output
+
+    return run

@@ -19,20 +19,6 @@ from bot.cli import main
 from tests.processes import free_port
 
 
-@pytest.fixture
-def cli(db_url: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path):
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("TRADEBOT_DATABASE_URL", db_url)
-    monkeypatch.setenv("TRADEBOT_PUBLIC_URL", "https://bot.example.com")
-    runner = CliRunner()
-
-    def run(*args: str) -> tuple[int, str]:
-        result = runner.invoke(main, list(args), catch_exceptions=False)
-        return result.exit_code, result.output
-
-    return run
-
-
 def test_bots_add_list_show_pause_resume_rotate(cli) -> None:
     code, out = cli(
         "bots",

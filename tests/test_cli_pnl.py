@@ -8,30 +8,19 @@ import json
 import os
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
 from tortoise import Tortoise
 
-from bot.cli import main
 from db.config import tortoise_config
 from db.models import TradeHistory, TradingBot
 
 
-@pytest.fixture
-def cli(db_url: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path):
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("TRADEBOT_DATABASE_URL", db_url)
+@pytest.fixture(autouse=True)
+def _account(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A paper balance of 5000, and rich wide enough for whole rows (for the `cli` fixture)."""
     monkeypatch.setenv("TRADEBOT_PAPER_BALANCE", "5000")
-    monkeypatch.setenv("COLUMNS", "200")  # rich: wide enough for whole rows
-    runner = CliRunner()
-
-    def run(*args: str) -> tuple[int, str]:
-        result = runner.invoke(main, list(args))
-        return result.exit_code, result.output
-
-    return run
+    monkeypatch.setenv("COLUMNS", "200")
 
 
 def closed_trades(*rows: tuple[str, str, str, int]) -> None:

@@ -13,7 +13,7 @@ import pytest
 
 from tests.fakes.memory_risk import MemoryRiskStore, OpenPositionRow, snapshot
 from tests.fakes.memory_stores import MemoryReportStore, memory_stores
-from trading.equity import AccountBook
+from trading.account_book import AccountBook
 from trading.figures import by_day, by_week, parse_period, period_start, period_starts
 from trading.records import ClosedTradeRow
 from trading.reports import ReportService

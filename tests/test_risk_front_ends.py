@@ -18,13 +18,10 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from decimal import Decimal
 from html import unescape
-from pathlib import Path
 from typing import Any
 
 import pytest
-from click.testing import CliRunner
 
-from bot.cli import main
 from bot.resources import ASSEMBLY
 from db.models import AuditLog, TradingBot
 from db.stores import sql_stores
@@ -49,20 +46,6 @@ TRIPPED = KillSwitchState(
 
 
 # ---------------------------------------------------------------- the CLI
-
-
-@pytest.fixture
-def cli(db_url: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path):
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("TRADEBOT_DATABASE_URL", db_url)
-    monkeypatch.setenv("TRADEBOT_PUBLIC_URL", "https://bot.example.com")
-    runner = CliRunner()
-
-    def run(*args: str) -> tuple[int, str]:
-        result = runner.invoke(main, list(args), catch_exceptions=False)
-        return result.exit_code, result.output
-
-    return run
 
 
 def audit_rows(db_url: str) -> list[tuple[str, str, str, str]]:

@@ -211,3 +211,20 @@ async def test_owners_hear_of_a_rule_once_until_it_clears(world: World) -> None:
     assert (await world.send_alert(action="buy", qty="1", price="100"))[1]["status"] == "executed"
     await world.send_alert(action="buy", qty="1", price="100")  # refused again: told again
     assert notices() == 2
+
+
+async def test_the_hourly_sample_trips_max_drawdown_with_no_entry_to_find_it(world: World) -> None:
+    await set_rules(world, "max_drawdown=10%")
+    await world.send_alert(action="buy", qty="5", price="1000")
+    await world.send_alert(action="tick", price="700")  # equity 8495, 15.05 % under 10000
+    recorder = assembly(world).equity
+    await recorder.drain()
+    assert not (await assembly(world).risk.kill_switch()).on
+    assert await recorder.hourly() == 1  # one currency sampled
+    switch = await assembly(world).risk.kill_switch()
+    assert switch.on and switch.rule == "max_drawdown"
+    assert switch.reason.startswith("risk: max_drawdown 10% reached (−15.05% from peak 10000")
+    samples = await assembly(world).stores.risk.snapshots("USDT")
+    assert [s.cause for s in samples][-1] == "hourly" and samples[-1].equity == D("8495")
+    _, body = await world.send_alert(action="buy", qty="1", price="700")
+    assert body["reason"].startswith("risk: kill switch on")

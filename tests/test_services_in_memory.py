@@ -33,11 +33,11 @@ from tests.fakes.memory_stores import (
     stray_calls,
 )
 from trading.access import CLI, AccessService, Actor, Role
+from trading.account_book import AccountBook
 from trading.bots import BotConfig, BotSpec
 from trading.brokers.base import Balance
 from trading.brokers.paper import PaperBroker, PaperLedger
 from trading.control import ControlService
-from trading.equity import AccountBook
 from trading.errors import InvalidRequest, NotFound
 from trading.events import EventBus
 from trading.levels import Level

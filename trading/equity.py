@@ -17,10 +17,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
-from typing import Literal, Protocol
+from typing import Literal
 
 from trading import money
-from trading.risk import RiskRules, StopLoss, day_start
+from trading.risk import RiskRules, StopLoss
 
 ZERO = Decimal(0)
 SnapshotCause = Literal["fill", "hourly", "start"]
@@ -143,72 +143,9 @@ def equity_of(rows: AccountRows, balance: Decimal) -> Equity:
     return Equity(rows.quote, balance, realized, unrealized, len(rows.positions), notional)
 
 
-class AccountStore(Protocol):
-    """What the book needs of `trading.ports.RiskStore` (here, so this module, which the ports
-    import for their records, does not import them back)."""
-
-    async def account_state(self) -> AccountState: ...
-
-    async def account_rows(
-        self,
-        quote: str,
-        *,
-        day_start: datetime,
-        bot_id: int | None = None,
-        stops_since: datetime | None = None,
-    ) -> AccountRows: ...
-
-    async def quotes(self) -> list[str]: ...
-
-    async def add_snapshot(self, snapshot: EquitySnapshot) -> None: ...
-
-
-class StartingBalance(Protocol):
-    async def __call__(self, quote: str) -> Decimal:
-        """The balance a currency starts from when it has no snapshot yet."""
-
-
-class AccountBook:
-    """Each currency's equity now, and its snapshots (every fill, every hour): the one place the
-    gate before entries, the figures (/pnl, GET /stats) and the hourly job take equity from."""
-
-    def __init__(self, stores: AccountStore, starting_balance: StartingBalance) -> None:
-        self.stores = stores
-        self.starting_balance = starting_balance
-
-    async def balance(self, rows: AccountRows) -> Decimal:
-        return rows.balance if rows.balance is not None else await self.starting_balance(rows.quote)
-
-    async def rows(
-        self,
-        quote: str,
-        now: datetime,
-        *,
-        reset_hour: int = 0,
-        bot_id: int | None = None,
-        stops_since: datetime | None = None,
-    ) -> AccountRows:
-        return await self.stores.account_rows(
-            quote, day_start=day_start(now, reset_hour), bot_id=bot_id, stops_since=stops_since
-        )
-
-    async def equity(
-        self, quote: str, now: datetime, *, reset_hour: int = 0
-    ) -> tuple[Equity, AccountRows]:
-        rows = await self.rows(quote, now, reset_hour=reset_hour)
-        return equity_of(rows, await self.balance(rows)), rows
-
-    async def snapshot(self, quote: str, now: datetime, cause: SnapshotCause) -> EquitySnapshot:
-        """Sample one currency's equity into `equity_snapshots`. A currency's first sample is
-        preceded by a `start` one at its starting balance (the equity before any trade), so the
-        peak counts the account's start."""
-        equity, rows = await self.equity(quote, now)
-        if rows.balance is None and cause != "start":
-            opening = Equity(quote, equity.balance, ZERO, ZERO, 0, ZERO)
-            await self.stores.add_snapshot(opening.snapshot(now, "start"))
-        snapshot = equity.snapshot(now, cause)
-        await self.stores.add_snapshot(snapshot)
-        return snapshot
-
-    async def snapshot_all(self, now: datetime, cause: SnapshotCause) -> list[EquitySnapshot]:
-        return [await self.snapshot(quote, now, cause) for quote in await self.stores.quotes()]
+def peak_of(rows: AccountRows, equity: Equity) -> Decimal:
+    """The peak drawdown is measured from: the highest sample since the last `start` one (the
+    store's `equity_peak`), the starting balance when nothing was sampled yet, or the equity now
+    when higher. The entry check, the hourly sample and the figures all take it from here."""
+    sampled = rows.equity_peak if rows.equity_peak is not None else equity.balance
+    return max(sampled, equity.equity)

@@ -19,7 +19,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 
-from trading.equity import AccountBook
+from trading.account_book import AccountBook
 from trading.events import Event, PositionAdded, PositionClosed, PositionOpened, PositionReduced
 from trading.risk import Amount, drawdown_refusal
 
@@ -91,18 +91,18 @@ class EquityRecorder:
     async def hourly(self, now: datetime | None = None) -> int:
         """Sample every currency; trip the kill switch where `max_drawdown` is reached."""
         now = now or datetime.now(UTC)
-        taken = await self.book.snapshot_all(now, "hourly")
         state = await self.book.stores.account_state()
         limit = state.rules.max_drawdown
-        if isinstance(limit, Amount) and not state.kill_switch.on and self.trip is not None:
-            for snapshot in taken:
-                rows = await self.book.rows(snapshot.quote, now)
-                peak = max(rows.equity_peak or snapshot.equity, snapshot.equity)
-                refusal = drawdown_refusal(limit, snapshot.equity, peak, snapshot.quote)
-                if refusal is not None:
-                    await self.trip(refusal.reason, now)
-                    break
-        return len(taken)
+        trip = self.trip if isinstance(limit, Amount) and not state.kill_switch.on else None
+        quotes = await self.book.stores.quotes()
+        for quote in quotes:
+            snapshot, peak = await self.book.sample(quote, now, "hourly")
+            if trip is not None and (
+                found := drawdown_refusal(limit, snapshot.equity, peak, quote)
+            ):
+                await trip(found.reason, now)
+                trip = None  # once
+        return len(quotes)
 
     async def run_hourly(self) -> None:
         """Forever: a sample at start, then at the top of every hour."""

@@ -29,14 +29,14 @@ from __future__ import annotations
 import bisect
 import contextlib
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any, Literal, get_args
 
 from trading import money
-from trading.equity import AccountRows, Equity, EquitySnapshot
+from trading.equity import AccountRows, Equity, EquitySnapshot, peak_of
 from trading.records import ClosedTradeRow
 from trading.risk import day_start, drawdown
 
@@ -117,31 +117,36 @@ def by_day(
     trades: Iterable[ClosedTradeRow], days: int, now: datetime, reset_hour: int = 0
 ) -> list[PeriodTotals]:
     """The last `days` days (each from `reset_hour` UTC), newest first, empty days included."""
-    today = day_start(now, reset_hour)
-    buckets: dict[date, Totals] = defaultdict(Totals)
-    for trade in trades:
-        buckets[day_start(trade.closed_at, reset_hour).date()].add(trade)
-    result = []
-    for back in range(days):
-        start = today - timedelta(days=back)
-        result.append(PeriodTotals(start.strftime("%a %d %b"), start, buckets[start.date()]))
-    return result
+    return _periods(
+        trades, days, now, lambda t: day_start(t, reset_hour), timedelta(days=1), "%a %d %b"
+    )
 
 
 def by_week(
     trades: Iterable[ClosedTradeRow], weeks: int, now: datetime, reset_hour: int = 0
 ) -> list[PeriodTotals]:
     """The last `weeks` weeks (from Monday at `reset_hour` UTC), newest first."""
-    this_week = week_start(now, reset_hour)
+    return _periods(
+        trades, weeks, now, lambda t: week_start(t, reset_hour), timedelta(weeks=1), "W%V %d %b"
+    )
+
+
+def _periods(
+    trades: Iterable[ClosedTradeRow],
+    count: int,
+    now: datetime,
+    start_of: Callable[[datetime], datetime],
+    length: timedelta,
+    label: str,
+) -> list[PeriodTotals]:
+    """The last `count` periods of `length` (each from `start_of` its moments), newest first,
+    empty ones included; `label` is the strftime form of a period's start."""
+    current = start_of(now)
     buckets: dict[date, Totals] = defaultdict(Totals)
     for trade in trades:
-        buckets[week_start(trade.closed_at, reset_hour).date()].add(trade)
-    result = []
-    for back in range(weeks):
-        start = this_week - timedelta(weeks=back)
-        label = f"W{start.isocalendar().week:02d} {start.strftime('%d %b')}"
-        result.append(PeriodTotals(label, start, buckets[start.date()]))
-    return result
+        buckets[start_of(trade.closed_at).date()].add(trade)
+    starts = [current - length * back for back in range(count)]
+    return [PeriodTotals(start.strftime(label), start, buckets[start.date()]) for start in starts]
 
 
 # ---------------------------------------------------------------- per bot and symbol
@@ -287,10 +292,7 @@ def currency_figures(
     now = equity.equity
     with money.wide():
         open_realized = sum((p.realized_pnl for p in rows.positions), ZERO)
-    samples = [s.equity for s in snapshots]
-    if rows.equity_peak is not None:
-        samples.append(rows.equity_peak)
-    peak = max([now, *samples])
+    peak = peak_of(rows, equity)
     periods: dict[Period, PeriodFigures] = {}
     for period, start in starts.items():
         inside = [t for t in trades if start is None or t.closed_at >= start]

@@ -10,7 +10,7 @@ import logging
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
-from trading.equity import AccountBook
+from trading.account_book import AccountBook
 from trading.figures import (
     PERIODS,
     EquityCurve,

@@ -36,11 +36,12 @@ from contextlib import AsyncExitStack
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from typing import Any, cast
+from typing import Any, Literal, cast
 
 from trading import money
+from trading.account_book import AccountBook
 from trading.bots import BotConfig
-from trading.equity import AccountBook, AccountRows, KillSwitchState, equity_of
+from trading.equity import AccountRows, KillSwitchState, equity_of, peak_of
 from trading.events import Event, EventSink
 from trading.positions import OrderPlan, PositionState
 from trading.risk import (
@@ -366,10 +367,7 @@ class RiskGate:
             day_start = rows.day_start_equity
             if day_start is None:
                 day_start = equity.balance
-            # no sample yet: the account's start (its balance) is the first one
-            peak = max(
-                rows.equity_peak if rows.equity_peak is not None else equity.balance, now_equity
-            )
+            peak = peak_of(rows, equity)
             return AccountFigures(
                 quote=rows.quote,
                 equity=now_equity,
@@ -454,7 +452,7 @@ class RiskGate:
         self.events.publish(KillSwitchTripped(reason=reason))
 
 
-def plan_side(plan: OrderPlan) -> Any:
+def plan_side(plan: OrderPlan) -> Literal["long", "short"]:
     """The side of the position the plan's opening part makes."""
     return "long" if plan.side == "buy" else "short"
 

@@ -21,10 +21,11 @@ from typing import Any
 
 from trading import money
 from trading.access import Actor
+from trading.account_book import AccountBook
 from trading.bots import BotConfig
 from trading.control import audited
 from trading.control_events import ControlAction
-from trading.equity import AccountBook, KillSwitchState
+from trading.equity import KillSwitchState
 from trading.errors import InvalidRequest
 from trading.events import EventSink
 from trading.ports import Stores

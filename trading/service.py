@@ -54,7 +54,7 @@ from trading.positions import OrderPlan
 from trading.protection import NO_LEVELS, AlertLevels, take_profit_qty
 from trading.records import AlertTaken, ConcurrentUpdate, StoredPosition
 from trading.risk import Refusal
-from trading.risk_gate import NOTHING, Admission, Entry, RiskGate
+from trading.risk_gate import NOTHING, Admission, Entry, RiskGate, plan_side
 from trading.strategies.base import Decision, StrategyContext, follow_alert
 from trading.strategy_runner import StrategyRunner
 from trading.views import ExecutionResult
@@ -659,8 +659,7 @@ class TradingService:
 def entry_of(order: OrderSpec, plan: OrderPlan) -> Entry:
     """The entry the gate checks: the stop-loss it will have is the alert's, else the bot's."""
     level = order.levels.sl or order.bot.sl
-    side = "long" if plan.side == "buy" else "short"
-    stop = level.stop_price(order.price, side) if level is not None else None
+    stop = level.stop_price(order.price, plan_side(plan)) if level is not None else None
     return Entry(order.bot, order.symbol, order.quote, order.price, stop)
 
 
