@@ -39,7 +39,8 @@ class Settings(BaseSettings):
     )
 
     database_url: str = "sqlite://data/tradebot.sqlite3"
-    host: str = "0.0.0.0"
+    # Loopback by default: the container image sets 0.0.0.0; on a host a reverse proxy fronts it.
+    host: str = "127.0.0.1"
     port: int = Field(default=8080, ge=1, le=65535)
     public_url: str = ""
 
@@ -65,6 +66,10 @@ class Settings(BaseSettings):
     ccxt_sandbox: bool = False
     ccxt_api_url: str = ""
     ccxt_options: Annotated[dict[str, Any], NoDecode] = Field(default_factory=dict)
+
+    # Where prices come from besides alerts: `alerts` (only alerts) or `ccxt` (the public tickers
+    # of TRADEBOT_CCXT_EXCHANGE for every symbol with a bot or a position; no keys needed).
+    price_feed: Literal["alerts", "ccxt"] = "alerts"
 
     redis_url: str = ""
     webhook_ip_allowlist: Annotated[list[str], NoDecode] = Field(default_factory=list)
