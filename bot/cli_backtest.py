@@ -1,15 +1,18 @@
 """`tradebot backtest` (SPEC §2, §7): replay a CSV of bars through a strategy.
 
-    tradebot backtest --strategy rsi --csv samples/btcusdt_1h.csv --plot out.png
-    tradebot backtest --strategy rsi --csv FILE --param period=10 --size 10% --json
+    tradebot backtest --strategy rsi --csv samples/synthetic_btcusdt_1h.csv --plot out.png
+    tradebot backtest --strategy rsi --csv FILE --param period=10 --size 0.05 --json
     tradebot backtest --csv FILE --sl 2% --risk risk_per_trade=1% --risk max_drawdown=10%
 
-Every bad option is one line naming it, exit code 2.
+Every bad option is one line naming it, exit code 2. The default order size is 10 % of equity
+(not a new bot's 0.001, whose figures barely move); a run whose entries all stake under 1 % of
+equity says so under the report.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -36,11 +39,36 @@ from trading.backtest import (
     read_csv,
     run_backtest,
 )
+from trading.backtest.engine import DEFAULT_SIZE, TooFewBars
 from trading.errors import InvalidRequest, TradingError
 from trading.risk import RiskRules, set_rules
 from trading.strategies import registry
 
 LONG_FILE_BYTES = 8 * 1024 * 1024  # about 150,000 bars: from here on a run takes seconds
+CHART_FORMATS = ("png", "svg", "pdf")
+
+
+def _plot_path(plot: Path | None) -> str | None:
+    """The chart's format from `--plot`'s extension; checked before the run, with the folder."""
+    if plot is None:
+        return None
+    kind = plot.suffix.lower().lstrip(".")
+    if kind not in CHART_FORMATS:
+        raise click.BadParameter(
+            f"{plot}: the chart is written as {', '.join('.' + k for k in CHART_FORMATS)}; "
+            f"got {plot.suffix or 'no extension'!r}",
+            param_hint="'--plot'",
+        )
+    folder = plot.parent  # created when the chart is written: nothing is left by a failed run
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
+    if not folder.is_dir() or not os.access(folder, os.W_OK):
+        raise click.BadParameter(
+            f"cannot write {plot}: {folder} is not a writable folder", param_hint="'--plot'"
+        )
+    if plot.is_dir() or (plot.exists() and not os.access(plot, os.W_OK)):
+        raise click.BadParameter(f"cannot write {plot}", param_hint="'--plot'")
+    return kind
 
 
 def _params(items: tuple[str, ...], strategy: str) -> dict[str, Any]:
@@ -86,6 +114,7 @@ def _read(path: Path) -> Ohlcv:
 
 
 def _run(
+    csv_path: Path,
     data: Ohlcv,
     strategy: str,
     params: dict[str, Any],
@@ -95,6 +124,11 @@ def _run(
 ) -> BacktestResult:
     try:
         return run_backtest(data, strategy, params, config, progress=progress, risk=risk)
+    except TooFewBars as exc:
+        raise click.BadParameter(
+            f"{csv_path}: needs at least {exc.need} bars for {exc.label}, the file has {exc.have}",
+            param_hint="'--csv'",
+        ) from None
     except TradingError as exc:
         raise click.BadParameter(exc.user_message, param_hint="'--strategy'") from None
 
@@ -107,6 +141,10 @@ def _table(result: BacktestResult, console: Console) -> None:
     for label, value in report.rows():
         table.add_row(label, value)
     console.print(table)
+    if report.refused_orders:
+        console.print(report.refused_text(), markup=False, highlight=False, soft_wrap=True)
+    for warning in report.warnings:
+        console.print(f"[yellow]warning:[/] {warning}", highlight=False, soft_wrap=True)
     if not result.trades:
         console.print("no trades")
         return
@@ -159,7 +197,8 @@ def _table(result: BacktestResult, console: Console) -> None:
     "--qty",
     "size",
     default=None,
-    help="Order size: 0.01 (base qty, default as a new bot: 0.001), 100USDT, or 10% of equity.",
+    help=f"Order size: 0.01 (base qty), 100USDT (quote), or 10% (of equity; the default is "
+    f"{DEFAULT_SIZE}). A run staking under 1% of equity per entry is flagged.",
 )
 @click.option(
     "--direction", type=click.Choice(["long", "short", "both"]), default=None, help="Default: long."
@@ -176,7 +215,7 @@ def _table(result: BacktestResult, console: Console) -> None:
     "risk_items",
     multiple=True,
     metavar="KEY=VALUE",
-    help="A risk rule (SPEC §6a) checked before every entry, as `tradebot risk set` takes it: "
+    help="A risk rule checked before every entry, as `tradebot risk set` takes it: "
     "max_position_qty, max_position_value, max_open_positions, max_exposure, daily_loss_limit, "
     "daily_reset_hour, max_drawdown, cooldown_after_stop, stop_guard, risk_per_trade (sizes by "
     "--sl). Repeat.",
@@ -185,7 +224,8 @@ def _table(result: BacktestResult, console: Console) -> None:
     "--plot",
     type=click.Path(dir_okay=False, path_type=Path),
     default=None,
-    help="Write the equity, drawdown and trades chart to this PNG.",
+    help="Write the chart (price with trades, the strategy's indicator, equity against buy & "
+    "hold, drawdown) to this file: .png, .svg or .pdf.",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print {report, trades} as JSON.")
 def backtest(
@@ -206,6 +246,7 @@ def backtest(
     checked = _params(params, strategy)
     config = _config(options)
     risk = _risk(risk_items)
+    chart_format = _plot_path(plot)
     console = Console(stderr=True)
     long_run = csv_path.stat().st_size >= LONG_FILE_BYTES
     if long_run and not as_json and console.is_terminal:
@@ -223,6 +264,7 @@ def backtest(
             bar.update(reading, total=1, completed=1)
             task = bar.add_task("backtesting", total=len(data))
             result = _run(
+                csv_path,
                 data,
                 strategy,
                 checked,
@@ -231,13 +273,19 @@ def backtest(
                 progress=lambda done, total: bar.update(task, completed=done),
             )
     else:
-        result = _run(_read(csv_path), strategy, checked, config, risk)
+        result = _run(csv_path, _read(csv_path), strategy, checked, config, risk)
 
-    if plot is not None:
+    if plot is not None and chart_format is not None:
         from handlers.charts import backtest_chart
 
-        plot.parent.mkdir(parents=True, exist_ok=True)
-        plot.write_bytes(backtest_chart(result, title=f"{strategy} · {csv_path.name}"))
+        drawing = backtest_chart(result, title=f"{strategy} · {csv_path.name}", fmt=chart_format)
+        try:
+            plot.parent.mkdir(parents=True, exist_ok=True)
+            plot.write_bytes(drawing)
+        except OSError as exc:
+            raise click.BadParameter(
+                f"cannot write {plot}: {exc.strerror}", param_hint="'--plot'"
+            ) from None
 
     if as_json:
         click.echo(

@@ -33,10 +33,13 @@ if TYPE_CHECKING:
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure
 
+    from trading.backtest.indicator_lines import IndicatorLines
+
 GREEN = "#1a9850"
 RED = "#d73027"
 BLUE = "#2166ac"
 GREY = "#888888"
+INDICATOR_COLOURS = ("#762a83", "#e08214", "#35978f", "#5aae61")
 MAX_POINTS = 4000
 MAX_MARKERS = 400
 
@@ -55,12 +58,13 @@ def _figure(height: float) -> Figure:
     return Figure(figsize=(10, height), dpi=100, layout="constrained")
 
 
-def _png(fig: Figure) -> bytes:
+def _png(fig: Figure, fmt: str = "png") -> bytes:
+    """The figure as PNG (or `fmt`: svg, pdf; matplotlib picks the canvas for the format)."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
 
     FigureCanvasAgg(fig)
     out = io.BytesIO()
-    fig.savefig(out, format="png")
+    fig.savefig(out, format=fmt)
     return out.getvalue()
 
 
@@ -86,16 +90,31 @@ def _thin(indices: list[int]) -> list[int]:
     return [indices[int(k * step)] for k in range(MAX_MARKERS)]
 
 
-def backtest_chart(result: BacktestResult, *, title: str = "") -> bytes:
-    """Price with trade markers, equity curve, and drawdown, stacked: one PNG."""
+def backtest_chart(result: BacktestResult, *, title: str = "", fmt: str = "png") -> bytes:
+    """Price with trade markers (and the strategy's bands or averages), the indicator panel
+    with its levels (RSI with oversold/overbought), equity against buy & hold, and drawdown,
+    stacked: one PNG (or `fmt`: svg, pdf)."""
+    from trading.backtest.indicator_lines import indicator_lines
+
     data = result.data
     step = _stride(len(data))
     when = _dates(data.time)
-    fig = _figure(7.5)
-    price_ax, equity_ax, dd_ax = fig.subplots(
-        3, 1, sharex=True, gridspec_kw={"height_ratios": [3, 2, 1]}
+    lines = indicator_lines(result)
+    panel = lines is not None and not lines.on_price
+    fig = _figure(9.5 if panel else 7.5)
+    axes = fig.subplots(
+        4 if panel else 3,
+        1,
+        sharex=True,
+        gridspec_kw={"height_ratios": [3, 1.5, 2, 1] if panel else [3, 2, 1]},
     )
+    price_ax, equity_ax, dd_ax = axes[0], axes[-2], axes[-1]
     price_ax.plot(when[::step], data.close[::step], color=GREY, linewidth=0.8, label="close")
+    if lines is not None and lines.on_price:
+        for (label, values), colour in zip(lines.lines.items(), INDICATOR_COLOURS, strict=False):
+            price_ax.plot(when[::step], values[::step], color=colour, linewidth=0.7, label=label)
+    elif lines is not None:
+        _indicator_panel(axes[1], when, step, lines)
     entries = _thin([i for i, f in enumerate(result.fills) if f.kind in ("open", "add")])
     exits = _thin([i for i, f in enumerate(result.fills) if f.kind in ("reduce", "close")])
     for chosen, filled in ((entries, True), (exits, False)):
@@ -126,18 +145,54 @@ def backtest_chart(result: BacktestResult, *, title: str = "") -> bytes:
     )
 
     equity = result.equity
-    equity_ax.plot(when[::step], equity[::step], color=BLUE, linewidth=1.0)
-    equity_ax.axhline(float(result.config.initial_cash), color=GREY, linewidth=0.6, ls="--")
+    initial = float(result.config.initial_cash)
+    hold = initial * data.close / data.close[0]  # the initial cash in the asset at the first close
+    equity_ax.plot(when[::step], equity[::step], color=BLUE, linewidth=1.0, label="strategy")
+    equity_ax.plot(
+        when[::step], hold[::step], color=GREY, linewidth=0.8, alpha=0.8, label="buy & hold"
+    )
+    equity_ax.axhline(initial, color=GREY, linewidth=0.6, ls="--")
     equity_ax.set_ylabel("equity")
+    equity_ax.legend(loc="upper left", fontsize=8, ncols=2, frameon=False)
 
     peak = np.maximum.accumulate(equity)
     drawdown = (equity / peak - 1) * 100
     dd_ax.fill_between(when[::step], drawdown[::step], 0, color=RED, alpha=0.35, linewidth=0)
     dd_ax.set_ylabel("drawdown %")
-    for ax in (price_ax, equity_ax, dd_ax):
+    for ax in axes:
         _style(ax)
     fig.autofmt_xdate()
-    return _png(fig)
+    return _png(fig, fmt)
+
+
+def _indicator_panel(ax: Axes, when: np.ndarray, step: int, lines: IndicatorLines) -> None:
+    """The strategy's indicator with the levels its rule compares it with."""
+    for (label, values), colour in zip(lines.lines.items(), INDICATOR_COLOURS, strict=False):
+        if label == lines.histogram:
+            shown = np.nan_to_num(values[::step])
+            seconds = when.astype(np.int64)
+            spacing = float(np.median(np.diff(seconds))) if len(seconds) > 1 else 3600.0
+            width = 0.8 * spacing * step / 86400  # in days, as matplotlib measures dates
+            colours = np.where(shown >= 0, GREEN, RED)
+            ax.bar(when[::step], shown, color=colours, alpha=0.4, width=width, label=label)
+        else:
+            ax.plot(when[::step], values[::step], color=colour, linewidth=0.8, label=label)
+    for label, value in lines.levels:
+        ax.axhline(value, color=GREY, linewidth=0.7, ls="--")
+        ax.annotate(
+            label,
+            xy=(1.0, value),
+            xycoords=("axes fraction", "data"),
+            xytext=(-2, 2),
+            textcoords="offset points",
+            ha="right",
+            fontsize=7,
+            color=GREY,
+        )
+    if lines.limits is not None:
+        ax.set_ylim(*lines.limits)
+    ax.set_ylabel(lines.title)
+    ax.legend(loc="upper left", fontsize=8, ncols=4, frameon=False)
 
 
 def backtest_photo(history: History, request: BacktestRequest) -> Photo:

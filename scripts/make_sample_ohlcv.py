@@ -1,10 +1,11 @@
-"""Generate the deterministic sample OHLCV file ``samples/btcusdt_1h.csv``.
+"""Generate the deterministic, synthetic sample OHLCV file ``samples/synthetic_btcusdt_1h.csv``.
 
 Regenerate (from the repository root; both forms write identical bytes)::
 
-    python scripts/make_sample_ohlcv.py > samples/btcusdt_1h.csv
-    python scripts/make_sample_ohlcv.py --out samples/btcusdt_1h.csv
+    python scripts/make_sample_ohlcv.py --out samples/synthetic_btcusdt_1h.csv
+    python scripts/make_sample_ohlcv.py > samples/synthetic_btcusdt_1h.csv
 
+These are not market prices (the name says so); `tradebot data download` fetches real candles.
 Why a synthetic file: demos and tests need realistic-looking candles without network access
 or exchange data licences, and they need the *same* candles on every machine. The series is
 a geometric random walk from 42,000 driven by a seeded numpy RNG (PCG64), split into
@@ -28,6 +29,7 @@ import numpy as np
 START_PRICE = 42_000.0
 START_TIME = datetime(2024, 1, 1, tzinfo=UTC)
 DEFAULT_BARS = 2_000
+SAMPLE = Path(__file__).resolve().parents[1] / "samples" / "synthetic_btcusdt_1h.csv"
 DEFAULT_SEED = 3  # picked for 7 RSI(14) 30/70 round trips, range ~33k..68k
 
 # (hourly log-drift, hourly volatility) per regime kind; chosen so trends push RSI(14) past
@@ -114,7 +116,12 @@ def render_csv(bars: int = DEFAULT_BARS, seed: int = DEFAULT_SEED) -> str:
 def main(argv: list[str] | None = None) -> int:
     """Command-line entry point; see the module docstring."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out", type=Path, help="write here instead of standard output")
+    parser.add_argument(
+        "--out",
+        type=Path,
+        help=f"write here (the bundled sample: {SAMPLE.relative_to(SAMPLE.parents[1])}) "
+        "instead of standard output",
+    )
     parser.add_argument("--bars", type=int, default=DEFAULT_BARS, help="number of hourly bars")
     parser.add_argument("--seed", type=int, default=DEFAULT_SEED, help="numpy RNG seed")
     args = parser.parse_args(argv)

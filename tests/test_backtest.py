@@ -221,7 +221,7 @@ def test_a_pandas_dataframe_gives_the_same_trades_as_the_csv() -> None:
         (CSV.replace("T02:00", "T00:30"), "line 4: times must increase"),
         (CSV.replace("100,99,99,1", "100,99,-1,1"), "line 3: prices must be finite numbers"),
         ("time,open,high,low,close,volume\n", "has a header but no bars"),
-        (CSV.replace("2024-01-01T03:00:00Z", "yesterday"), "row 4: time must be an ISO-8601"),
+        (CSV.replace("2024-01-01T03:00:00Z", "yesterday"), "line 5: time must be an ISO-8601"),
     ],
 )
 def test_bad_csv_is_refused_naming_the_line(text: str, message: str) -> None:

@@ -12,7 +12,7 @@ from click.testing import CliRunner
 from bot.cli_backtest import backtest
 
 ROOT = Path(__file__).resolve().parents[1]
-SAMPLE = ROOT / "samples" / "btcusdt_1h.csv"
+SAMPLE = ROOT / "samples" / "synthetic_btcusdt_1h.csv"
 
 # RSI(2): two losses -> RSI 0 on bar 2 (buy at 98); +1 -> 50; +2 -> 83.3 (sell at 101).
 CSV = """time,open,high,low,close,volume
@@ -77,7 +77,7 @@ def test_parameters_can_share_one_option(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     report = json.loads(result.output)["report"]
     assert report["params"] == {"period": 2, "oversold": 20.0, "overbought": 70.0}
-    assert report["size"] == "0.001"  # a new bot's order size
+    assert report["size"] == "10%"  # the backtest default: a share of equity
     for key in ("cagr_pct", "max_drawdown_pct", "sharpe", "profit_factor", "buy_and_hold_pct"):
         assert key in report
 
@@ -115,7 +115,7 @@ def test_table_and_chart_for_the_sample(tmp_path: Path) -> None:
     png = plot.read_bytes()
     assert png.startswith(b"\x89PNG\r\n\x1a\n")
     width, height = int.from_bytes(png[16:20], "big"), int.from_bytes(png[20:24], "big")
-    assert (width, height) == (1000, 750)
+    assert (width, height) == (1000, 950)  # price, RSI, equity, drawdown
 
 
 def test_every_strategy_runs_on_the_sample() -> None:

@@ -28,7 +28,7 @@ from trading.risk import RiskRules, set_rules
 START = 1_704_067_200  # 2024-01-01T00:00:00Z, a Monday
 RSI2 = {"period": 2}
 ROOT = Path(__file__).resolve().parents[1]
-SAMPLE = ROOT / "samples" / "btcusdt_1h.csv"
+SAMPLE = ROOT / "samples" / "synthetic_btcusdt_1h.csv"
 # Falls of 3 a bar: every close is an RSI(2) buy from bar 2; a 2% stop-loss is hit inside the
 # next bar (its low is its close), at 98% of the entry.
 FALLING = [100, 99, 98, 95, 92, 89, 86, 83]

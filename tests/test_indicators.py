@@ -609,13 +609,13 @@ def _load_script(name: str) -> ModuleType:
 
 @pytest.fixture(scope="module")
 def sample_rows() -> list[dict[str, str]]:
-    with (ROOT / "samples" / "btcusdt_1h.csv").open(newline="", encoding="utf-8") as fh:
+    with (ROOT / "samples" / "synthetic_btcusdt_1h.csv").open(newline="", encoding="utf-8") as fh:
         return list(csv.DictReader(fh))
 
 
 def test_sample_csv_is_up_to_date_with_its_generator() -> None:
     script = _load_script("make_sample_ohlcv")
-    committed = (ROOT / "samples" / "btcusdt_1h.csv").read_bytes()
+    committed = (ROOT / "samples" / "synthetic_btcusdt_1h.csv").read_bytes()
     assert script.render_csv().encode("utf-8") == committed
     assert len(committed) < 150_000
 

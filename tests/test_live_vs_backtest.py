@@ -16,7 +16,7 @@ from trading.backtest import BacktestConfig, BacktestTrade, from_arrays, read_cs
 from trading.risk import RiskRules, set_rules
 
 ROOT = Path(__file__).resolve().parents[1]
-SAMPLE = ROOT / "samples" / "btcusdt_1h.csv"
+SAMPLE = ROOT / "samples" / "synthetic_btcusdt_1h.csv"
 
 
 def _plain(value: D | str) -> str:

@@ -142,7 +142,7 @@ def test_prices_without_bar_time_build_the_forming_bar_then_close_it() -> None:
 
 
 def sample_rows(n: int) -> list[dict[str, str]]:
-    with (ROOT / "samples" / "btcusdt_1h.csv").open(newline="") as handle:
+    with (ROOT / "samples" / "synthetic_btcusdt_1h.csv").open(newline="") as handle:
         return list(csv.DictReader(handle))[:n]
 
 

@@ -4,7 +4,8 @@ Why: the ccxt broker should be tested through the real ccxt client and its real 
 (signing, error mapping, timeouts, response parsing), without touching binance.com. This aiohttp
 app listens on 127.0.0.1 and answers the few endpoints a spot trader needs the way Binance does:
 
-- public: ``/api/v3/ping``, ``/time``, ``/exchangeInfo``, ``/ticker/price``, ``/ticker/24hr``;
+- public: ``/api/v3/ping``, ``/time``, ``/exchangeInfo``, ``/ticker/price``, ``/ticker/24hr``,
+  ``/klines`` (candles from ``set_klines``; ``kline_queries`` keeps what was asked);
 - signed (HMAC-SHA256 of the query string plus body with the secret, ``X-MBX-APIKEY`` header,
   ``timestamp`` within ``recvWindow``): ``POST/GET/DELETE /api/v3/order``, ``/openOrders``,
   ``/account``, ``/myTrades``.
@@ -17,7 +18,8 @@ Commission is taken from what the account receives (base on a buy, quote on a se
 Binance without BNB discounts; ``fee_in_quote=True`` charges it in quote on both sides.
 
 Faults: ``fail_next(path, kind, method=..., times=...)`` makes the next matching request(s) go
-wrong; see ``FAULTS``. ``executed`` lists every order the matching engine accepted, so a test
+wrong; see ``FAULTS``; ``down = True`` answers every request with a 502 page until it is set
+back (an outage). ``executed`` lists every order the matching engine accepted, so a test
 can assert that exactly one exists.
 
 Usage::
@@ -66,6 +68,19 @@ FAULTS = (
 )
 
 ZERO = Decimal(0)
+
+#: Binance's kline intervals and their length in milliseconds.
+KLINE_INTERVALS_MS = {
+    name: count * unit
+    for unit, names in (
+        (60_000, ("1m", "3m", "5m", "15m", "30m")),
+        (3_600_000, ("1h", "2h", "4h", "6h", "8h", "12h")),
+        (86_400_000, ("1d", "3d")),
+        (604_800_000, ("1w",)),
+    )
+    for name in names
+    for count in (int(name[:-1]),)
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -182,6 +197,7 @@ class FakeBinance:
         self.hang_seconds = hang_seconds
         self.markets = {m.symbol: m for m in markets}
         self.klines: dict[str, list[list[Any]]] = {}
+        self.kline_queries: list[dict[str, str]] = []  # the query of every klines request
         self.prices = {
             k: Decimal(str(v))
             for k, v in (prices or {"BTCUSDT": "50000", "ETHUSDT": "3000"}).items()
@@ -195,6 +211,7 @@ class FakeBinance:
         self.requests: list[tuple[str, str]] = []  # (method, path) of every request
         self.unknown: list[tuple[str, str]] = []  # requests for endpoints the fake does not serve
         self.bad_signatures = 0
+        self.down = False  # an outage: every request answers a proxy's 502 page until cleared
         self._faults: list[_Fault] = []
         self._ids = itertools.count(1001)
         self._trade_ids = itertools.count(5001)
@@ -284,6 +301,9 @@ class FakeBinance:
     async def _handle(self, request: web.Request) -> web.StreamResponse:
         method, path = request.method, request.path
         self.requests.append((method, path))
+        if self.down:
+            return web.Response(status=502, text="<html><h1>502 Bad Gateway</h1></html>",
+                                content_type="text/html")  # fmt: skip
         routes = {
             ("GET", "/api/v3/ping"): self._ping,
             ("GET", "/api/v3/time"): self._time,
@@ -400,12 +420,23 @@ class FakeBinance:
         return self.markets[symbol]
 
     def _klines(self, params: dict[str, str]) -> Any:
+        """Binance's klines: bars opening in [startTime, endTime] (both optional), oldest
+        first, at most `limit` (default 500, at most 1000); the close time follows `interval`.
+        Every query is kept in `kline_queries`, so a test can see which ranges were asked."""
+        self.kline_queries.append(dict(params))
         market = self._market(params)
+        interval = params.get("interval", "1m")
+        if interval not in KLINE_INTERVALS_MS:
+            raise BinanceError(400, -1120, "Invalid interval.")
         start = int(params.get("startTime", 0))
-        rows = [r for r in self.klines.get(market.symbol, []) if r[0] >= start]
+        end = int(params.get("endTime", 2**62))
         limit = int(params.get("limit", 500))
+        if not 1 <= limit <= 1000:
+            raise BinanceError(400, -1130, "Data sent for parameter 'limit' is not valid.")
+        rows = [r for r in self.klines.get(market.symbol, []) if start <= r[0] <= end]
+        close_after = KLINE_INTERVALS_MS[interval] - 1
         return [
-            [r[0], *(str(v) for v in r[1:6]), r[0] + 59_999, "0", 0, "0", "0", "0"]
+            [r[0], *(str(v) for v in r[1:6]), r[0] + close_after, "0", 0, "0", "0", "0"]
             for r in rows[:limit]
         ]
 

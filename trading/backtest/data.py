@@ -3,13 +3,17 @@
 CSV columns: `time,open,high,low,close,volume` (SPEC §7); `time` is the bar's open time, ISO-8601
 (`2024-01-01T00:00:00Z`, an offset, or naive meaning UTC) or epoch seconds (milliseconds are
 recognised by their size). Column names are matched without regard to case, and `timestamp`,
-`date` or `datetime` are accepted for `time`; `volume` may be missing.
+`date` or `datetime` are accepted for `time`; `volume` may be missing. Values may be separated by
+`;` instead of `,` (as spreadsheets in many locales save CSV). A file whose times all decrease
+(newest first, as many exports list them) is read in time order; any other disorder, a repeated
+time, or a bar whose high is below its low is refused naming its line.
 """
 
 from __future__ import annotations
 
 import csv
 import io
+import itertools
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -59,9 +63,16 @@ class Ohlcv:
         if not np.isfinite(prices).all() or (prices <= 0).any():
             row = _first_bad_row(self)
             raise DataError(f"row {row}: prices must be finite numbers above zero")
+        if (self.high < self.low).any():
+            row = int(np.flatnonzero(self.high < self.low)[0])
+            raise DataError(
+                f"row {row + 1}: high {self.high[row]:g} is below low {self.low[row]:g}"
+            )
         if n > 1 and (np.diff(self.time) <= 0).any():
             row = int(np.flatnonzero(np.diff(self.time) <= 0)[0]) + 2
-            raise DataError(f"row {row}: times must increase from row to row")
+            raise DataError(
+                f"row {row}: times must increase from row to row (or all decrease: newest first)"
+            )
 
     def datetime_at(self, i: int) -> datetime:
         return datetime.fromtimestamp(int(self.time[i]), tz=UTC)
@@ -152,7 +163,21 @@ def read_csv(source: str | Path | IO[str]) -> Ohlcv:
             return _read_fast(Path(source)) or _read_path(Path(source))
         except OSError as exc:
             raise DataError(f"cannot read {source}: {exc.strerror}") from None
+        except UnicodeDecodeError:
+            raise DataError(_not_utf8(Path(source))) from None
     return _read(source)
+
+
+def _not_utf8(path: Path) -> str:
+    """The first line that is not UTF-8 (a file saved as Latin-1, Windows-1252 or UTF-16)."""
+    with path.open("rb") as handle:
+        for number, raw in enumerate(handle, start=1):
+            try:
+                raw.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                byte = raw[exc.start : exc.start + 1].hex()
+                return f"line {number}: not UTF-8 text (byte 0x{byte}); save the file as UTF-8"
+    return "not UTF-8 text; save the file as UTF-8"
 
 
 def _read_path(path: Path) -> Ohlcv:
@@ -160,10 +185,21 @@ def _read_path(path: Path) -> Ohlcv:
         return _read(handle)
 
 
+def _delimiter(header: str) -> str:
+    """`;` when the header is split by semicolons and has no comma, else `,`."""
+    return ";" if ";" in header and "," not in header else ","
+
+
+def _newest_first(times: TimeArray) -> bool:
+    return len(times) > 1 and bool((np.diff(times) < 0).all())
+
+
 def _read_fast(path: Path) -> Ohlcv | None:
     """numpy's loadtxt for well-formed files; None (use the careful reader) otherwise."""
     with path.open(encoding="utf-8-sig") as handle:
-        header = [name.strip().lower() for name in handle.readline().split(",")]
+        first = handle.readline()
+    delimiter = _delimiter(first)
+    header = [name.strip().lower() for name in first.split(delimiter)]
     columns = {name: i for i, name in enumerate(header)}
     time_col = next((columns[name] for name in TIME_NAMES if name in columns), None)
     if time_col is None or any(name not in columns for name in PRICE_COLUMNS):
@@ -171,7 +207,12 @@ def _read_fast(path: Path) -> Ohlcv | None:
     wanted = [columns[name] for name in PRICE_COLUMNS]
     if "volume" in columns:
         wanted.append(columns["volume"])
-    options: dict[str, Any] = {"delimiter": ",", "skiprows": 1, "comments": None, "ndmin": 1}
+    options: dict[str, Any] = {
+        "delimiter": delimiter,
+        "skiprows": 1,
+        "comments": None,
+        "ndmin": 1,
+    }
     try:
         with path.open(encoding="utf-8-sig") as handle:
             numbers = np.loadtxt(handle, usecols=wanted, dtype=np.float64, **options)
@@ -191,9 +232,11 @@ def _read_fast(path: Path) -> Ohlcv | None:
                 return None  # offsets, fractions: the careful reader
             stamps = np.where(zulu, np.strings.slice(stamps, 0, 19), stamps)
             times = stamps.astype("datetime64[s]").astype(np.int64)
+        if _newest_first(times):
+            times, numbers = times[::-1], numbers[::-1]
         volume = numbers[:, 4] if numbers.shape[1] == 5 else np.zeros(len(numbers))
         return Ohlcv(
-            times,
+            np.ascontiguousarray(times),
             np.ascontiguousarray(numbers[:, 0]),
             np.ascontiguousarray(numbers[:, 1]),
             np.ascontiguousarray(numbers[:, 2]),
@@ -205,11 +248,24 @@ def _read_fast(path: Path) -> Ohlcv | None:
 
 
 def _read(handle: IO[str]) -> Ohlcv:
-    reader = csv.reader(handle)
+    """The careful reader: the csv module, and an error naming the file's line."""
     try:
-        header = [name.strip().lower() for name in next(reader)]
-    except StopIteration:
-        raise DataError("the CSV file is empty") from None
+        return _read_rows(handle)
+    except DataError as exc:
+        # Rows of the data are lines of the file after the header (and are read in file order).
+        text = str(exc)
+        if text.startswith("row "):
+            number, _, rest = text[4:].partition(":")
+            raise DataError(f"line {int(number) + 1}:{rest}") from None
+        raise
+
+
+def _read_rows(handle: IO[str]) -> Ohlcv:
+    first = handle.readline()
+    if not first.strip():
+        raise DataError("the CSV file is empty")
+    reader = csv.reader(itertools.chain([first], handle), delimiter=_delimiter(first))
+    header = [name.strip().lower() for name in next(reader)]
     columns = {name: i for i, name in enumerate(header)}
     time_col = next((columns[name] for name in TIME_NAMES if name in columns), None)
     if time_col is None:
@@ -246,15 +302,13 @@ def _read(handle: IO[str]) -> Ohlcv:
             raise
 
     volume = column("volume") if "volume" in columns else np.zeros(len(rows))
-    try:
-        return Ohlcv(times, column("open"), column("high"), column("low"), column("close"), volume)
-    except DataError as exc:
-        # Rows of the data are lines of the file after the header.
-        text = str(exc)
-        if text.startswith("row "):
-            number, _, rest = text[4:].partition(":")
-            raise DataError(f"line {int(number) + 1}:{rest}") from None
-        raise
+    opens, highs, lows, closes = (column(name) for name in PRICE_COLUMNS)
+    if not _newest_first(times):
+        return Ohlcv(times, opens, highs, lows, closes, volume)
+    # Newest first: checked in the file's order (so an error names the file's line), then turned.
+    Ohlcv(-times, opens, highs, lows, closes, volume)
+    columns_in_time_order = (times, opens, highs, lows, closes, volume)
+    return Ohlcv(*(np.ascontiguousarray(values[::-1]) for values in columns_in_time_order))
 
 
 def _expected() -> str:

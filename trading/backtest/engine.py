@@ -41,7 +41,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from trading.backtest.data import Ohlcv
 from trading.backtest.risk_rules import BacktestRisk
-from trading.bots import BotConfig, BotSpec, order_size, parse_size
+from trading.bots import BotConfig, order_size, parse_size
 from trading.brokers.paper import PaperBroker
 from trading.errors import InvalidRequest
 from trading.levels import Level
@@ -64,13 +64,24 @@ from trading.strategies import registry
 from trading.strategies.base import BUY, IndicatorStrategy
 from trading.views import plain
 
-DEFAULT_SIZE: str = BotSpec.model_fields["size"].default
+# A backtest's default order size is a share of equity, not a new bot's fixed quantity (0.001
+# BTC is 0.4 % of 10,000 at 42,000: a run whose figures barely move). A run that stakes less
+# than 1 % of equity on every entry says so in its report (`report.SMALL_ENTRY_PCT`).
+DEFAULT_SIZE = "10%"
 Progress = Callable[[int, int], None]
 
 
+class TooFewBars(InvalidRequest):
+    """The data is shorter than the strategy's warm-up: no bar could give a signal."""
+
+    def __init__(self, need: int, have: int, label: str) -> None:
+        super().__init__(f"needs at least {need} bars for {label}, the data has {have}")
+        self.need, self.have, self.label = need, have, label
+
+
 class BacktestConfig(BaseModel):
-    """The bot being simulated and its account; defaults are those of a new bot and of the
-    paper broker (fee 10 bps, no slippage, 10,000 of cash)."""
+    """The bot being simulated and its account; defaults are those of the paper broker (fee 10
+    bps, no slippage, 10,000 of cash), and an order size of 10 % of equity (DEFAULT_SIZE)."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -170,6 +181,8 @@ class BacktestResult:
     position: np.ndarray  # signed quantity held at each bar's close
     final_equity: Decimal
     refused: list[tuple[int, str]] = field(default_factory=list)  # (bar, why) orders refused
+    # The largest entry's value as a share of equity when it filled (None: no entry filled)
+    largest_entry_pct: float | None = None
     risk: RiskRules | None = None  # the §6a rules the run applied (None: none)
     # (bar, refusal) of every entry the rules refused, and the kill switch's trip (bar, refusal)
     risk_refusals: list[tuple[int, Refusal]] = field(default_factory=list)
@@ -227,6 +240,7 @@ class _Simulation:
         self.trades: list[BacktestTrade] = []
         self.fills: list[BacktestFill] = []
         self.refused: list[tuple[int, str]] = []
+        self.largest_entry_pct: float | None = None
         # After each bar with fills: (bar, cash incl. realized, signed qty, avg price).
         self.changes: list[tuple[int, float, float, float]] = []
         self.gate = (
@@ -252,10 +266,13 @@ class _Simulation:
             position = self.position
             exposure = position.qty * position.avg_price if position else ZERO
             available = self.equity_cash() - exposure
-            refusal = self.broker.funds_refusal(open_qty, price, fee, available, "")
-            if refusal:
-                self.refused.append((bar, refusal))
+            if self.broker.funds_refusal(open_qty, price, fee, available, ""):
+                why = _funds_refusal(open_qty, price, fee, available)
+                if self.size_kind == "equity_pct" and self.size_value > 90:
+                    why += f"; a size of {plain(self.size_value)}% leaves too little for the fee"
+                self.refused.append((bar, why))
                 return False
+            self.note_entry(open_qty * price)
         before = self.position
         when = self.data.datetime_at(bar)
         if self.gate is not None:  # the closes held before this fill (its own, at a close)
@@ -311,6 +328,12 @@ class _Simulation:
             if reason == "stop_loss":
                 self.gate.stopped(bar)
         return True
+
+    def note_entry(self, notional: Decimal) -> None:
+        equity = self.equity_cash()
+        if equity > 0:
+            share = float(notional / equity) * 100
+            self.largest_entry_pct = max(share, self.largest_entry_pct or 0.0)
 
     # ------------------------------------------------------------ bars
 
@@ -429,6 +452,22 @@ class _Simulation:
             self.fill(last, side, self.position.qty, ZERO, ref, "end_of_data")
 
 
+def _funds_refusal(qty: Decimal, price: Decimal, fee: Decimal, available: Decimal) -> str:
+    """The paper broker's refusal, with the figures a trader checks: `cash 10,000.00 <
+    notional 42,000.00 + fee 42.00`."""
+    notional = qty * price
+    return (
+        f"insufficient balance: cash {max(available, ZERO):,.2f} < notional {notional:,.2f} "
+        f"+ fee {fee:,.2f} ({plain(qty)} at {plain(price)})"
+    )
+
+
+def strategy_label(name: str, params: dict[str, Any]) -> str:
+    """`rsi(14)`, `macd(12, 26, 9)`: the strategy with its lengths (its integer parameters)."""
+    lengths = [str(v) for v in params.values() if isinstance(v, int) and not isinstance(v, bool)]
+    return f"{name}({', '.join(lengths)})" if lengths else name
+
+
 def backtestable() -> list[str]:
     """Strategies with a rule to replay (every one but the pass-through `signal`)."""
     return [
@@ -465,6 +504,9 @@ def run_backtest(
     config = config or BacktestConfig()
     rule = _strategy(strategy, params)
     n = len(data)
+    if n < rule.warmup:
+        label = strategy_label(rule.name, rule.params.model_dump(mode="json"))
+        raise TooFewBars(rule.warmup, n, label)
     signals = rule.signals(data.close)
     events = np.flatnonzero(signals)
     sim = _Simulation(data, config, risk)
@@ -492,6 +534,7 @@ def run_backtest(
         position=position,
         final_equity=sim.equity_cash(),
         refused=sim.refused,
+        largest_entry_pct=sim.largest_entry_pct,
         **_risk_fields(sim.gate),
     )
 

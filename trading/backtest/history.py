@@ -20,7 +20,7 @@ from trading.strategies import registry
 from trading.strategies.base import IndicatorStrategy
 from trading.symbols import normalize_symbol
 
-SAMPLE = Path(__file__).resolve().parents[2] / "samples" / "btcusdt_1h.csv"
+SAMPLE = Path(__file__).resolve().parents[2] / "samples" / "synthetic_btcusdt_1h.csv"
 MIN_BARS = 50
 CONFIG_KEYS = {
     "size": "size",

@@ -11,9 +11,11 @@ Definitions (all from the equity at each bar's close, cash plus open PnL, after 
 * win rate: trades with PnL > 0 among closed trades; profit factor: gross profit / gross loss
   (None when there is no losing trade);
 * exposure: share of bars that close with a position open;
-* refused orders: orders the balance could not pay for; with risk rules (SPEC §6a), `refused`
-  counts the entries each rule refused (every rule set, 0 included; those the tripped
-  `max_drawdown` kill switch refused count as `max_drawdown`), apart from those.
+* refused orders: orders the balance could not pay for, and why the first one was
+  (`refused_reason`: `cash 10,000.00 < notional 12,000.00 + fee 12.00`); with risk rules (SPEC
+  §6a), `refused` counts the entries each rule refused (every rule set, 0 included; those the
+  tripped `max_drawdown` kill switch refused count as `max_drawdown`), apart from those;
+* warnings: what makes the figures misleading, e.g. every entry staking under 1 % of equity.
 """
 
 from __future__ import annotations
@@ -28,6 +30,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from trading.views import plain
+
+SMALL_ENTRY_PCT = 1.0  # entries below this share of equity barely move the figures
 
 if TYPE_CHECKING:
     from trading.backtest.engine import BacktestResult
@@ -60,6 +64,9 @@ class Report:
     risk: dict[str, str] | None = None  # the rules as given (`RiskRules.to_json`); None: none
     refused: dict[str, int] | None = None  # entries refused per rule (with `risk` only)
     kill_switch: datetime | None = None  # when `max_drawdown` tripped it
+    refused_reason: str | None = None  # the first refused order: when, and why
+    largest_entry_pct: float | None = None  # the largest entry's share of equity
+    warnings: tuple[str, ...] = ()
 
     def as_json(self) -> dict[str, Any]:
         def num(value: float | None, digits: int = 4) -> float | None:
@@ -86,6 +93,9 @@ class Report:
             "exposure_pct": num(self.exposure_pct),
             "fees": plain(self.fees),
             "refused_orders": self.refused_orders,
+            "refused_reason": self.refused_reason,
+            "largest_entry_pct": num(self.largest_entry_pct),
+            "warnings": list(self.warnings),
         }
         if self.risk is not None:  # keys only a run with risk rules has
             figures["risk"] = self.risk
@@ -126,6 +136,13 @@ class Report:
             rows.append(("Kill switch", f"tripped {self.kill_switch:%Y-%m-%d %H:%M} UTC"))
         return rows
 
+    def refused_text(self) -> str:
+        """`3 orders refused, the first 2024-01-05 14:00: insufficient balance: cash …`."""
+        if not self.refused_orders:
+            return "no order refused"
+        orders = "order" if self.refused_orders == 1 else "orders"
+        return f"{self.refused_orders} {orders} refused, the first {self.refused_reason}"
+
     def profit_factor_text(self) -> str:
         if self.profit_factor is not None:
             return f"{self.profit_factor:.2f}"
@@ -145,6 +162,8 @@ class Report:
             f"{self.trades} trades · win {_pct(self.win_rate_pct, signed=False)} · "
             f"PF {self.profit_factor_text()} · exposure {_pct(self.exposure_pct, signed=False)}",
             f"Size {html.escape(self.size)} · fees {_money(self.fees)}",
+            *([html.escape(self.refused_text())] if self.refused_orders else []),
+            *(f"⚠️ {html.escape(warning)}" for warning in self.warnings),
         ]
         if note:
             lines.append(html.escape(note))
@@ -171,6 +190,23 @@ def _pct(value: float | None, signed: bool = True) -> str:
 
 def _ratio(value: float | None) -> str:
     return "–" if value is None or not math.isfinite(value) else f"{value:.2f}"
+
+
+def _warnings(result: BacktestResult) -> tuple[str, ...]:
+    largest = result.largest_entry_pct
+    if largest is not None and largest < SMALL_ENTRY_PCT:
+        return (
+            f"every entry staked under {SMALL_ENTRY_PCT:g}% of equity (at most {largest:.2f}%, "
+            f"size {result.config.size}): the figures barely move; try a size like 10%",
+        )
+    return ()
+
+
+def _refused_reason(result: BacktestResult) -> str | None:
+    if not result.refused:
+        return None
+    bar, why = result.refused[0]
+    return f"{result.data.datetime_at(bar):%Y-%m-%d %H:%M}: {why}"
 
 
 def build_report(result: BacktestResult) -> Report:
@@ -236,4 +272,7 @@ def build_report(result: BacktestResult) -> Report:
         risk=result.risk.to_json() if result.risk is not None else None,
         refused=dict(result.risk_counts) if result.risk is not None else None,
         kill_switch=data.datetime_at(result.kill_switch[0]) if result.kill_switch else None,
+        refused_reason=_refused_reason(result),
+        largest_entry_pct=result.largest_entry_pct,
+        warnings=_warnings(result),
     )
