@@ -32,6 +32,7 @@ from trading.events import EventBus
 from trading.intake import RateLimits, WebhookIntake
 from trading.monitor import Monitor, MonitorConfig, TickerSource, TickerStream
 from trading.ports import Stores
+from trading.price_feed import PriceFeed, exchange_feed, require_exchange
 from trading.ratelimit import Limiter, TokenBuckets
 from trading.recovery import AlertRecovery
 from trading.reports import ReportService
@@ -65,6 +66,7 @@ class Assembly:
     intake: WebhookIntake | None = None
     recovery: AlertRecovery | None = None
     monitor: Monitor | None = None
+    price_feed: PriceFeed | None = None  # TRADEBOT_PRICE_FEED=ccxt, where the monitor runs
 
     @property
     def web(self) -> WebConfig:
@@ -132,8 +134,13 @@ def assemble(
             require_client_cert=settings.webhook_require_client_cert,
         )
         recovery = AlertRecovery(trading, events, stores=stores, approvals=approvals)
+    feed = None
+    if settings.price_feed == "ccxt" and (webhooks or monitor):
+        require_exchange(ccxt_config(settings))  # even where the feed runs elsewhere
     if monitor:
         tickers = broker if isinstance(broker, TickerSource | TickerStream) else None
+        if settings.price_feed == "ccxt":
+            feed = tickers = build_price_feed(settings, broker, stores)
         watcher = Monitor(trading, events, monitor_config(settings), stores=stores, tickers=tickers)
         trading.watcher = watcher  # alert prices and position changes reach it
     return Assembly(
@@ -157,6 +164,7 @@ def assemble(
         intake=intake,
         recovery=recovery,
         monitor=watcher,
+        price_feed=feed,
     )
 
 
@@ -218,6 +226,38 @@ def build_limiter(settings: Settings, metrics: Metrics) -> Limiter:
     )
 
 
+def build_price_feed(settings: Settings, broker: BaseBroker, stores: Stores) -> PriceFeed:
+    """The live price feed (`trading.price_feed`): through the broker when it is the ccxt
+    exchange already, else a key-less client of the same exchange."""
+
+    async def symbols() -> set[str]:
+        bots = await stores.bots.list_bots()
+        return {s for bot in bots for s in bot.symbols} | set(await stores.positions.open_symbols())
+
+    # The ccxt broker is that exchange already: one client, one rate limit.
+    shared = broker if settings.broker == "ccxt" and isinstance(broker, TickerSource) else None
+    return exchange_feed(
+        ccxt_config(settings),
+        broker=shared,  # type: ignore[arg-type]
+        symbols=symbols,
+        refresh=settings.monitor_resync_interval,
+        max_age=settings.price_max_age,
+    )
+
+
+def ccxt_config(settings: Settings) -> CcxtConfig:
+    """`TRADEBOT_CCXT_*` as the ccxt broker and the price feed take them."""
+    return CcxtConfig(
+        exchange=settings.ccxt_exchange,
+        api_key=settings.ccxt_api_key.get_secret_value(),
+        secret=settings.ccxt_secret.get_secret_value(),
+        password=settings.ccxt_password.get_secret_value(),
+        sandbox=settings.ccxt_sandbox,
+        api_url=settings.ccxt_api_url,
+        options=settings.ccxt_options,
+    )
+
+
 def build_broker(settings: Settings, ledger: PaperLedger) -> BaseBroker:
     """The broker the settings name; the paper broker keeps its account in `ledger` (one per
     process: it caches what it has read)."""
@@ -227,15 +267,7 @@ def build_broker(settings: Settings, ledger: PaperLedger) -> BaseBroker:
         fee_bps=settings.paper_fee_bps,
         slippage_bps=settings.paper_slippage_bps,
         initial_balance=settings.paper_balance,
-        ccxt=CcxtConfig(
-            exchange=settings.ccxt_exchange,
-            api_key=settings.ccxt_api_key.get_secret_value(),
-            secret=settings.ccxt_secret.get_secret_value(),
-            password=settings.ccxt_password.get_secret_value(),
-            sandbox=settings.ccxt_sandbox,
-            api_url=settings.ccxt_api_url,
-            options=settings.ccxt_options,
-        ),
+        ccxt=ccxt_config(settings),
     )
 
 

@@ -18,31 +18,37 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING, Any
 
-from aiogram import Bot
 from aiohttp import web
 
 from bot.assembly import assemble
 from bot.config import Settings
 from bot.resources import ASSEMBLY, broker_context, database_context, install
 from bot.retention import equity_context
-from bot.telegram_runtime import make_telegram_bot
-from handlers.telegram.notifier import TelegramNotifier
 from handlers.web import health
 from handlers.web.keys import EVENTS, STATUS
 from trading.brokers.base import BaseBroker
 from trading.monitor import Monitor
 
+if TYPE_CHECKING:  # aiogram is imported only where Telegram is on (it costs ~165 MB)
+    from aiogram import Bot
+
 log = logging.getLogger(__name__)
 
 MONITOR = web.AppKey("monitor", Monitor)
-NOTIFIER_TELEGRAM = web.AppKey("monitor_notifier_telegram", Bot)
+NOTIFIER_TELEGRAM: web.AppKey[Bot] = web.AppKey("monitor_notifier_telegram")
 
 
 def setup_monitor(app: web.Application) -> None:
-    """Run the assembly's monitor in this app (none: say where it runs instead)."""
+    """Run the assembly's monitor in this app (none: say where it runs instead), and its price
+    feed with it (`TRADEBOT_PRICE_FEED=ccxt`)."""
     status = app[STATUS]
-    monitor = app[ASSEMBLY].monitor
+    assembly = app[ASSEMBLY]
+    monitor = assembly.monitor
+    status.prices = prices_status(assembly.settings, monitor)
+    if assembly.price_feed is not None and monitor is not None:
+        status.prices_probe = assembly.price_feed.health
     if monitor is None:
         status.monitor = {
             "status": "off",
@@ -71,6 +77,24 @@ async def _monitor(app: web.Application) -> AsyncIterator[None]:
         with contextlib.suppress(asyncio.CancelledError):
             await task
         await monitor.close()
+        feed = app[ASSEMBLY].price_feed
+        if feed is not None:
+            await feed.close()
+
+
+def prices_status(settings: Settings, monitor: Monitor | None) -> dict[str, Any]:
+    """`/health`'s `prices` check where no feed runs in this process: where prices come from."""
+    if settings.price_feed == "ccxt":
+        return {
+            "status": "off",
+            "source": f"ccxt:{settings.ccxt_exchange.strip().lower()}",
+            "detail": "the price feed runs with the position monitor, not in this process "
+            "(`tradebot monitor`)",
+        }
+    detail = "prices come with alerts (TRADEBOT_PRICE_FEED=alerts)"
+    if monitor is not None and monitor.tickers is not None:
+        detail += f" and the {settings.broker} broker's tickers"
+    return {"status": "ok", "source": "alerts", "detail": detail}
 
 
 # ---------------------------------------------------------------- `tradebot monitor`
@@ -104,6 +128,9 @@ async def _notifications(app: web.Application) -> AsyncIterator[None]:
         status.telegram = {"status": "off", "detail": "TRADEBOT_TELEGRAM_TOKEN is empty"}
         yield
         return
+    from bot.telegram_runtime import make_telegram_bot
+    from handlers.telegram.notifier import TelegramNotifier
+
     telegram = telegram or make_telegram_bot(assembly.settings)
     notifier = TelegramNotifier(telegram, assembly.access.recipients)
     await notifier.start()
@@ -117,10 +144,12 @@ async def _notifications(app: web.Application) -> AsyncIterator[None]:
             await telegram.session.close()
 
 
-def run_monitor(settings: Settings) -> None:
-    """`tradebot monitor`: serve /health on TRADEBOT_HOST:TRADEBOT_PORT until interrupted."""
+def run_monitor(settings: Settings, app: web.Application | None = None) -> None:
+    """`tradebot monitor`: serve /health on TRADEBOT_HOST:TRADEBOT_PORT until interrupted. `app`:
+    built beforehand (`create_monitor_app`), so that a bad setting (a TradingError naming it)
+    stops the command before anything else is done."""
     web.run_app(
-        create_monitor_app(settings),
+        app or create_monitor_app(settings),
         host=settings.host,
         port=settings.port,
         print=None,

@@ -160,6 +160,11 @@ class SqlPositionStore:
     async def open_positions_of(self, bot_id: int) -> list[str]:
         return await CurrentPosition.filter(bot_id=bot_id).values_list("symbol", flat=True)  # type: ignore[return-value]
 
+    async def open_symbols(self) -> list[str]:
+        """Every symbol with an open position, once each (one indexed query)."""
+        rows = await CurrentPosition.all().distinct().values_list("symbol", flat=True)
+        return sorted({str(symbol) for symbol in rows})
+
     async def list_positions(
         self, bot_name: str | None = None, position_id: int | None = None
     ) -> list[PositionView]:

@@ -8,12 +8,17 @@ from typing import Any
 
 class Status:
     """`telegram` is set by the Telegram runtime; `monitor` is read live from the monitor when
-    one runs in this process (`monitor_probe`), else it says why there is none."""
+    one runs in this process (`monitor_probe`), else it says why there is none; `prices` says
+    where prices come from (live from the price feed when it runs here)."""
 
     def __init__(self) -> None:
         self.telegram: dict[str, str] = {"status": "off", "detail": "no token"}
         self._monitor: dict[str, Any] = {"status": "off", "detail": "no position monitor"}
         self.monitor_probe: Callable[[], dict[str, Any]] | None = None
+        # Where prices come from (`TRADEBOT_PRICE_FEED`): set where the monitor is set up, read
+        # live from the price feed when it runs in this process (`prices_probe`).
+        self._prices: dict[str, Any] = {"status": "ok", "source": "alerts"}
+        self.prices_probe: Callable[[], dict[str, Any]] | None = None
 
     @property
     def monitor(self) -> dict[str, Any]:
@@ -25,3 +30,14 @@ class Status:
     def monitor(self, value: dict[str, Any]) -> None:
         self._monitor = value
         self.monitor_probe = None
+
+    @property
+    def prices(self) -> dict[str, Any]:
+        if self.prices_probe is not None:
+            return self.prices_probe()
+        return self._prices
+
+    @prices.setter
+    def prices(self, value: dict[str, Any]) -> None:
+        self._prices = value
+        self.prices_probe = None

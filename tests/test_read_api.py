@@ -89,7 +89,8 @@ async def test_health_reports_db_broker_telegram_monitor(world: World) -> None:
     assert body["checks"]["db"]["status"] == "ok"
     assert body["checks"]["broker"]["status"] == "ok"
     assert body["checks"]["telegram"]["status"] == "off"
-    assert set(body["checks"]) == {"db", "broker", "telegram", "monitor"}
+    assert set(body["checks"]) == {"db", "broker", "telegram", "monitor", "prices"}
+    assert body["checks"]["prices"]["source"] == "alerts"
 
 
 async def test_health_is_down_503_when_the_database_is_gone(world: World) -> None:

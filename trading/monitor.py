@@ -140,6 +140,7 @@ class Monitor:
         self.restarts = 0
         self.last_error = ""
         self.source_error = ""
+        self._source_failed_at: float | None = None
         self.closes = 0
         self.last_trigger_ms: float | None = None  # tick -> closing order stored, last trigger
 
@@ -367,7 +368,9 @@ class Monitor:
     async def _poll_tickers(self) -> None:
         source = self.tickers
         symbols = self.index.symbols()
-        if source is None or not symbols:
+        # A price feed (`trading.price_feed`) also quotes symbols no stop watches (bots', and
+        # positions without levels): it is polled even when the index is empty.
+        if source is None or not (symbols or getattr(source, "quotes_unwatched", False)):
             return
         if isinstance(source, TickerStream):
             self._follow_stream(source, symbols)
@@ -375,9 +378,16 @@ class Monitor:
         try:
             quotes = await source.fetch_tickers(symbols)
         except TradingError as exc:
+            if not self.source_error:  # logged once per outage, not once per poll
+                self._source_failed_at = time.monotonic()
+                log.warning("ticker poll failed: %s (retrying every pass)", exc.user_message)
             self.source_error = f"tickers: {exc.user_message}"
-            log.warning("ticker poll failed: %s", exc.user_message)
             return
+        if self.source_error:
+            log.warning(
+                "tickers answer again after %.0f s",
+                time.monotonic() - (self._source_failed_at or time.monotonic()),
+            )
         self.source_error = ""
         await self._take_tickers(quotes)
 

@@ -13,7 +13,11 @@ routes = web.RouteTableDef()
 async def health(request: web.Request) -> web.Response:
     status = request.app[STATUS]
     result = await request.app[CONTROL].health(
-        {"telegram": dict(status.telegram), "monitor": dict(status.monitor)}
+        {
+            "telegram": dict(status.telegram),
+            "monitor": dict(status.monitor),
+            "prices": dict(status.prices),  # where prices come from (TRADEBOT_PRICE_FEED)
+        }
     )
     return web.json_response(
         {"status": result.overall, "checks": result.checks},
