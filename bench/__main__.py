@@ -7,8 +7,9 @@ skip that and time tradebot alone.
 
 The webhook load bench needs the `wrk` binary (Debian: `apt-get install wrk`); without it that
 part is skipped with a note. TRADEBOT_BENCH_WRK_DURATION (seconds per wrk run, 10) shortens it
-for a quick try. The run exits 1 when the product answered a 5xx under load or an executed alert
-does not have exactly one order.
+for a quick try. The idle-memory part (`bench/idle_memory.py`) reads /proc and is skipped with a
+note elsewhere than on Linux. The run exits 1 when the product answered a 5xx under load or an
+executed alert does not have exactly one order.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import os
 import subprocess
 import sys
 
-from bench import backtest_bench, indicators_bench, monitor_bench, webhook_bench
+from bench import backtest_bench, idle_memory, indicators_bench, monitor_bench, webhook_bench
 
 PEER = "backtesting==0.6.6"  # the version the figures in docs/benchmarks.md were taken with
 
@@ -43,6 +44,9 @@ def main() -> None:
     print()
     print("== position monitor: one tick with 1,000 / 10,000 / 100,000 open positions ==")
     monitor_bench.run()
+    print()
+    print("== idle memory: tradebot serve with 0 and 10,000 open positions, Telegram off / on ==")
+    idle_memory.run([])
     print()
     print("== webhook load: wrk at concurrency 16 and 64, product and references ==")
     if not webhook_bench.run():

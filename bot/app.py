@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING
 
-from aiogram import Bot
 from aiohttp import web
 
 from bot.assembly import assemble
@@ -18,12 +18,14 @@ from bot.logs import install_redaction, settings_secrets
 from bot.monitor_runtime import setup_monitor
 from bot.resources import ASSEMBLY, broker_context, database_context, install
 from bot.retention import equity_context, retention_context
-from bot.telegram_runtime import TELEGRAM_BOT, setup_telegram
 from handlers.web import api, health, tradingview
-from handlers.web.keys import EVENTS, INTAKE, TRADING
+from handlers.web.keys import EVENTS, INTAKE, STATUS, TRADING
 from trading.brokers.base import BaseBroker
 from trading.errors import TradingError
 from trading.events import ErrorEvent
+
+if TYPE_CHECKING:
+    from aiogram import Bot
 
 log = logging.getLogger(__name__)
 
@@ -41,12 +43,10 @@ def create_app(
         app,
         assemble(settings, broker=broker, webhooks=True, monitor=settings.monitor_enabled),
     )
-    if telegram is not None:
-        app[TELEGRAM_BOT] = telegram
 
     app.cleanup_ctx.append(database_context)
     app.cleanup_ctx.append(broker_context)
-    setup_telegram(app)
+    setup_chat(app, telegram)
     # After Telegram: on shutdown the monitor stops (its last closes reported) before Telegram.
     setup_monitor(app)
     app.cleanup_ctx.append(reconcile_context)
@@ -59,6 +59,22 @@ def create_app(
     app.add_routes(api.routes)
     app.add_routes(health.routes)
     return app
+
+
+def setup_chat(app: web.Application, telegram: Bot | None) -> None:
+    """Telegram when a token is set (or a Bot is given). aiogram and the chat's handlers are
+    imported only then: they add ~120 MB resident (aiogram's Bot API types), more than the rest
+    of an idle server (`docs/benchmarks.md`, "Idle memory")."""
+    settings = app[ASSEMBLY].settings
+    if telegram is None and not settings.telegram_enabled:
+        app[STATUS].telegram = {"status": "off", "detail": "TRADEBOT_TELEGRAM_TOKEN is empty"}
+        log.info("telegram off: TRADEBOT_TELEGRAM_TOKEN is empty")
+        return
+    from bot.telegram_runtime import TELEGRAM_BOT, setup_telegram
+
+    if telegram is not None:
+        app[TELEGRAM_BOT] = telegram
+    setup_telegram(app)
 
 
 async def reconcile_context(app: web.Application) -> AsyncIterator[None]:

@@ -1,10 +1,11 @@
 """Telegram inside the web server's process and loop: the Bot, the dispatcher, the notifier, and
 either long polling (default) or the `/telegram/webhook` route.
 
-`setup_telegram(app)` is called by `create_app` before the app is frozen: it builds everything
-and adds the route and a cleanup context. Start-up never waits for Telegram: connecting
-(getMe, setMyCommands, setWebhook or deleteWebhook + polling) runs in the background with
-retries, so webhooks and trading work while Telegram is unreachable, and `/health` says so.
+`setup_telegram(app)` is called by `create_app` before the app is frozen, when Telegram is on: it
+builds everything and adds the route and a cleanup context. Only then is this module (and with
+it aiogram, ~120 MB resident) imported. Start-up never waits for Telegram: connecting (getMe,
+setMyCommands, setWebhook or deleteWebhook + polling) runs in the background with retries, so
+webhooks and trading work while Telegram is unreachable, and `/health` says so.
 """
 
 from __future__ import annotations
@@ -310,14 +311,12 @@ def telegram_services(assembly: Assembly, status: Status) -> dict[str, Any]:
 
 
 def setup_telegram(app: web.Application) -> None:
+    """Telegram on: a token is set, or a Bot given (`app[TELEGRAM_BOT]`). `create_app` calls it
+    only then (`bot.app.setup_chat`), so a server without Telegram never imports aiogram."""
     assembly = app[ASSEMBLY]
     settings = assembly.settings
     status = app[STATUS]
     given = app.get(TELEGRAM_BOT)
-    if given is None and not settings.telegram_enabled:
-        status.telegram = {"status": "off", "detail": "TRADEBOT_TELEGRAM_TOKEN is empty"}
-        log.info("telegram off: TRADEBOT_TELEGRAM_TOKEN is empty")
-        return
     runtime = TelegramRuntime(
         settings=settings,
         telegram=given or make_telegram_bot(settings),

@@ -18,6 +18,9 @@ Conventions shared by every function:
   ``TA_BAD_PARAM`` exception.
 * ``NaN`` values in the input are passed through to TA-Lib unchanged (its Python wrapper
   skips *leading* NaNs, which makes chaining indicators work, e.g. ``rsi(sma(x, 5))``).
+
+TA-Lib is imported inside each function, on first use: a server whose bots all trade on
+webhook signals never loads it (nor pandas, which TA-Lib imports whenever it is installed).
 """
 
 from __future__ import annotations
@@ -30,7 +33,6 @@ from typing import Final
 
 import numpy as np
 import numpy.typing as npt
-import talib
 
 __all__ = [
     "BOLLINGER_K_MAX",
@@ -176,6 +178,8 @@ def rsi(close: Iterable[float] | npt.ArrayLike, period: int = 14) -> FloatArray:
     arr = _as_float64(close)
     if arr.size == 0:
         return arr.copy()
+    import talib
+
     out: FloatArray = talib.RSI(arr, timeperiod=p)
     return out
 
@@ -190,6 +194,8 @@ def sma(close: Iterable[float] | npt.ArrayLike, period: int) -> FloatArray:
     arr = _as_float64(close)
     if arr.size == 0:
         return arr.copy()
+    import talib
+
     out: FloatArray = talib.SMA(arr, timeperiod=p)
     return out
 
@@ -206,6 +212,8 @@ def ema(close: Iterable[float] | npt.ArrayLike, period: int) -> FloatArray:
     arr = _as_float64(close)
     if arr.size == 0:
         return arr.copy()
+    import talib
+
     out: FloatArray = talib.EMA(arr, timeperiod=p)
     return out
 
@@ -234,6 +242,8 @@ def macd(
     arr = _as_float64(close)
     if arr.size == 0:
         return arr.copy(), arr.copy(), arr.copy()
+    import talib
+
     line, sig, hist = talib.MACD(arr, fastperiod=f, slowperiod=s, signalperiod=g)
     return line, sig, hist
 
@@ -255,5 +265,7 @@ def bollinger(
     arr = _as_float64(close)
     if arr.size == 0:
         return arr.copy(), arr.copy(), arr.copy()
+    import talib
+
     upper, middle, lower = talib.BBANDS(arr, timeperiod=p, nbdevup=kk, nbdevdn=kk, matype=0)
     return upper, middle, lower
