@@ -24,7 +24,6 @@ from handlers.telegram.security import ROTATE_KEY, AwaitingCode, ask_code, code_
 from trading.access import Actor, Role
 from trading.bots import BotConfig
 from trading.control import EDITABLE, ControlService, spec_of
-from trading.templates import alert_template
 from trading.totp import SecondFactor
 
 log = logging.getLogger(__name__)
@@ -114,7 +113,7 @@ async def template_button(
     query: CallbackQuery, callback_data: BotCb, control: ControlService
 ) -> None:
     bot = await control.bot_by_id(callback_data.id)
-    await query.message.answer(format_webhook(control.view(bot), alert_template(bot)))  # type: ignore[union-attr]
+    await query.message.answer(format_webhook(control.view(bot), bot))  # type: ignore[union-attr]
     await query.answer()
 
 
@@ -125,7 +124,7 @@ async def template_command(
         await message.answer("Which bot? <code>/alerttemplate NAME</code>")
         return
     bot = await control.bot(command.args)
-    await message.answer(format_webhook(control.view(bot), alert_template(bot)))
+    await message.answer(format_webhook(control.view(bot), bot))
 
 
 async def ask_delete(query: CallbackQuery, callback_data: BotCb, control: ControlService) -> None:
@@ -179,7 +178,7 @@ async def rotate(
     ):
         return
     bot = await control.rotate_key(actor, callback_data.id)
-    await query.message.edit_text(format_webhook(control.view(bot), alert_template(bot)))  # type: ignore[union-attr]
+    await query.message.edit_text(format_webhook(control.view(bot), bot))  # type: ignore[union-attr]
     await query.answer("New key")
 
 
@@ -194,7 +193,7 @@ async def rotate_with_code(
     if params is None:
         return
     bot = await control.rotate_key(actor, int(params["bot_id"]))
-    await message.answer(format_webhook(control.view(bot), alert_template(bot)))
+    await message.answer(format_webhook(control.view(bot), bot))
 
 
 async def post_here(

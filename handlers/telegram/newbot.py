@@ -19,7 +19,6 @@ from trading.access import Actor
 from trading.bots import BotSpec
 from trading.control import ControlService, check_field
 from trading.errors import InvalidRequest, NotFound
-from trading.templates import alert_template
 
 OWNER = {"role": "owner"}
 STEPS = 7
@@ -146,7 +145,7 @@ async def _stops(
     await target.answer(
         f"✅ Bot <b>{escape(bot.name)}</b> created.\n"
         "Paste the URL into the TradingView alert's Webhook URL and the message below as "
-        "its Message.\n\n" + format_webhook(control.view(bot), alert_template(bot))
+        "its Message.\n\n" + format_webhook(control.view(bot), bot)
     )
 
 

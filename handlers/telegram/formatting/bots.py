@@ -7,6 +7,7 @@ from html import escape
 from handlers.telegram.formatting.figures import price, qty
 from handlers.telegram.formatting.lists import MAX_ROWS, more
 from trading.bots import BotConfig
+from trading.templates import alert_kind, alert_template
 from trading.views import BotView, PositionView
 
 
@@ -58,8 +59,11 @@ def format_bot_card(view: BotView, positions: list[PositionView], chat: str = ""
     return "\n".join(lines)
 
 
-def format_webhook(view: BotView, template: str) -> str:
+def format_webhook(view: BotView, bot: BotConfig) -> str:
+    """The webhook URL, which TradingView alert to make for the bot's strategy and the message
+    to paste."""
     return (
         f"🔗 <b>{escape(view.name)}</b> webhook URL:\n<code>{escape(view.webhook_url)}</code>\n\n"
-        f"📋 TradingView alert message:\n<pre>{escape(template)}</pre>"
+        f"{escape(alert_kind(bot))}\n"
+        f"📋 TradingView alert message:\n<pre>{escape(alert_template(bot))}</pre>"
     )
