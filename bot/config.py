@@ -11,12 +11,14 @@ import json
 import re
 import secrets
 from decimal import Decimal
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict, SettingsError
 
 ENV_PREFIX = "TRADEBOT_"
+LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR"]
+LOG_LEVELS = get_args(LogLevel)
 
 
 class ConfigError(Exception):
@@ -38,84 +40,203 @@ class Settings(BaseSettings):
         validate_default=True,
     )
 
-    database_url: str = "sqlite://data/tradebot.sqlite3"
-    # Loopback by default: the container image sets 0.0.0.0; on a host a reverse proxy fronts it.
-    host: str = "127.0.0.1"
-    port: int = Field(default=8080, ge=1, le=65535)
-    public_url: str = ""
-
-    telegram_token: SecretStr = SecretStr("")
-    telegram_api_url: str = "https://api.telegram.org"
-    telegram_mode: Literal["polling", "webhook"] = "polling"
-    telegram_webhook_secret: SecretStr = Field(
-        default_factory=lambda: SecretStr(secrets.token_urlsafe(32))
+    database_url: str = Field(
+        "sqlite://data/tradebot.sqlite3",
+        description="The database: sqlite://PATH (relative to the working directory) or "
+        "postgres://USER:PASSWORD@HOST:5432/NAME. Create or upgrade it with `tradebot migrate`.",
     )
-    telegram_admins: Annotated[list[int], NoDecode] = Field(default_factory=list)
+    host: str = Field(
+        "127.0.0.1",
+        description="Address the web server listens on. Loopback by default: a reverse proxy on "
+        "the same host forwards to it (deploy/README.md); the container image sets 0.0.0.0.",
+    )
+    port: int = Field(8080, ge=1, le=65535, description="Port the web server listens on.")
+    public_url: str = Field(
+        "",
+        description="The server's public base URL (https://bot.example.com) behind the proxy: "
+        "webhook URLs shown to users and Telegram's webhook mode use it.",
+    )
 
-    api_token: SecretStr = SecretStr("")
+    telegram_token: SecretStr = Field(
+        SecretStr(""), description="Telegram bot token from @BotFather; empty: Telegram off."
+    )
+    telegram_api_url: str = Field(
+        "https://api.telegram.org",
+        description="Bot API server (a local Bot API server, or a stand-in for tests).",
+    )
+    telegram_mode: Literal["polling", "webhook"] = Field(
+        "polling",
+        description="How updates arrive: polling, or webhook (needs TRADEBOT_PUBLIC_URL).",
+    )
+    telegram_webhook_secret: SecretStr = Field(
+        default_factory=lambda: SecretStr(secrets.token_urlsafe(32)),
+        description="Checked against X-Telegram-Bot-Api-Secret-Token in webhook mode; unset: a "
+        "random one at each start.",
+    )
+    telegram_admins: Annotated[list[int], NoDecode] = Field(
+        default_factory=list,
+        description="Comma-separated Telegram user ids of the owners; others get answers only "
+        "once an owner grants them a role.",
+    )
 
-    broker: Literal["paper", "ccxt"] = "paper"
-    paper_fee_bps: Decimal = Field(default=Decimal("10"), ge=0, le=1000)
-    paper_slippage_bps: Decimal = Field(default=Decimal("0"), ge=0, le=1000)
-    paper_balance: Decimal = Field(default=Decimal("10000"), ge=0)
+    api_token: SecretStr = Field(
+        SecretStr(""),
+        description="Bearer token of the read API (GET /bots, /positions, /trades, /stats, "
+        "/risk); empty: the read API is off (404).",
+    )
 
-    ccxt_exchange: str = ""
-    ccxt_api_key: SecretStr = SecretStr("")
-    ccxt_secret: SecretStr = SecretStr("")
-    ccxt_password: SecretStr = SecretStr("")
-    ccxt_sandbox: bool = False
-    ccxt_api_url: str = ""
-    ccxt_options: Annotated[dict[str, Any], NoDecode] = Field(default_factory=dict)
+    broker: Literal["paper", "ccxt"] = Field(
+        "paper",
+        description="Where orders go: paper (simulated fills, no keys) or ccxt (a real "
+        "exchange: set TRADEBOT_CCXT_EXCHANGE and its keys).",
+    )
+    paper_fee_bps: Decimal = Field(
+        Decimal("10"), ge=0, le=1000, description="Paper fills: fee on each fill's notional, bps."
+    )
+    paper_slippage_bps: Decimal = Field(
+        Decimal("0"), ge=0, le=1000, description="Paper fills: slippage against the price, bps."
+    )
+    paper_balance: Decimal = Field(
+        Decimal("10000"), ge=0, description="Paper account: starting balance per quote currency."
+    )
 
-    # Where prices come from besides alerts: `alerts` (only alerts) or `ccxt` (the public tickers
-    # of TRADEBOT_CCXT_EXCHANGE for every symbol with a bot or a position; no keys needed).
-    price_feed: Literal["alerts", "ccxt"] = "alerts"
+    ccxt_exchange: str = Field(
+        "", description="ccxt exchange id (binance, kraken, ...) for the ccxt broker and feed."
+    )
+    ccxt_api_key: SecretStr = Field(SecretStr(""), description="Exchange API key.")
+    ccxt_secret: SecretStr = Field(SecretStr(""), description="Exchange API secret.")
+    ccxt_password: SecretStr = Field(
+        SecretStr(""), description="Exchange API passphrase, where the exchange has one."
+    )
+    ccxt_sandbox: bool = Field(False, description="Use the exchange's sandbox (test) endpoints.")
+    ccxt_api_url: str = Field(
+        "",
+        description="Scheme and host that replace those of every REST endpoint of the exchange, "
+        "paths kept (a regional endpoint, a proxy, a local stand-in).",
+    )
+    ccxt_options: Annotated[dict[str, Any], NoDecode] = Field(
+        default_factory=dict,
+        description='JSON merged into the ccxt exchange\'s options, e.g. {"defaultType": "spot"}.',
+    )
 
-    redis_url: str = ""
-    webhook_ip_allowlist: Annotated[list[str], NoDecode] = Field(default_factory=list)
-    # Reverse proxies whose X-Forwarded-For is believed (e.g. 127.0.0.1 behind nginx on the host).
-    trusted_proxies: Annotated[list[str], NoDecode] = Field(default_factory=list)
-    log_format: Literal["text", "json"] = "text"
-    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    price_feed: Literal["alerts", "ccxt"] = Field(
+        "alerts",
+        description="Where prices come from besides alerts: alerts (only alerts) or ccxt (the "
+        "public tickers of TRADEBOT_CCXT_EXCHANGE for every symbol with a bot or a position; "
+        "no keys needed).",
+    )
 
-    # How long a webhook request may wait for execution before answering 202 (TradingView gives up
-    # after 3 s).
-    webhook_answer_timeout: float = Field(default=2.0, gt=0, le=2.5)
-    # TradingView sends the whole alert at once and gives up after 3 s: a body still trickling in
-    # after this many seconds is a slow client holding a connection, answered 408.
-    webhook_body_timeout: float = Field(default=10.0, gt=0, le=60)
-    # `webhook_logs` rows older than this many days are deleted, hourly (0 keeps every row).
-    webhook_log_retention_days: int = Field(default=30, ge=0, le=36500)
-    # Abuse limits on POST /webhook/{key}: token buckets per key and per sender IP (429 beyond).
-    webhook_rate_per_key: float = Field(default=20.0, gt=0)
-    webhook_burst_per_key: float = Field(default=100.0, ge=1)
-    webhook_rate_per_ip: float = Field(default=100.0, gt=0)
-    webhook_burst_per_ip: float = Field(default=300.0, ge=1)
-    # Behind a proxy that checks TradingView's TLS client certificate (deploy/README.md): refuse
-    # webhooks (403) unless a trusted proxy says X-Client-Verify: SUCCESS.
-    webhook_require_client_cert: bool = False
+    redis_url: str = Field(
+        "",
+        description="Redis (redis://HOST:6379/0) for chat state and shared rate limits when "
+        "several processes serve; empty: in memory.",
+    )
+    webhook_ip_allowlist: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Comma-separated IPs/CIDRs allowed to send webhooks, or `tradingview` for "
+        "TradingView's published senders; empty: any sender.",
+    )
+    trusted_proxies: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Comma-separated IPs/CIDRs of reverse proxies whose X-Forwarded-For is "
+        "believed (e.g. 127.0.0.1 behind nginx on the host).",
+    )
+    log_format: Literal["text", "json"] = Field("text", description="Log lines: text or json.")
+    log_level: LogLevel = Field("INFO", description="DEBUG, INFO, WARNING or ERROR (any case).")
 
-    # Position monitor (stop-loss, take-profit, trailing stops; see trading/monitor.py).
-    # TRADEBOT_MONITOR_ENABLED=false (or `serve --no-monitor`) runs none in the web process, for
-    # a deployment where `tradebot monitor` runs as its own service.
-    monitor_enabled: bool = True
-    # A price older than this many seconds is stale: no stop acts on it, /health is degraded and
-    # owners are told once. Raise it when prices only come from infrequent alerts.
-    price_max_age: float = Field(default=300.0, gt=0)
-    # Seconds between the monitor's passes: prices other processes stored (instruments table),
-    # broker tickers, stale-price checks.
-    monitor_interval: float = Field(default=1.0, gt=0, le=60)
-    # Seconds between comparisons of the monitor's index with the database (positions opened or
-    # changed by other processes).
-    monitor_resync_interval: float = Field(default=5.0, gt=0)
-    # Seconds between checks of the bots' alert heartbeats (`heartbeat_minutes`).
-    monitor_heartbeat_interval: float = Field(default=30.0, gt=0)
-    # Seconds after which a closer's claim on a position counts as abandoned (a crashed process);
-    # must exceed the longest time the broker takes to fill an order.
-    monitor_claim_ttl: float = Field(default=60.0, gt=0)
-    # Seconds before a failed close is retried (doubling each time), and attempts per trigger.
-    monitor_retry_backoff: float = Field(default=1.0, gt=0)
-    monitor_max_attempts: int = Field(default=5, ge=1, le=100)
+    webhook_answer_timeout: float = Field(
+        2.0,
+        gt=0,
+        le=2.5,
+        description="Seconds a webhook request may wait for its execution before the answer is "
+        "202 (TradingView gives up after 3 s).",
+    )
+    webhook_body_timeout: float = Field(
+        10.0,
+        gt=0,
+        le=60,
+        description="Seconds a webhook body may take to arrive; a slower client is answered 408.",
+    )
+    webhook_log_retention_days: int = Field(
+        30,
+        ge=0,
+        le=36500,
+        description="Webhook log rows older than this many days are deleted, hourly (0 keeps "
+        "every row).",
+    )
+    webhook_rate_per_key: float = Field(
+        20.0, gt=0, description="Webhooks per second allowed per bot key (429 beyond)."
+    )
+    webhook_burst_per_key: float = Field(
+        100.0, ge=1, description="Burst of webhooks allowed per bot key."
+    )
+    webhook_rate_per_ip: float = Field(
+        100.0, gt=0, description="Webhooks per second allowed per sender IP (429 beyond)."
+    )
+    webhook_burst_per_ip: float = Field(
+        300.0, ge=1, description="Burst of webhooks allowed per sender IP."
+    )
+    webhook_require_client_cert: bool = Field(
+        False,
+        description="Refuse webhooks (403) unless a trusted proxy says X-Client-Verify: SUCCESS "
+        "(a proxy that checks TradingView's TLS client certificate, deploy/README.md).",
+    )
+
+    monitor_enabled: bool = Field(
+        True,
+        description="Run the position monitor (stops, take-profits, trailing) in the web "
+        "process; false (or `serve --no-monitor`) when `tradebot monitor` runs as its own "
+        "service.",
+    )
+    price_max_age: float = Field(
+        300.0,
+        gt=0,
+        description="Seconds after which a price is stale: no stop acts on it, /health is "
+        "degraded and owners are told once. Raise it when prices come only from rare alerts.",
+    )
+    monitor_interval: float = Field(
+        1.0,
+        gt=0,
+        le=60,
+        description="Seconds between the monitor's passes (stored prices, broker tickers, "
+        "stale-price checks).",
+    )
+    monitor_resync_interval: float = Field(
+        5.0,
+        gt=0,
+        description="Seconds between comparisons of the monitor's index with the database "
+        "(positions other processes opened or changed).",
+    )
+    monitor_heartbeat_interval: float = Field(
+        30.0, gt=0, description="Seconds between checks of the bots' alert heartbeats."
+    )
+    monitor_claim_ttl: float = Field(
+        60.0,
+        gt=0,
+        description="Seconds after which a closer's claim on a position counts as abandoned (a "
+        "crashed process); must exceed the broker's longest fill.",
+    )
+    monitor_retry_backoff: float = Field(
+        1.0, gt=0, description="Seconds before a failed close is retried (doubling each time)."
+    )
+    monitor_max_attempts: int = Field(
+        5, ge=1, le=100, description="Attempts to close a position per trigger."
+    )
+
+    @field_validator("host")
+    @classmethod
+    def _host(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("must not be empty (127.0.0.1: this machine only; 0.0.0.0: all)")
+        return value.strip()
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _log_level(cls, value: Any) -> Any:
+        """Any case; a value that is no level stays as typed, so the error shows it."""
+        if isinstance(value, str) and value.strip().upper() in LOG_LEVELS:
+            return value.strip().upper()
+        return value
 
     @field_validator("database_url")
     @classmethod

@@ -28,6 +28,8 @@ def no_dotenv(monkeypatch: pytest.MonkeyPatch, tmp_path) -> None:
         ("TRADEBOT_WEBHOOK_IP_ALLOWLIST", "10.0.0.0/8,not-an-ip"),
         ("TRADEBOT_CCXT_OPTIONS", "{not json"),
         ("TRADEBOT_LOG_FORMAT", "xml"),
+        ("TRADEBOT_LOG_LEVEL", "loud"),
+        ("TRADEBOT_HOST", ""),
     ],
 )
 def test_bad_value_names_the_variable(
