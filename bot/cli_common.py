@@ -337,10 +337,11 @@ async def _server_applied() -> set[str]:
 async def opened(assembly: Assembly) -> AsyncIterator[Assembly]:
     """The services with the database open. The broker is built on first use (a command that
     trades, like `close`), and closed if it was built, before the database (a paper broker
-    writes its account there)."""
+    writes its account there). The equity samples of any fills are written before it closes."""
     async with database(assembly.settings):
         try:
             yield assembly
+            await assembly.equity.drain()  # a command that traded: its equity sample is written
         finally:
             await assembly.broker.close()
 

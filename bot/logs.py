@@ -19,16 +19,19 @@ What is redacted:
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import re
 import sys
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime
+from decimal import Decimal
 from typing import IO, Any
 
 from bot.config import Settings
+from trading.money import plain
 
 MASK = "***"
 MIN_SECRET_LENGTH = 6
@@ -129,7 +132,7 @@ class Redactor:
         if _redacted_by(record) is self:
             return  # by this redactor already (the record factory's): once is enough
         try:
-            message = record.getMessage()
+            message = _message(record)
         except Exception:  # a call with the wrong arguments: still logged, never raising here
             message = f"{record.msg!s} {record.args!r}"
         record.msg, record.args = self.redact(message), None
@@ -146,6 +149,25 @@ class Redactor:
 
 
 _FORMATTER = logging.Formatter()
+
+
+def _message(record: logging.LogRecord) -> str:
+    """The record's message with its decimals as a person writes them: `price=65000`, not the
+    database's `65000.000000000000` (`trading.money.plain`: every digit kept, no padding)."""
+    args = record.args
+    if args:
+        readable: Any = (
+            {key: _readable(value) for key, value in args.items()}
+            if isinstance(args, Mapping)
+            else tuple(_readable(value) for value in args)
+        )
+        with contextlib.suppress(TypeError, ValueError):  # `%d` of a decimal: as it was
+            return str(record.msg) % readable
+    return record.getMessage()
+
+
+def _readable(value: Any) -> Any:
+    return plain(value) if isinstance(value, Decimal) and value.is_finite() else value
 
 
 def _redacted_by(record: logging.LogRecord) -> Redactor | None:

@@ -48,6 +48,8 @@ def _config(row: TradingBot, params: dict[str, Any]) -> BotConfig:
         risk=dict(row.risk),
         hmac_secret=row.hmac_secret,
         max_alerts_per_minute=row.max_alerts_per_minute,
+        heartbeat_minutes=row.heartbeat_minutes,
+        break_even_after_tp1=bool(row.break_even_after_tp1),
     )
 
 
@@ -180,12 +182,19 @@ class SqlBotStore:
     # ------------------------------------------------------------ administration from the chat
 
     async def update_bot(self, bot_id: int, **fields: Any) -> bool:
-        return bool(await TradingBot.filter(id=bot_id, deleted_at=None).update(**fields))
-
-    async def set_strategy(self, bot_id: int, strategy: str, params: dict[str, Any]) -> None:
+        """Set columns of an active bot and, with `strategy_params`, record its strategy's
+        parameters (of `fields["strategy"]` or the bot's own): in one transaction."""
+        params = fields.pop("strategy_params", None)
         async with in_transaction():
-            await TradingBot.filter(id=bot_id, deleted_at=None).update(strategy=strategy)
-            await StrategyConfig.create(bot_id=bot_id, strategy=strategy, params=params)
+            row = await TradingBot.get_or_none(id=bot_id, deleted_at=None)
+            if row is None:
+                return False
+            if fields:
+                await TradingBot.filter(id=bot_id, deleted_at=None).update(**fields)
+            if params is not None:
+                strategy = fields.get("strategy", row.strategy)
+                await StrategyConfig.create(bot_id=bot_id, strategy=strategy, params=params)
+        return True
 
     async def soft_delete_bot(self, bot_id: int) -> bool:
         """Keep the row (trades refer to it) but free the name and kill the webhook URL."""

@@ -88,13 +88,13 @@ def test_bad_options_name_the_option(cli, args: list[str], option: str) -> None:
 
 def test_unknown_bot_is_a_clear_error(cli) -> None:
     code, out = cli("bots", "show", "ghost")
-    assert code == 1 and "no bot named 'ghost'" in out
+    assert code == 2 and out.strip() == "Error: no bot named 'ghost'"
 
 
 def test_duplicate_name_is_refused(cli) -> None:
     assert cli("bots", "add", "--name", "a", "--symbol", "BTCUSDT")[0] == 0
     code, out = cli("bots", "add", "--name", "a", "--symbol", "BTCUSDT")
-    assert code == 1 and "already exists" in out
+    assert code == 2 and "already exists" in out
 
 
 def _read_until(process: subprocess.Popen[str], marker: str, deadline: float) -> str:
@@ -295,7 +295,7 @@ def test_cli_changes_are_audited_including_the_failed_ones(cli, db_url: str) -> 
 
     assert cli("bots", "add", "--name", "aud", "--symbol", "BTCUSDT")[0] == 0
     assert cli("bots", "pause", "aud")[0] == 0
-    assert cli("bots", "pause", "ghost")[0] == 1
+    assert cli("bots", "pause", "ghost")[0] == 2
     with sqlite3.connect(db_url.removeprefix("sqlite://")) as db:
         rows = db.execute(
             "SELECT actor, action, target, outcome FROM audit_log ORDER BY id"

@@ -194,6 +194,8 @@ class BotConfig(BaseModel):
     risk: dict[str, Any]
     hmac_secret: str | None = None
     max_alerts_per_minute: int = 60
+    heartbeat_minutes: int | None = None  # warn when no alert came for this long (None: never)
+    break_even_after_tp1: bool = False
 
     @field_validator("sl", "tp", "trail", mode="before")
     @classmethod

@@ -60,6 +60,11 @@ EDITABLE: dict[str, str] = {
     "max_alerts_per_minute": "alerts accepted per minute (more are answered 429), 0 for no cap",
 }
 _NONE_WORDS = {"-", "none", "off", "no", "clear"}
+# Settings that may be unset: a word from `_NONE_WORDS` clears them.
+CLEARABLE = frozenset({"sl", "tp", "trail", "passphrase", "interval", "heartbeat_minutes"})
+# What `edit_bot` may change: every setting of `BotSpec` but the name and the HMAC secret
+# (signing is switched on or off, its secret is made here and shown once).
+SETTINGS = frozenset(BotSpec.model_fields) - {"name", "hmac_secret"}
 
 
 def validation_message(exc: ValidationError) -> str:
@@ -91,24 +96,57 @@ def spec_of(bot: BotConfig) -> dict[str, Any]:
         "passphrase": bot.passphrase,
         "allow_ips": list(bot.allow_ips),
         "max_alerts_per_minute": bot.max_alerts_per_minute,
+        "heartbeat_minutes": bot.heartbeat_minutes,
+        "break_even_after_tp1": bot.break_even_after_tp1,
     }
+
+
+class InvalidSetting(InvalidRequest):
+    """A bot setting that is not valid; `field` names it (a BotSpec field), so a front end can
+    name its own option for it (`--max-entries`)."""
+
+    def __init__(self, field_name: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field_name
+
+
+def _spec(data: dict[str, Any]) -> BotSpec:
+    try:
+        return BotSpec.model_validate(data)
+    except ValidationError as exc:
+        loc = exc.errors()[0]["loc"]
+        raise InvalidSetting(str(loc[0]) if loc else "", validation_message(exc)) from None
+
+
+def _raw(field_name: str, value: Any) -> Any:
+    """A typed value: text trimmed, and a word for none (`-`, `off`…) on a field that may be
+    unset (`sl`, `passphrase`, `heartbeat_minutes`…) as None."""
+    if isinstance(value, str):
+        value = value.strip()
+        if field_name in CLEARABLE and value.lower() in _NONE_WORDS:
+            return None
+    return value
 
 
 def check_field(field_name: str, raw: str) -> Any:
     """Validate one BotSpec field on its own (each step of the /newbot dialogue)."""
     draft: dict[str, Any] = {"name": "draft", "symbols": ["BTCUSDT"]}
-    value: Any = raw.strip()
-    if (
-        field_name in ("sl", "tp", "trail", "passphrase", "interval")
-        and value.lower() in _NONE_WORDS
-    ):
+    value = _raw(field_name, raw)
+    if value is None:
         return None
     draft[field_name] = value
-    try:
-        spec = BotSpec.model_validate(draft)
-    except ValidationError as exc:
-        raise InvalidRequest(validation_message(exc)) from None
-    return getattr(spec, field_name)
+    return getattr(_spec(draft), field_name)
+
+
+def _audited_value(value: Any) -> Any:
+    """A setting as the audit log keeps it: short text, numbers and flags as they are."""
+    if isinstance(value, bool | int) or value is None:
+        return value
+    if isinstance(value, dict):
+        return {str(k)[:32]: str(v)[:32] for k, v in list(value.items())[:20]}
+    if isinstance(value, list | tuple):
+        return [str(v)[:64] for v in value[:20]]
+    return str(value).strip()[:64]
 
 
 @dataclass(frozen=True, slots=True)
@@ -276,6 +314,20 @@ class ControlService:
         log.info("bot created bot=%s by=%s", bot.name, actor.key)
         return bot
 
+    async def add_bot(
+        self, actor: Actor, name: str, settings: dict[str, Any], *, sign: bool = False
+    ) -> BotConfig:
+        """Create a bot from settings as typed (the fields `edit_bot` takes, by the same rules;
+        `InvalidSetting` names a wrong one); `sign` gives it an HMAC secret, shown once."""
+        unknown = sorted(set(settings) - SETTINGS)
+        if unknown:
+            raise InvalidSetting(unknown[0], f"{unknown[0]!r} is not a bot setting")
+        data = {key: _raw(key, value) for key, value in settings.items()}
+        data["name"] = name
+        if sign:
+            data["hmac_secret"] = new_hmac_secret()
+        return await self.create_bot(actor, _spec(data))
+
     async def set_paused(self, actor: Actor, bot: BotRef, paused: bool) -> BotConfig:
         async def change(found: BotConfig) -> BotConfig:
             return await self.stores.bots.set_paused(found.name, paused)
@@ -301,48 +353,92 @@ class ControlService:
         return await self._change(actor, "bot.sign" if on else "bot.sign_off", bot, change)
 
     async def update_bot(self, actor: Actor, bot_id: int, field_name: str, raw: str) -> BotConfig:
+        """One field typed in the chat (`EDITABLE`), as `edit_bot` does it."""
         if field_name not in EDITABLE:
             raise InvalidRequest(f"{field_name!r} cannot be edited from the chat")
-        bot = await self.bot_by_id(bot_id)
-        shown = "***" if field_name == "passphrase" else raw.strip()[:64]
-        async with self._audited(actor, "bot.edit", bot.name, field=field_name, value=shown):
-            data = spec_of(bot)
-            text = raw.strip()
-            if (
-                field_name in ("sl", "tp", "trail", "passphrase", "interval")
-                and text.lower() in _NONE_WORDS
-            ):
-                data[field_name] = None
-            else:
-                data[field_name] = text
-            if field_name == "strategy":
-                data["strategy_params"] = {}
-            try:
-                spec = BotSpec.model_validate(data)
-            except ValidationError as exc:
-                raise InvalidRequest(validation_message(exc)) from None
-            if field_name == "strategy":
-                await self.stores.bots.set_strategy(bot.id, spec.strategy, {})
-            elif field_name == "size":
-                kind, value = parse_size(spec.size)
-                await self.stores.bots.update_bot(bot.id, size_kind=kind, size_value=value)
-            else:
-                await self.stores.bots.update_bot(bot.id, **{field_name: getattr(spec, field_name)})
-        return await self.bot_by_id(bot.id)
+        return await self.edit_bot(actor, bot_id, {field_name: raw})
 
-    async def delete_bot(self, actor: Actor, bot_id: int) -> str:
-        bot = await self.bot_by_id(bot_id)
-        async with self._audited(actor, "bot.delete", bot.name):
-            open_symbols = await self.open_symbols(bot)
+    async def edit_bot(
+        self,
+        actor: Actor,
+        ref: BotRef,
+        changes: dict[str, Any],
+        *,
+        sign: bool | None = None,
+    ) -> BotConfig:
+        """Change several settings of a bot at once: validated together as a creation is
+        (`BotSpec`), then stored in one transaction, one audit row; nothing is stored when one
+        is wrong (`InvalidSetting` names it). `changes` maps BotSpec fields to values as typed
+        (a word such as `-` or `off` clears `CLEARABLE` ones). A new strategy starts from its
+        default parameters; `strategy_params` given are merged over the bot's (over the
+        defaults with a new strategy). `sign` True gives the bot a new HMAC secret (the bot
+        returned carries it, to be shown once), False stops requiring signatures."""
+        unknown = sorted(set(changes) - SETTINGS)
+        if unknown:
+            raise InvalidSetting(unknown[0], f"{unknown[0]!r} is not a bot setting")
+        if not changes and sign is None:
+            raise InvalidRequest("nothing to change")
+        shown = {
+            key: "***" if key == "passphrase" and value is not None else _audited_value(value)
+            for key, value in changes.items()
+        }
+        if sign is not None:
+            shown["signed"] = sign
+        details = (
+            {"field": next(iter(shown)), "value": next(iter(shown.values()))}
+            if len(shown) == 1
+            else {"changes": shown}
+        )
+
+        async def change(bot: BotConfig) -> BotConfig:
+            data = spec_of(bot)
+            values = {key: _raw(key, value) for key, value in changes.items()}
+            new_strategy = "strategy" in values and values["strategy"] != bot.strategy
+            params = values.pop("strategy_params", None)
+            if new_strategy:
+                data["strategy_params"] = {}
+            if params is not None:
+                data["strategy_params"] = {**data["strategy_params"], **params}
+            data.update(values)
+            spec = _spec(data)
+            columns: dict[str, Any] = {}
+            for key in values:
+                if key == "size":
+                    columns["size_kind"], columns["size_value"] = parse_size(spec.size)
+                else:
+                    columns[key] = getattr(spec, key)
+            if sign is not None:
+                columns["hmac_secret"] = new_hmac_secret() if sign else None
+            if new_strategy or params is not None:  # with the settings, in one transaction
+                columns["strategy_params"] = spec.strategy_params
+            if not await self.stores.bots.update_bot(bot.id, **columns):
+                raise NotFound("that bot was deleted")
+            return await self.bot_by_id(bot.id)
+
+        if isinstance(ref, int):
+            found = await self.bot_by_id(ref)
+            async with self._audited(actor, "bot.edit", found.name, **details):
+                return await change(found)
+        async with self._audited(actor, "bot.edit", ref, **details):
+            return await change(await self.bot(ref))
+
+    async def delete_bot(self, actor: Actor, bot: BotRef) -> str:
+        """Soft-delete a bot (its trades stay); refused while it has open positions."""
+
+        async def change(found: BotConfig) -> BotConfig:
+            open_symbols = await self.open_symbols(found)
             if open_symbols:
                 raise InvalidRequest(
-                    f"{bot.name} still has open positions ({', '.join(open_symbols)}); "
+                    f"{found.name} still has open positions ({', '.join(open_symbols)}); "
                     "close them first"
                 )
-            if not await self.stores.bots.soft_delete_bot(bot.id):
-                raise NotFound(f"no bot named {bot.name!r}")
-        self.events.publish(ControlAction(what=f"bot {bot.name} deleted", by=actor.shown))
-        return bot.name
+            if not await self.stores.bots.soft_delete_bot(found.id):
+                raise NotFound(f"no bot named {found.name!r}")
+            return found
+
+        deleted = await self._change(actor, "bot.delete", bot, change)
+        self.events.publish(ControlAction(what=f"bot {deleted.name} deleted", by=actor.shown))
+        return deleted.name
 
     async def bind_chat(
         self, actor: Actor, bot_id: int, chat_id: int | None, topic_id: int | None = None
@@ -381,20 +477,25 @@ class ControlService:
                 raise InvalidRequest(f"could not close {position.symbol}: {result.reason}")
         return Closed(position, result)
 
-    async def close(self, actor: Actor, target: str) -> list[Closed]:
-        """`/close 12` closes position #12; `/close demo` closes every position of bot demo."""
+    async def to_close(self, target: str) -> list[PositionView]:
+        """What `close(target)` closes: position #12 for `12`, every position of bot `demo`
+        for `demo` (to show before asking)."""
         target = target.strip().lstrip("#")
         if not target:
             raise InvalidRequest("say what to close: /close BOT_NAME or /close POSITION_ID")
         if target.isascii() and target.isdigit():
             if len(target) > 15:
                 raise NotFound(f"no open position #{target[:15]}…")
-            return [await self.close_position(actor, int(target))]
+            return [await self.position(int(target))]
         bot = await self.bot(target)
         positions = await self.stores.positions.list_positions(bot.name)
         if not positions:
             raise NotFound(f"{bot.name} has no open position")
-        return [await self.close_position(actor, p.id) for p in positions]
+        return positions
+
+    async def close(self, actor: Actor, target: str) -> list[Closed]:
+        """`/close 12` closes position #12; `/close demo` closes every position of bot demo."""
+        return [await self.close_position(actor, p.id) for p in await self.to_close(target)]
 
     async def close_all(self, actor: Actor) -> list[Closed]:
         """Every open position at market, one by one; a refusal does not stop the others."""
