@@ -212,7 +212,7 @@ def _serve(settings: Settings, sockets: list[socket.socket]) -> None:
     from bot.logs import setup_logging
     from bot.resources import ASSEMBLY
     from trading.errors import TradingError
-    from trading.templates import alert_template
+    from trading.templates import alert_kind, alert_template
 
     try:
         app = create_app(settings)
@@ -237,6 +237,7 @@ def _serve(settings: Settings, sockets: list[socket.socket]) -> None:
         click.echo(
             f"\nCreated bot 'demo' (BTCUSDT, signal strategy, 0.001 per order).\n"
             f"Webhook URL:  {base}/webhook/{demo.webhook_key}\n"
+            f"{alert_kind(demo)}\n"
             f"TradingView alert message to paste:\n{alert_template(demo)}\n"
             f"Try it:  tradebot alert {demo.webhook_key} --action buy --symbol BTCUSDT "
             f"--price 65000\n"
@@ -277,14 +278,25 @@ def monitor() -> None:
     Prices come from the instruments table the web processes write (every
     TRADEBOT_MONITOR_INTERVAL seconds) and from the broker's tickers; /health and /metrics are
     served on TRADEBOT_HOST:TRADEBOT_PORT."""
-    settings = settings_or_exit()
+    settings = settings_or_exit().model_copy(update={"monitor_enabled": True})
     sockets = listen(settings.host, settings.port)
-    where = ", ".join(shown_address(sock) for sock in sockets)
-    for sock in sockets:  # the monitor's app binds the address again (checked free just now)
-        sock.close()
-    from bot.logs import setup_logging
-    from bot.monitor_runtime import run_monitor
+    try:
+        _monitor(settings, sockets)
+    finally:
+        for sock in sockets:
+            sock.close()
 
+
+def _monitor(settings: Settings, sockets: list[socket.socket]) -> None:
+    from bot.logs import setup_logging
+    from bot.monitor_runtime import create_monitor_app, run_monitor
+    from trading.errors import TradingError
+
+    try:  # a bad broker or price-feed setting: one line naming it, before anything is done
+        app = create_monitor_app(settings)
+    except TradingError as exc:
+        raise Mistake(exc.user_message) from None
+    where = ", ".join(shown_address(sock) for sock in sockets)
     run(migrate_database(settings.database_url))
     setup_logging(settings)  # after the checks: a mistake is one line, with no log before it
     click.echo(
@@ -292,7 +304,7 @@ def monitor() -> None:
         f"{shown_url(settings.database_url)}, broker {settings.broker}, prices every "
         f"{settings.monitor_interval:g} s, stale after {settings.price_max_age:g} s"
     )
-    run_monitor(settings.model_copy(update={"monitor_enabled": True}))
+    run_monitor(settings, app, sockets)
 
 
 if __name__ == "__main__":

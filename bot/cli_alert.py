@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 import click
 
 from bot.assembly import Assembly
-from bot.cli_common import print_json, settings_or_exit, with_services
+from bot.cli_common import CLICK_CONTEXT, print_json, settings_or_exit, with_services
 from bot.cli_options import key_values
 from bot.cli_tables import terminal
 from trading.bots import NAME
@@ -29,7 +29,7 @@ async def _bot_target(services: Assembly, name: str) -> tuple[str, str | None, s
     return services.control.webhook_url(bot), bot.passphrase, bot.hmac_secret
 
 
-@click.command()
+@click.command(context_settings=CLICK_CONTEXT)
 @click.argument("target", metavar="NAME|KEY|URL")
 @click.option("--action", default="buy", show_default=True)
 @click.option("--symbol", default="BTCUSDT", show_default=True)
@@ -122,7 +122,7 @@ def _answer_status(answer: str) -> str | None:
 # ---------------------------------------------------------------- alerts (the webhook log)
 
 
-@click.command()
+@click.command(context_settings=CLICK_CONTEXT)
 @click.option("--limit", type=click.IntRange(1, 500), default=15, show_default=True)
 @click.option("--json", "as_json", is_flag=True)
 @with_services

@@ -29,6 +29,7 @@ from rich.progress import (
 )
 from rich.table import Table
 
+from bot.cli_common import CLICK_CONTEXT
 from bot.cli_options import bad_parameter, key_values
 from trading.backtest import (
     BacktestConfig,
@@ -172,7 +173,7 @@ def _table(result: BacktestResult, console: Console) -> None:
     console.print(trades)
 
 
-@click.command("backtest")
+@click.command("backtest", context_settings=CLICK_CONTEXT)
 @click.option(
     "--strategy",
     default=registry.DEFAULT,

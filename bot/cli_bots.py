@@ -19,14 +19,14 @@ from typing import Any
 import click
 
 from bot.assembly import Assembly
-from bot.cli_common import Mistake, print_json, with_services
+from bot.cli_common import CLICK_CONTEXT, Mistake, print_json, with_services
 from bot.cli_options import key_values
 from bot.cli_tables import print_table
 from trading.access import CLI
 from trading.bots import BotConfig
 from trading.control import InvalidSetting
 from trading.signatures import SIGNATURE_HEADER, TIMESTAMP_HEADER
-from trading.templates import alert_template
+from trading.templates import alert_kind, alert_template
 
 # A bot setting (a BotSpec field) and the option that sets it, where their names differ.
 OPTIONS = {
@@ -48,7 +48,7 @@ def option_of(field: str) -> str:
 # ---------------------------------------------------------------- bots
 
 
-@click.group()
+@click.group(context_settings=CLICK_CONTEXT)
 def bots() -> None:
     """List, create and manage trading bots."""
 
@@ -333,7 +333,7 @@ async def bots_add(services: Assembly, as_json: bool, name: str, **options: Any)
         raise _bad_setting(exc) from None
     _show_bot(services, bot, as_json, with_key=True, with_hmac=True)
     if not as_json:
-        click.echo(f"\nTradingView alert message:\n{alert_template(bot)}")
+        click.echo(f"\n{alert_kind(bot)}\nTradingView alert message:\n{alert_template(bot)}")
 
 
 @bots.command("edit")
@@ -366,7 +366,7 @@ async def bots_edit(services: Assembly, name: str, as_json: bool, **options: Any
     click.echo(f"{bot.name}: saved {', '.join(given)}\n")
     _show_bot(services, bot, False, with_hmac=bool(sign))
     if {"strategy", "strategy_params"} & set(changes):
-        click.echo(f"\nTradingView alert message:\n{alert_template(bot)}")
+        click.echo(f"\n{alert_kind(bot)}\nTradingView alert message:\n{alert_template(bot)}")
 
 
 @bots.command("show")
@@ -378,7 +378,7 @@ async def bots_show(services: Assembly, name: str, as_json: bool) -> None:
     bot = await services.control.bot(name)
     _show_bot(services, bot, as_json)
     if not as_json:
-        click.echo(f"\nTradingView alert message:\n{alert_template(bot)}")
+        click.echo(f"\n{alert_kind(bot)}\nTradingView alert message:\n{alert_template(bot)}")
 
 
 @bots.command("delete")

@@ -33,7 +33,7 @@ from rich.console import Console
 from rich.text import Text
 
 from bot.app import create_app
-from bot.cli_common import migrate_database, run, settings_or_exit, shown_url
+from bot.cli_common import CLICK_CONTEXT, migrate_database, run, settings_or_exit, shown_url
 from bot.config import Settings
 from bot.local_bot_api import BOT_ID, BotAction, Button, ChatMessage, LocalBotAPI
 from bot.logs import setup_logging
@@ -473,7 +473,7 @@ def _banner(console: Console, settings: Settings, user_id: int, role: str, files
     )
 
 
-@click.command()
+@click.command(context_settings=CLICK_CONTEXT)
 @click.option(
     "--user",
     "user_id",

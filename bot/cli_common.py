@@ -30,7 +30,9 @@ if TYPE_CHECKING:
     from bot.config import Settings
 
 T = TypeVar("T")
-CONTEXT = {"help_option_names": ["-h", "--help"]}
+# Every command answers -h as --help; set on each command too, since click keeps a command's help
+# option from its first use (a command run alone, as tests do, would otherwise lose -h).
+CLICK_CONTEXT: dict[str, Any] = {"help_option_names": ["-h", "--help"]}
 MIGRATE_HINT = "run `tradebot migrate`"
 
 
@@ -80,7 +82,7 @@ class Tradebot(click.Group):
     no import), and every user-facing failure ends as one line on stderr with exit status 2."""
 
     def __init__(self, *args: Any, lazy: dict[str, Lazy] | None = None, **kwargs: Any) -> None:
-        kwargs.setdefault("context_settings", CONTEXT)
+        kwargs.setdefault("context_settings", CLICK_CONTEXT)
         super().__init__(*args, **kwargs)
         self.lazy = dict(lazy or {})
 

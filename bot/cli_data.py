@@ -19,6 +19,7 @@ from typing import NoReturn
 
 import click
 
+from bot.cli_common import CLICK_CONTEXT
 from bot.config import ConfigError, load_settings
 from trading.backtest.download import (
     PAGE_LIMIT,
@@ -30,7 +31,7 @@ from trading.backtest.download import (
 )
 
 
-@click.group("data")
+@click.group("data", context_settings=CLICK_CONTEXT)
 def data() -> None:
     """Market data for backtests."""
 

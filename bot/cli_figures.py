@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from bot.cli_common import with_services
+from bot.cli_common import CLICK_CONTEXT, with_services
 from bot.cli_tables import print_table
 from handlers.telegram.formatting.figures import duration
 from trading.figures import PERIODS, Period, Stats
@@ -28,7 +28,7 @@ if TYPE_CHECKING:
 LABELS = {"day": "today", "week": "this week", "month": "this month", "all": "all time"}
 
 
-@click.command("pnl")
+@click.command("pnl", context_settings=CLICK_CONTEXT)
 @click.option(
     "--period",
     type=click.Choice(PERIODS, case_sensitive=False),

@@ -20,7 +20,7 @@ import click
 
 from bot.assembly import Assembly
 from bot.cli_bots import confirm
-from bot.cli_common import print_json, with_services
+from bot.cli_common import CLICK_CONTEXT, print_json, with_services
 from bot.cli_tables import print_table
 from trading.access import CLI
 from trading.control import Closed
@@ -65,7 +65,7 @@ def _positions_table(items: Sequence[PositionView], err: bool = False) -> None:
     )
 
 
-@click.command()
+@click.command(context_settings=CLICK_CONTEXT)
 @click.option("--bot", "bot_name", default=None, help="Only this bot's positions.")
 @click.option("--json", "as_json", is_flag=True)
 @with_services
@@ -85,7 +85,7 @@ async def positions(services: Assembly, bot_name: str | None, as_json: bool) -> 
     _positions_table(items)
 
 
-@click.command()
+@click.command(context_settings=CLICK_CONTEXT)
 @click.option("--limit", type=click.IntRange(1, 1000), default=20, show_default=True)
 @click.option("--bot", "bot_name", default=None, help="Only this bot's trades.")
 @click.option("--json", "as_json", is_flag=True)
@@ -155,7 +155,7 @@ def _show_closed(items: list[Closed]) -> None:
     click.echo(f"{done} of {len(items)} closed" + (f" · PnL {sums}" if sums else ""))
 
 
-@click.command()
+@click.command(context_settings=CLICK_CONTEXT)
 @click.argument("target", metavar="NAME|ID")
 @click.option("--yes", is_flag=True, help="Do not ask first (for scripts).")
 @click.option("--json", "as_json", is_flag=True)
@@ -181,7 +181,7 @@ async def close(services: Assembly, target: str, yes: bool, as_json: bool) -> No
         _show_closed(closed)
 
 
-@click.command()
+@click.command(context_settings=CLICK_CONTEXT)
 @click.option("--yes", is_flag=True, help="Do not ask first (for scripts).")
 @click.option("--json", "as_json", is_flag=True)
 @with_services

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 import click
 from rich.console import Console
 
-from bot.cli_common import Mistake, with_services
+from bot.cli_common import CLICK_CONTEXT, Mistake, with_services
 from bot.cli_tables import print_table
 from trading.access import CLI
 from trading.equity import KillSwitchState
@@ -84,7 +84,7 @@ def show(report: RiskReport) -> None:
         print_table(("rule", "limit", "source", "current", "headroom"), rows)
 
 
-@click.group("risk")
+@click.group("risk", context_settings=CLICK_CONTEXT)
 def risk() -> None:
     """Risk rules: see them with their current values, or set them."""
 
@@ -128,7 +128,7 @@ async def risk_set(
     show(report)
 
 
-@click.command("stopentry")
+@click.command("stopentry", context_settings=CLICK_CONTEXT)
 @click.option("--json", "as_json", is_flag=True)
 @with_services
 async def stopentry(services: Assembly, as_json: bool) -> None:
@@ -148,7 +148,7 @@ async def stopentry(services: Assembly, as_json: bool) -> None:
         )
 
 
-@click.command("resume")
+@click.command("resume", context_settings=CLICK_CONTEXT)
 @click.option("--json", "as_json", is_flag=True)
 @with_services
 async def resume(services: Assembly, as_json: bool) -> None:

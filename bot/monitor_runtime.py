@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import socket
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
 
@@ -144,14 +145,17 @@ async def _notifications(app: web.Application) -> AsyncIterator[None]:
             await telegram.session.close()
 
 
-def run_monitor(settings: Settings, app: web.Application | None = None) -> None:
+def run_monitor(
+    settings: Settings,
+    app: web.Application | None = None,
+    sockets: list[socket.socket] | None = None,
+) -> None:
     """`tradebot monitor`: serve /health on TRADEBOT_HOST:TRADEBOT_PORT until interrupted. `app`:
     built beforehand (`create_monitor_app`), so that a bad setting (a TradingError naming it)
-    stops the command before anything else is done."""
-    web.run_app(
-        app or create_monitor_app(settings),
-        host=settings.host,
-        port=settings.port,
-        print=None,
-        access_log=None,
-    )
+    stops the command before anything else is done; `sockets`: already bound (the CLI binds
+    first, so a busy port is one line and the banner shows the real address)."""
+    app = app or create_monitor_app(settings)
+    if sockets:
+        web.run_app(app, sock=sockets, print=None, access_log=None)
+    else:
+        web.run_app(app, host=settings.host, port=settings.port, print=None, access_log=None)
