@@ -39,6 +39,7 @@ from bot.local_bot_api import BOT_ID, BotAction, Button, ChatMessage, LocalBotAP
 from bot.logs import setup_logging
 from bot.resources import ASSEMBLY
 from bot.telegram_runtime import TELEGRAM_RUNTIME, TelegramRuntime, make_telegram_bot
+from trading.tasks import Busy
 
 DEFAULT_USER = 1
 CONNECT_TIMEOUT = 30.0  # the product's first getUpdates, once the app is up
@@ -54,9 +55,11 @@ class PendingRequests(BaseRequestMiddleware):
     answer to a line is complete."""
 
     def __init__(self) -> None:
-        self.count = 0
-        self._idle = asyncio.Event()
-        self._idle.set()
+        self.busy = Busy()
+
+    @property
+    def count(self) -> int:
+        return self.busy.count
 
     async def __call__(
         self,
@@ -66,21 +69,11 @@ class PendingRequests(BaseRequestMiddleware):
     ) -> Response[TelegramType]:
         if isinstance(method, GetUpdates):
             return await make_request(telegram, method)
-        self.count += 1
-        self._idle.clear()
-        try:
+        with self.busy:
             return await make_request(telegram, method)
-        finally:
-            self.count -= 1
-            if not self.count:
-                self._idle.set()
 
     async def wait_idle(self, timeout: float) -> bool:
-        try:
-            await asyncio.wait_for(self._idle.wait(), timeout)
-        except TimeoutError:
-            return False
-        return True
+        return await self.busy.wait_idle(timeout)
 
 
 # ---------------------------------------------------------------- rendering

@@ -8,7 +8,6 @@ before filters) turns the Telegram user into an `Actor` and refuses strangers on
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from html import escape
@@ -19,6 +18,7 @@ from aiogram.dispatcher.flags import get_flag
 from aiogram.types import CallbackQuery, Message, TelegramObject, Update, User
 
 from trading.access import AccessService, Actor, Role
+from trading.tasks import Busy
 
 log = logging.getLogger(__name__)
 
@@ -29,26 +29,18 @@ class InFlight(BaseMiddleware):
     """Counts updates being handled so shutdown can wait for them."""
 
     def __init__(self) -> None:
-        self.count = 0
-        self._idle = asyncio.Event()
-        self._idle.set()
+        self.busy = Busy()
+
+    @property
+    def count(self) -> int:
+        return self.busy.count
 
     async def __call__(self, handler: Handler, event: TelegramObject, data: dict[str, Any]) -> Any:
-        self.count += 1
-        self._idle.clear()
-        try:
+        with self.busy:
             return await handler(event, data)
-        finally:
-            self.count -= 1
-            if self.count == 0:
-                self._idle.set()
 
     async def wait_idle(self, timeout: float) -> bool:
-        try:
-            await asyncio.wait_for(self._idle.wait(), timeout)
-        except TimeoutError:
-            return False
-        return True
+        return await self.busy.wait_idle(timeout)
 
 
 class UpdateDedup(BaseMiddleware):
