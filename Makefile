@@ -35,11 +35,15 @@ run: $(RUN_STAMP) ## Migrate the database and start the server on http://127.0.0
 	$(BIN)/tradebot migrate
 	$(BIN)/tradebot serve
 
+# Two test workers (pytest-xdist): the tests wait on subprocesses and sockets, so two fit 2 cores;
+# TEST_WORKERS=0 runs them in this process (e.g. with -x or a debugger).
+TEST_WORKERS ?= 2
+
 # lint-imports checks the layer contract in pyproject.toml ([tool.importlinter]).
 test: $(DEV_STAMP) ## Run the linters, the layer contract and the whole test suite
 	$(BIN)/ruff check .
 	$(BIN)/lint-imports
-	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) $(PYTEST_ARGS)
 
 lint: $(DEV_STAMP) ## Check style and formatting (ruff)
 	$(BIN)/ruff check .
