@@ -149,7 +149,8 @@ def _usage_line(exc: click.UsageError) -> str:
     if exc.ctx is None:
         return f"Error: {message}"
     names = exc.ctx.help_option_names or ["--help"]
-    return f"Error: {message} Try '{exc.ctx.command_path} {names[0]}'."
+    stop = "" if message.endswith((".", "!", "?")) else "."
+    return f"Error: {message}{stop} Try '{exc.ctx.command_path} {names[0]}'."
 
 
 def user_facing(exc: BaseException) -> str | None:
