@@ -5,7 +5,10 @@ imports click and this module, not the trading stack."""
 from __future__ import annotations
 
 import errno
+import os
+import shutil
 import socket
+import sys
 from typing import TYPE_CHECKING
 
 import click
@@ -205,6 +208,19 @@ def serve(no_monitor: bool) -> None:
             sock.close()
 
 
+def _tradebot_here() -> str:
+    """How to call this command from here: `tradebot` when it is on the PATH, else the path
+    it was started by (`.venv/bin/tradebot` after `make run`)."""
+    started = sys.argv[0]
+    if os.path.basename(started) != "tradebot":  # python -m bot
+        return "tradebot"
+    on_path = shutil.which("tradebot")
+    if on_path and os.path.realpath(on_path) == os.path.realpath(started):
+        return "tradebot"
+    here = os.path.relpath(started)
+    return os.path.abspath(started) if here.startswith("..") else here
+
+
 def _serve(settings: Settings, sockets: list[socket.socket]) -> None:
     from aiohttp import web
 
@@ -239,7 +255,7 @@ def _serve(settings: Settings, sockets: list[socket.socket]) -> None:
             f"Webhook URL:  {base}/webhook/{demo.webhook_key}\n"
             f"{alert_kind(demo)}\n"
             f"TradingView alert message to paste:\n{alert_template(demo)}\n"
-            f"Try it:  tradebot alert {demo.webhook_key} --action buy --symbol BTCUSDT "
+            f"Try it:  {_tradebot_here()} alert demo --action buy --symbol BTCUSDT "
             f"--price 65000\n"
         )
     if not settings.public_url:
