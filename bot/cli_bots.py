@@ -374,7 +374,10 @@ async def bots_edit(services: Assembly, name: str, as_json: bool, **options: Any
 @click.option("--json", "as_json", is_flag=True)
 @with_services
 async def bots_show(services: Assembly, name: str, as_json: bool) -> None:
-    """Every setting of a bot, its webhook URL and its alert template (no secret is shown)."""
+    """Every setting of a bot, its webhook URL and its alert template.
+
+    The HMAC secret is never shown; the template carries the passphrase, since TradingView must
+    send it."""
     bot = await services.control.bot(name)
     _show_bot(services, bot, as_json)
     if not as_json:

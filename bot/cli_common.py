@@ -159,9 +159,9 @@ def user_facing(exc: BaseException) -> str | None:
     its traceback."""
     if isinstance(exc, UnicodeDecodeError):
         return f"not UTF-8 text ({exc.reason} at byte {exc.start}): save the file as UTF-8"
-    if isinstance(exc, OSError):
+    if isinstance(exc, OSError) and exc.filename is not None:  # a file or folder of the user's
         return os_reason(exc)
-    return None
+    return None  # a timeout or a dropped connection no command caught is a defect: traceback
 
 
 def os_reason(exc: OSError) -> str:
@@ -254,22 +254,23 @@ def _sqlite_applied(path: Path) -> set[str]:
 
 
 @contextmanager
-def unreachable(url: str) -> Iterator[None]:
+def unreachable(url: str, doing: str = "open") -> Iterator[None]:
     """A database that cannot be opened (refused, unknown host, bad password, a folder that
-    cannot be created) as one line naming TRADEBOT_DATABASE_URL."""
+    cannot be created) or migrated (`doing="migrate"`: the migration's SQL failed on it) as one
+    line naming TRADEBOT_DATABASE_URL."""
     try:
         yield
     except Mistake:
         raise
     except OSError as exc:  # refused, unknown host, timeout, Tortoise's DBConnectionError, mkdir
         raise Mistake(
-            f"TRADEBOT_DATABASE_URL: cannot open {shown_url(url)}: {os_reason(exc)}"
+            f"TRADEBOT_DATABASE_URL: cannot {doing} {shown_url(url)}: {os_reason(exc)}"
         ) from None
     except Exception as exc:
         if not _is_driver_error(exc):
             raise
         reason = " ".join(str(exc).split()) or type(exc).__name__
-        raise Mistake(f"TRADEBOT_DATABASE_URL: cannot open {shown_url(url)}: {reason}") from None
+        raise Mistake(f"TRADEBOT_DATABASE_URL: cannot {doing} {shown_url(url)}: {reason}") from None
 
 
 def _is_driver_error(exc: Exception) -> bool:
@@ -296,7 +297,7 @@ async def migrate_database(url: str) -> list[str]:
                 f"TRADEBOT_DATABASE_URL: cannot create {shown_url(url)}: {blocker} is a file, "
                 "not a folder"
             )
-    with unreachable(url):
+    with unreachable(url, doing="migrate"):
         return await upgrade(url)
 
 

@@ -11,6 +11,7 @@ chat's confirmation button protects, the CLI asks on the terminal (or takes `--y
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -174,11 +175,13 @@ async def close(services: Assembly, target: str, yes: bool, as_json: bool) -> No
     if not yes:
         _positions_table(chosen, err=as_json)
         confirm(f"Close {'this position' if len(chosen) == 1 else 'these positions'} at market?")
-    closed = await services.control.close(CLI, target)
+    closed = await services.control.close(CLI, target, shown=chosen)
     if as_json:
         print_json([_closed_json(item) for item in closed])
     else:
         _show_closed(closed)
+    if any(item.result.status != "executed" for item in closed):
+        sys.exit(1)  # refused by the broker (or closed meanwhile): not the user's mistake
 
 
 @click.command(context_settings=CLICK_CONTEXT)
@@ -200,8 +203,10 @@ async def closeall(services: Assembly, yes: bool, as_json: bool) -> None:
     if not yes:
         _positions_table(chosen, err=as_json)
         confirm(f"Close all {len(chosen)} open position(s) at market?")
-    closed = await services.control.close_all(CLI)
+    closed = await services.control.close_all(CLI, shown=chosen)
     if as_json:
         print_json([_closed_json(item) for item in closed])
     else:
         _show_closed(closed)
+    if any(item.result.status != "executed" for item in closed):
+        sys.exit(1)  # refused by the broker (or closed meanwhile): not the user's mistake

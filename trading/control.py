@@ -493,25 +493,40 @@ class ControlService:
             raise NotFound(f"{bot.name} has no open position")
         return positions
 
-    async def close(self, actor: Actor, target: str) -> list[Closed]:
-        """`/close 12` closes position #12; `/close demo` closes every position of bot demo."""
-        return [await self.close_position(actor, p.id) for p in await self.to_close(target)]
+    async def close(
+        self, actor: Actor, target: str, shown: list[PositionView] | None = None
+    ) -> list[Closed]:
+        """`/close 12` closes position #12; `/close demo` closes every position of bot demo.
+        `shown`: the positions the user confirmed (from `to_close`), so none opened while they
+        read is closed unseen."""
+        return await self._close_each(
+            actor, shown if shown is not None else await self.to_close(target)
+        )
 
-    async def close_all(self, actor: Actor) -> list[Closed]:
-        """Every open position at market, one by one; a refusal does not stop the others."""
-        closed: list[Closed] = []
+    async def close_all(
+        self, actor: Actor, shown: list[PositionView] | None = None
+    ) -> list[Closed]:
+        """Every open position at market (or the `shown` ones the user confirmed)."""
         async with self._audited(actor, "position.close_all") as extra:
-            for position in await self.stores.positions.list_positions():
-                try:
-                    closed.append(await self.close_position(actor, position.id))
-                except TradingError as exc:
-                    failed = ExecutionResult(
-                        status="rejected", reason=exc.user_message, bot=position.bot
-                    )
-                    closed.append(Closed(position, failed))
+            chosen = shown if shown is not None else await self.stores.positions.list_positions()
+            closed = await self._close_each(actor, chosen)
             extra.update(
                 closed=sum(c.result.status == "executed" for c in closed), total=len(closed)
             )
+        return closed
+
+    async def _close_each(self, actor: Actor, positions: list[PositionView]) -> list[Closed]:
+        """One by one at market; a refusal (or a position closed meanwhile) is reported with its
+        reason and does not stop the others."""
+        closed: list[Closed] = []
+        for position in positions:
+            try:
+                closed.append(await self.close_position(actor, position.id))
+            except TradingError as exc:
+                failed = ExecutionResult(
+                    status="rejected", reason=exc.user_message, bot=position.bot
+                )
+                closed.append(Closed(position, failed))
         return closed
 
     async def sync_position(
