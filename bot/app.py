@@ -53,8 +53,7 @@ def create_app(
     app.cleanup_ctx.append(recovery_context)
     app.cleanup_ctx.append(_background_alerts)
     app.cleanup_ctx.append(retention_context)
-    if settings.monitor_enabled:  # periodic jobs run where the monitor runs
-        app.cleanup_ctx.append(equity_context)
+    app.cleanup_ctx.append(equity_context)  # the hourly sample only where the monitor runs
     app.add_routes(tradingview.routes)
     app.add_routes(api.routes)
     app.add_routes(health.routes)

@@ -57,12 +57,18 @@ async def retention_context(app: web.Application) -> AsyncIterator[None]:
 
 
 async def equity_context(app: web.Application) -> AsyncIterator[None]:
-    """`equity_snapshots` every hour (SPEC §6a), at the top of the hour; fills sample their
-    currency themselves (`trading.equity_recorder`). Samples still running finish at shutdown."""
-    recorder = app[ASSEMBLY].equity
-    task = asyncio.create_task(recorder.run_hourly(), name="equity-hourly")
+    """`equity_snapshots` every hour (SPEC §6a), at the top of the hour, where the monitor runs
+    (periodic jobs run there); fills sample their currency themselves in every process
+    (`trading.equity_recorder`), and the samples still running finish before the database
+    closes at shutdown."""
+    assembly = app[ASSEMBLY]
+    recorder = assembly.equity
+    task = None
+    if assembly.settings.monitor_enabled:
+        task = asyncio.create_task(recorder.run_hourly(), name="equity-hourly")
     yield
-    task.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await task
+    if task is not None:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
     await recorder.drain()

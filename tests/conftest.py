@@ -33,18 +33,6 @@ def now_iso() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-@pytest.fixture(autouse=True)
-def _no_closed_event_loop(request: pytest.FixtureRequest) -> None:
-    """A plain (not async) test runs with no current event loop, rather than the closed one an
-    earlier async test left behind. An aiosqlite connection that some earlier test dropped
-    without closing stops its thread when the garbage collector finds it, wherever that is; its
-    finaliser asks `asyncio.get_event_loop()` for a future, and a closed loop there made its
-    thread raise into whichever plain test was running (seen once under two xdist workers).
-    With no loop it stops quietly."""
-    if not asyncio.iscoroutinefunction(getattr(request, "function", None)):
-        asyncio.set_event_loop(None)
-
-
 @pytest.fixture(scope="session")
 def template_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """One migrated database per session; each test gets a copy (migrating is the slow part)."""
