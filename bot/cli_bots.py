@@ -138,6 +138,11 @@ def _echo_secret(secret: str) -> None:
     )
 
 
+def _echo_template(bot: BotConfig) -> None:
+    """Which TradingView alert to make for the bot's strategy, and the message to paste."""
+    click.echo(f"\n{alert_kind(bot)}\nTradingView alert message:\n{alert_template(bot)}")
+
+
 @bots.command("list")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @with_services
@@ -333,7 +338,7 @@ async def bots_add(services: Assembly, as_json: bool, name: str, **options: Any)
         raise _bad_setting(exc) from None
     _show_bot(services, bot, as_json, with_key=True, with_hmac=True)
     if not as_json:
-        click.echo(f"\n{alert_kind(bot)}\nTradingView alert message:\n{alert_template(bot)}")
+        _echo_template(bot)
 
 
 @bots.command("edit")
@@ -366,7 +371,7 @@ async def bots_edit(services: Assembly, name: str, as_json: bool, **options: Any
     click.echo(f"{bot.name}: saved {', '.join(given)}\n")
     _show_bot(services, bot, False, with_hmac=bool(sign))
     if {"strategy", "strategy_params"} & set(changes):
-        click.echo(f"\n{alert_kind(bot)}\nTradingView alert message:\n{alert_template(bot)}")
+        _echo_template(bot)
 
 
 @bots.command("show")
@@ -381,7 +386,7 @@ async def bots_show(services: Assembly, name: str, as_json: bool) -> None:
     bot = await services.control.bot(name)
     _show_bot(services, bot, as_json)
     if not as_json:
-        click.echo(f"\n{alert_kind(bot)}\nTradingView alert message:\n{alert_template(bot)}")
+        _echo_template(bot)
 
 
 @bots.command("delete")

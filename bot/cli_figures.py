@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 import click
 
 from bot.cli_common import CLICK_CONTEXT, with_services
-from bot.cli_tables import print_table
+from bot.cli_tables import print_table, signed_amount
 from handlers.telegram.formatting.figures import duration
 from trading.figures import PERIODS, Period, Stats
 from trading.money import CONTEXT
@@ -51,13 +51,6 @@ async def pnl(services: Assembly, period: str | None, as_json: bool) -> None:
         show(stats)
 
 
-def _signed(value: Decimal | None, quote: str) -> str:
-    if value is None:
-        return "-"
-    text = amount(value, quote, signed=True)
-    return f"[red]{text}[/]" if value < 0 else f"[green]{text}[/]" if value > 0 else text
-
-
 def show(stats: Stats) -> None:
     """Per currency a line and a table of periods, then performance per bot and symbol: money
     to the currency's cents (`--json` keeps every digit), tables that fit the terminal."""
@@ -87,9 +80,9 @@ def show(stats: Stats) -> None:
                 (
                     LABELS[period],
                     f"{f.start.astimezone(UTC):%m-%d %H:%M}" if f.start else "-",
-                    _signed(f.realized, quote),
-                    _signed(f.unrealized, quote),
-                    _signed(f.equity_change, quote),
+                    signed_amount(f.realized, quote),
+                    signed_amount(f.unrealized, quote),
+                    signed_amount(f.equity_change, quote),
                     str(f.trades),
                     str(f.wins),
                     amount(f.fees, quote),
@@ -126,12 +119,12 @@ def show(stats: Stats) -> None:
                 str(p.trades),
                 f"{p.win_rate.quantize(Decimal('0.1'), context=CONTEXT):f}",
                 _ratio(p.profit_factor) or ("inf" if p.wins else "-"),
-                _signed(p.avg_win, p.quote),
-                _signed(p.avg_loss, p.quote),
-                _signed(p.best, p.quote),
-                _signed(p.worst, p.quote),
+                signed_amount(p.avg_win, p.quote),
+                signed_amount(p.avg_loss, p.quote),
+                signed_amount(p.best, p.quote),
+                signed_amount(p.worst, p.quote),
                 duration(p.avg_duration_seconds),
-                _signed(p.pnl, p.quote),
+                signed_amount(p.pnl, p.quote),
                 amount(p.fees, p.quote),
             )
             for p in stats.performance

@@ -22,7 +22,7 @@ import click
 from bot.assembly import Assembly
 from bot.cli_bots import confirm
 from bot.cli_common import CLICK_CONTEXT, print_json, with_services
-from bot.cli_tables import print_table
+from bot.cli_tables import print_table, signed_amount
 from trading.access import CLI
 from trading.control import Closed
 from trading.money import total
@@ -33,13 +33,6 @@ from trading.views import PositionView, amount, figure
 
 def _when(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime("%m-%d %H:%M")
-
-
-def _pnl(value: Decimal | None, quote: str) -> str:
-    if value is None:
-        return "-"
-    text = amount(value, quote, signed=True)
-    return f"[red]{text}[/]" if value < 0 else f"[green]{text}[/]" if value > 0 else text
 
 
 def _positions_table(items: Sequence[PositionView], err: bool = False) -> None:
@@ -54,7 +47,7 @@ def _positions_table(items: Sequence[PositionView], err: bool = False) -> None:
                 figure(p.qty),
                 figure(p.avg_price),
                 figure(p.last_price) if p.last_price is not None else "-",
-                _pnl(p.unrealized_pnl, p.quote),
+                signed_amount(p.unrealized_pnl, p.quote),
                 str(p.entries),
                 _when(p.opened_at),
             )
@@ -113,7 +106,7 @@ async def trades(services: Assembly, limit: int, bot_name: str | None, as_json: 
                 figure(t.qty),
                 figure(t.entry_price),
                 figure(t.exit_price),
-                _pnl(t.pnl, t.quote),
+                signed_amount(t.pnl, t.quote),
                 amount(t.fees, t.quote),
                 t.reason,
                 _when(t.closed_at),
@@ -156,6 +149,17 @@ def _show_closed(items: list[Closed]) -> None:
     click.echo(f"{done} of {len(items)} closed" + (f" · PnL {sums}" if sums else ""))
 
 
+def _report(closed: list[Closed], as_json: bool) -> None:
+    """What was closed, as JSON or lines; exit status 1 when one was not (refused by the
+    broker, or closed meanwhile): not the user's mistake."""
+    if as_json:
+        print_json([_closed_json(item) for item in closed])
+    else:
+        _show_closed(closed)
+    if any(item.result.status != "executed" for item in closed):
+        sys.exit(1)
+
+
 @click.command(context_settings=CLICK_CONTEXT)
 @click.argument("target", metavar="NAME|ID")
 @click.option("--yes", is_flag=True, help="Do not ask first (for scripts).")
@@ -176,12 +180,7 @@ async def close(services: Assembly, target: str, yes: bool, as_json: bool) -> No
         _positions_table(chosen, err=as_json)
         confirm(f"Close {'this position' if len(chosen) == 1 else 'these positions'} at market?")
     closed = await services.control.close(CLI, target, shown=chosen)
-    if as_json:
-        print_json([_closed_json(item) for item in closed])
-    else:
-        _show_closed(closed)
-    if any(item.result.status != "executed" for item in closed):
-        sys.exit(1)  # refused by the broker (or closed meanwhile): not the user's mistake
+    _report(closed, as_json)
 
 
 @click.command(context_settings=CLICK_CONTEXT)
@@ -204,9 +203,4 @@ async def closeall(services: Assembly, yes: bool, as_json: bool) -> None:
         _positions_table(chosen, err=as_json)
         confirm(f"Close all {len(chosen)} open position(s) at market?")
     closed = await services.control.close_all(CLI, shown=chosen)
-    if as_json:
-        print_json([_closed_json(item) for item in closed])
-    else:
-        _show_closed(closed)
-    if any(item.result.status != "executed" for item in closed):
-        sys.exit(1)  # refused by the broker (or closed meanwhile): not the user's mistake
+    _report(closed, as_json)

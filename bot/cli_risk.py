@@ -16,13 +16,12 @@ and exit status 2; nothing is stored.
 
 from __future__ import annotations
 
-import json
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import click
 from rich.console import Console
 
-from bot.cli_common import CLICK_CONTEXT, Mistake, with_services
+from bot.cli_common import CLICK_CONTEXT, Mistake, print_json, with_services
 from bot.cli_tables import print_table
 from trading.access import CLI
 from trading.equity import KillSwitchState
@@ -35,10 +34,6 @@ if TYPE_CHECKING:
 
 console = Console()
 SOURCES = {"account": "account", "bot": "bot's own", "off": "off for this bot", "": "not set"}
-
-
-def _print_json(data: Any) -> None:
-    click.echo(json.dumps(data, indent=2, default=str))
 
 
 def _switch_text(switch: KillSwitchState) -> str:
@@ -100,7 +95,7 @@ async def risk_show(services: Assembly, bot_name: str | None, as_json: bool) -> 
     except NotFound as exc:
         raise Mistake(exc.user_message) from None
     if as_json:
-        _print_json(report.to_json())
+        print_json(report.to_json())
     else:
         show(report)
 
@@ -122,7 +117,7 @@ async def risk_set(
     except (InvalidRequest, NotFound) as exc:
         raise Mistake(exc.user_message) from None
     if as_json:
-        _print_json(report.to_json())
+        print_json(report.to_json())
         return
     click.echo(f"risk rules of {report.bot or 'the account'} set: {' '.join(pairs)}")
     show(report)
@@ -138,7 +133,7 @@ async def stopentry(services: Assembly, as_json: bool) -> None:
     was = await services.risk.kill_switch()
     state = await services.risk.stop_entries(CLI)
     if as_json:
-        _print_json({"kill_switch": kill_switch_json(state), "already_on": was.on})
+        print_json({"kill_switch": kill_switch_json(state), "already_on": was.on})
     elif was.on:
         console.print(f"already on. {_switch_text(state)}", highlight=False)
     else:
@@ -164,7 +159,7 @@ async def resume(services: Assembly, as_json: bool) -> None:
         )
     resumed = await services.risk.resume_entries(CLI)
     if as_json:
-        _print_json(
+        print_json(
             {
                 "kill_switch": kill_switch_json(await services.risk.kill_switch()),
                 "was": kill_switch_json(resumed.was),

@@ -6,11 +6,14 @@ outside any table, so a terminal copies them whole."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from decimal import Decimal
 
 import click
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
+
+from trading.views import amount
 
 GAP = 2  # spaces between two columns
 
@@ -65,3 +68,11 @@ def _packed(pairs: list[str], width: int) -> list[str]:
         else:
             lines.append(pair)
     return lines
+
+
+def signed_amount(value: Decimal | None, quote: str) -> str:
+    """A PnL for a table: signed, to the quote's places, red below zero and green above."""
+    if value is None:
+        return "-"
+    text = amount(value, quote, signed=True)
+    return f"[red]{text}[/]" if value < 0 else f"[green]{text}[/]" if value > 0 else text

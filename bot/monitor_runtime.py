@@ -31,6 +31,7 @@ from handlers.web import health
 from handlers.web.keys import EVENTS, STATUS
 from trading.brokers.base import BaseBroker
 from trading.monitor import Monitor
+from trading.price_feed import feed_source
 
 if TYPE_CHECKING:  # aiogram is imported only where Telegram is on (it costs ~165 MB)
     from aiogram import Bot
@@ -88,7 +89,7 @@ def prices_status(settings: Settings, monitor: Monitor | None) -> dict[str, Any]
     if settings.price_feed == "ccxt":
         return {
             "status": "off",
-            "source": f"ccxt:{settings.ccxt_exchange.strip().lower()}",
+            "source": feed_source(settings.ccxt_exchange),
             "detail": "the price feed runs with the position monitor, not in this process "
             "(`tradebot monitor`)",
         }

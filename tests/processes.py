@@ -37,6 +37,13 @@ CLI_DEADLINE = 300.0  # seconds for one `tradebot` command (migrate, bots add)
 
 async def run_cli(env: dict[str, str], cwd: Path, *args: str) -> str:
     """`python -m bot ARGS` in its own process; its output, or the test fails with it."""
+    status, out = await run_cli_status(env, cwd, *args)
+    assert status == 0, out
+    return out
+
+
+async def run_cli_status(env: dict[str, str], cwd: Path, *args: str) -> tuple[int, str]:
+    """`python -m bot ARGS` in its own process: its exit status and output."""
     process = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
@@ -55,8 +62,8 @@ async def run_cli(env: dict[str, str], cwd: Path, *args: str) -> str:
         raise AssertionError(
             f"tradebot {' '.join(args)}: not done within {CLI_DEADLINE:g} s"
         ) from None
-    assert process.returncode == 0, out.decode()
-    return out.decode()
+    assert process.returncode is not None  # communicate() returned: it has exited
+    return process.returncode, out.decode()
 
 
 def postgres_or_skip() -> None:

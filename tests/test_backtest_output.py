@@ -16,21 +16,11 @@ from click.testing import CliRunner, Result
 
 from bot.cli_backtest import backtest
 from handlers.charts import backtest_chart
+from tests.test_backtest_cli import CSV, SAMPLE  # RSI(2): buy at 98 (bar 2), sell at 101 (bar 4)
 from trading import indicators
 from trading.backtest import BacktestConfig, DataError, read_csv, run_backtest
 from trading.backtest.indicator_lines import indicator_lines
 
-ROOT = Path(__file__).resolve().parents[1]
-SAMPLE = ROOT / "samples" / "synthetic_btcusdt_1h.csv"
-
-# RSI(2): buy at 98 (bar 2), sell at 101 (bar 4).
-CSV = """time,open,high,low,close,volume
-2024-01-01T00:00:00Z,100,100,100,100,1
-2024-01-01T01:00:00Z,100,100,99,99,1
-2024-01-01T02:00:00Z,99,99,98,98,1
-2024-01-01T03:00:00Z,98,99,98,99,1
-2024-01-01T04:00:00Z,99,101,99,101,1
-"""
 RSI2 = ("--param", "period=2")
 
 

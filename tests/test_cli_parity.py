@@ -20,6 +20,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from tests.conftest import World
+from tests.processes import run_cli_status
 from trading.views import amount, figure
 
 Cli = Callable[..., tuple[int, str]]
@@ -357,16 +358,6 @@ def test_tables_fit_80_columns_with_whole_symbols_and_rounded_figures(
 # ---------------------------------------------------------------- alerts / alert
 
 
-async def _tradebot(env: dict[str, str], cwd: Path, *args: str) -> tuple[int, str]:
-    process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "bot", *args, cwd=cwd, env=env,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
-    )  # fmt: skip
-    out, _ = await asyncio.wait_for(process.communicate(), timeout=120)
-    assert process.returncode is not None
-    return process.returncode, out.decode()
-
-
 async def test_alert_by_bot_name_and_a_rejected_answer_exits_1(
     world: World, db_url: str, tmp_path: Path
 ) -> None:
@@ -379,21 +370,21 @@ async def test_alert_by_bot_name_and_a_rejected_answer_exits_1(
         "TRADEBOT_PUBLIC_URL": world.url("").rstrip("/"),
     }
     # by name: the bot's signature is added, the alert executes
-    code, out = await _tradebot(env, tmp_path, "alert", "demo", "--price", "100", "--qty", "1")
+    code, out = await run_cli_status(env, tmp_path, "alert", "demo", "--price", "100", "--qty", "1")
     assert code == 0 and "HTTP 200" in out and '"executed"' in out, out
     # HTTP 200, status rejected (a symbol the bot does not trade): exit 1
-    code, out = await _tradebot(env, tmp_path, "alert", "demo", "--symbol", "DOGEUSDT")
+    code, out = await run_cli_status(env, tmp_path, "alert", "demo", "--symbol", "DOGEUSDT")
     assert code == 1 and "HTTP 200" in out and '"rejected"' in out, out
     # a name that is no bot: one line, exit 2, nothing sent
-    code, out = await _tradebot(env, tmp_path, "alert", "nosuch")
+    code, out = await run_cli_status(env, tmp_path, "alert", "nosuch")
     assert code == 2 and out.strip() == "Error: no bot named 'nosuch'", out
     # a key still works (unsigned here: refused, 401)
     key = world.bots["demo"].webhook_key
-    code, out = await _tradebot(env, tmp_path, "alert", key, "--price", "100")
+    code, out = await run_cli_status(env, tmp_path, "alert", key, "--price", "100")
     assert code == 1 and "HTTP 401" in out
 
     # the webhook log, as the chat's /alerts shows it
-    code, out = await _tradebot(env, tmp_path, "alerts", "--limit", "3")
+    code, out = await run_cli_status(env, tmp_path, "alerts", "--limit", "3")
     assert code == 0, out
     requests = [line for line in out.splitlines() if line.startswith("#")]
     assert [line.split(" ", 3)[3] for line in requests] == [  # newest first
@@ -402,7 +393,7 @@ async def test_alert_by_bot_name_and_a_rejected_answer_exits_1(
         "demo buy BTCUSDT · executed",
     ]
     assert "\n    symbol DOGEUSDT is not traded by bot demo" in out  # why, under it
-    code, out = await _tradebot(env, tmp_path, "alerts", "--json")
+    code, out = await run_cli_status(env, tmp_path, "alerts", "--json")
     logged = json.loads(out)
     assert [(row["bot"], row["status"]) for row in logged] == [
         ("demo", "refused"),

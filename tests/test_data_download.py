@@ -8,7 +8,6 @@ from __future__ import annotations
 import asyncio
 import csv
 import json
-import socket
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -20,6 +19,7 @@ from click.testing import CliRunner, Result
 from bot.cli_backtest import backtest
 from bot.cli_data import data
 from tests.fakes.exchange import FakeBinance
+from tests.processes import free_port
 from trading.backtest import read_csv
 from trading.backtest.download import CandleRequest, DownloadError, download
 
@@ -179,12 +179,6 @@ def names(folder: Path) -> list[str]:
     return sorted(path.name for path in folder.iterdir())
 
 
-def closed_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 async def test_every_mistake_is_one_line_naming_it_and_leaves_no_file(
     fake: FakeBinance, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -215,7 +209,7 @@ async def test_every_mistake_is_one_line_naming_it_and_leaves_no_file(
     assert names(tmp_path) == ["notes.txt"]
     assert (tmp_path / "notes.txt").read_text() == "my notes\n"
 
-    monkeypatch.setenv("TRADEBOT_CCXT_API_URL", f"http://127.0.0.1:{closed_port()}")
+    monkeypatch.setenv("TRADEBOT_CCXT_API_URL", f"http://127.0.0.1:{free_port()}")
     result = await tradebot_data(*base_args(out, *since))
     assert result.exit_code == 2, result.output
     assert result.output.splitlines()[-1].startswith("Error: binance at http://127.0.0.1:")

@@ -28,9 +28,10 @@ from click.testing import CliRunner
 
 from bot.cli import COMMANDS, EXAMPLES, listen, main, shown_address
 from bot.cli_common import Mistake
-from bot.config import ENV_PREFIX, Settings, load_settings
+from bot.config import ENV_PREFIX, ConfigError, Settings, load_settings
 from tests.fakes.exchange import API_KEY, SECRET, FakeBinance
 from tests.processes import free_port
+from tests.waiting import answering
 
 ROOT = Path(__file__).resolve().parent.parent
 DEADLINE = 120.0  # seconds for one command in its own process (a busy machine starts slowly)
@@ -211,20 +212,6 @@ def test_safe_by_default_loopback_and_the_image_opts_into_every_interface(
 # ---------------------------------------------------------------- serve with a real exchange
 
 
-async def _health(http: ClientSession, base: str, process: asyncio.subprocess.Process) -> None:
-    for _ in range(600):  # up to ~60 s: a busy machine starts the server slowly
-        if process.returncode is not None:
-            raise AssertionError(f"serve exited with {process.returncode}")
-        try:
-            async with http.get(f"{base}/health") as response:
-                if response.status in (200, 503):
-                    return
-        except OSError:
-            pass
-        await asyncio.sleep(0.1)
-    raise AssertionError("the server never answered /health")
-
-
 async def test_serve_on_an_exchange_creates_no_demo_bot_and_shows_where_it_listens(
     tmp_path: Path,
 ) -> None:
@@ -250,7 +237,7 @@ async def test_serve_on_an_exchange_creates_no_demo_bot_and_shows_where_it_liste
             )  # fmt: skip
             try:
                 async with ClientSession() as http:
-                    await _health(http, base, server)
+                    await answering(http, base, server)
             finally:
                 server.send_signal(signal.SIGINT)
                 try:
@@ -369,6 +356,9 @@ def test_log_level_is_any_case_and_a_bad_one_names_the_variable(
     for typed, level in (("debug", "DEBUG"), ("Warning", "WARNING"), (" info ", "INFO")):
         monkeypatch.setenv("TRADEBOT_LOG_LEVEL", typed)
         assert load_settings().log_level == level
+    monkeypatch.setenv("TRADEBOT_LOG_LEVEL", "loud")
+    with pytest.raises(ConfigError, match=r"^TRADEBOT_LOG_LEVEL: .*'loud'"):
+        load_settings()
 
 
 def _load_generator():  # type: ignore[no-untyped-def]

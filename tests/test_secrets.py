@@ -23,6 +23,7 @@ from aiohttp import ClientSession
 from tests.fakes.exchange import API_KEY, SECRET, FakeBinance
 from tests.fakes.telegram_api import FakeTelegramAPI
 from tests.processes import free_port, run_cli
+from tests.waiting import answering
 from trading.signatures import signed_headers
 
 OWNER = 424242
@@ -40,18 +41,6 @@ STORED_AT = {
     ("trading_bots", "hmac_secret"),
     ("users", "totp_secret"),
 }
-
-
-async def _wait_healthy(http: ClientSession, base: str) -> None:
-    for _ in range(300):
-        try:
-            async with http.get(f"{base}/health") as response:
-                if response.status in (200, 503):
-                    return
-        except OSError:
-            pass
-        await asyncio.sleep(0.1)
-    raise AssertionError("the server never answered /health")
 
 
 def _rows_with(db: Path, secrets: dict[str, str]) -> list[str]:
@@ -147,7 +136,7 @@ async def test_a_full_run_leaks_no_secret(tmp_path: Path) -> None:
             )
             try:
                 async with ClientSession() as http:
-                    await _wait_healthy(http, base)
+                    await answering(http, base, timeout=30)
                     await _drive(http, base, key, hmac_secret, telegram, exchange)
             finally:
                 server.send_signal(signal.SIGINT)

@@ -32,3 +32,21 @@ def writer_lock(db_url: str) -> Iterator[sqlite3.Connection]:
         if outside.in_transaction:
             outside.execute("COMMIT")
         outside.close()
+
+
+async def answering(
+    http: Any, base: str, process: asyncio.subprocess.Process | None = None, timeout: float = 60.0
+) -> None:
+    """Wait (bounded; a busy machine starts a server slowly) until the server at `base` answers
+    /health at all (200 or 503); fail at once if its `process` has exited."""
+
+    async def answers() -> bool:
+        if process is not None and process.returncode is not None:
+            raise AssertionError(f"the server exited with {process.returncode}")
+        try:
+            async with http.get(f"{base}/health") as response:
+                return response.status in (200, 503)
+        except OSError:
+            return False
+
+    await eventually(answers, timeout)

@@ -149,6 +149,13 @@ def _audited_value(value: Any) -> Any:
     return str(value).strip()[:64]
 
 
+def _known(settings: dict[str, Any]) -> None:
+    """Refuse a key that is not a bot setting, naming it."""
+    unknown = sorted(set(settings) - SETTINGS)
+    if unknown:
+        raise InvalidSetting(unknown[0], f"{unknown[0]!r} is not a bot setting")
+
+
 @dataclass(frozen=True, slots=True)
 class Closed:
     position: PositionView  # as it was before the close
@@ -298,14 +305,16 @@ class ControlService:
         action: str,
         ref: BotRef,
         change: Callable[[BotConfig], Awaitable[BotConfig]],
+        **details: Any,
     ) -> BotConfig:
-        """Apply `change` to a bot, audited. A bot named by hand (a typo, a deleted one) is
-        audited as a failed attempt on that name; an id from a button is checked first."""
+        """Apply `change` to a bot, audited (with `details`). A bot named by hand (a typo, a
+        deleted one) is audited as a failed attempt on that name; an id from a button is
+        checked first."""
         if isinstance(ref, int):
             bot = await self.bot_by_id(ref)
-            async with self._audited(actor, action, bot.name):
+            async with self._audited(actor, action, bot.name, **details):
                 return await change(bot)
-        async with self._audited(actor, action, ref):
+        async with self._audited(actor, action, ref, **details):
             return await change(await self.bot(ref))
 
     async def create_bot(self, actor: Actor, spec: BotSpec, **details: Any) -> BotConfig:
@@ -319,9 +328,7 @@ class ControlService:
     ) -> BotConfig:
         """Create a bot from settings as typed (the fields `edit_bot` takes, by the same rules;
         `InvalidSetting` names a wrong one); `sign` gives it an HMAC secret, shown once."""
-        unknown = sorted(set(settings) - SETTINGS)
-        if unknown:
-            raise InvalidSetting(unknown[0], f"{unknown[0]!r} is not a bot setting")
+        _known(settings)
         data = {key: _raw(key, value) for key, value in settings.items()}
         data["name"] = name
         if sign:
@@ -373,9 +380,7 @@ class ControlService:
         default parameters; `strategy_params` given are merged over the bot's (over the
         defaults with a new strategy). `sign` True gives the bot a new HMAC secret (the bot
         returned carries it, to be shown once), False stops requiring signatures."""
-        unknown = sorted(set(changes) - SETTINGS)
-        if unknown:
-            raise InvalidSetting(unknown[0], f"{unknown[0]!r} is not a bot setting")
+        _known(changes)
         if not changes and sign is None:
             raise InvalidRequest("nothing to change")
         shown = {
@@ -415,12 +420,7 @@ class ControlService:
                 raise NotFound("that bot was deleted")
             return await self.bot_by_id(bot.id)
 
-        if isinstance(ref, int):
-            found = await self.bot_by_id(ref)
-            async with self._audited(actor, "bot.edit", found.name, **details):
-                return await change(found)
-        async with self._audited(actor, "bot.edit", ref, **details):
-            return await change(await self.bot(ref))
+        return await self._change(actor, "bot.edit", ref, change, **details)
 
     async def delete_bot(self, actor: Actor, bot: BotRef) -> str:
         """Soft-delete a bot (its trades stay); refused while it has open positions."""

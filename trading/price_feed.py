@@ -157,6 +157,11 @@ class PriceFeed:
         return report
 
 
+def feed_source(exchange: str) -> str:
+    """How `/health` names a feed on `exchange`: `ccxt:binance`."""
+    return f"ccxt:{exchange.strip().lower()}"
+
+
 def require_exchange(config: CcxtConfig) -> None:
     """The one setting a feed cannot do without (checked without importing ccxt)."""
     if not config.exchange.strip():
@@ -189,7 +194,7 @@ def exchange_feed(
         broker = CcxtBroker(public)
     return PriceFeed(
         broker,
-        source=f"ccxt:{config.exchange.strip().lower()}",
+        source=feed_source(config.exchange),
         symbols=symbols,
         refresh=refresh,
         max_age=max_age,
