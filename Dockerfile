@@ -74,7 +74,8 @@ HEALTHCHECK --interval=30s --timeout=5s --start-period=40s --retries=3 \
     CMD ["python", "-c", "import os, sys, urllib.request as u; r = u.build_opener(u.ProxyHandler({})).open('http://127.0.0.1:%s/health' % os.environ.get('TRADEBOT_PORT', '8080'), timeout=4); sys.exit(0 if r.status == 200 else 1)"]
 
 # Apply migrations (idempotent), then `exec` the server so it replaces the shell and receives
-# SIGTERM from `docker stop` directly. SERVE_ARGS is not read by the app, only by this line: set
-# it to "--no-monitor" when the monitor runs in its own container (docker-compose `scale` profile).
+# SIGTERM from `docker stop` directly. SERVE_ARGS is not read by the app, only by this line (e.g.
+# "--no-monitor" for a web-only process beside `tradebot monitor`; the compose `scale` replicas
+# set their own command and need none: one of them leads, deploy/README.md).
 # Any other command can be run instead, e.g. `docker compose run --rm tradebot tradebot migrate`.
 CMD ["/bin/sh", "-c", "tradebot migrate && exec tradebot serve ${SERVE_ARGS}"]

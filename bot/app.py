@@ -14,10 +14,11 @@ from aiohttp import web
 
 from bot.assembly import assemble
 from bot.config import Settings
+from bot.leadership_runtime import leadership_context, setup_leadership
 from bot.logs import install_redaction, settings_secrets
 from bot.monitor_runtime import setup_monitor
 from bot.resources import ASSEMBLY, broker_context, database_context, install
-from bot.retention import equity_context, retention_context
+from bot.retention import setup_periodic_jobs
 from handlers.web import api, health, tradingview
 from handlers.web.keys import EVENTS, INTAKE, STATUS, TRADING
 from trading.brokers.base import BaseBroker
@@ -31,11 +32,16 @@ log = logging.getLogger(__name__)
 
 
 def create_app(
-    settings: Settings, *, telegram: Bot | None = None, broker: BaseBroker | None = None
+    settings: Settings,
+    *,
+    telegram: Bot | None = None,
+    broker: BaseBroker | None = None,
+    poll_always: bool = False,
 ) -> web.Application:
     """The whole product on one aiohttp app. `telegram` (aiogram's Bot) and `broker` replace the
     ones the settings would build (tests pass a Bot pointed at a fake Bot API, or a broker that
-    is slow)."""
+    is slow). `poll_always`: poll Telegram whether or not this process leads (`tradebot chat`
+    polls a Bot API of its own)."""
     # Secrets never reach a log whole, whoever logs them and however logging is set up.
     install_redaction(settings_secrets(settings))
     app = web.Application(client_max_size=1024 * 1024)
@@ -43,24 +49,25 @@ def create_app(
         app,
         assemble(settings, broker=broker, webhooks=True, monitor=settings.monitor_enabled),
     )
+    # On PostgreSQL, `serve --no-monitor` never leads (SPEC §11).
+    setup_leadership(app, settings, can_lead=settings.monitor_enabled)
 
     app.cleanup_ctx.append(database_context)
     app.cleanup_ctx.append(broker_context)
-    setup_chat(app, telegram)
-    # After Telegram: on shutdown the monitor stops (its last closes reported) before Telegram.
+    setup_chat(app, telegram, poll_always=poll_always)
     setup_monitor(app)
     app.cleanup_ctx.append(reconcile_context)
     app.cleanup_ctx.append(recovery_context)
     app.cleanup_ctx.append(_background_alerts)
-    app.cleanup_ctx.append(retention_context)
-    app.cleanup_ctx.append(equity_context)  # the hourly sample only where the monitor runs
+    setup_periodic_jobs(app)
+    app.cleanup_ctx.append(leadership_context)  # last: its duties stop first at shutdown
     app.add_routes(tradingview.routes)
     app.add_routes(api.routes)
     app.add_routes(health.routes)
     return app
 
 
-def setup_chat(app: web.Application, telegram: Bot | None) -> None:
+def setup_chat(app: web.Application, telegram: Bot | None, *, poll_always: bool = False) -> None:
     """Telegram when a token is set (or a Bot is given). aiogram and the chat's handlers are
     imported only then: they add ~120 MB resident (aiogram's Bot API types), more than the rest
     of an idle server (`docs/benchmarks.md`, "Idle memory")."""
@@ -73,7 +80,7 @@ def setup_chat(app: web.Application, telegram: Bot | None) -> None:
 
     if telegram is not None:
         app[TELEGRAM_BOT] = telegram
-    setup_telegram(app)
+    setup_telegram(app, poll_always=poll_always)
 
 
 async def reconcile_context(app: web.Application) -> AsyncIterator[None]:

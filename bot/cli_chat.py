@@ -416,7 +416,7 @@ async def _session(
     printer: asyncio.Task[None] | None = None
     transcript = Transcript(console, Path.cwd())
     try:
-        app = create_app(settings, telegram=telegram)
+        app = create_app(settings, telegram=telegram, poll_always=True)
         runner = web.AppRunner(app, handle_signals=False, access_log=None)
         await runner.setup()  # the app starts as `serve` starts it; no port is bound
         runtime = app[TELEGRAM_RUNTIME]

@@ -188,6 +188,14 @@ class Settings(BaseSettings):
         "process; false (or `serve --no-monitor`) when `tradebot monitor` runs as its own "
         "service.",
     )
+    leader_interval: float = Field(
+        2.0,
+        gt=0,
+        le=5,
+        description="Seconds between a standby's tries of the leader lock, and between the "
+        "leader's checks that it still holds it (PostgreSQL; SPEC §11): a dead leader is "
+        "replaced within about twice this.",
+    )
     price_max_age: float = Field(
         300.0,
         gt=0,

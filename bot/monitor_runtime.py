@@ -25,8 +25,9 @@ from aiohttp import web
 
 from bot.assembly import assemble
 from bot.config import Settings
+from bot.leadership_runtime import LEADERSHIP, leadership_context, setup_leadership, while_leading
 from bot.resources import ASSEMBLY, broker_context, database_context, install
-from bot.retention import equity_context
+from bot.retention import setup_periodic_jobs
 from handlers.web import health
 from handlers.web.keys import EVENTS, STATUS
 from trading.brokers.base import BaseBroker
@@ -43,14 +44,17 @@ NOTIFIER_TELEGRAM: web.AppKey[Bot] = web.AppKey("monitor_notifier_telegram")
 
 
 def setup_monitor(app: web.Application) -> None:
-    """Run the assembly's monitor in this app (none: say where it runs instead), and its price
-    feed with it (`TRADEBOT_PRICE_FEED=ccxt`)."""
+    """Run the assembly's monitor, and its price feed (`TRADEBOT_PRICE_FEED=ccxt`) with it, as
+    a duty of the leader (`bot.leadership_runtime`); none: say where it runs instead."""
     status = app[STATUS]
     assembly = app[ASSEMBLY]
     monitor = assembly.monitor
+    leadership = app[LEADERSHIP]
     status.prices = prices_status(assembly.settings, monitor)
     if assembly.price_feed is not None and monitor is not None:
-        status.prices_probe = assembly.price_feed.health
+        status.prices_probe = while_leading(
+            leadership, assembly.price_feed.health, {**status.prices, **STANDBY_PRICES}
+        )
     if monitor is None:
         status.monitor = {
             "status": "off",
@@ -60,28 +64,52 @@ def setup_monitor(app: web.Application) -> None:
         log.info("position monitor off in this process")
         return
     app[MONITOR] = monitor
-    status.monitor_probe = monitor.health
-    app.cleanup_ctx.append(_monitor)
+    status.monitor_probe = while_leading(leadership, monitor.health, STANDBY_MONITOR)
+    leadership.add(MonitorDuty(monitor))
+    app.cleanup_ctx.append(_price_feed)
 
 
-async def _monitor(app: web.Application) -> AsyncIterator[None]:
-    monitor = app[MONITOR]
-    try:
-        await monitor.load()
-    except Exception:
-        # The loop loads it again (with backoff) and reports; start-up is not held.
-        log.exception("monitor could not load its positions at start-up")
-    task = asyncio.create_task(monitor.run(), name="position-monitor")
-    try:
-        yield
-    finally:
+STANDBY_MONITOR = {"status": "ok", "detail": "standing by: the leader runs the monitor"}
+STANDBY_PRICES = {"status": "ok", "detail": "standing by: the leader polls the price feed"}
+
+
+class MonitorDuty:
+    """The monitor while this process leads: its index loaded from the database (a new leader
+    sees every position, whoever opened it), its loop as a task (restarted with backoff when it
+    crashes); stopped, it lets running closes finish and stores the trailing peaks."""
+
+    name = "position monitor"
+
+    def __init__(self, monitor: Monitor) -> None:
+        self.monitor = monitor
+        self._task: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        try:
+            await self.monitor.load()
+        except Exception:
+            # The loop loads it again (with backoff) and reports; start-up is not held.
+            self.monitor.loaded = False
+            log.exception("monitor could not load its positions")
+        self._task = asyncio.create_task(self.monitor.run(), name="position-monitor")
+
+    async def stop(self) -> None:
+        task, self._task = self._task, None
+        if task is None:
+            return
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task
-        await monitor.close()
-        feed = app[ASSEMBLY].price_feed
-        if feed is not None:
-            await feed.close()
+        await self.monitor.close()
+
+
+async def _price_feed(app: web.Application) -> AsyncIterator[None]:
+    """The feed's client is closed at shutdown only: a leader that stands by and leads again
+    polls on the same client."""
+    yield
+    feed = app[ASSEMBLY].price_feed
+    if feed is not None:
+        await feed.close()
 
 
 def prices_status(settings: Settings, monitor: Monitor | None) -> dict[str, Any]:
@@ -109,13 +137,15 @@ def create_monitor_app(
     aiogram Bot, replaces the one the settings would build)."""
     app = web.Application()
     install(app, assemble(settings, broker=broker, monitor=True))
+    setup_leadership(app, settings, can_lead=True)
     if telegram is not None:
         app[NOTIFIER_TELEGRAM] = telegram
     app.cleanup_ctx.append(database_context)
     app.cleanup_ctx.append(broker_context)
     app.cleanup_ctx.append(_notifications)
-    app.cleanup_ctx.append(equity_context)
     setup_monitor(app)
+    setup_periodic_jobs(app)
+    app.cleanup_ctx.append(leadership_context)  # last: its duties stop first at shutdown
     app.add_routes(health.routes)
     return app
 

@@ -6,14 +6,15 @@ is forgotten with its row: the same id sent again after that long trades again."
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
 from aiohttp import web
 
+from bot.leadership_runtime import LEADERSHIP
 from bot.resources import ASSEMBLY
+from trading.leadership import TaskDuty
 from trading.ports import AlertLogStore, Stores
 
 log = logging.getLogger(__name__)
@@ -42,33 +43,33 @@ async def _prune_hourly(stores: Stores, days: int) -> None:
 
 
 async def retention_context(app: web.Application) -> AsyncIterator[None]:
-    """The first pass before the first request is served (one DELETE), then one an hour."""
+    """The first pass before the first request is served (one DELETE, in every process), then
+    one an hour on the leader (`bot.leadership_runtime`)."""
     assembly = app[ASSEMBLY]
     days = assembly.settings.webhook_log_retention_days
-    if not days:
-        yield
-        return
-    await _prune(assembly.stores, days)
-    task = asyncio.create_task(_prune_hourly(assembly.stores, days), name="webhook-log-retention")
+    if days:
+        await _prune(assembly.stores, days)
     yield
-    task.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await task
+
+
+def setup_periodic_jobs(app: web.Application) -> None:
+    """The leader's hourly jobs: log retention, and the equity sample where the monitor runs
+    (SPEC §6a); every process's own fills still sample their currency, and the samples still
+    running finish before the database closes at shutdown (`equity_context`)."""
+    assembly = app[ASSEMBLY]
+    leadership = app[LEADERSHIP]
+    days = assembly.settings.webhook_log_retention_days
+    if days:
+        leadership.add(
+            TaskDuty("webhook log retention", lambda: _prune_hourly(assembly.stores, days))
+        )
+    if assembly.settings.monitor_enabled:
+        leadership.add(TaskDuty("equity hourly", assembly.equity.run_hourly))
+    app.cleanup_ctx.append(retention_context)
+    app.cleanup_ctx.append(equity_context)
 
 
 async def equity_context(app: web.Application) -> AsyncIterator[None]:
-    """`equity_snapshots` every hour (SPEC §6a), at the top of the hour, where the monitor runs
-    (periodic jobs run there); fills sample their currency themselves in every process
-    (`trading.equity_recorder`), and the samples still running finish before the database
-    closes at shutdown."""
-    assembly = app[ASSEMBLY]
-    recorder = assembly.equity
-    task = None
-    if assembly.settings.monitor_enabled:
-        task = asyncio.create_task(recorder.run_hourly(), name="equity-hourly")
+    """The equity samples of fills still running finish before the database closes."""
     yield
-    if task is not None:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
-    await recorder.drain()
+    await app[ASSEMBLY].equity.drain()

@@ -32,8 +32,6 @@ from aiogram.exceptions import (
     TelegramServerError,
     TelegramUnauthorizedError,
 )
-from aiogram.fsm.storage.base import BaseStorage
-from aiogram.fsm.storage.memory import MemoryStorage
 from aiogram.methods import TelegramMethod
 from aiogram.methods.base import Response, TelegramType
 from aiogram.types import Update
@@ -44,6 +42,8 @@ from pydantic import ValidationError
 
 from bot.assembly import Assembly
 from bot.config import ConfigError, Settings
+from bot.fsm_storage import make_storage
+from bot.leadership_runtime import LEADERSHIP
 from bot.resources import ASSEMBLY
 from handlers.status import Status
 from handlers.telegram.commands import bot_commands
@@ -56,11 +56,13 @@ from trading.access import AccessService
 from trading.approvals import ApprovalService
 from trading.control_events import ApprovalRequested
 from trading.events import Event, EventBus, Lifecycle
+from trading.leadership import CallDuty, TaskDuty
 
 log = logging.getLogger(__name__)
 
 WEBHOOK_PATH = "/telegram/webhook"
 MAX_CONNECT_DELAY = 60.0
+APPROVAL_SWEEP = 30.0  # seconds between the leader's sweeps of overdue approvals
 
 TELEGRAM_BOT = web.AppKey("telegram_bot", Bot)
 
@@ -77,15 +79,6 @@ def make_telegram_bot(settings: Settings) -> Bot:
         raise ConfigError(
             "TRADEBOT_TELEGRAM_TOKEN: not a bot token (expected 123456789:ABC...)"
         ) from None
-
-
-def make_storage(settings: Settings) -> BaseStorage:
-    """FSM state in Redis when scaled out (dialogues survive a restart), else in memory."""
-    if settings.redis_url:
-        from aiogram.fsm.storage.redis import RedisStorage
-
-        return RedisStorage.from_url(settings.redis_url)
-    return MemoryStorage()
 
 
 class ApiHealth(BaseRequestMiddleware):
@@ -133,6 +126,10 @@ class TelegramRuntime:
         )
         self.notifier = TelegramNotifier(telegram, self.access.recipients)
         self.webhook_mode = settings.telegram_mode == "webhook"
+        # Polling mode: only while this process leads (one poller: Telegram answers 409 to a
+        # second), unless this process polls a Bot API of its own (`tradebot chat`).
+        self.poll_wanted = False
+        self._username = ""
         self.accepting = False
         self._connected_detail = ""
         self._connect: asyncio.Task[None] | None = None
@@ -202,13 +199,10 @@ class TelegramRuntime:
             self._connected_detail = f"webhook for @{me.username}"
         else:
             await self.telegram.delete_webhook(drop_pending_updates=False)
-            self._polling = asyncio.create_task(
-                self.dispatcher.start_polling(
-                    self.telegram, handle_signals=False, close_bot_session=False
-                ),
-                name="telegram-polling",
-            )
-            self._connected_detail = f"polling as @{me.username}"
+            self._username = me.username or ""
+            self._connected_detail = self._polling_detail()
+            if self.poll_wanted:
+                self._start_polling()
         self._set_status("ok", self._connected_detail)
         log.info("telegram connected: %s", self._connected_detail)
         await self.approvals.expire_overdue()
@@ -220,13 +214,7 @@ class TelegramRuntime:
             self._connect.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._connect
-        if self._polling is not None:
-            try:
-                await self.dispatcher.stop_polling()
-            except RuntimeError:  # stopping before polling got going
-                self._polling.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await asyncio.wait_for(self._polling, 5.0)
+        await self.stop_polling()
         await asyncio.sleep(0)
         if not await self.inflight.wait_idle(10.0):
             log.warning("telegram updates still running at shutdown: %d", self.inflight.count)
@@ -241,6 +229,61 @@ class TelegramRuntime:
         await self.dispatcher.storage.close()
         if self.own_telegram:
             await self.telegram.session.close()
+
+    # ------------------------------------------------------------ polling (the leader's)
+
+    def _polling_detail(self) -> str:
+        if self.poll_wanted:
+            return f"polling as @{self._username}"
+        return f"connected as @{self._username}; the leader polls"
+
+    def _refresh_detail(self) -> None:
+        self._connected_detail = self._polling_detail()
+        if self.status.telegram.get("status") == "ok":
+            self._set_status("ok", self._connected_detail)
+
+    def _start_polling(self) -> None:
+        if self._polling is not None and not self._polling.done():
+            return
+        self._polling = asyncio.create_task(
+            self.dispatcher.start_polling(
+                self.telegram, handle_signals=False, close_bot_session=False
+            ),
+            name="telegram-polling",
+        )
+        log.info("telegram polling started as @%s", self._username)
+
+    async def start_polling(self) -> None:
+        """This process leads: poll (now, or once connected)."""
+        self.poll_wanted = True
+        if self._username:
+            self._start_polling()
+            self._refresh_detail()
+
+    async def stop_polling(self) -> None:
+        """Another process leads, or this one stops: the update being handled finishes."""
+        self.poll_wanted = False
+        polling, self._polling = self._polling, None
+        if polling is not None:
+            try:
+                await self.dispatcher.stop_polling()
+            except RuntimeError:  # stopping before polling got going
+                polling.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await asyncio.wait_for(polling, 5.0)
+            log.info("telegram polling stopped")
+        if self._username:
+            self._refresh_detail()
+
+    async def expire_approvals(self, every: float = APPROVAL_SWEEP) -> None:
+        """The leader's sweep: approval cards whose alert is past its bot's max_lag expire even
+        when the process that asked for the approval is gone."""
+        while True:
+            await asyncio.sleep(every)
+            try:
+                await self.approvals.expire_overdue()
+            except Exception as exc:
+                log.warning("approval expiry sweep failed: %s", type(exc).__name__)
 
     # ------------------------------------------------------------ webhook mode
 
@@ -310,9 +353,11 @@ def telegram_services(assembly: Assembly, status: Status) -> dict[str, Any]:
     }
 
 
-def setup_telegram(app: web.Application) -> None:
+def setup_telegram(app: web.Application, *, poll_always: bool = False) -> None:
     """Telegram on: a token is set, or a Bot given (`app[TELEGRAM_BOT]`). `create_app` calls it
-    only then (`bot.app.setup_chat`), so a server without Telegram never imports aiogram."""
+    only then (`bot.app.setup_chat`), so a server without Telegram never imports aiogram.
+    Polling is the leader's (`bot.leadership_runtime`), unless `poll_always` (`tradebot chat`,
+    on a Bot API of its own)."""
     assembly = app[ASSEMBLY]
     settings = assembly.settings
     status = app[STATUS]
@@ -326,8 +371,14 @@ def setup_telegram(app: web.Application) -> None:
         services=telegram_services(assembly, status),
     )
     app[TELEGRAM_RUNTIME] = runtime
+    leadership = app[LEADERSHIP]
     if runtime.webhook_mode:
         app.router.add_post(WEBHOOK_PATH, webhook_handler(runtime))
+    elif poll_always:
+        runtime.poll_wanted = True
+    else:
+        leadership.add(CallDuty("telegram polling", runtime.start_polling, runtime.stop_polling))
+    leadership.add(TaskDuty("approval expiry", runtime.expire_approvals))
     app.cleanup_ctx.append(_telegram)
 
 

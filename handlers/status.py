@@ -19,6 +19,23 @@ class Status:
         # live from the price feed when it runs in this process (`prices_probe`).
         self._prices: dict[str, Any] = {"status": "ok", "source": "alerts"}
         self.prices_probe: Callable[[], dict[str, Any]] | None = None
+        # Leader or standby (SPEC §11), read live from `trading.leadership.Leadership.health`.
+        self.leader_probe: Callable[[], dict[str, Any]] | None = None
+
+    def checks(self) -> dict[str, dict[str, Any]]:
+        """The parts' own checks, as `/health` shows them (in the web and the chat alike)."""
+        return {
+            "telegram": dict(self.telegram),
+            "monitor": dict(self.monitor),
+            "prices": dict(self.prices),  # where prices come from (TRADEBOT_PRICE_FEED)
+            "leader": dict(self.leader),  # SPEC §11: a standby is healthy
+        }
+
+    @property
+    def leader(self) -> dict[str, Any]:
+        if self.leader_probe is not None:
+            return self.leader_probe()
+        return {"status": "ok", "role": "leader", "detail": "one process"}
 
     @property
     def monitor(self) -> dict[str, Any]:

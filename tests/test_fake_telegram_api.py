@@ -39,6 +39,7 @@ from aiogram.types import (
 )
 
 from tests.fakes.telegram_api import BOT_ID, Call, FakeTelegramAPI, UploadedFile
+from tests.waiting import eventually
 
 USER_ID = 777
 
@@ -440,3 +441,29 @@ async def test_documents_media_groups_and_captions(bot: Bot, fake: FakeTelegramA
         chat_id=USER_ID, message_id=album[0].message_id, caption="new"
     )
     assert isinstance(edited, Message) and edited.caption == "new"
+
+
+async def test_a_second_poller_gets_409_and_a_disconnected_one_frees_the_slot(
+    bot: Bot, fake: FakeTelegramAPI
+) -> None:
+    """As Telegram does: two processes polling one bot at once is a conflict (the tests of
+    several processes count them); a poller that goes away (a killed process) ends its poll."""
+    other = Bot("42:TEST", session=AiohttpSession(api=TelegramAPIServer.from_base(fake.url)))
+    try:
+        first = asyncio.create_task(bot.get_updates(timeout=30))
+        await eventually(lambda: _open_polls(fake, 1))
+        with pytest.raises(TelegramConflictError):
+            await other.get_updates(timeout=0)
+        assert fake.poll_conflicts == 1
+        first.cancel()  # the client disconnects mid-poll
+        with pytest.raises(asyncio.CancelledError):
+            await first
+        await eventually(lambda: _open_polls(fake, 0))
+        assert await other.get_updates(timeout=0) == []
+        assert fake.poll_conflicts == 1
+    finally:
+        await other.session.close()
+
+
+async def _open_polls(fake: FakeTelegramAPI, count: int) -> bool:
+    return fake._polls_open == count

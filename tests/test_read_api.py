@@ -89,8 +89,11 @@ async def test_health_reports_db_broker_telegram_monitor(world: World) -> None:
     assert body["checks"]["db"]["status"] == "ok"
     assert body["checks"]["broker"]["status"] == "ok"
     assert body["checks"]["telegram"]["status"] == "off"
-    assert set(body["checks"]) == {"db", "broker", "telegram", "monitor", "prices"}
+    assert set(body["checks"]) == {"db", "broker", "telegram", "monitor", "prices", "leader"}
     assert body["checks"]["prices"]["source"] == "alerts"
+    # One SQLite process: no election, it leads (SPEC §11).
+    assert body["role"] == body["checks"]["leader"]["role"] == "leader"
+    assert body["checks"]["leader"]["detail"].startswith("leads: ")
 
 
 async def test_health_is_down_503_when_the_database_is_gone(world: World) -> None:

@@ -40,12 +40,7 @@ async def status(message: Message, control: ControlService, app_status: Status) 
 
 
 async def health(message: Message, control: ControlService, app_status: Status) -> None:
-    checks = {
-        "telegram": dict(app_status.telegram),
-        "monitor": dict(app_status.monitor),
-        "prices": dict(app_status.prices),
-    }
-    await message.answer(format_health(await control.health(checks)))
+    await message.answer(format_health(await control.health(app_status.checks())))
 
 
 async def dashboard(message: Message) -> None:

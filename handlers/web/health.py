@@ -12,15 +12,10 @@ routes = web.RouteTableDef()
 @routes.get("/health")
 async def health(request: web.Request) -> web.Response:
     status = request.app[STATUS]
-    result = await request.app[CONTROL].health(
-        {
-            "telegram": dict(status.telegram),
-            "monitor": dict(status.monitor),
-            "prices": dict(status.prices),  # where prices come from (TRADEBOT_PRICE_FEED)
-        }
-    )
+    result = await request.app[CONTROL].health(status.checks())
+    role = result.checks["leader"]["role"]
     return web.json_response(
-        {"status": result.overall, "checks": result.checks},
+        {"status": result.overall, "role": role, "checks": result.checks},
         status=503 if result.overall == "down" else 200,
     )
 

@@ -196,6 +196,10 @@ class FakeTelegramAPI:
         self.commands: dict[tuple[str, str], list[JSONDict]] = {}
         self.menu_buttons: dict[Any, JSONDict] = {}
         self._pending: list[JSONDict] = []
+        # Like Telegram, a getUpdates while another is open is refused with 409: two
+        # processes polling one bot at once is a deployment fault the tests must see.
+        self.poll_conflicts = 0
+        self._polls_open = 0
         self._faults: dict[str, deque[tuple[int, str, JSONDict | None]]] = {}
         self._messages: dict[tuple[Any, int], _StoredMessage] = {}
         self._users: dict[int, JSONDict] = {}
@@ -239,7 +243,15 @@ class FakeTelegramAPI:
             return self.url
         app = web.Application(client_max_size=64 * 1024 * 1024)
         app.router.add_route("*", "/bot{token}/{method}", self._handle)
-        runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=1.0)
+        # handler_cancellation: a poller that disconnects (a killed process) ends its poll, as
+        # Telegram sees a closed connection; it does not hold the next poller off.
+        runner = web.AppRunner(
+            app,
+            access_log=None,
+            handle_signals=False,
+            shutdown_timeout=1.0,
+            handler_cancellation=True,
+        )
         await runner.setup()
         site = web.TCPSite(runner, "127.0.0.1", 0)
         await site.start()
@@ -702,6 +714,16 @@ class FakeTelegramAPI:
                 "Conflict: can't use getUpdates method while webhook is active; "
                 "use deleteWebhook to delete the webhook first",
             )
+        if self._polls_open:
+            self.poll_conflicts += 1
+            raise TelegramAPIError(409, _DEFAULT_DESCRIPTIONS[409])
+        self._polls_open += 1
+        try:
+            return await self._poll(params)
+        finally:
+            self._polls_open -= 1
+
+    async def _poll(self, params: JSONDict) -> list[JSONDict]:
         offset = int(params.get("offset") or 0)
         limit = min(max(int(params.get("limit") or 100), 1), 100)
         wait = min(max(float(params.get("timeout") or 0), 0.0), self.max_poll_wait)
