@@ -55,6 +55,7 @@ bench: $(DEV_STAMP) ## Run the benchmarks (docs/benchmarks.md)
 		apt-get update -qq && apt-get install -y -qq wrk >/dev/null; } || \
 		echo "wrk missing: install it (apt-get install wrk) for the webhook load bench"
 	$(BIN)/python -m bench
+	$(BIN)/python -m bench.pg_webhooks
 
 migrate: $(RUN_STAMP) ## Create or upgrade the database (TRADEBOT_DATABASE_URL)
 	$(BIN)/tradebot migrate
