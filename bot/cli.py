@@ -46,6 +46,7 @@ COMMANDS = {
     "close": Lazy("bot.cli_positions:close", "Close a position at market, by bot name or id."),
     "closeall": Lazy("bot.cli_positions:closeall", "Close every open position at market."),
     "data": Lazy("bot.cli_data:data", "Market data for backtests."),
+    "db": Lazy("bot.cli_db:db", "Database tools: copy every row to another database."),
     "pnl": Lazy(
         "bot.cli_figures:pnl",
         "PnL, equity and drawdown per period; performance per bot and symbol.",
@@ -166,11 +167,21 @@ def shown_address(sock: socket.socket) -> str:
 
 
 async def _first_start(assembly: Assembly) -> BotConfig | None:
-    """On an empty database, create the `demo` bot so there is something to send alerts to."""
+    """On an empty database, create the `demo` bot so there is something to send alerts to.
+
+    Under the lock migrations take (`db.migrate.setup_lock`): of several processes started at
+    once on an empty database, the first creates it and the others find it there (None)."""
+    from contextlib import AsyncExitStack
+
+    from bot.cli_common import unreachable
+    from db.migrate import setup_lock
     from trading.access import SYSTEM
     from trading.bots import BotSpec
 
-    async with database(assembly.settings):
+    async with AsyncExitStack() as held:
+        with unreachable(assembly.settings.database_url):  # gone since it was migrated
+            await held.enter_async_context(setup_lock(assembly.settings.database_url))
+        await held.enter_async_context(database(assembly.settings))
         if await assembly.control.has_bots():
             return None
         spec = BotSpec(

@@ -47,6 +47,7 @@ from bot.leadership_runtime import LEADERSHIP
 from bot.resources import ASSEMBLY
 from handlers.status import Status
 from handlers.telegram.commands import bot_commands
+from handlers.telegram.dialogue_store import GuardedStorage
 from handlers.telegram.dispatcher import build_dispatcher
 from handlers.telegram.middlewares import InFlight
 from handlers.telegram.notifier import TelegramNotifier
@@ -121,8 +122,11 @@ class TelegramRuntime:
         self.access: AccessService = services["access"]
         self.approvals: ApprovalService = services["approvals"]
         self.inflight = InFlight()
+        storage = make_storage(settings)
+        if isinstance(storage, GuardedStorage):  # Redis: /health says how it last answered
+            status.redis_probe = storage.health
         self.dispatcher: Dispatcher = build_dispatcher(
-            storage=make_storage(settings), inflight=self.inflight, **services
+            storage=storage, inflight=self.inflight, **services
         )
         self.notifier = TelegramNotifier(telegram, self.access.recipients)
         self.webhook_mode = settings.telegram_mode == "webhook"

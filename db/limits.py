@@ -9,6 +9,7 @@ counted by the caller's `on_error`.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 
 from redis.asyncio import Redis
@@ -17,6 +18,7 @@ from redis.exceptions import RedisError
 log = logging.getLogger(__name__)
 
 PREFIX = "tradebot:bucket:"
+COOL_OFF = 2.0  # seconds a store that just failed is not tried: requests go through at once
 
 # KEYS[1] bucket; ARGV rate (tokens/s), burst. Returns the wait in seconds as a string ("0" = ok).
 TAKE = """
@@ -46,15 +48,29 @@ class RedisBuckets:
         self.on_error = on_error
         self.prefix = f"{PREFIX}{namespace}:" if namespace else PREFIX
         self._take = redis.register_script(TAKE)
+        self._retry_at = 0.0
+        self._down = False
 
     async def take(self, scope: str, key: str, rate: float, burst: float) -> float | None:
+        """A hanging Redis costs one timeout (1 s), then nothing for COOL_OFF seconds: each
+        webhook would otherwise wait it out for every bucket (ip, key, bot: up to 3 s)."""
+        if time.monotonic() < self._retry_at:
+            return None
         try:
             wait = float(await self._take(keys=[f"{self.prefix}{scope}:{key}"], args=[rate, burst]))
         except (RedisError, OSError) as exc:
-            log.warning("rate limit store unavailable, request let through: %s", type(exc).__name__)
+            self._retry_at = time.monotonic() + COOL_OFF
+            if not self._down:
+                self._down = True
+                log.warning(
+                    "rate limit store unavailable, requests let through: %s", type(exc).__name__
+                )
             if self.on_error is not None:
                 self.on_error()
             return None
+        if self._down:
+            self._down = False
+            log.info("rate limit store answers again")
         return wait if wait > 0 else None
 
     async def close(self) -> None:

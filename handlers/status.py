@@ -21,6 +21,8 @@ class Status:
         self.prices_probe: Callable[[], dict[str, Any]] | None = None
         # Leader or standby (SPEC §11), read live from `trading.leadership.Leadership.health`.
         self.leader_probe: Callable[[], dict[str, Any]] | None = None
+        # Redis as the chat's dialogues last found it (only when Redis is set and Telegram on).
+        self.redis_probe: Callable[[], dict[str, Any]] | None = None
 
     def checks(self) -> dict[str, dict[str, Any]]:
         """The parts' own checks, as `/health` shows them (in the web and the chat alike)."""
@@ -29,7 +31,7 @@ class Status:
             "monitor": dict(self.monitor),
             "prices": dict(self.prices),  # where prices come from (TRADEBOT_PRICE_FEED)
             "leader": dict(self.leader),  # SPEC §11: a standby is healthy
-        }
+        } | ({"redis": self.redis_probe()} if self.redis_probe is not None else {})
 
     @property
     def leader(self) -> dict[str, Any]:

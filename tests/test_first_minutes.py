@@ -37,8 +37,8 @@ ROOT = Path(__file__).resolve().parent.parent
 DEADLINE = 120.0  # seconds for one command in its own process (a busy machine starts slowly)
 # The commands the issue and the README promise, all listed by `tradebot -h`.
 EVERY_COMMAND = {
-    "alert", "alerts", "backtest", "bots", "chat", "close", "closeall", "data", "migrate",
-    "monitor", "pnl", "positions", "resume", "risk", "serve", "stopentry", "trades",
+    "alert", "alerts", "backtest", "bots", "chat", "close", "closeall", "data", "db",
+    "migrate", "monitor", "pnl", "positions", "resume", "risk", "serve", "stopentry", "trades",
 }  # fmt: skip
 
 

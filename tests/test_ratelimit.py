@@ -57,3 +57,25 @@ async def test_redis_down_lets_requests_through_and_counts_it() -> None:
         assert errors == [1]
     finally:
         await client.aclose()
+
+
+async def test_a_store_that_failed_is_not_asked_again_for_a_while() -> None:
+    """A hanging Redis would cost each webhook one timeout per bucket (up to 3 s, past
+    TradingView's patience): after a failure the store is left alone for COOL_OFF seconds."""
+    from redis.asyncio import Redis
+
+    from db.limits import COOL_OFF, RedisBuckets
+
+    errors: list[int] = []
+    client = Redis.from_url("redis://127.0.0.1:9/0", socket_connect_timeout=0.5)
+    try:
+        limiter = RedisBuckets(client, on_error=lambda: errors.append(1))
+        assert COOL_OFF > 0
+        for _ in range(5):
+            assert await limiter.take("ip", "203.0.113.9", 1.0, 1) is None
+        assert errors == [1]  # one try; the next four let through without asking
+        limiter._retry_at = 0.0  # the cool-off over: the store is asked again
+        assert await limiter.take("ip", "203.0.113.9", 1.0, 1) is None
+        assert errors == [1, 1]
+    finally:
+        await client.aclose()

@@ -11,7 +11,7 @@ from typing import Any
 from aiogram import Dispatcher
 from aiogram.fsm.storage.base import BaseStorage
 
-from handlers.telegram import routers
+from handlers.telegram import dialogue_store, routers
 from handlers.telegram.middlewares import Authenticate, Authorize, InFlight, UpdateDedup
 from trading.access import AccessService
 
@@ -25,5 +25,7 @@ def build_dispatcher(
     for observer in (dispatcher.message, dispatcher.callback_query):
         observer.outer_middleware(Authenticate(access))
         observer.middleware(Authorize(access))
+    # First: while the dialogue store does not answer, a dialogue's answer is declined politely.
+    dispatcher.include_router(dialogue_store.router())
     dispatcher.include_routers(*routers())
     return dispatcher
