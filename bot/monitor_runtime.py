@@ -29,13 +29,15 @@ from bot.leadership_runtime import LEADERSHIP, leadership_context, setup_leaders
 from bot.resources import ASSEMBLY, broker_context, database_context, install
 from bot.retention import setup_periodic_jobs
 from handlers.web import health
-from handlers.web.keys import EVENTS, STATUS
+from handlers.web.keys import STATUS
 from trading.brokers.base import BaseBroker
 from trading.monitor import Monitor
 from trading.price_feed import feed_source
 
 if TYPE_CHECKING:  # aiogram is imported only where Telegram is on (it costs ~165 MB)
     from aiogram import Bot
+
+    from handlers.telegram.notifier import TelegramNotifier
 
 log = logging.getLogger(__name__)
 
@@ -142,7 +144,7 @@ def create_monitor_app(
         app[NOTIFIER_TELEGRAM] = telegram
     app.cleanup_ctx.append(database_context)
     app.cleanup_ctx.append(broker_context)
-    app.cleanup_ctx.append(_notifications)
+    setup_notifier(app)
     setup_monitor(app)
     setup_periodic_jobs(app)
     app.cleanup_ctx.append(leadership_context)  # last: its duties stop first at shutdown
@@ -150,30 +152,41 @@ def create_monitor_app(
     return app
 
 
-async def _notifications(app: web.Application) -> AsyncIterator[None]:
-    """Send-only Telegram: the web process runs the chat; this one only reports."""
+MONITOR_NOTIFIER: web.AppKey[TelegramNotifier] = web.AppKey("monitor_notifier")
+OWN_NOTIFIER_TELEGRAM = web.AppKey("monitor_owns_notifier_telegram", bool)
+
+
+def setup_notifier(app: web.Application) -> None:
+    """Send-only Telegram: the web process runs the chat; this one only reports. Built with the
+    app, so that on PostgreSQL its relay is one of the leader's duties (`bot.notifications`)."""
     assembly = app[ASSEMBLY]
-    status = app[STATUS]
     telegram = app.get(NOTIFIER_TELEGRAM)
-    own = telegram is None
     if telegram is None and not assembly.settings.telegram_enabled:
-        status.telegram = {"status": "off", "detail": "TRADEBOT_TELEGRAM_TOKEN is empty"}
-        yield
+        app[STATUS].telegram = {"status": "off", "detail": "TRADEBOT_TELEGRAM_TOKEN is empty"}
         return
+    from bot.notifications import install_notifications
     from bot.telegram_runtime import make_telegram_bot
     from handlers.telegram.notifier import TelegramNotifier
 
-    telegram = telegram or make_telegram_bot(assembly.settings)
+    if telegram is None:
+        app[NOTIFIER_TELEGRAM] = telegram = make_telegram_bot(assembly.settings)
+        app[OWN_NOTIFIER_TELEGRAM] = True
     notifier = TelegramNotifier(telegram, assembly.access.recipients)
+    app[MONITOR_NOTIFIER] = notifier
+    install_notifications(app, notifier)
+    app.cleanup_ctx.append(_notifications)
+
+
+async def _notifications(app: web.Application) -> AsyncIterator[None]:
+    notifier = app[MONITOR_NOTIFIER]
     await notifier.start()
-    app[EVENTS].subscribe(notifier)
-    status.telegram = {"status": "ok", "detail": "notifications only (monitor process)"}
+    app[STATUS].telegram = {"status": "ok", "detail": "notifications only (monitor process)"}
     try:
         yield
     finally:
         await notifier.stop(timeout=5.0)
-        if own:
-            await telegram.session.close()
+        if app.get(OWN_NOTIFIER_TELEGRAM):
+            await notifier.telegram.session.close()
 
 
 def run_monitor(

@@ -44,6 +44,7 @@ from bot.assembly import Assembly
 from bot.config import ConfigError, Settings
 from bot.fsm_storage import make_storage
 from bot.leadership_runtime import LEADERSHIP
+from bot.notifications import install_notifications
 from bot.resources import ASSEMBLY
 from handlers.status import Status
 from handlers.telegram.commands import bot_commands
@@ -158,8 +159,7 @@ class TelegramRuntime:
 
     async def start(self) -> None:
         self._set_status("down", "connecting to Telegram")
-        await self.notifier.start()
-        self.events.subscribe(self.notifier)
+        await self.notifier.start()  # fed by `bot.notifications`
         self.events.subscribe(self)
         self.accepting = True
         self._connect = asyncio.create_task(self._connect_loop(), name="telegram-connect")
@@ -375,6 +375,7 @@ def setup_telegram(app: web.Application, *, poll_always: bool = False) -> None:
         services=telegram_services(assembly, status),
     )
     app[TELEGRAM_RUNTIME] = runtime
+    install_notifications(app, runtime.notifier)
     leadership = app[LEADERSHIP]
     if runtime.webhook_mode:
         app.router.add_post(WEBHOOK_PATH, webhook_handler(runtime))

@@ -26,8 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from tortoise import Model, Tortoise, connections
-from tortoise.backends.base.client import BaseDBAsyncClient
+from tortoise import BaseDBAsyncClient, Model, Tortoise, connections
 from tortoise.backends.base.config_generator import expand_db_url
 from tortoise.exceptions import ConfigurationError
 from tortoise.transactions import in_transaction

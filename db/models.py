@@ -400,3 +400,34 @@ class EquitySnapshotRow(Model):
     class Meta:
         table = "equity_snapshots"
         indexes = (("quote", "at"),)
+
+
+class Notification(Model):
+    """The notification outbox (SPEC §11, `trading.outbox`): events worth a Telegram message,
+    written by the process that published them and sent by the leader, in id order. `payload`
+    is the event's fields (`trading.event_codec`: decimals as strings); sent rows are kept a day."""
+
+    id = fields.BigIntField(primary_key=True)
+    created_at = fields.DatetimeField(auto_now_add=True)
+    type = fields.CharField(max_length=64)  # the event's class name
+    payload: dict = fields.JSONField()  # type: ignore[assignment]
+    origin = fields.CharField(max_length=128, default="")  # host:pid of the writer
+    sent_at = fields.DatetimeField(null=True)
+
+    class Meta:
+        table = "notifications"
+        indexes = (("sent_at", "id"),)
+
+
+class ApprovalCard(Model):
+    """One copy of an approval card (chat, message), so whichever process resolves the approval
+    edits every copy once (`trading.outbox.ApprovalCardStore`)."""
+
+    id = fields.IntField(primary_key=True)
+    webhook_log_id = fields.IntField(db_index=True)
+    chat_id = fields.BigIntField()
+    message_id = fields.BigIntField()
+    created_at = fields.DatetimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        table = "approval_cards"

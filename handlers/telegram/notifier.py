@@ -5,8 +5,12 @@ and server errors back off and retry; a chat that has blocked us is skipped. Ref
 grouped: at most one message per bot per minute; those held back are counted into one summary
 when the minute is over (or at shutdown), so none is lost and none is spammed.
 
-Approval cards are remembered (chat, message) so that when the alert is approved, rejected or
-expires every copy of the card is edited to say so and loses its buttons.
+Approval cards are remembered (chat, message) in a card store (the database's, so that whichever
+process sends the resolution edits them: `trading.outbox`) so that when the alert is approved,
+rejected or expires every copy of the card is edited to say so and loses its buttons.
+
+Events come either straight from the bus (`publish`, one process on SQLite) or from the leader's
+notification relay (`deliver`, which returns once the event is sent, grouped or given up on).
 """
 
 from __future__ import annotations
@@ -34,6 +38,7 @@ from handlers.telegram.keyboards import approval_keyboard, sync_keyboard
 from trading.access import Destination
 from trading.control_events import ApprovalRequested, ApprovalResolved, OutOfSync
 from trading.events import AlertRefused, Event, WebhookRefused
+from trading.outbox import ApprovalCardStore, MemoryApprovalCards
 from trading.tasks import finish_task
 
 log = logging.getLogger(__name__)
@@ -88,6 +93,17 @@ class _Outgoing:
 
 
 @dataclass(slots=True)
+class _Queued:
+    event: Event
+    done: asyncio.Future[bool] | None = None
+
+
+def _settle(queued: _Queued, handled: bool) -> None:
+    if queued.done is not None and not queued.done.done():
+        queued.done.set_result(handled)
+
+
+@dataclass(slots=True)
 class _Held:
     count: int = 0
     last_reason: str = ""
@@ -103,32 +119,52 @@ class TelegramNotifier:
         *,
         render: Callable[[Event], Card | None] = render_event,
         group_window: float = GROUP_WINDOW,
+        cards: ApprovalCardStore | None = None,
     ) -> None:
         self.telegram = telegram
         self.recipients = recipients
         self.render = render
         self.group_window = group_window
-        self._events: asyncio.Queue[Event | None] = asyncio.Queue()
+        # Where approval cards were sent; the composition root gives the database's.
+        self.cards: ApprovalCardStore = cards or MemoryApprovalCards()
+        self._events: asyncio.Queue[_Queued | None] = asyncio.Queue()
         self._task: asyncio.Task[None] | None = None
+        self._accepting = False
         self._refusals: dict[str, _Held] = {}
-        self._cards: dict[int, list[tuple[int, int]]] = {}
 
     def publish(self, event: Event) -> None:
         if self._admit(event):
-            self._events.put_nowait(event)
+            self._events.put_nowait(_Queued(event))
+
+    async def deliver(self, event: Event) -> bool:
+        """Send the event (or count it into a refusal summary) and return once done with it:
+        True, or False when the notifier is not running and the event was not handled."""
+        if not self._accepting:
+            return False
+        if not self._admit(event):
+            return True
+        done: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+        self._events.put_nowait(_Queued(event, done))
+        return await done
 
     async def start(self) -> None:
+        self._accepting = True
         self._task = asyncio.create_task(self._run(), name="telegram-notifier")
 
     async def stop(self, timeout: float = 5.0) -> None:
         """Tell what grouping held back, send what is queued (bounded by `timeout`), stop."""
         if self._task is None:
             return
+        self._accepting = False
         for key in list(self._refusals):
             self._flush(key)
         self._events.put_nowait(None)
         await finish_task(self._task, timeout)
         self._task = None
+        while not self._events.empty():  # not sent in time: whoever waits hears so
+            queued = self._events.get_nowait()
+            if queued is not None:
+                _settle(queued, False)
 
     # ------------------------------------------------------------ grouping of refusals
 
@@ -158,7 +194,7 @@ class TelegramNotifier:
         if held.timer is not None:
             held.timer.cancel()
         self._events.put_nowait(
-            RefusalSummary(bot=key, count=held.count, last_reason=held.last_reason)
+            _Queued(RefusalSummary(bot=key, count=held.count, last_reason=held.last_reason))
         )
         # The summary opens a new window: the next refusal waits for it to pass.
         self._refusals[key] = _Held(window_start=time.monotonic())
@@ -167,13 +203,17 @@ class TelegramNotifier:
 
     async def _run(self) -> None:
         while True:
-            event = await self._events.get()
-            if event is None:
+            queued = await self._events.get()
+            if queued is None:
                 return
             try:
-                await self._handle(event)
+                await self._handle(queued.event)
+            except asyncio.CancelledError:
+                _settle(queued, False)
+                raise
             except Exception:
-                log.exception("notification failed kind=%s", event.kind)
+                log.exception("notification failed kind=%s", queued.event.kind)
+            _settle(queued, True)
 
     async def _handle(self, event: Event) -> None:
         if isinstance(event, ApprovalResolved):
@@ -188,12 +228,12 @@ class TelegramNotifier:
             )
             if message is not None:
                 sent.append((message.chat.id, message.message_id))
-        if isinstance(event, ApprovalRequested):
-            self._cards[event.webhook_log_id] = sent
+        if isinstance(event, ApprovalRequested) and sent:
+            await self.cards.remember(event.webhook_log_id, sent)
 
     async def _close_cards(self, event: ApprovalResolved) -> None:
         card = self.render(event)
-        for chat_id, message_id in self._cards.pop(event.webhook_log_id, []):
+        for chat_id, message_id in await self.cards.take(event.webhook_log_id):
             if card is not None:
                 await self._deliver(_Outgoing(chat_id, card.text, edit_message_id=message_id))
 
