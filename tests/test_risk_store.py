@@ -534,7 +534,8 @@ def _alone(step: Coroutine[Any, Any, R]) -> asyncio.Task[R]:
 async def _upgraded_from_3(url: str, tmp_path: Path) -> None:
     await _alone(_at_migration_3(url, tmp_path))
     since = await _alone(_legacy_rows(url))
-    assert [name[0] for name in await _alone(upgrade(url))] == ["4", "5"]
+    applied = [name[0] for name in await _alone(upgrade(url))]
+    assert applied[:2] == ["4", "5"] and applied == sorted(applied)  # and any later ones
     await _alone(_check_upgraded(url, since))
 
 

@@ -294,7 +294,12 @@ class NotificationRelay:
                 await self._sleep(self.poll)
                 continue
             for row in rows:
-                if self._stopping or not await self._relay(row):
+                try:
+                    if self._stopping or not await self._relay(row):
+                        break
+                except Exception:  # never let one row stop the relay for good
+                    log.exception("notification relay failed id=%d type=%s", row.id, row.type)
+                    await self._sleep(self.poll)
                     break
 
     async def _sleep(self, seconds: float) -> None:
