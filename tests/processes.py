@@ -26,6 +26,15 @@ def services_required() -> bool:
     return os.environ.get("TRADEBOT_REQUIRE_SERVICES") == "1"
 
 
+def psql(url: str, sql: str) -> str:
+    """One statement through `psql` (a client the product does not use), its rows as text."""
+    url = url.replace("postgres://", "postgresql://", 1)
+    done = subprocess.run(
+        ["psql", url, "-At", "-c", sql], capture_output=True, text=True, check=True, timeout=120
+    )
+    return done.stdout.strip()
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

@@ -33,10 +33,12 @@ from tests.processes import (
     REDIS_URL,
     free_port,
     migrated_postgres,
+    psql,
     redis_or_skip,
     run_cli,
     services_required,
 )
+from tests.waiting import until
 
 ROOT = Path(__file__).resolve().parent.parent
 COMPOSE = ROOT / "docker-compose.yml"
@@ -322,26 +324,6 @@ SENDER = "127.0.0.2"  # the allowed sender (loopback has every 127.x address)
 STRANGER = "127.0.0.3"
 
 
-async def _until(check: Any, deadline: float, what: str) -> Any:
-    loop = asyncio.get_running_loop()
-    give_up = loop.time() + deadline
-    while True:
-        result = await check()
-        if result:
-            return result
-        if loop.time() > give_up:
-            raise AssertionError(f"{what}: not within {deadline:g} s")
-        await asyncio.sleep(0.1)
-
-
-def _psql(url: str, sql: str) -> str:
-    url = url.replace("postgres://", "postgresql://", 1)
-    done = subprocess.run(
-        ["psql", url, "-At", "-c", sql], capture_output=True, text=True, check=True, timeout=120
-    )
-    return done.stdout.strip()
-
-
 def _caddy_version() -> tuple[int, ...]:
     assert CADDY is not None
     out = subprocess.run([CADDY, "version"], capture_output=True, text=True, check=True).stdout
@@ -423,10 +405,10 @@ async def behind_caddy(tmp_path: Path) -> AsyncIterator[dict[str, Any]]:
             proxy = f"http://127.0.0.1:{proxy_port}"
             async with aiohttp.ClientSession() as http:
                 for base, (process, log) in zip(bases, processes, strict=True):
-                    await _until(
+                    await until(
                         lambda b=base, p=process, g=log: _healthy(http, f"{b}/health", p, g),
-                        READY_DEADLINE,
-                        f"{base} healthy",
+                        deadline=READY_DEADLINE,
+                        what=f"{base} healthy",
                     )
                 # Caddy checks its upstreams as it starts: both replicas are up by then.
                 caddy_env = {
@@ -443,10 +425,10 @@ async def behind_caddy(tmp_path: Path) -> AsyncIterator[dict[str, Any]]:
                         env=caddy_env, stdout=sink, stderr=asyncio.subprocess.STDOUT,
                     )  # fmt: skip
                 processes.append((caddy, caddy_log))
-                await _until(
+                await until(
                     lambda: _healthy(http, f"{proxy}/health", caddy, caddy_log),
-                    READY_DEADLINE,
-                    "the proxy answering /health with 200",
+                    deadline=READY_DEADLINE,
+                    what="the proxy answering /health with 200",
                 )
             yield {
                 "url": url, "bot": bot, "proxy": proxy, "bases": bases, "replicas": processes[:2]
@@ -527,7 +509,7 @@ async def test_caddy_balances_over_the_replicas_and_the_allowlist_sees_the_real_
                     roles.append((await response.json())["role"])
             return sorted(roles) == ["leader", "standby"]
 
-        await _until(one_leader, READY_DEADLINE, "one leader and one standby")
+        await until(one_leader, deadline=READY_DEADLINE, what="one leader and one standby")
 
         # One replica dies: the proxy sends everything to the other, nothing is lost or doubled.
         dead, _ = world["replicas"][0]
@@ -540,16 +522,16 @@ async def test_caddy_balances_over_the_replicas_and_the_allowlist_sees_the_real_
         assert all(status in (200, 202) for status, _ in answers), answers
 
     async def settled() -> bool:
-        return _psql(url, "SELECT count(*) FROM webhook_logs WHERE finished_at IS NULL") == "0"
+        return psql(url, "SELECT count(*) FROM webhook_logs WHERE finished_at IS NULL") == "0"
 
-    await _until(settled, READY_DEADLINE, "every alert finished")
-    senders = _psql(
+    await until(settled, deadline=READY_DEADLINE, what="every alert finished")
+    senders = psql(
         url,
         "SELECT remote_ip || ' ' || status || ' ' || count(*) FROM webhook_logs "
         "GROUP BY remote_ip, status ORDER BY remote_ip, status",
     ).splitlines()
     assert senders == [f"{SENDER} executed 12", f"{STRANGER} refused 1"]
-    orders = _psql(
+    orders = psql(
         url,
         "SELECT count(*), count(DISTINCT o.webhook_log_id) FROM orders o "
         "JOIN webhook_logs w ON o.webhook_log_id = w.id WHERE w.alert_id LIKE 'compose-%'",

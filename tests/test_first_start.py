@@ -16,7 +16,7 @@ import os
 import sqlite3
 import subprocess
 import sys
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from contextlib import AbstractAsyncContextManager, asynccontextmanager, closing
 from pathlib import Path
 from typing import Any
@@ -33,6 +33,7 @@ from tests.processes import (
     redis_or_skip,
     run_cli_status,
 )
+from tests.waiting import until
 
 ROOT = Path(__file__).resolve().parent.parent
 DEADLINE = 180.0  # seconds for processes to start, queue up, or answer on a loaded machine
@@ -49,16 +50,6 @@ def _clean_env(**values: str) -> dict[str, str]:
 
 def _shipped(dialect: str) -> list[str]:
     return sorted(p.name for p in (ROOT / "db/migrations" / dialect / "models").glob("[0-9]*.py"))
-
-
-async def _until(check: Callable[[], Awaitable[Any]], what: str) -> Any:
-    loop = asyncio.get_running_loop()
-    give_up = loop.time() + DEADLINE
-    while not (result := await check()):
-        if loop.time() > give_up:
-            raise AssertionError(f"{what}: not within {DEADLINE:g} s")
-        await asyncio.sleep(0.05)
-    return result
 
 
 async def _queued_on_postgres(url: str, count: int, tasks: list[asyncio.Task[Any]]) -> None:
@@ -78,7 +69,7 @@ async def _queued_on_postgres(url: str, count: int, tasks: list[asyncio.Task[Any
             )
             return int(waiting) >= count
 
-        await _until(queued, f"{count} processes waiting for the set-up lock")
+        await until(queued, f"{count} processes waiting for the set-up lock", deadline=DEADLINE)
     finally:
         await admin.close()
 
@@ -145,7 +136,7 @@ async def test_three_migrates_at_once_on_a_new_sqlite_file_migrate_it_once(
 
     async with setup_lock(url):
         runs = [asyncio.create_task(run_cli_status(env, tmp_path, "migrate")) for _ in range(3)]
-        await _until(queued, "3 processes waiting for the folder lock")
+        await until(queued, "3 processes waiting for the folder lock", deadline=DEADLINE)
     results = await asyncio.gather(*runs)
 
     assert [status for status, _ in results] == [0, 0, 0], results
@@ -219,13 +210,15 @@ async def _serving(
                         raise AssertionError(f"a server exited with {server.returncode}")
                 return await _waiting_sessions(admin, url) >= 3
 
-            await _until(queued, "3 servers waiting for the lock")
+            await until(queued, "3 servers waiting for the lock", deadline=DEADLINE)
         await admin.close()
         async with aiohttp.ClientSession() as http:
             for n, (port, server) in enumerate(zip(ports, servers, strict=True)):
                 base, log = f"http://127.0.0.1:{port}", tmp_path / f"serve{n}.log"
-                await _until(
-                    lambda b=base, s=server, g=log: _healthy(http, b, s, g), f"{base} healthy"
+                await until(
+                    lambda b=base, s=server, g=log: _healthy(http, b, s, g),
+                    f"{base} healthy",
+                    deadline=DEADLINE,
                 )
         yield servers
     finally:

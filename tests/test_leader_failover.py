@@ -24,8 +24,9 @@ import aiohttp
 import pytest
 
 from tests.fakes.telegram_api import FakeTelegramAPI
-from tests.processes import REDIS_URL, postgres_database, redis_or_skip, run_cli
-from tests.test_scale_out import READY_DEADLINE, _psql, _tail, _until
+from tests.processes import REDIS_URL, postgres_database, psql, redis_or_skip, run_cli
+from tests.test_scale_out import READY_DEADLINE, _tail
+from tests.waiting import until
 
 pytestmark = pytest.mark.services
 
@@ -66,7 +67,9 @@ class Cluster:
             )
             self.bases.append(f"http://127.0.0.1:{port}")
         for index in range(count):
-            await _until(lambda i=index: self.healthy(i), READY_DEADLINE, f"server {index} up")
+            await until(
+                lambda i=index: self.healthy(i), deadline=READY_DEADLINE, what=f"server {index} up"
+            )
 
     async def health(self, index: int) -> dict[str, Any] | None:
         try:
@@ -96,7 +99,7 @@ class Cluster:
             return await response.json()
 
     def sql(self, query: str) -> str:
-        return _psql(self.url, query)
+        return psql(self.url, query)
 
     async def close(self) -> None:
         for server in self.servers:
@@ -175,14 +178,18 @@ def _closed(cluster: Cluster) -> bool:
 async def _stop_fires_once(cluster: Cluster, opener: int, pricer: int, run: str) -> None:
     """The leader closes the position whichever process saw the price, once."""
     await _open_and_cross(cluster, opener, pricer, run)
-    await _until(lambda: _closed(cluster), SETTLE, f"the stop-loss of run {run} fired")
+    await until(lambda: _closed(cluster), deadline=SETTLE, what=f"the stop-loss of run {run} fired")
 
 
 async def _chat_answers(cluster: Cluster, already: int) -> None:
     """A command sent in the chat gets one answer: one process polls."""
     cluster.fake.push_message(ADMIN, "/status")
     answers = "Open positions"
-    await _until(lambda: len(_sent(cluster.fake, answers)) > already, SETTLE, "/status answered")
+    await until(
+        lambda: len(_sent(cluster.fake, answers)) > already,
+        deadline=SETTLE,
+        what="/status answered",
+    )
 
 
 async def test_three_processes_one_leader_and_a_killed_leader_is_replaced(
@@ -215,11 +222,13 @@ async def test_three_processes_one_leader_and_a_killed_leader_is_replaced(
 
     # Told once each (the leader has sent them and marked them sent: a leader killed between
     # Telegram's answer and that mark, a millisecond, would have the next leader send it again).
-    await _until(
-        lambda: len(_sent(cluster.fake, "Stop-loss hit")) == 1
-        and cluster.sql("SELECT count(*) FROM notifications WHERE sent_at IS NULL") == "0",
-        SETTLE,
-        "the first run's notifications sent",
+    await until(
+        lambda: (
+            len(_sent(cluster.fake, "Stop-loss hit")) == 1
+            and cluster.sql("SELECT count(*) FROM notifications WHERE sent_at IS NULL") == "0"
+        ),
+        deadline=SETTLE,
+        what="the first run's notifications sent",
     )
 
     # The leader dies without a word; while no one leads, a position's stop is crossed.
@@ -235,11 +244,11 @@ async def test_three_processes_one_leader_and_a_killed_leader_is_replaced(
         assert len(leaders) <= 1, roles
         return leaders
 
-    [successor] = await _until(new_leader, TAKEOVER * 3, "a new leader")
+    [successor] = await until(new_leader, deadline=TAKEOVER * 3, what="a new leader")
     took = time.monotonic() - died
     assert took <= TAKEOVER, f"a new leader after {took:.1f} s"
     # The new leader fires the stop no claim holds, within 10 s of taking over.
-    await _until(lambda: _closed(cluster), SETTLE, "the orphaned stop fired")
+    await until(lambda: _closed(cluster), deadline=SETTLE, what="the orphaned stop fired")
     fired = time.monotonic() - max(crossed, died + took)
     assert fired <= TAKEOVER, f"the orphaned stop fired {fired:.1f} s after the takeover"
     other = next(i for i in standbys if i != successor)
@@ -255,10 +264,10 @@ async def test_three_processes_one_leader_and_a_killed_leader_is_replaced(
     assert cluster.sql("SELECT count(*) FROM orders WHERE status = 'filled'") == "6"
     expected = {"Opened long BTCUSDT · guard": 3, "Stop-loss hit": 3, "Open positions": 2}
     try:
-        await _until(
+        await until(
             lambda: all(len(_sent(cluster.fake, k)) >= n for k, n in expected.items()),
-            SETTLE,
-            f"the notifications {expected}",
+            deadline=SETTLE,
+            what=f"the notifications {expected}",
         )
     except AssertionError as exc:
         outbox = cluster.sql("SELECT id, type, origin, sent_at FROM notifications ORDER BY id")

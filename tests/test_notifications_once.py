@@ -14,7 +14,6 @@ import asyncio
 import json
 import os
 import signal
-import subprocess
 import sys
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
@@ -34,8 +33,9 @@ from db.models import Notification
 from db.notifications import SqlApprovalCards, SqlOutbox
 from handlers.telegram.notifier import TelegramNotifier
 from tests.fakes.telegram_api import FakeTelegramAPI
-from tests.processes import REDIS_URL, free_port, migrated_postgres, redis_or_skip, run_cli
+from tests.processes import REDIS_URL, free_port, migrated_postgres, psql, redis_or_skip, run_cli
 from tests.telegram_helpers import WEBHOOK_PATH, post_update
+from tests.waiting import until
 from trading.access import Destination
 from trading.control_events import ApprovalRequested, ApprovalResolved
 from trading.events import ErrorEvent, Event, OrderFinished
@@ -48,30 +48,8 @@ DEADLINE = 60.0
 TAKEOVER = 10.0  # SPEC §11: a dead leader is replaced within 10 s
 
 
-def _psql_sync(url: str, sql: str) -> str:
-    url = url.replace("postgres://", "postgresql://", 1)
-    done = subprocess.run(
-        ["psql", url, "-At", "-c", sql], capture_output=True, text=True, check=True, timeout=120
-    )
-    return done.stdout.strip()
-
-
 async def _psql(url: str, sql: str) -> str:
-    return await asyncio.to_thread(_psql_sync, url, sql)
-
-
-async def _until(check: Any, what: str, deadline: float = DEADLINE) -> Any:
-    loop = asyncio.get_running_loop()
-    give_up = loop.time() + deadline
-    while True:
-        result = check()
-        if asyncio.iscoroutine(result):
-            result = await result
-        if result:
-            return result
-        if loop.time() > give_up:
-            raise AssertionError(f"{what}: not within {deadline:g} s")
-        await asyncio.sleep(0.05)
+    return await asyncio.to_thread(psql, url, sql)
 
 
 class Cluster:
@@ -93,7 +71,7 @@ class Cluster:
             )  # fmt: skip
             log.close()
         for base in self.servers:
-            await _until(lambda b=base: self.health(b), f"{base} healthy", READY_DEADLINE)
+            await until(lambda b=base: self.health(b), f"{base} healthy", READY_DEADLINE)
 
     async def health(self, base: str) -> dict[str, Any] | None:
         server = self.servers[base]
@@ -116,7 +94,7 @@ class Cluster:
                     leading.append(base)
             return leading[0] if len(leading) == 1 else None
 
-        return await _until(one, "one leader", READY_DEADLINE)
+        return await until(one, "one leader", READY_DEADLINE)
 
     def logs(self) -> str:
         return "\n".join(
@@ -140,7 +118,7 @@ class Cluster:
             return await _psql(self.url, "SELECT count(*) FROM notifications "
                                          "WHERE sent_at IS NULL") == "0"  # fmt: skip
 
-        await _until(empty, "the outbox drained")
+        await until(empty, "the outbox drained")
 
     def texts(self, contains: str) -> list[str]:
         return [p["text"] for p in self.fake.sent_messages(OWNER) if contains in p["text"]]
@@ -363,7 +341,7 @@ async def test_sent_rows_are_kept_a_day_and_stale_ones_are_not_sent_late(
     async def all_marked() -> bool:  # the unreadable row too: skipped with a log line
         return not await outbox.unsent(10)
 
-    await _until(all_marked, "every row marked")
+    await until(all_marked, "every row marked")
     await relay.stop()
     assert [p["text"] for p in fake.sent_messages(OWNER) if "Error in" in p["text"]] == [
         "❗ Error in x: fresh"

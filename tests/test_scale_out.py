@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import subprocess
 import sys
 import uuid
 from collections.abc import AsyncIterator
@@ -29,9 +28,11 @@ from tests.processes import (
     REDIS_URL,
     free_port,
     postgres_or_skip,
+    psql,
     redis_or_skip,
     run_cli,
 )
+from tests.waiting import until
 from trading.signatures import signed_headers
 
 pytestmark = pytest.mark.services
@@ -40,37 +41,15 @@ READY_DEADLINE = 180.0  # seconds for a process to answer /health on a loaded ma
 SETTLE_DEADLINE = 180.0  # seconds for alerts answered 202 to finish in the background
 
 
-def _psql(url: str, sql: str) -> str:
-    done = subprocess.run(
-        ["psql", url, "-At", "-c", sql], capture_output=True, text=True, check=True, timeout=120
-    )
-    return done.stdout.strip()
-
-
-async def _until(check: Any, deadline: float, what: str) -> Any:
-    """Wait for `check()` (sync or async) to be truthy; fail naming `what` after `deadline` s."""
-    loop = asyncio.get_running_loop()
-    give_up = loop.time() + deadline
-    while True:
-        result = check()
-        if asyncio.iscoroutine(result):
-            result = await result
-        if result:
-            return result
-        if loop.time() > give_up:
-            raise AssertionError(f"{what}: not within {deadline:g} s")
-        await asyncio.sleep(0.1)
-
-
 def _filled_and_held(url: str) -> tuple[Decimal, Decimal]:
     """The net quantity of every filled order, and the positions held: equal when no fill is
     doubled or lost."""
-    signed = _psql(
+    signed = psql(
         url,
         "SELECT coalesce(sum(CASE side WHEN 'buy' THEN filled_qty ELSE -filled_qty END), 0) "
         "FROM orders WHERE status = 'filled'",
     )
-    position = _psql(
+    position = psql(
         url,
         "SELECT coalesce(sum(CASE side WHEN 'long' THEN qty ELSE -qty END), 0) "
         "FROM current_positions",
@@ -112,7 +91,7 @@ async def cluster(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterat
     client = await redis_or_skip()
     await client.aclose()
     name = f"tradebot_scale_{uuid.uuid4().hex[:8]}"
-    _psql(POSTGRES_ADMIN, f'CREATE DATABASE "{name}"')
+    psql(POSTGRES_ADMIN, f'CREATE DATABASE "{name}"')
     url = f"postgresql://postgres@127.0.0.1:5432/{name}"
     env = {k: v for k, v in os.environ.items() if not k.startswith("TRADEBOT_")}
     env.update(
@@ -158,10 +137,10 @@ async def cluster(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterat
         async with aiohttp.ClientSession() as http:
             for index, (base, server) in enumerate(zip(bases, servers, strict=True)):
                 log_path = tmp_path / f"server{index}.log"
-                await _until(
+                await until(
                     lambda b=base, s=server, p=log_path: _healthy(http, b, s, p),
-                    READY_DEADLINE,
-                    f"{base} healthy",
+                    deadline=READY_DEADLINE,
+                    what=f"{base} healthy",
                 )
         yield {"bases": bases, "bots": bots, "psql": url, "logs": tmp_path, "env": env}
     finally:
@@ -176,7 +155,7 @@ async def cluster(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterat
                 await server.wait()
         for log in logs:
             log.close()
-        _psql(POSTGRES_ADMIN, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        psql(POSTGRES_ADMIN, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 async def _post(
@@ -242,22 +221,22 @@ async def test_two_processes_on_postgres_trade_each_alert_once(cluster: dict[str
     await _all_finished(url)
     _check_agreement(url, answers)
     executed = int(
-        _psql(
+        psql(
             url,
             "SELECT count(*) FROM webhook_logs WHERE status = 'executed' "
             "AND alert_id LIKE 'burst-%'",
         )
     )
-    doubled = _psql(url, "SELECT count(*) FROM (SELECT webhook_log_id FROM orders "
+    doubled = psql(url, "SELECT count(*) FROM (SELECT webhook_log_id FROM orders "
                          "GROUP BY webhook_log_id HAVING count(*) > 1) d")  # fmt: skip
     assert doubled == "0"
-    filled = int(_psql(url, "SELECT count(*) FROM orders WHERE status = 'filled'"))
+    filled = int(psql(url, "SELECT count(*) FROM orders WHERE status = 'filled'"))
     assert executed == len(answers)
     assert filled == executed + 1  # the bursts' and the one of the four identical sends
     signed, position = _filled_and_held(url)
     assert signed == position
-    assert _psql(url, "SELECT count(*) FROM orders WHERE status = 'pending'") == "0"
-    refusals = _psql(url, "SELECT count(*), sum(repeat_count) FROM webhook_logs "
+    assert psql(url, "SELECT count(*) FROM orders WHERE status = 'pending'") == "0"
+    refusals = psql(url, "SELECT count(*), sum(repeat_count) FROM webhook_logs "
                           "WHERE http_status = 401 AND key_hint = 'xxxx…'")  # fmt: skip
     rows, total = (int(x) for x in refusals.split("|"))
     assert total == 10 and rows <= 2
@@ -278,7 +257,7 @@ async def test_three_processes_answer_every_alert_of_a_busy_position_truthfully(
     url = cluster["psql"]
     await _all_finished(url)
     _check_agreement(url, answers)
-    filled = _psql(url, "SELECT count(*) FROM orders WHERE status = 'filled'")
+    filled = psql(url, "SELECT count(*) FROM orders WHERE status = 'filled'")
     assert int(filled) == len(answers) == 120
     signed, position = _filled_and_held(url)
     assert signed == position == 40  # 80 buys, 40 sells of 1
@@ -306,17 +285,17 @@ async def _all_finished(url: str) -> None:
     """Alerts answered 202 finish in the background: wait for every log row to be final."""
 
     def finished() -> bool:
-        unfinished = _psql(url, "SELECT count(*) FROM webhook_logs WHERE finished_at IS NULL")
+        unfinished = psql(url, "SELECT count(*) FROM webhook_logs WHERE finished_at IS NULL")
         return unfinished == "0"
 
-    await _until(finished, SETTLE_DEADLINE, "every alert finished")
+    await until(finished, deadline=SETTLE_DEADLINE, what="every alert finished")
 
 
 def _check_agreement(url: str, answers: Answers) -> None:
     """For every alert: the answer, its log row and its orders agree, and it was executed (a
     busy position waits its turn; the bot can always trade here). `executed` ⇔ exactly one
     filled order, the one the row (and a 200 answer) names."""
-    rows = _psql(
+    rows = psql(
         url,
         "SELECT w.alert_id, w.status, w.http_status, coalesce(w.order_id::text, ''), "
         "coalesce((SELECT string_agg(o.id::text || ':' || o.status, ',' ORDER BY o.id) "
@@ -355,9 +334,9 @@ async def _account_limits_hold(cluster: dict[str, Any]) -> None:
     of `max_exposure` left: exactly three are executed, whichever process took them (SPEC §6a:
     the check and the entry it allows are one serialised step per account and currency)."""
     env, tmp, url = cluster["env"], cluster["logs"], cluster["psql"]
-    held = Decimal(_psql(url, "SELECT coalesce(sum(qty * avg_price), 0) FROM current_positions"))
+    held = Decimal(psql(url, "SELECT coalesce(sum(qty * avg_price), 0) FROM current_positions"))
     limit = f"{(held + 350).normalize():f}"
-    filled = int(_psql(url, "SELECT count(*) FROM orders WHERE status = 'filled'"))
+    filled = int(psql(url, "SELECT count(*) FROM orders WHERE status = 'filled'"))
     bots = []
     for index in range(6):
         out = await run_cli(
@@ -380,6 +359,6 @@ async def _account_limits_hold(cluster: dict[str, Any]) -> None:
     for _, body in answers:
         if body["status"] == "rejected":
             assert body["reason"].startswith(f"risk: max_exposure {limit} USDT would be")
-    assert int(_psql(url, "SELECT count(*) FROM orders WHERE status = 'filled'")) == filled + 3
-    after = Decimal(_psql(url, "SELECT sum(qty * avg_price) FROM current_positions"))
+    assert int(psql(url, "SELECT count(*) FROM orders WHERE status = 'filled'")) == filled + 3
+    after = Decimal(psql(url, "SELECT sum(qty * avg_price) FROM current_positions"))
     assert after == held + 300

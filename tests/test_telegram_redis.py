@@ -14,9 +14,8 @@ import contextlib
 import json
 import os
 import random
-import subprocess
 import sys
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -26,8 +25,9 @@ import aiohttp
 import pytest
 
 from tests.fakes.telegram_api import FakeTelegramAPI
-from tests.processes import REDIS_URL, free_port, migrated_postgres, redis_or_skip, run_cli
+from tests.processes import REDIS_URL, free_port, migrated_postgres, psql, redis_or_skip, run_cli
 from tests.telegram_helpers import Chat
+from tests.waiting import until
 
 pytestmark = pytest.mark.services
 
@@ -38,24 +38,6 @@ PROMPT = 15.0
 STATE_LEFT = "Dialogues are unavailable right now (Redis is not answering)"
 NOT_TAKEN = "that answer was not taken"
 TOKEN = "42:TEST-TOKEN-abcdef"  # aiogram takes the bot's id (42) from it
-
-
-async def _until(check: Callable[[], Awaitable[Any]], deadline: float, what: str) -> Any:
-    """Wait for `check()` to be truthy; fail naming `what` after `deadline` seconds."""
-    loop = asyncio.get_running_loop()
-    give_up = loop.time() + deadline
-    while not (result := await check()):
-        if loop.time() > give_up:
-            raise AssertionError(f"{what}: not within {deadline:g} s")
-        await asyncio.sleep(0.1)
-    return result
-
-
-def _psql(url: str, sql: str) -> str:
-    done = subprocess.run(
-        ["psql", url, "-At", "-c", sql], capture_output=True, text=True, check=True, timeout=60
-    )
-    return done.stdout.strip()
 
 
 class Serve:
@@ -78,7 +60,9 @@ class Serve:
                 sys.executable, "-m", "bot", "serve", cwd=self.cwd, env=self.env,
                 stdout=log, stderr=asyncio.subprocess.STDOUT,
             )  # fmt: skip
-        await _until(lambda: self._chat_ready(http), READY_DEADLINE, f"{self.base} polling")
+        await until(
+            lambda: self._chat_ready(http), deadline=READY_DEADLINE, what=f"{self.base} polling"
+        )
 
     async def _chat_ready(self, http: aiohttp.ClientSession) -> bool:
         """Up, and connected to the (fake) Telegram: it polls for updates."""
@@ -234,7 +218,7 @@ async def test_newbot_dialogue_survives_a_restart_and_continues_on_another_proce
         await first.stop()
         await second.stop()
     assert "Bot <b>eth-swing</b> created" in done
-    row = _psql(
+    row = psql(
         world["psql"],
         "SELECT symbols, strategy, size_value, direction, max_entries, sl, tp FROM trading_bots "
         "WHERE name = 'eth-swing'",
@@ -281,7 +265,9 @@ async def test_a_redis_that_hangs_mid_dialogue_pauses_the_dialogue_and_nothing_e
         hop.restore()
         # Redis answers again: the dialogue goes on from the step it was at (a press within
         # the store's short cool-off is still declined: press again until it is taken).
-        await _until(lambda: _choice_taken(owner, "signal"), 60, "the dialogue taken up again")
+        await until(
+            lambda: _choice_taken(owner, "signal"), deadline=60, what="the dialogue taken up again"
+        )
         await owner.wait_message("step 4/7")
         assert "step 5/7" in await owner.say("0.5", "step 5/7")
     finally:
@@ -317,7 +303,7 @@ async def test_with_no_redis_at_all_the_chat_and_webhooks_still_work(
         assert health["checks"]["redis"]["status"] == "down", health
     finally:
         await server.stop()
-    assert _psql(world["psql"], "SELECT count(*) FROM trading_bots WHERE name = 'eth-swing'") == "0"
+    assert psql(world["psql"], "SELECT count(*) FROM trading_bots WHERE name = 'eth-swing'") == "0"
 
 
 async def _alert(

@@ -50,3 +50,19 @@ async def answering(
             return False
 
     await eventually(answers, timeout)
+
+
+async def until(check: Callable[[], Any], what: str, deadline: float = 60.0) -> Any:
+    """Wait for `check()` (sync or async) to be truthy; fail naming `what` after `deadline` s
+    (generous: the tests that use it start processes on a machine busy with other work)."""
+    loop = asyncio.get_running_loop()
+    give_up = loop.time() + deadline
+    while True:
+        result = check()
+        if asyncio.iscoroutine(result):
+            result = await result
+        if result:
+            return result
+        if loop.time() > give_up:
+            raise AssertionError(f"{what}: not within {deadline:g} s")
+        await asyncio.sleep(0.05)
