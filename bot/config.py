@@ -6,10 +6,11 @@ pydantic's multi-line report into `ConfigError("TRADEBOT_PORT: ...")`.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import ipaddress
 import json
 import re
-import secrets
 from decimal import Decimal
 from typing import Annotated, Any, Literal, get_args
 
@@ -69,9 +70,10 @@ class Settings(BaseSettings):
         description="How updates arrive: polling, or webhook (needs TRADEBOT_PUBLIC_URL).",
     )
     telegram_webhook_secret: SecretStr = Field(
-        default_factory=lambda: SecretStr(secrets.token_urlsafe(32)),
-        description="Checked against X-Telegram-Bot-Api-Secret-Token in webhook mode; unset: a "
-        "random one at each start.",
+        SecretStr(""),
+        description="Checked against X-Telegram-Bot-Api-Secret-Token in webhook mode; empty: "
+        "derived from the bot token (HMAC-SHA256), so every process of a deployment expects "
+        "the one Telegram was given.",
     )
     telegram_admins: Annotated[list[int], NoDecode] = Field(
         default_factory=list,
@@ -193,8 +195,8 @@ class Settings(BaseSettings):
         gt=0,
         le=5,
         description="Seconds between a standby's tries of the leader lock, and between the "
-        "leader's checks that it still holds it (PostgreSQL; SPEC §11): a dead leader is "
-        "replaced within about twice this.",
+        "leader's checks that it still holds it (PostgreSQL; SPEC §11): a leader that dies "
+        "is replaced at a standby's next try.",
     )
     price_max_age: float = Field(
         300.0,
@@ -308,6 +310,16 @@ class Settings(BaseSettings):
     @property
     def is_sqlite(self) -> bool:
         return self.database_url.startswith("sqlite://")
+
+    def webhook_secret(self) -> str:
+        """TRADEBOT_TELEGRAM_WEBHOOK_SECRET, or one derived from the token: the same in every
+        process (a random one per process would refuse the updates another one registered for),
+        and known only to whoever holds the token, who controls the bot anyway."""
+        given = self.telegram_webhook_secret.get_secret_value()
+        if given:
+            return given
+        token = self.telegram_token.get_secret_value().encode()
+        return hmac.new(token, b"tradebot telegram webhook secret", hashlib.sha256).hexdigest()
 
     def base_url(self) -> str:
         """What users paste into TradingView: the public URL, or the local one as a fallback."""

@@ -218,7 +218,7 @@ def settings_secrets(settings: Settings) -> list[str]:
     return [
         settings.telegram_token.get_secret_value(),
         settings.api_token.get_secret_value(),
-        settings.telegram_webhook_secret.get_secret_value(),
+        settings.webhook_secret(),
         settings.ccxt_api_key.get_secret_value(),
         settings.ccxt_secret.get_secret_value(),
         settings.ccxt_password.get_secret_value(),

@@ -14,12 +14,14 @@ from aiohttp import web
 
 from bot.leadership_runtime import LEADERSHIP
 from bot.resources import ASSEMBLY
+from trading.approvals import ApprovalService
 from trading.leadership import TaskDuty
 from trading.ports import AlertLogStore, Stores
 
 log = logging.getLogger(__name__)
 
 PRUNE_EVERY = 3600.0
+APPROVAL_SWEEP = 30.0  # seconds between the leader's sweeps of overdue approvals
 
 
 async def prune_once(alerts: AlertLogStore, days: int) -> int:
@@ -52,12 +54,25 @@ async def retention_context(app: web.Application) -> AsyncIterator[None]:
     yield
 
 
+async def expire_approvals(approvals: ApprovalService, every: float = APPROVAL_SWEEP) -> None:
+    """Approval cards whose alert is past its bot's max_lag expire even when the process that
+    asked for the approval is gone (that process also expires its own on time)."""
+    while True:
+        await asyncio.sleep(every)
+        try:
+            await approvals.expire_overdue()
+        except Exception as exc:
+            log.warning("approval expiry sweep failed: %s", type(exc).__name__)
+
+
 def setup_periodic_jobs(app: web.Application) -> None:
-    """The leader's hourly jobs: log retention, and the equity sample where the monitor runs
-    (SPEC §6a); every process's own fills still sample their currency, and the samples still
-    running finish before the database closes at shutdown (`equity_context`)."""
+    """The leader's periodic jobs: the sweep of overdue approvals, log retention, and the equity
+    sample where the monitor runs (SPEC §6a); every process's own fills still sample their
+    currency, and the samples still running finish before the database closes at shutdown
+    (`equity_context`)."""
     assembly = app[ASSEMBLY]
     leadership = app[LEADERSHIP]
+    leadership.add(TaskDuty("approval expiry", lambda: expire_approvals(assembly.approvals)))
     days = assembly.settings.webhook_log_retention_days
     if days:
         leadership.add(

@@ -58,13 +58,12 @@ from trading.access import AccessService
 from trading.approvals import ApprovalService
 from trading.control_events import ApprovalRequested
 from trading.events import Event, EventBus, Lifecycle
-from trading.leadership import CallDuty, TaskDuty
+from trading.leadership import CallDuty
 
 log = logging.getLogger(__name__)
 
 WEBHOOK_PATH = "/telegram/webhook"
 MAX_CONNECT_DELAY = 60.0
-APPROVAL_SWEEP = 30.0  # seconds between the leader's sweeps of overdue approvals
 
 TELEGRAM_BOT = web.AppKey("telegram_bot", Bot)
 
@@ -196,7 +195,7 @@ class TelegramRuntime:
             url = f"{self.settings.public_url}{WEBHOOK_PATH}"
             await self.telegram.set_webhook(
                 url,
-                secret_token=self.settings.telegram_webhook_secret.get_secret_value(),
+                secret_token=self.settings.webhook_secret(),
                 allowed_updates=self.dispatcher.resolve_used_update_types(),
                 drop_pending_updates=False,
             )
@@ -279,20 +278,10 @@ class TelegramRuntime:
         if self._username:
             self._refresh_detail()
 
-    async def expire_approvals(self, every: float = APPROVAL_SWEEP) -> None:
-        """The leader's sweep: approval cards whose alert is past its bot's max_lag expire even
-        when the process that asked for the approval is gone."""
-        while True:
-            await asyncio.sleep(every)
-            try:
-                await self.approvals.expire_overdue()
-            except Exception as exc:
-                log.warning("approval expiry sweep failed: %s", type(exc).__name__)
-
     # ------------------------------------------------------------ webhook mode
 
     def secret_matches(self, given: str) -> bool:
-        expected = self.settings.telegram_webhook_secret.get_secret_value().encode()
+        expected = self.settings.webhook_secret().encode()
         return hmac.compare_digest(given.encode("utf-8", "surrogateescape"), expected)
 
     def accept(self, data: Any) -> bool:
@@ -383,7 +372,6 @@ def setup_telegram(app: web.Application, *, poll_always: bool = False) -> None:
         runtime.poll_wanted = True
     else:
         leadership.add(CallDuty("telegram polling", runtime.start_polling, runtime.stop_polling))
-    leadership.add(TaskDuty("approval expiry", runtime.expire_approvals))
     app.cleanup_ctx.append(_telegram)
 
 

@@ -84,3 +84,16 @@ def test_lists_are_comma_separated(monkeypatch: pytest.MonkeyPatch) -> None:
     assert settings.telegram_admins == [111, 222]
     assert settings.webhook_ip_allowlist == ["tradingview", "10.0.0.0/8"]
     assert settings.ccxt_options == {"defaultType": "spot"}
+
+
+def test_the_telegram_webhook_secret_is_one_per_deployment_without_being_set() -> None:
+    """Unset, it is derived from the token: every process of a deployment expects the secret
+    Telegram was given by whichever process registered the webhook (a random one per process
+    would refuse the updates sent to the others)."""
+    token = "123456:ABCdef"
+    one, two = load_settings(telegram_token=token), load_settings(telegram_token=token)
+    assert one.webhook_secret() == two.webhook_secret()
+    assert len(one.webhook_secret()) == 64 and token not in one.webhook_secret()
+    assert load_settings(telegram_token="654321:XYZ").webhook_secret() != one.webhook_secret()
+    given = load_settings(telegram_token=token, telegram_webhook_secret="chosen-secret_1")
+    assert given.webhook_secret() == "chosen-secret_1"

@@ -200,6 +200,8 @@ async def test_three_processes_send_each_notification_once_and_edit_cards_from_a
     for index in range(6):
         answer = await cluster.alert(standbys[index % 2], "main", f"n-{index}")
         assert answer["status"] == "executed", answer
+    # The answer comes before the event is written: wait for the messages, then for quiet.
+    await until(lambda: len(cluster.texts("Added to long BTCUSDT · main")) >= 5, "5 adds told")
     await cluster.drained()
     assert len(cluster.texts("Opened long BTCUSDT · main")) == 1
     added = cluster.texts("Added to long BTCUSDT · main")

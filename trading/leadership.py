@@ -27,6 +27,7 @@ log = logging.getLogger(__name__)
 
 LEADER = "leader"
 STANDBY = "standby"
+FAILURES_TOLD = 3  # tries of the lock in a row that raised before /health says so
 
 
 class LeaderLock(Protocol):
@@ -128,10 +129,11 @@ class Leadership:
         self.duties: list[Duty] = []
         self.leading = False
         self.since: datetime | None = None
-        self.terms = 0  # times this process became the leader
+        self.failures = 0  # tries of the lock in a row that raised
+        self.last_error = ""
         self._running: list[Duty] = []
         self._task: asyncio.Task[None] | None = None
-        self._changed = asyncio.Event()
+        self._step_task: asyncio.Task[None] | None = None
 
     @property
     def role(self) -> str:
@@ -152,25 +154,33 @@ class Leadership:
         self._task = asyncio.create_task(self._loop(), name="leadership")
 
     async def stop(self) -> None:
+        """Stop trying; a step under way (duties starting or stopping) is let finish, then every
+        running duty is stopped and the lock let go (a standby's connection too)."""
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
             self._task = None
-        if self.leading:
+        if self._step_task is not None:
+            with contextlib.suppress(Exception):
+                await self._step_task
+            self._step_task = None
+        if self.leading or self._running:
             await self._step_down("shutting down")
-
-    async def wait_changed(self) -> None:
-        """Until the role changes next (for tests and callers that follow the role)."""
-        self._changed.clear()
-        await self._changed.wait()
+        elif self.lock is not None:
+            with contextlib.suppress(Exception):
+                await self.lock.release()
 
     # ------------------------------------------------------------ the election
 
     async def _loop(self) -> None:
         while True:
             await asyncio.sleep(self.interval)
-            await self._step()
+            # Shielded: stopping the loop never cuts a step-down short (its duties would be left
+            # running with the lock let go); `stop` waits for the step instead.
+            self._step_task = asyncio.create_task(self._step(), name="leadership-step")
+            await asyncio.shield(self._step_task)
+            self._step_task = None
 
     async def _step(self) -> None:
         assert self.lock is not None
@@ -186,15 +196,20 @@ class Leadership:
         try:
             won = await self.lock.try_acquire()
         except Exception as exc:  # the database is away: stand by and try again
-            log.warning("leadership: cannot try the lock: %s", type(exc).__name__)
+            self.failures += 1
+            self.last_error = f"{type(exc).__name__}: {exc}"[:200]
+            if self.failures == 1 or self.failures % 30 == 0:
+                log.warning("leadership: cannot try the lock (%d): %s", self.failures, exc)
             return
+        if self.failures:
+            log.info("leadership: the lock can be tried again after %d failures", self.failures)
+        self.failures, self.last_error = 0, ""
         if won:
             await self._lead()
 
     async def _lead(self) -> None:
         self.leading = True
         self.since = datetime.now(UTC)
-        self.terms += 1
         log.info("leadership: this process leads (%s)", self.lock.what if self.lock else "")
         for duty in self.duties:
             try:
@@ -206,29 +221,34 @@ class Leadership:
                 )
                 continue
             self._running.append(duty)
-        self._changed.set()
 
     async def _step_down(self, why: str) -> None:
+        """Stop the duties (in reverse), then let the lock go: while they stop, no other
+        process may start its own."""
         level = logging.INFO if why == "shutting down" else logging.WARNING
         log.log(level, "leadership: stepping down (%s)", why)
         self.leading = False
         self.since = datetime.now(UTC)
         while self._running:
-            duty = self._running.pop()
+            duty = self._running[-1]
             try:
                 await duty.stop()
             except Exception:
                 log.exception("leader duty failed to stop duty=%s", duty.name)
+            self._running.pop()
         if self.lock is not None:
             with contextlib.suppress(Exception):
                 await self.lock.release()
-        self._changed.set()
 
     # ------------------------------------------------------------ health
 
     def health(self) -> dict[str, Any]:
         """`/health`'s `leader` check. A standby is healthy: status ok either way."""
         report: dict[str, Any] = {"status": "ok", "role": self.role}
+        if self.failures >= FAILURES_TOLD:  # no process may be leading: nothing watches stops
+            report["status"] = "degraded"
+            report["detail"] = f"cannot try the leader lock: {self.last_error}"
+            return report
         if self.lock is None:
             report["detail"] = f"never leads: {self.why_not}"
             return report
