@@ -50,6 +50,13 @@ def answer_unless_accepted(batch: sql.Batch, log_id: int, code: int) -> None:
     batch.execute(_ANSWER_UNLESS_ACCEPTED, code, log_id)
 
 
+def answer_unless_accepted_set(code: int) -> tuple[str, tuple[int]]:
+    """`answer_unless_accepted` as one more assignment of an UPDATE of the row
+    (`sql.Batch.update(also=...)`): one statement instead of two."""
+    return (f'"http_status" = CASE WHEN "http_status" <> {ACCEPTED} THEN ? ELSE "http_status" END',
+            (code,))  # fmt: skip
+
+
 def _logged(row: WebhookLog) -> LoggedAlert:
     return LoggedAlert(
         id=row.id,

@@ -53,6 +53,11 @@ def tortoise_config(database_url: str) -> dict[str, Any]:
             path.parent.mkdir(parents=True, exist_ok=True)
         for pragma, value in SQLITE_PRAGMAS.items():
             connection["credentials"].setdefault(pragma, value)
+    elif connection["engine"].endswith("asyncpg"):
+        from db.tortoise_seam import LeanResetConnection  # (asyncpg only where it is used)
+
+        # a connection that a lean batch gives back clean skips the pool's reset round trip
+        connection["credentials"].setdefault("connection_class", LeanResetConnection)
     return {
         "connections": {"default": connection},
         "apps": {

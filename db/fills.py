@@ -12,7 +12,7 @@ from decimal import Decimal
 from typing import Any
 
 from db import sql
-from db.alert_log import ALERT_IS_RUNNING, answer_unless_accepted
+from db.alert_log import ALERT_IS_RUNNING, answer_unless_accepted_set
 from db.models import CurrentPosition, Order, PositionEntry, TradeHistory, WebhookLog
 from trading.accounting import account_moves
 from trading.records import (
@@ -263,6 +263,11 @@ def fill_write(record: FillRecord) -> FillWrite:
             "finished_at": finish.finished_at,
             "order_id": order,
         }
+        # the answer code too, unless the sender was answered 202 meanwhile (in the same
+        # statement: the row is updated whenever the answer would be)
+        answer = None if finish.http_status is None else answer_unless_accepted_set(
+            finish.http_status
+        )  # fmt: skip
         if new_order is not None:  # nothing was sent anywhere: stored only if still running
             batch.update(
                 WebhookLog,
@@ -271,11 +276,10 @@ def fill_write(record: FillRecord) -> FillWrite:
                 log_id,
                 *ALERT_RUNNING,
                 require=AlertTaken(f"webhook log {log_id} is no longer running here"),
+                also=answer,
             )
         else:
-            batch.update(WebhookLog, outcome_fields, '"id" = ?', log_id)
-        if finish.http_status is not None:  # unless the sender was answered 202 meanwhile
-            answer_unless_accepted(batch, log_id, finish.http_status)
+            batch.update(WebhookLog, outcome_fields, '"id" = ?', log_id, also=answer)
     after = None
     if outcome.position is not None and after_id is not None:
         peak = (

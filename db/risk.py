@@ -36,7 +36,7 @@ from db.models import (
 )
 from db.rows import decoded
 from db.tally import Tally, add_up, highest
-from db.tortoise_seam import SqliteClient, pooled_connection
+from db.tortoise_seam import SqliteClient, pooled_connection, release_clean
 from trading import money
 from trading.equity import (
     AccountRows,
@@ -380,6 +380,8 @@ class SqlRiskStore:
                     await db.execute("SELECT pg_advisory_unlock($1, $2)", LOCK_SPACE, key)
                 except Exception:  # the pool resets the connection: the lock goes with it
                     log.exception("risk: entry lock of %s: unlock failed", quote)
+                else:  # unlocked: no reset needed (unlock failed or cancelled: the pool resets)
+                    release_clean(db)
 
     def _local_lock(self, quote: str) -> asyncio.Lock:
         loop = asyncio.get_running_loop()

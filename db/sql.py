@@ -26,6 +26,7 @@ only through `db.tortoise_seam`.
 from __future__ import annotations
 
 import asyncio
+import re
 import sqlite3
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -33,8 +34,9 @@ from datetime import UTC, datetime
 from functools import cache
 from typing import Any, Literal
 
+import asyncpg
 from tortoise import Model, connections
-from tortoise.exceptions import IntegrityError, OperationalError
+from tortoise.exceptions import IntegrityError, OperationalError, TransactionManagementError
 from tortoise.fields import DatetimeField, DecimalField, Field
 from tortoise.transactions import in_transaction
 
@@ -44,6 +46,8 @@ from db.tortoise_seam import (
     in_thread,
     is_initialised,
     meta_of,
+    pooled_connection,
+    release_clean,
     writer_connection,
     writer_lock,
 )
@@ -129,12 +133,16 @@ class Batch:
         where: str,
         *params: Any,
         require: Exception | None = None,
+        also: tuple[str, tuple[Any, ...]] | None = None,
     ) -> int:
-        """UPDATE `model` SET the given fields WHERE `where` (its own `?` parameters)."""
+        """UPDATE `model` SET the given fields WHERE `where` (its own `?` parameters); `also`:
+        one more assignment, as SQL with its own `?` parameters."""
         meta = meta_of(model)
         fields_map = meta.fields_map
         columns = ", ".join(f'"{fields_map[name].source_field or name}" = ?' for name in values)
         encoded = tuple(encode(fields_map[name], value) for name, value in values.items())
+        if also is not None:
+            columns, encoded = f"{columns}, {also[0]}", (*encoded, *also[1])
         sql = f'UPDATE "{meta.db_table}" SET {columns} WHERE {where}'
         return self.execute(sql, *encoded, *params, require=require)
 
@@ -464,12 +472,35 @@ def _dollar(sql: str) -> str:
 
 
 async def _run_postgres(client: Any, statements: list[Statement], writes: bool) -> list[Any]:
-    """Writes in a transaction of their own, or in a savepoint of the ORM transaction the
-    caller is in (Tortoise nests it so); reads as they come."""
-    if writes:
-        async with in_transaction("default") as connection:
-            return await _postgres_batch(connection, statements)
-    return await _postgres_batch(client, statements)
+    """The whole batch on **one** pool connection and in as few round trips as it allows: one
+    acquire and one release without the pool's reset (`release_clean`; not one of each per
+    statement), several reads as one statement (`_asyncpg_reads`), several writes in one
+    transaction, a single write alone (a statement is atomic: no BEGIN and COMMIT). Inside an
+    ORM transaction the batch runs on that transaction's connection, writes in a savepoint of it
+    (Tortoise nests it so)."""
+    if isinstance(client, TransactionalDBClient):
+        if writes:
+            async with in_transaction("default") as connection:
+                return await _postgres_batch(connection, statements)
+        return await _postgres_batch(client, statements)
+    async with pooled_connection(client) as connection:
+        try:
+            if writes and len(statements) > 1:
+                if (plan := _writes_as_one(statements)) is not None:
+                    results = await _asyncpg_one_write(connection, statements, plan)
+                else:
+                    async with connection.transaction():
+                        results = await _asyncpg_batch(connection, statements)
+            elif len(statements) > 1:
+                results = await _asyncpg_reads(connection, statements)
+            else:
+                results = await _asyncpg_batch(connection, statements)
+        except (asyncpg.SyntaxOrAccessError, asyncpg.DataError) as exc:  # as Tortoise's
+            raise OperationalError(exc) from exc
+        except asyncpg.InvalidTransactionStateError as exc:
+            raise TransactionManagementError(exc) from exc
+        release_clean(connection)  # plain statements, transaction over: no session state
+        return results
 
 
 async def _postgres_batch(connection: Any, statements: list[Statement]) -> list[Any]:
@@ -489,3 +520,175 @@ async def _postgres_batch(connection: Any, statements: list[Statement]) -> list[
             raise
         results.append(rows if statement.kind == "fetch" else _changed(statement, count))
     return results
+
+
+async def _asyncpg_batch(connection: Any, statements: list[Statement]) -> list[Any]:
+    """`_postgres_batch` straight on an asyncpg connection, with the results Tortoise's
+    `execute_insert` / `execute_query` give and the errors they raise."""
+    results: list[Any] = []
+    for statement in statements:
+        params = _params(statement, results)
+        try:
+            if statement.kind == "insert":
+                row = await connection.fetchrow(_returning(statement.sql), *params)
+                results.append(row[0])
+                continue
+            sql, changes = _dollar(statement.sql), _changes(statement.sql)
+            if changes:
+                count = _status_count(await connection.execute(sql, *params))
+                rows: list[Any] = []
+            else:
+                rows = await connection.fetch(sql, *params)
+                count = len(rows)
+        except asyncpg.IntegrityConstraintViolationError as exc:
+            if statement.on_conflict is not None:
+                raise statement.on_conflict from None
+            raise IntegrityError(exc) from exc
+        results.append(rows if statement.kind == "fetch" else _changed(statement, count))
+    return results
+
+
+async def _asyncpg_reads(connection: Any, statements: list[Statement]) -> list[Any]:
+    """Several reads in one statement, so one round trip: each read's rows as an array of
+    records (`ARRAY(SELECT r FROM (<read>) AS r)`, in the read's order, its columns typed as
+    they are alone), all of them seeing one snapshot. Rows come back as tuples."""
+    sql = _reads_as_one(tuple(statement.sql for statement in statements))
+    params = [param for statement in statements for param in statement.params]
+    return list(await connection.fetchrow(sql, *params))
+
+
+@cache
+def _reads_as_one(reads: tuple[str, ...]) -> str:
+    arrays = ", ".join(f"ARRAY(SELECT r FROM ({read}) AS r)" for read in reads)
+    return _dollar(f"SELECT {arrays}")
+
+
+_TARGET = re.compile(r'\s*(INSERT\s+INTO|UPDATE|DELETE\s+FROM)\s+"([^"]+)"', re.IGNORECASE)
+_REQUIRE = re.compile(r'"require (\d+)"')
+
+
+@dataclass(frozen=True, slots=True)
+class _OneWrite:
+    """A write batch as one statement (`_writes_as_one`): its SQL, and the table of each
+    statement (to name the statement an integrity error came from)."""
+
+    sql: str
+    tables: tuple[str, ...]
+
+
+def _writes_as_one(statements: list[Statement]) -> _OneWrite | None:
+    """The batch's writes as **one** statement, one round trip instead of BEGIN, each write
+    and COMMIT: each write a data-modifying `WITH` query, an id inserted earlier in the batch
+    read from its query (`Ref`), and a SELECT of the results in statement order where a
+    `require` that changed no row fails the statement (so nothing of it is stored, as a
+    rolled-back batch). None when the batch cannot be one statement exactly as it runs
+    statement by statement: a read in it, or two writes to one table other than plain inserts
+    (a statement's parts do not see each other's changes, and may not change a row twice)."""
+    shape = []
+    for statement in statements:
+        local = tuple(type(p) is Ref and p.owner is None for p in statement.params)
+        refs = tuple(p.index for p in statement.params if type(p) is Ref and p.owner is None)
+        shape.append(
+            (statement.sql, statement.kind, statement.require is not None,
+             statement.on_conflict is not None, local, refs)
+        )  # fmt: skip
+    return _one_write(tuple(shape))
+
+
+@cache
+def _target(sql: str) -> tuple[str, str] | None:
+    """(INSERT | UPDATE | DELETE, table) of a write statement; None for anything else."""
+    found = _TARGET.match(sql)
+    return None if found is None else (found.group(1).split()[0].upper(), found.group(2))
+
+
+@cache
+def _one_write(shape: tuple[tuple[Any, ...], ...]) -> _OneWrite | None:
+    targets = [_target(sql) for sql, *_ in shape]
+    queries, columns = [], []
+    for index, (sql, kind, required, _, local, refs) in enumerate(shape):
+        target = targets[index]
+        if kind == "fetch" or target is None or (kind == "insert" and target[0] != "INSERT"):
+            return None
+        if target[0] == "INSERT" and kind == "exec" and required:
+            return None  # (its count is Tortoise's 0: it would always refuse)
+        same = [i for i, other in enumerate(targets) if other is not None and other[1] == target[1]]
+        if len(same) > 1 and any(shape[i][1] != "insert" or shape[i][3] for i in same):
+            return None
+        if any(ref >= index or shape[ref][1] != "insert" for ref in refs):
+            return None
+        parts, pending = sql.split("?"), iter(refs)
+        if len(parts) != len(local) + 1:
+            return None
+        text = parts[0] + "".join(
+            (f'(SELECT "id" FROM w{next(pending)})' if is_ref else "?") + part
+            for is_ref, part in zip(local, parts[1:], strict=True)
+        )
+        if kind == "insert":
+            queries.append(f'w{index} AS ({text} RETURNING "id")')
+            columns.append(f'(SELECT "id" FROM w{index})')
+        elif target[0] == "INSERT":  # its count as Tortoise reads it: 0 ("INSERT 0 n")
+            queries.append(f"w{index} AS ({text})")
+            columns.append("0")
+        else:
+            queries.append(f"w{index} AS ({text} RETURNING 1)")
+            columns.append(f"(SELECT COUNT(*) FROM w{index})")
+        if required:  # not a constant: evaluated when the row is made, never when planned
+            columns.append(
+                f"CAST(CASE WHEN (SELECT COUNT(*) FROM w{index}) = 0 "
+                f"THEN 'require {index}' END AS INTEGER)"
+            )
+    sql = f"WITH {', '.join(queries)} SELECT {', '.join(columns)}"
+    return _OneWrite(_dollar(sql), tuple(target[1] for target in targets if target))
+
+
+async def _asyncpg_one_write(
+    connection: Any, statements: list[Statement], plan: _OneWrite
+) -> list[Any]:
+    params = [
+        p.value([]) if type(p) is Ref and p.owner is not None else p
+        for statement in statements
+        for p in statement.params
+        if not (type(p) is Ref and p.owner is None)
+    ]
+    try:
+        row = await connection.fetchrow(plan.sql, *params)
+    except asyncpg.InvalidTextRepresentationError as exc:
+        found = _REQUIRE.search(str(exc))
+        if found is None:
+            raise
+        failed = statements[int(found.group(1))].require
+        assert failed is not None
+        raise failed from None
+    except asyncpg.IntegrityConstraintViolationError as exc:
+        table = getattr(exc, "table_name", None)
+        for statement, target in zip(statements, plan.tables, strict=True):
+            if target == table and statement.on_conflict is not None:
+                raise statement.on_conflict from None
+        raise IntegrityError(exc) from exc
+    values, results = iter(row), []
+    for statement in statements:
+        results.append(next(values))
+        if statement.require is not None:
+            next(values)  # its check (NULL)
+    return results
+
+
+@cache
+def _returning(sql: str) -> str:
+    return f"{_dollar(sql)} RETURNING id"
+
+
+@cache
+def _changes(sql: str) -> bool:
+    """Whether Tortoise's `execute_query` runs `sql` for its status (no rows), not its rows."""
+    return sql.lstrip().upper().startswith(("UPDATE", "DELETE", "INSERT"))
+
+
+def _status_count(status: str) -> int:
+    """The count in a command status as Tortoise's `execute_query` reads it (its second word:
+    "UPDATE 3" → 3; "INSERT 0 1" → 0)."""
+    try:
+        return int(status.split(" ")[1])
+    except (AttributeError, IndexError, ValueError):
+        return 0

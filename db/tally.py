@@ -7,7 +7,10 @@ new, and `value` folds it in once the batch has run, so a caller reads its other
 same single trip. On SQLite ids are handed out under the single writer's lock, so they grow in
 commit order and "id above the last one seen" is exact. Elsewhere a transaction can commit a
 lower id after a higher one, so the count is read as well (after the new rows, so it can only
-see more): when it does not add up, every row of the key is read and folded again.
+see more): when it does not add up, the rows of the last `WINDOW` ids are read, and those not
+seen yet folded in when that accounts for every row (a transaction that commits late took its
+id a moment before, among the last ones); otherwise, or where the order of the rows matters
+(`restart`), every row of the key is read and folded again.
 """
 
 from __future__ import annotations
@@ -33,11 +36,16 @@ def highest(prior: Decimal | None, values: Iterable[Decimal]) -> Decimal | None:
     return max([*([] if prior is None else [prior]), *values], default=None)
 
 
+# Ids below the highest seen whose rows may still be missing when the count does not add up
+WINDOW = 256
+
+
 @dataclass(frozen=True, slots=True)
 class _Seen:
     count: int
     top: int
     value: Decimal | None
+    recent: frozenset[int] = frozenset()  # the ids seen among the last WINDOW below `top`
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,17 +102,54 @@ class Tally:
         """The figure of `planned.key`, from the results of the batch it was planned in."""
         seen = self._seen.get(planned.key) or _Seen(0, 0, None)
         new_rows: list = results[planned.rows]  # type: ignore[assignment]
-        count = seen.count + len(new_rows)
-        value = self._folded(seen.value, new_rows)
-        top = max((int(row[0]) for row in new_rows), default=seen.top)
+        state = self._fold_in(seen, new_rows, track=planned.counted is not None)
         if planned.counted is not None:
             counted: list = results[planned.counted]  # type: ignore[assignment]
-            if int(counted[0][0] or 0) != count:  # committed out of id order: fold all again
-                batch = sql.Batch()
-                batch.fetch(self._all, planned.key)
-                (rows,) = await sql.run(batch)
-                count = len(rows)
-                value = self._folded(None, rows)
-                top = max((int(row[0]) for row in rows), default=0)
-        self._seen[planned.key] = _Seen(count, top, value)
-        return value
+            if int(counted[0][0] or 0) != state.count:  # committed out of id order
+                late = await self._late(planned.key, seen, new_rows, state)
+                state = late or await self._again(planned.key)
+        self._seen[planned.key] = state
+        return state.value
+
+    def _fold_in(self, seen: _Seen, rows: list, *, track: bool = True) -> _Seen:  # type: ignore[type-arg]
+        """`seen` with `rows` (not seen yet) folded in; `track`: keep the recent ids (where ids
+        may be committed out of order)."""
+        if not rows:
+            return seen
+        ids = [int(row[0]) for row in rows]
+        top = max(seen.top, *ids)
+        recent = (
+            frozenset(i for i in (*seen.recent, *ids) if i > top - WINDOW) if track else frozenset()
+        )
+        return _Seen(seen.count + len(rows), top, self._folded(seen.value, rows), recent)
+
+    async def _late(
+        self,
+        key: str,
+        seen: _Seen,
+        new_rows: list,  # type: ignore[type-arg]
+        state: _Seen,
+    ) -> _Seen | None:
+        """`state` (`seen` with `new_rows`) with the rows committed late folded in, read among
+        the ids above the last `WINDOW` below `seen.top`; None when some are older, or the
+        rows' order matters."""
+        if self._restart is not None:
+            return None
+        low = max(seen.top - WINDOW, 0)  # `seen.recent`: every id folded above it
+        batch = sql.Batch()
+        rows_at = batch.fetch(self._new, key, low)
+        count_at = batch.fetch(self._count, key)
+        results = await sql.run(batch)
+        folded = seen.recent.union(int(row[0]) for row in new_rows)
+        found: list = results[rows_at]  # type: ignore[assignment]
+        missing = [row for row in found if int(row[0]) not in folded]
+        late = self._fold_in(state, missing)
+        total = int(results[count_at][0][0] or 0)  # type: ignore[index]
+        return late if total == late.count else None
+
+    async def _again(self, key: str) -> _Seen:
+        """Every row of `key` read and folded afresh."""
+        batch = sql.Batch()
+        batch.fetch(self._all, key)
+        (rows,) = await sql.run(batch)
+        return self._fold_in(_Seen(0, 0, None), rows)

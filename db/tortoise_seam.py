@@ -32,6 +32,10 @@ need a few of Tortoise's internals, and they reach them only through this module
    the block alone (`pooled_connection`), where a session advisory lock can be held
    (`db.risk`'s entry lock); asyncpg's pool resets a connection it gets back, advisory locks
    included.
+10. On PostgreSQL, Tortoise hands the credential `connection_class` to `asyncpg.create_pool`
+   (`db.config` sets `LeanResetConnection`): a block that knows it left no session state on its
+   connection (`db.sql`'s batches, `db.risk`'s entry lock once unlocked) lets it go back to the
+   pool without the reset query (`release_clean`); every other use is reset as asyncpg does.
 
 Also relied on, public but with backend-specific results: on PostgreSQL (asyncpg)
 `execute_insert("... RETURNING id", params)` returns the row, `execute_query` returns
@@ -53,6 +57,7 @@ from contextlib import AbstractAsyncContextManager
 from typing import Any, TypeVar
 
 import aiosqlite
+import asyncpg
 from tortoise import Model, Tortoise
 from tortoise.backends.base.client import TransactionalDBClient, TransactionContext
 from tortoise.backends.sqlite.client import (
@@ -66,6 +71,7 @@ from tortoise.models import MetaInfo
 __all__ = [
     "TORTOISE_VERSION",
     "ImmediateBeginClient",
+    "LeanResetConnection",
     "SqliteClient",
     "TransactionalDBClient",
     "daemon_thread",
@@ -74,6 +80,7 @@ __all__ = [
     "is_initialised",
     "meta_of",
     "pooled_connection",
+    "release_clean",
     "sqlite_file",
     "sqlite_pragmas",
     "writer_connection",
@@ -142,6 +149,38 @@ def pooled_connection(client: Any) -> AbstractAsyncContextManager[Any]:
     """A PostgreSQL connection of `client`'s pool for the block alone (an asyncpg connection;
     inside a transaction, from the pool of the client the transaction came from)."""
     return getattr(client, "_parent", client).acquire_connection()
+
+
+class LeanResetConnection(asyncpg.Connection):
+    """An asyncpg connection that goes back to its pool without the reset query (`SELECT
+    pg_advisory_unlock_all(); CLOSE ALL; UNLISTEN *; RESET ALL;`, one more round trip on every
+    release) when the block that held it said it left no session state (`release_clean`).
+    asyncpg documents overriding `get_reset_query` for this; an open transaction is rolled back
+    on release either way. Unmarked, a connection is reset as asyncpg resets it."""
+
+    __slots__ = ("_clean",)
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._clean = False
+
+    def skip_next_reset(self) -> None:
+        self._clean = True
+
+    def get_reset_query(self) -> str:
+        if self._clean:
+            self._clean = False
+            return ""
+        return super().get_reset_query()
+
+
+def release_clean(connection: Any) -> None:
+    """Let `connection` (a pool connection, about to be released) skip the pool's reset: call
+    it only when the block took no session state (no advisory lock still held, no LISTEN, no
+    SET, no cursor WITH HOLD). A no-op on a connection of another class."""
+    skip = getattr(connection, "skip_next_reset", None)
+    if skip is not None:
+        skip()
 
 
 def meta_of(model: type[Model]) -> MetaInfo:
