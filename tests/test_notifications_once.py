@@ -31,7 +31,7 @@ from tortoise import Tortoise
 from db.config import tortoise_config
 from db.models import Notification
 from db.notifications import SqlApprovalCards, SqlOutbox
-from handlers.telegram.notifier import TelegramNotifier
+from handlers.telegram.notifier import MAX_NETWORK_RETRIES, TelegramNotifier
 from tests.fakes.telegram_api import FakeTelegramAPI
 from tests.processes import REDIS_URL, free_port, migrated_postgres, psql, redis_or_skip, run_cli
 from tests.telegram_helpers import WEBHOOK_PATH, post_update
@@ -381,3 +381,35 @@ async def test_an_approval_card_sent_by_one_process_is_edited_by_another_once(
     assert edit.params["message_id"] == card.result["message_id"]
     assert "Expired" in edit.params["text"]
     assert await SqlApprovalCards().take(42) == []
+
+
+async def test_a_row_telegram_could_not_take_stays_unsent_and_goes_out_once_it_can(
+    parts: tuple[FakeTelegramAPI, list[TelegramNotifier]],
+) -> None:
+    """A Telegram outage longer than the notifier's retries: the row is not marked sent (the
+    outbox is what makes it lossless), and it goes out once, when Telegram answers again."""
+    fake, (notifier, _) = parts
+    notifier.retry_base = 0.001  # the real backoff sums to about 50 s
+    outbox = SqlOutbox()
+    writer = OutboxWriter(outbox, origin="web-1:11")
+    await writer.start()
+    writer.publish(ErrorEvent(where="feed", message="through the outage"))
+    await writer.stop()
+    await notifier.start()
+    fake.fail_next("sendMessage", status=502, count=10_000)  # down until the test says
+    relay = NotificationRelay(outbox, notifier, origin="web-1:11", poll=0.05)
+    await relay.start()
+    # The announcement and then the row gave up (every retry failed): nothing marked.
+    await until(lambda: len(fake.failed_calls) >= 3 * (MAX_NETWORK_RETRIES + 1), "the outage")
+    assert [row.type for row in await outbox.unsent(10)] == ["ErrorEvent"]
+    assert fake.sent_messages(OWNER) == []
+    fake._faults.clear()  # Telegram answers again
+    await fake.wait_for("sendMessage", lambda p: "through the outage" in p["text"])
+    await until(lambda: _all_sent(outbox), "the row marked sent")
+    await relay.stop()
+    texts = [p["text"] for p in fake.sent_messages(OWNER)]
+    assert len([t for t in texts if "through the outage" in t]) == 1
+
+
+async def _all_sent(outbox: SqlOutbox) -> bool:
+    return await outbox.unsent(10) == []

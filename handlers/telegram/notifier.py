@@ -45,6 +45,7 @@ log = logging.getLogger(__name__)
 
 GROUP_WINDOW = 60.0
 MAX_NETWORK_RETRIES = 8
+RETRY_BASE = 0.2  # seconds; doubled at each retry, at most 30 (about 50 s for all 8)
 MAX_RETRY_AFTER = 300.0
 
 
@@ -120,8 +121,10 @@ class TelegramNotifier:
         render: Callable[[Event], Card | None] = render_event,
         group_window: float = GROUP_WINDOW,
         cards: ApprovalCardStore | None = None,
+        retry_base: float = RETRY_BASE,
     ) -> None:
         self.telegram = telegram
+        self.retry_base = retry_base  # seconds before the first retry after a network error
         self.recipients = recipients
         self.render = render
         self.group_window = group_window
@@ -131,6 +134,7 @@ class TelegramNotifier:
         self._task: asyncio.Task[None] | None = None
         self._accepting = False
         self._refusals: dict[str, _Held] = {}
+        self._gave_up = False  # the event being handled could not reach Telegram
 
     def publish(self, event: Event) -> None:
         if self._admit(event):
@@ -138,7 +142,9 @@ class TelegramNotifier:
 
     async def deliver(self, event: Event) -> bool:
         """Send the event (or count it into a refusal summary) and return once done with it:
-        True, or False when the notifier is not running and the event was not handled."""
+        True, or False when it was not handled: the notifier is not running, or Telegram could
+        not be reached after every retry (the outbox keeps the row for a later try; a chat that
+        refused it is done with it)."""
         if not self._accepting:
             return False
         if not self._admit(event):
@@ -206,6 +212,7 @@ class TelegramNotifier:
             queued = await self._events.get()
             if queued is None:
                 return
+            self._gave_up = False
             try:
                 await self._handle(queued.event)
             except asyncio.CancelledError:
@@ -213,7 +220,7 @@ class TelegramNotifier:
                 raise
             except Exception:
                 log.exception("notification failed kind=%s", queued.event.kind)
-            _settle(queued, True)
+            _settle(queued, not self._gave_up)
 
     async def _handle(self, event: Event) -> None:
         if isinstance(event, ApprovalResolved):
@@ -268,8 +275,9 @@ class TelegramNotifier:
                     log.error(
                         "telegram send gave up chat=%s: %s", message.chat_id, type(exc).__name__
                     )
+                    self._gave_up = True
                     return None
-                await asyncio.sleep(min(30.0, 0.2 * 2 ** (attempt - 1)))
+                await asyncio.sleep(min(30.0, self.retry_base * 2 ** (attempt - 1)))
             except (TelegramForbiddenError, TelegramBadRequest) as exc:
                 if "not modified" in exc.message:
                     return None
