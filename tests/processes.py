@@ -41,6 +41,21 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+def distinct_ports(count: int) -> list[int]:
+    """`count` free ports, all different (two servers on one port would look like one)."""
+    ports: list[int] = []
+    while len(ports) < count:
+        port = free_port()
+        if port not in ports:
+            ports.append(port)
+    return ports
+
+
+def tail(log: Path, size: int = 4000) -> str:
+    """The end of a process's log, for a failure message."""
+    return log.read_text(errors="replace")[-size:]
+
+
 CLI_DEADLINE = 300.0  # seconds for one `tradebot` command (migrate, bots add)
 
 

@@ -31,12 +31,13 @@ import yaml
 
 from tests.processes import (
     REDIS_URL,
-    free_port,
+    distinct_ports,
     migrated_postgres,
     psql,
     redis_or_skip,
     run_cli,
     services_required,
+    tail,
 )
 from tests.waiting import until
 
@@ -332,13 +333,9 @@ def _caddy_version() -> tuple[int, ...]:
     return tuple(int(part) for part in found.groups())
 
 
-def _tail(log: Path) -> str:
-    return log.read_text(errors="replace")[-3000:]
-
-
 async def _healthy(http: aiohttp.ClientSession, url: str, process: Any, log: Path) -> bool:
     if process.returncode is not None:
-        raise AssertionError(f"{url}: the process exited:\n{_tail(log)}")
+        raise AssertionError(f"{url}: the process exited:\n{tail(log)}")
     try:
         async with http.get(url, timeout=aiohttp.ClientTimeout(total=10)) as response:
             return response.status == 200
@@ -372,12 +369,7 @@ async def behind_caddy(tmp_path: Path) -> AsyncIterator[dict[str, Any]]:
             "--max-alerts-per-minute", "0", "--allow-ip", SENDER, "--json",
         )  # fmt: skip
         bot = json.loads(out)
-        ports = []
-        while len(ports) < 3:
-            port = free_port()
-            if port not in ports:
-                ports.append(port)
-        *replica_ports, proxy_port = ports
+        *replica_ports, proxy_port = distinct_ports(3)
         compose = resolved(load_compose())
         names = [n for n, s in compose["services"].items() if "tradebot serve" in command_text(s)]
         text = (ROOT / "deploy" / "Caddyfile.compose").read_text()

@@ -27,11 +27,12 @@ import pytest
 from db.migrate import setup_lock
 from tests.processes import (
     REDIS_URL,
-    free_port,
+    distinct_ports,
     migrated_postgres,
     postgres_database,
     redis_or_skip,
     run_cli_status,
+    tail,
 )
 from tests.waiting import until
 
@@ -116,10 +117,6 @@ def _flock_waiters(inode: str) -> int:
     return sum(1 for line in lines if "->" in line and "FLOCK" in line and inode in line)
 
 
-def _tail(log: Path) -> str:
-    return log.read_text(errors="replace")[-3000:]
-
-
 @pytest.mark.skipif(not Path("/proc/locks").is_file(), reason="needs Linux's /proc/locks")
 async def test_three_migrates_at_once_on_a_new_sqlite_file_migrate_it_once(
     tmp_path: Path,
@@ -152,7 +149,7 @@ async def test_three_migrates_at_once_on_a_new_sqlite_file_migrate_it_once(
 
 async def _healthy(http: aiohttp.ClientSession, base: str, server: Any, log: Path) -> bool:
     if server.returncode is not None:
-        raise AssertionError(f"{base} exited with {server.returncode}:\n{_tail(log)}")
+        raise AssertionError(f"{base} exited with {server.returncode}:\n{tail(log)}")
     try:
         async with http.get(f"{base}/health", timeout=aiohttp.ClientTimeout(total=30)) as r:
             return r.status == 200
@@ -187,11 +184,7 @@ async def _serving(
     env = _clean_env(
         TRADEBOT_DATABASE_URL=url, TRADEBOT_REDIS_URL=REDIS_URL, TRADEBOT_HOST="127.0.0.1"
     )
-    ports: list[int] = []
-    while len(ports) < 3:
-        port = free_port()
-        if port not in ports:
-            ports.append(port)
+    ports = distinct_ports(3)
     files = [(tmp_path / f"serve{n}.log").open("wb") for n in range(3)]
     servers: list[asyncio.subprocess.Process] = []
     admin = await asyncpg.connect(_dsn(url))

@@ -24,8 +24,16 @@ import aiohttp
 import pytest
 
 from tests.fakes.telegram_api import FakeTelegramAPI
-from tests.processes import REDIS_URL, postgres_database, psql, redis_or_skip, run_cli
-from tests.test_scale_out import READY_DEADLINE, _tail
+from tests.processes import (
+    REDIS_URL,
+    distinct_ports,
+    postgres_database,
+    psql,
+    redis_or_skip,
+    run_cli,
+    tail,
+)
+from tests.test_scale_out import READY_DEADLINE
 from tests.waiting import until
 
 pytestmark = pytest.mark.services
@@ -50,8 +58,7 @@ class Cluster:
 
     async def start(self, count: int) -> None:
         """`count` servers at once, none migrated first: each migrates, as on a first start."""
-        for index in range(count):
-            port = _free_distinct_port(self.bases)
+        for index, port in enumerate(distinct_ports(count)):
             log = self.tmp / f"server{index}.log"
             self.logs.append(log)
             output = log.open("wb")
@@ -82,7 +89,7 @@ class Cluster:
     async def healthy(self, index: int) -> bool:
         server = self.servers[index]
         if server.returncode is not None:
-            raise AssertionError(f"server {index} exited:\n{_tail(self.logs[index])}")
+            raise AssertionError(f"server {index} exited:\n{tail(self.logs[index])}")
         return await self.health(index) is not None
 
     async def roles(self, alive: list[int]) -> dict[int, str]:
@@ -114,15 +121,6 @@ class Cluster:
         await self.http.close()
         for output in self.outputs:
             output.close()
-
-
-def _free_distinct_port(taken: list[str]) -> int:
-    from tests.processes import free_port
-
-    while True:
-        port = free_port()
-        if not any(base.endswith(f":{port}") for base in taken):
-            return port
 
 
 @pytest.fixture

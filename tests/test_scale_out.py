@@ -26,11 +26,12 @@ import pytest
 from tests.processes import (
     POSTGRES_ADMIN,
     REDIS_URL,
-    free_port,
+    distinct_ports,
     postgres_or_skip,
     psql,
     redis_or_skip,
     run_cli,
+    tail,
 )
 from tests.waiting import until
 from trading.signatures import signed_headers
@@ -57,24 +58,11 @@ def _filled_and_held(url: str) -> tuple[Decimal, Decimal]:
     return Decimal(signed), Decimal(position)
 
 
-def _ports(count: int) -> list[int]:
-    ports: list[int] = []
-    while len(ports) < count:  # distinct: two servers on one port would look like one
-        port = free_port()
-        if port not in ports:
-            ports.append(port)
-    return ports
-
-
-def _tail(log: Path) -> str:
-    return log.read_text(errors="replace")[-4000:]
-
-
 async def _healthy(
     http: aiohttp.ClientSession, base: str, server: asyncio.subprocess.Process, log: Path
 ) -> bool:
     if server.returncode is not None:
-        raise AssertionError(f"{base} exited with {server.returncode}:\n{_tail(log)}")
+        raise AssertionError(f"{base} exited with {server.returncode}:\n{tail(log)}")
     try:
         timeout = aiohttp.ClientTimeout(total=30)
         async with http.get(f"{base}/health", timeout=timeout) as response:
@@ -118,7 +106,7 @@ async def cluster(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterat
             )  # fmt: skip
             bots[bot] = json.loads(out)
         bases = []
-        for index, port in enumerate(_ports(count)):
+        for index, port in enumerate(distinct_ports(count)):
             log = (tmp_path / f"server{index}.log").open("wb")
             logs.append(log)
             servers.append(
