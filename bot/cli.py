@@ -9,6 +9,7 @@ import os
 import shutil
 import socket
 import sys
+from contextlib import AsyncExitStack
 from typing import TYPE_CHECKING
 
 import click
@@ -171,8 +172,6 @@ async def _first_start(assembly: Assembly) -> BotConfig | None:
 
     Under the lock migrations take (`db.migrate.setup_lock`): of several processes started at
     once on an empty database, the first creates it and the others find it there (None)."""
-    from contextlib import AsyncExitStack
-
     from bot.cli_common import unreachable
     from db.migrate import setup_lock
     from trading.access import SYSTEM

@@ -32,6 +32,7 @@ class UnknownEvent(ValueError):
 
 _adapters: dict[type[Event], TypeAdapter[Any]] = {}
 _lock = threading.Lock()
+_by_name: dict[str, type[Event]] = {}  # `event_classes()` as last walked: read for each row
 
 
 def event_classes() -> dict[str, type[Event]]:
@@ -69,7 +70,10 @@ def to_record(event: Event) -> tuple[str, dict[str, Any]]:
 
 def from_record(name: str, data: dict[str, Any]) -> Event:
     """The event `to_record` gave `name` and `data` for."""
-    cls = event_classes().get(name)
+    cls = _by_name.get(name)
+    if cls is None:  # not seen yet: walk the classes again (one imported since, perhaps)
+        _by_name.update(event_classes())
+        cls = _by_name.get(name)
     if cls is None:
         raise UnknownEvent(f"unknown event type {name!r}")
     event = _adapter(cls).validate_python(data)
