@@ -275,6 +275,13 @@ def _serve(settings: Settings, sockets: list[socket.socket]) -> None:
         )
     if not settings.monitor_enabled:
         click.echo("Position monitor off in this process: run `tradebot monitor` beside it.")
+        polls = settings.telegram_enabled and settings.telegram_mode == "polling"
+        if polls and not settings.database_url.startswith("sqlite://"):
+            click.echo(
+                "Telegram polling runs in the leader, and `serve --no-monitor` never leads (nor "
+                "does a `tradebot monitor` leader poll): run a plain `tradebot serve` beside it, "
+                "or set TRADEBOT_TELEGRAM_MODE=webhook."
+            )
     app.on_startup.append(_freeze_heap)
     web.run_app(app, sock=sockets, print=None, access_log=None)
 

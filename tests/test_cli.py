@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import re
@@ -16,7 +17,7 @@ import pytest
 from click.testing import CliRunner
 
 from bot.cli import main
-from tests.processes import free_port
+from tests.processes import free_port, migrated_postgres
 
 
 def test_bots_add_list_show_pause_resume_rotate(cli) -> None:
@@ -317,3 +318,37 @@ def test_bot_commands_never_build_the_broker(cli, monkeypatch: pytest.MonkeyPatc
     code, out = cli("bots", "list", "--json")
     assert code == 0, out
     assert [bot["name"] for bot in json.loads(out)] == ["later"]
+
+
+async def test_serve_no_monitor_on_postgres_says_who_polls_telegram(tmp_path: Path) -> None:
+    """SPEC §11: polling is the leader's and `serve --no-monitor` never leads, so a deployment
+    of such processes beside a `tradebot monitor` would read no chat in polling mode: said."""
+    async with migrated_postgres("tradebot_nomonitor", tmp_path) as url:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("TRADEBOT_")}
+        env.update(
+            TRADEBOT_DATABASE_URL=url,
+            TRADEBOT_PORT=str(free_port()),
+            TRADEBOT_HOST="127.0.0.1",
+            TRADEBOT_TELEGRAM_TOKEN="123456:no-monitor-test",
+            # nothing listens there: Telegram stays unreachable, which is not what is tested
+            TRADEBOT_TELEGRAM_API_URL=f"http://127.0.0.1:{free_port()}",
+        )
+        server = await asyncio.create_subprocess_exec(
+            *(sys.executable, "-m", "bot", "serve", "--no-monitor"),
+            cwd=tmp_path,
+            env=env,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.STDOUT,
+        )
+        assert server.stdout is not None
+        seen: list[str] = []
+        try:
+            async with asyncio.timeout(180):  # a generous deadline: the machine may be busy
+                while line := (await server.stdout.readline()).decode():
+                    seen.append(line)
+                    if "never leads" in line:
+                        break
+            assert "TRADEBOT_TELEGRAM_MODE=webhook" in seen[-1], "".join(seen)
+        finally:
+            server.terminate()
+            await asyncio.wait_for(server.wait(), 60)
