@@ -60,7 +60,7 @@ from aiohttp import web
 from rich.console import Console
 from rich.table import Table
 
-from bench.webhook_bench import _ms, free_port, running, tradebot_cmd
+from bench.webhook_bench import LUA_REPORT, _ms, free_port, parse_wrk, running, tradebot_cmd
 
 ROOT = Path(__file__).resolve().parent.parent
 ADMIN_URL = os.environ.get("TRADEBOT_BENCH_PG_ADMIN", "postgresql://postgres@127.0.0.1:5432/test")
@@ -75,7 +75,8 @@ WRK_TIMEOUT = "10s"
 SETTLE_TIMEOUT = 60.0
 console = Console(width=max(Console().width, 160))
 
-LUA = r"""
+LUA = (
+    r"""
 -- Alerts for several bots; each wrk thread talks to one server (round-robin over the ports).
 local ports = {__PORTS__}
 local keys = {__KEYS__}
@@ -109,26 +110,9 @@ function request()
   return wrk.format("POST", "/webhook/" .. keys[b], headers, body)
 end
 
-function response(status, headers, body)
-  statuses[status] = (statuses[status] or 0) + 1
-end
-
-function done(summary, latency, requests)
-  local parts = {}
-  local counts = {}
-  for _, thread in ipairs(threads) do
-    for code, n in pairs(thread:get("statuses")) do counts[code] = (counts[code] or 0) + n end
-  end
-  for code, n in pairs(counts) do table.insert(parts, string.format('"%d":%d', code, n)) end
-  local e = summary.errors
-  io.write(string.format(
-    'WRKJSON {"requests":%d,"duration_us":%d,"p50_us":%d,"p95_us":%d,"p99_us":%d,'
-      .. '"statuses":{%s},"errors":%d}\n',
-    summary.requests, summary.duration, latency:percentile(50), latency:percentile(95),
-    latency:percentile(99), table.concat(parts, ","),
-    e.connect + e.read + e.write + e.timeout))
-end
 """
+    + LUA_REPORT
+)
 
 
 # ---------------------------------------------------------------- results
@@ -558,18 +542,17 @@ def run_wrk(wrk: str, script: Path, port: int, c: int, duration: float, threads:
     cmd = [wrk, f"-t{threads}", f"-c{c}", f"-d{duration:g}s", "--timeout", WRK_TIMEOUT,
            "-s", str(script), f"http://127.0.0.1:{port}/", "--", tag]  # fmt: skip
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=duration + 60)
-    line = next((ln for ln in done.stdout.splitlines() if ln.startswith("WRKJSON ")), None)
-    if done.returncode != 0 or line is None:
+    if done.returncode != 0:
         raise RuntimeError(f"wrk failed ({done.returncode}): {done.stderr.strip()}{done.stdout}")
-    data = json.loads(line.removeprefix("WRKJSON "))
+    wrk_result = parse_wrk(done.stdout)
     return Load(
-        requests=data["requests"],
-        duration_s=data["duration_us"] / 1e6,
-        p50_ms=data["p50_us"] / 1000,
-        p95_ms=data["p95_us"] / 1000,
-        p99_ms=data["p99_us"] / 1000,
-        statuses={int(code): n for code, n in data["statuses"].items()},
-        socket_errors=data["errors"],
+        requests=wrk_result.requests,
+        duration_s=wrk_result.duration_s,
+        p50_ms=wrk_result.p50_ms,
+        p95_ms=wrk_result.p95_ms,
+        p99_ms=wrk_result.p99_ms,
+        statuses=wrk_result.statuses,
+        socket_errors=sum(wrk_result.socket_errors.values()),
     )
 
 

@@ -69,7 +69,34 @@ START_TIMEOUT = 30.0
 SETTLE_TIMEOUT = 30.0
 console = Console(width=max(Console().width, 110))
 
-LUA = r"""
+# What every load script ends with: statuses counted per thread, and one WRKJSON line of totals
+# and latencies that `wrk_report` reads (`bench.pg_webhooks` uses it too). The script before it
+# keeps its threads in a `threads` table and each thread's `statuses`.
+LUA_REPORT = r"""
+function response(status, headers, body)
+  statuses[status] = (statuses[status] or 0) + 1
+end
+
+function done(summary, latency, requests)
+  local parts = {}
+  local counts = {}
+  for _, thread in ipairs(threads) do
+    for code, n in pairs(thread:get("statuses")) do counts[code] = (counts[code] or 0) + n end
+  end
+  for code, n in pairs(counts) do table.insert(parts, string.format('"%d":%d', code, n)) end
+  local e = summary.errors
+  io.write(string.format(
+    'WRKJSON {"requests":%d,"duration_us":%d,"p50_us":%d,"p95_us":%d,"p99_us":%d,'
+      .. '"max_us":%d,"statuses":{%s},'
+      .. '"errors":{"connect":%d,"read":%d,"write":%d,"timeout":%d}}\n',
+    summary.requests, summary.duration, latency:percentile(50), latency:percentile(95),
+    latency:percentile(99), latency.max, table.concat(parts, ","),
+    e.connect, e.read, e.write, e.timeout))
+end
+"""
+
+LUA = (
+    r"""
 -- TradingView-like alerts: unique ids, buy/sell alternating; statuses counted per thread.
 local threads = {}
 
@@ -96,25 +123,9 @@ function request()
   return wrk.format("POST", nil, headers, body)
 end
 
-function response(status, headers, body)
-  statuses[status] = (statuses[status] or 0) + 1
-end
-
-function done(summary, latency, requests)
-  local parts = {}
-  local counts = {}
-  for _, thread in ipairs(threads) do
-    for code, n in pairs(thread:get("statuses")) do counts[code] = (counts[code] or 0) + n end
-  end
-  for code, n in pairs(counts) do table.insert(parts, string.format('"%d":%d', code, n)) end
-  local e = summary.errors
-  io.write(string.format(
-    'WRKJSON {"requests":%d,"duration_us":%d,"p50_us":%d,"p99_us":%d,"max_us":%d,'
-      .. '"statuses":{%s},"errors":{"connect":%d,"read":%d,"write":%d,"timeout":%d}}\n',
-    summary.requests, summary.duration, latency:percentile(50), latency:percentile(99),
-    latency.max, table.concat(parts, ","), e.connect, e.read, e.write, e.timeout))
-end
 """
+    + LUA_REPORT
+)
 
 
 # ---------------------------------------------------------------- results
@@ -125,6 +136,7 @@ class WrkResult:
     requests: int
     duration_s: float
     p50_ms: float
+    p95_ms: float
     p99_ms: float
     max_ms: float
     statuses: dict[int, int]
@@ -509,6 +521,7 @@ def parse_wrk(output: str) -> WrkResult:
         requests=data["requests"],
         duration_s=data["duration_us"] / 1e6,
         p50_ms=data["p50_us"] / 1000,
+        p95_ms=data["p95_us"] / 1000,
         p99_ms=data["p99_us"] / 1000,
         max_ms=data["max_us"] / 1000,
         statuses={int(code): n for code, n in data["statuses"].items()},
