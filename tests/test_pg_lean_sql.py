@@ -64,9 +64,14 @@ def _log(dedup_key: str, **more: Any) -> dict[str, Any]:
     return {"dedup_key": dedup_key, "status": "received", "received_at": datetime.now(UTC), **more}
 
 
-async def _trade(bot_id: int, pnl: str, closed_at: datetime) -> None:
+async def _trade(
+    bot_id: int, pnl: str, closed_at: datetime | None = None, trade_id: int | None = None
+) -> None:
+    """A closed trade; with `trade_id`, stored under that id (as a late commit would be)."""
+    closed_at = closed_at or datetime.now(UTC)
     await TradeHistory.create(
-        position_id=int(closed_at.timestamp()),
+        **({"id": trade_id} if trade_id else {}),
+        position_id=trade_id or int(closed_at.timestamp()),
         bot_id=bot_id,
         symbol="BTCUSDT",
         quote="USDT",
@@ -234,41 +239,21 @@ async def test_an_entry_lock_cancelled_even_in_its_unlock_is_free_afterwards(
         pass
 
 
-async def _trade_with_id(bot_id: int, trade_id: int, pnl: str) -> None:
-    now = datetime.now(UTC)
-    await TradeHistory.create(
-        id=trade_id,
-        position_id=trade_id,
-        bot_id=bot_id,
-        symbol="BTCUSDT",
-        quote="USDT",
-        side="long",
-        qty=Decimal(1),
-        entry_price=Decimal(100),
-        exit_price=Decimal(101),
-        pnl=Decimal(pnl),
-        fees=Decimal(0),
-        opened_at=now,
-        closed_at=now,
-        reason="signal",
-    )
-
-
 async def test_trades_committed_late_near_the_newest_or_long_before_are_all_counted(
     postgres: str,
 ) -> None:
     bot_id = await _bot()
     ledger = SqlPaperLedger()
-    await _trade_with_id(bot_id, 1000, "1")
-    await _trade_with_id(bot_id, 2000, "2")
+    await _trade(bot_id, "1", trade_id=1000)
+    await _trade(bot_id, "2", trade_id=2000)
     assert (await ledger.account("USDT"))[0] == Decimal(3)
     # other processes commit ids below the newest seen: one just below, one far below
-    await _trade_with_id(bot_id, 1990, "0.25")
-    await _trade_with_id(bot_id, 2010, "0.5")
+    await _trade(bot_id, "0.25", trade_id=1990)
+    await _trade(bot_id, "0.5", trade_id=2010)
     assert (await ledger.account("USDT"))[0] == Decimal("3.75")
-    await _trade_with_id(bot_id, 1001, "100")
-    await _trade_with_id(bot_id, 2005, "0.125")
+    await _trade(bot_id, "100", trade_id=1001)
+    await _trade(bot_id, "0.125", trade_id=2005)
     assert (await ledger.account("USDT"))[0] == Decimal("103.875")
-    await _trade_with_id(bot_id, 2020, "1")
+    await _trade(bot_id, "1", trade_id=2020)
     assert (await ledger.account("USDT"))[0] == Decimal("104.875")
     assert (await SqlPaperLedger().realized())["USDT"] == Decimal("104.875")
