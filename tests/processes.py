@@ -10,7 +10,7 @@ import socket
 import subprocess
 import sys
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterable, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 from typing import Any
@@ -54,6 +54,21 @@ def distinct_ports(count: int) -> list[int]:
 def tail(log: Path, size: int = 4000) -> str:
     """The end of a process's log, for a failure message."""
     return log.read_text(errors="replace")[-size:]
+
+
+async def stop_processes(processes: Iterable[asyncio.subprocess.Process]) -> None:
+    """SIGTERM to every process still running, then wait for each (bounded: killed after 60 s,
+    a busy machine stops a server slowly)."""
+    processes = list(processes)
+    for process in processes:
+        if process.returncode is None:
+            process.terminate()
+    for process in processes:
+        try:
+            await asyncio.wait_for(process.wait(), timeout=60)
+        except TimeoutError:
+            process.kill()
+            await process.wait()
 
 
 CLI_DEADLINE = 300.0  # seconds for one `tradebot` command (migrate, bots add)

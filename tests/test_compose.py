@@ -37,6 +37,7 @@ from tests.processes import (
     redis_or_skip,
     run_cli,
     services_required,
+    stop_processes,
     tail,
 )
 from tests.waiting import until
@@ -426,15 +427,7 @@ async def behind_caddy(tmp_path: Path) -> AsyncIterator[dict[str, Any]]:
                 "url": url, "bot": bot, "proxy": proxy, "bases": bases, "replicas": processes[:2]
             }  # fmt: skip
         finally:
-            for process, _ in processes:
-                if process.returncode is None:
-                    process.terminate()
-            for process, _ in processes:
-                try:
-                    await asyncio.wait_for(process.wait(), timeout=60)
-                except TimeoutError:
-                    process.kill()
-                    await process.wait()
+            await stop_processes(process for process, _ in processes)
 
 
 def _from(address: str) -> aiohttp.ClientSession:

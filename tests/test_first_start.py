@@ -32,6 +32,7 @@ from tests.processes import (
     postgres_database,
     redis_or_skip,
     run_cli_status,
+    stop_processes,
     tail,
 )
 from tests.waiting import until
@@ -217,15 +218,7 @@ async def _serving(
     finally:
         if not admin.is_closed():
             await admin.close()
-        for server in servers:
-            if server.returncode is None:
-                server.terminate()
-        for server in servers:
-            try:
-                await asyncio.wait_for(server.wait(), timeout=60)
-            except TimeoutError:
-                server.kill()
-                await server.wait()
+        await stop_processes(servers)
         for out in files:
             out.close()
 

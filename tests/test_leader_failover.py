@@ -31,6 +31,7 @@ from tests.processes import (
     psql,
     redis_or_skip,
     run_cli,
+    stop_processes,
     tail,
 )
 from tests.test_scale_out import READY_DEADLINE
@@ -109,15 +110,7 @@ class Cluster:
         return psql(self.url, query)
 
     async def close(self) -> None:
-        for server in self.servers:
-            if server.returncode is None:
-                server.terminate()
-        for server in self.servers:
-            try:
-                await asyncio.wait_for(server.wait(), timeout=60)
-            except TimeoutError:
-                server.kill()
-                await server.wait()
+        await stop_processes(self.servers)
         await self.http.close()
         for output in self.outputs:
             output.close()

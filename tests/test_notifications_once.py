@@ -33,7 +33,15 @@ from db.models import Notification
 from db.notifications import SqlApprovalCards, SqlOutbox
 from handlers.telegram.notifier import MAX_NETWORK_RETRIES, TelegramNotifier
 from tests.fakes.telegram_api import FakeTelegramAPI
-from tests.processes import REDIS_URL, free_port, migrated_postgres, psql, redis_or_skip, run_cli
+from tests.processes import (
+    REDIS_URL,
+    free_port,
+    migrated_postgres,
+    psql,
+    redis_or_skip,
+    run_cli,
+    stop_processes,
+)
 from tests.telegram_helpers import WEBHOOK_PATH, post_update
 from tests.waiting import until
 from trading.access import Destination
@@ -124,15 +132,7 @@ class Cluster:
         return [p["text"] for p in self.fake.sent_messages(OWNER) if contains in p["text"]]
 
     async def stop(self) -> None:
-        for server in self.servers.values():
-            if server.returncode is None:
-                server.terminate()
-        for server in self.servers.values():
-            try:
-                await asyncio.wait_for(server.wait(), timeout=60)
-            except TimeoutError:
-                server.kill()
-                await server.wait()
+        await stop_processes(self.servers.values())
         await self.http.close()
 
 

@@ -31,6 +31,7 @@ from tests.processes import (
     psql,
     redis_or_skip,
     run_cli,
+    stop_processes,
     tail,
 )
 from tests.waiting import until
@@ -132,15 +133,7 @@ async def cluster(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterat
                 )
         yield {"bases": bases, "bots": bots, "psql": url, "logs": tmp_path, "env": env}
     finally:
-        for server in servers:
-            if server.returncode is None:
-                server.terminate()
-        for server in servers:
-            try:
-                await asyncio.wait_for(server.wait(), timeout=60)
-            except TimeoutError:
-                server.kill()
-                await server.wait()
+        await stop_processes(servers)
         for log in logs:
             log.close()
         psql(POSTGRES_ADMIN, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
