@@ -431,3 +431,34 @@ class ApprovalCard(Model):
 
     class Meta:
         table = "approval_cards"
+
+
+class DashboardSession(Model):
+    """A signed-in dashboard (SPEC §10): found by the SHA-256 of its token (the token itself is
+    never stored), valid until `expires_at` unless revoked (/logout revokes all of a user's)."""
+
+    id = fields.IntField(primary_key=True)
+    token_hash = fields.CharField(max_length=64, unique=True)
+    user_id = fields.BigIntField(db_index=True)  # a Telegram user id; 0: the local owner
+    via = fields.CharField(max_length=16)  # link | telegram
+    created_at = fields.DatetimeField()
+    expires_at = fields.DatetimeField(db_index=True)
+    revoked_at = fields.DatetimeField(null=True)
+
+    class Meta:
+        table = "dashboard_sessions"
+
+
+class LoginLink(Model):
+    """A one-time dashboard sign-in link (SPEC §10), stored by the SHA-256 of its token: it
+    works once (`used_at` set by a conditional UPDATE) and only until `expires_at`."""
+
+    id = fields.IntField(primary_key=True)
+    token_hash = fields.CharField(max_length=64, unique=True)
+    user_id = fields.BigIntField(db_index=True)
+    created_at = fields.DatetimeField()
+    expires_at = fields.DatetimeField(db_index=True)
+    used_at = fields.DatetimeField(null=True)
+
+    class Meta:
+        table = "login_links"

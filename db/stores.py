@@ -5,6 +5,7 @@ from __future__ import annotations
 from db.alert_log import SqlAlertLogStore
 from db.audit import SqlAuditStore
 from db.bots import SqlBotStore
+from db.dashboard import SqlDashboardStore
 from db.health import STORAGE_ERRORS, SqlHealth
 from db.orders import SqlOrderStore
 from db.paper_ledger import SqlPaperLedger
@@ -34,5 +35,6 @@ def sql_stores() -> Stores:
         reports=SqlReportStore(),
         health=SqlHealth(),
         risk=SqlRiskStore(),
+        dashboard=SqlDashboardStore(),
         unavailable=STORAGE_ERRORS,
     )

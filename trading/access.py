@@ -99,7 +99,9 @@ class Member:
 
 class AccessService:
     def __init__(self, admins: Iterable[int], *, stores: Stores) -> None:
-        self.admins = frozenset(int(a) for a in admins)
+        # In settings order: the first is the owner a `tradebot login-link` is for by default.
+        self.admin_order = tuple(dict.fromkeys(int(a) for a in admins))
+        self.admins = frozenset(self.admin_order)
         self.stores = stores
 
     # ------------------------------------------------------------ identity

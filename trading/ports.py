@@ -39,6 +39,8 @@ __all__ = [
     "AlertLogStore",
     "AuditStore",
     "BotStore",
+    "DashboardSessionRecord",
+    "DashboardStore",
     "HealthStore",
     "OrderStore",
     "PaperLedgerStore",
@@ -396,6 +398,44 @@ class RiskStore(Protocol):
         process writes (SQLite: the check serialises in the process)."""
 
 
+@dataclass(frozen=True, slots=True)
+class DashboardSessionRecord:
+    """A live dashboard session (not revoked, not expired), found by its token's hash."""
+
+    token_hash: str
+    user_id: int
+    via: str  # "link" | "telegram"
+    created_at: datetime
+    expires_at: datetime
+
+
+class DashboardStore(Protocol):
+    """The dashboard's one-time sign-in links and its sessions (`trading.dashboard_auth`). Only
+    the SHA-256 of a token is stored: whoever reads the tables cannot sign in with them."""
+
+    async def add_link(
+        self, token_hash: str, user_id: int, created_at: datetime, expires_at: datetime
+    ) -> None: ...
+
+    async def use_link(self, token_hash: str, now: datetime) -> int | None:
+        """Mark the link used if it is unused and unexpired at `now`, in one conditional UPDATE
+        (of two processes redeeming one link, only one sees a row changed): its user id, or
+        None when this call did not use it."""
+
+    async def add_session(
+        self, token_hash: str, user_id: int, via: str, created_at: datetime, expires_at: datetime
+    ) -> None: ...
+
+    async def session(self, token_hash: str, now: datetime) -> DashboardSessionRecord | None:
+        """The session if it is neither revoked nor expired at `now`."""
+
+    async def revoke_sessions(self, user_id: int, now: datetime) -> int:
+        """Revoke every live session of a user; how many there were."""
+
+    async def forget_expired(self, now: datetime) -> int:
+        """Delete links and sessions past their expiry, and revoked sessions; how many rows."""
+
+
 class HealthStore(Protocol):
     async def ping(self) -> None:
         """Raise if the storage does not answer."""
@@ -417,5 +457,6 @@ class Stores:
     reports: ReportStore
     health: HealthStore
     risk: RiskStore
+    dashboard: DashboardStore
     # "storage cannot be reached": callers answer "retry later"
     unavailable: tuple[type[Exception], ...]

@@ -27,6 +27,7 @@ from trading.ports import (
     AlertLogStore,
     AuditStore,
     BotStore,
+    DashboardStore,
     HealthStore,
     OrderStore,
     PaperLedgerStore,
@@ -339,8 +340,8 @@ def memory_stores(
     reports: MemoryReportStore | None = None,
 ) -> Stores:
     """A `Stores` in memory: the stores given (pass them to look inside afterwards), fresh ones
-    for the others; alerts, prices, series and health are `Unneeded`. Nothing here raises a
-    storage outage, so `unavailable` is empty.
+    for the others; alerts, prices, series, health, risk and dashboard are `Unneeded`. Nothing
+    here raises a storage outage, so `unavailable` is empty.
 
     The casts are the honest part: these classes implement a subset of each port, and the rest
     fails loudly when called (`Unneeded`)."""
@@ -359,5 +360,6 @@ def memory_stores(
         reports=cast(ReportStore, reports if reports is not None else MemoryReportStore()),
         health=cast(HealthStore, Unneeded("health")),
         risk=cast(RiskStore, Unneeded("risk")),
+        dashboard=cast(DashboardStore, Unneeded("dashboard")),
         unavailable=(),
     )
