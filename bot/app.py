@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator
+from importlib import metadata
 from typing import TYPE_CHECKING
 
 from aiohttp import web
@@ -20,8 +21,12 @@ from bot.monitor_runtime import setup_monitor
 from bot.resources import ASSEMBLY, broker_context, database_context, install
 from bot.retention import setup_periodic_jobs
 from handlers.web import api, health, tradingview
+from handlers.web.dashboard import setup_dashboard
+from handlers.web.dashboard.keys import DashboardConfig
+from handlers.web.inputs import add_routes
 from handlers.web.keys import EVENTS, INTAKE, STATUS, TRADING
 from trading.brokers.base import BaseBroker
+from trading.dashboard_feed import DashboardFeed
 from trading.errors import TradingError
 from trading.events import ErrorEvent
 
@@ -29,6 +34,7 @@ if TYPE_CHECKING:
     from aiogram import Bot
 
 log = logging.getLogger(__name__)
+VERSION = metadata.version("tradebot")
 
 
 def create_app(
@@ -61,10 +67,30 @@ def create_app(
     app.cleanup_ctx.append(_background_alerts)
     setup_periodic_jobs(app)
     app.cleanup_ctx.append(leadership_context)  # last: its duties stop first at shutdown
-    app.add_routes(tradingview.routes)
-    app.add_routes(api.routes)
-    app.add_routes(health.routes)
+    add_routes(app, tradingview.routes)
+    add_routes(app, api.routes)
+    add_routes(app, health.routes)
+    install_dashboard(app)
     return app
+
+
+def install_dashboard(app: web.Application) -> None:
+    """`/app` (SPEC §10): the page, its JSON and its live stream, on the services of this
+    process; the stream's feed hears this process's events."""
+    assembly = app[ASSEMBLY]
+    settings = assembly.settings
+    feed = DashboardFeed(assembly.control, assembly.reports)
+    assembly.events.subscribe(feed)
+    setup_dashboard(
+        app,
+        assembly.dashboard_auth,
+        feed,
+        DashboardConfig(
+            public_url=settings.public_url,
+            telegram_token=settings.telegram_token.get_secret_value(),
+            version=VERSION,
+        ),
+    )
 
 
 def setup_chat(app: web.Application, telegram: Bot | None, *, poll_always: bool = False) -> None:

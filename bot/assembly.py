@@ -27,6 +27,7 @@ from trading.brokers.ccxt_config import CcxtConfig
 from trading.brokers.factory import create_broker
 from trading.brokers.paper import PaperLedger
 from trading.control import ControlService
+from trading.dashboard_auth import DashboardAuth
 from trading.equity_recorder import EquityRecorder
 from trading.events import EventBus
 from trading.intake import RateLimits, WebhookIntake
@@ -63,6 +64,7 @@ class Assembly:
     book: AccountBook
     risk: RiskService
     equity: EquityRecorder
+    dashboard_auth: DashboardAuth
     intake: WebhookIntake | None = None
     recovery: AlertRecovery | None = None
     monitor: Monitor | None = None
@@ -143,6 +145,7 @@ def assemble(
             feed = tickers = build_price_feed(settings, broker, stores)
         watcher = Monitor(trading, events, monitor_config(settings), stores=stores, tickers=tickers)
         trading.watcher = watcher  # alert prices and position changes reach it
+    access = AccessService(settings.telegram_admins, stores=stores)
     return Assembly(
         settings=settings,
         stores=stores,
@@ -154,13 +157,14 @@ def assemble(
         control=ControlService(
             trading, events, stores=stores, approvals=approvals, base_url=settings.base_url()
         ),
-        access=AccessService(settings.telegram_admins, stores=stores),
+        access=access,
         reports=ReportService(stores=stores, book=book),
         research=ResearchService(series=stores.series),
         second_factor=SecondFactor(stores=stores),
         book=book,
         risk=RiskService(stores=stores, book=book, gate=gate, events=events),
         equity=equity,
+        dashboard_auth=DashboardAuth(access, stores=stores),
         intake=intake,
         recovery=recovery,
         monitor=watcher,

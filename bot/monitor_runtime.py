@@ -29,6 +29,7 @@ from bot.leadership_runtime import LEADERSHIP, leadership_context, setup_leaders
 from bot.resources import ASSEMBLY, broker_context, database_context, install
 from bot.retention import setup_periodic_jobs
 from handlers.web import health
+from handlers.web.inputs import add_routes
 from handlers.web.keys import STATUS
 from trading.brokers.base import BaseBroker
 from trading.monitor import Monitor
@@ -148,7 +149,7 @@ def create_monitor_app(
     setup_monitor(app)
     setup_periodic_jobs(app)
     app.cleanup_ctx.append(leadership_context)  # last: its duties stop first at shutdown
-    app.add_routes(health.routes)
+    add_routes(app, health.routes)
     return app
 
 

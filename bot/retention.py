@@ -15,6 +15,7 @@ from aiohttp import web
 from bot.leadership_runtime import LEADERSHIP
 from bot.resources import ASSEMBLY
 from trading.approvals import ApprovalService
+from trading.dashboard_auth import DashboardAuth
 from trading.leadership import TaskDuty
 from trading.ports import AlertLogStore, Stores
 
@@ -54,6 +55,17 @@ async def retention_context(app: web.Application) -> AsyncIterator[None]:
     yield
 
 
+async def _forget_expired_sessions(auth: DashboardAuth) -> None:
+    """Dashboard sign-in links and sessions past their expiry are deleted (they are refused
+    anyway; this keeps the tables small)."""
+    while True:
+        try:
+            await auth.forget_expired()
+        except Exception as exc:  # the next hour tries again
+            log.warning("dashboard session clean-up skipped: %s", type(exc).__name__)
+        await asyncio.sleep(PRUNE_EVERY)
+
+
 async def expire_approvals(approvals: ApprovalService, every: float = APPROVAL_SWEEP) -> None:
     """Approval cards whose alert is past its bot's max_lag expire even when the process that
     asked for the approval is gone (that process also expires its own on time)."""
@@ -78,6 +90,9 @@ def setup_periodic_jobs(app: web.Application) -> None:
         leadership.add(
             TaskDuty("webhook log retention", lambda: _prune_hourly(assembly.stores, days))
         )
+    leadership.add(
+        TaskDuty("dashboard sessions", lambda: _forget_expired_sessions(assembly.dashboard_auth))
+    )
     if assembly.settings.monitor_enabled:
         leadership.add(TaskDuty("equity hourly", assembly.equity.run_hourly))
     app.cleanup_ctx.append(retention_context)

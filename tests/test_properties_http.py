@@ -256,7 +256,7 @@ HEADER_NAMES = [
     TIMESTAMP_HEADER.encode(), SIGNATURE_HEADER.encode(), b"X-Client-Verify",
     b"X-Telegram-Bot-Api-Secret-Token", b"Cookie", b"Accept", b"Accept-Encoding",
     b"X-Tradebot-Session", b"Origin", b"Referer", b"User-Agent", b"Forwarded", b"If-None-Match",
-    b"Range", b"X-Request-Id", b"Expect",
+    b"Range", b"X-Request-Id", b"Expect", b"X-Tradebot-CSRF", b"Sec-Fetch-Site",
 ]  # fmt: skip
 INTERESTING = [
     b"", b" ", b"999999999999", b"9" * 13, b"-1", b"1e9", "١٧٠٠٠٠٠٠٠٠".encode(), b"0x10",
@@ -316,7 +316,8 @@ def _fields() -> tuple[str, ...]:
     return (
         "Authorization", "X-Telegram-Bot-Api-Secret-Token", "signature", "timestamp", "body",
         "webhook key", "IP", "certificate", "limit", "bot", "passphrase", "action", "symbol",
-        "price", "qty", "read API is off",
+        "price", "qty", "read API is off", "Expect", "session", "init_data", "X-Tradebot-Session",
+        "X-Tradebot-CSRF", "Origin", "role", "position",
     )  # fmt: skip
 
 
