@@ -40,7 +40,13 @@ run: $(RUN_STAMP) ## Migrate the database and start the server on http://127.0.0
 TEST_WORKERS ?= 2
 
 # lint-imports checks the layer contract in pyproject.toml ([tool.importlinter]).
+# The dashboard's browser test drives Debian's chromium: installed here when we may (root with
+# apt-get), else that one test skips saying why (TRADEBOT_REQUIRE_BROWSER=1 makes it fail).
 test: $(DEV_STAMP) ## Run the linters, the layer contract and the whole test suite
+	@command -v chromium >/dev/null || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && \
+		echo "==> Installing Debian's chromium for the dashboard's browser test" && \
+		apt-get update -qq && apt-get install -y -qq --no-install-recommends chromium >/dev/null; } || \
+		echo "chromium missing: the dashboard's browser test will skip (apt-get install chromium)"
 	$(BIN)/ruff check .
 	$(BIN)/lint-imports
 	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) $(PYTEST_ARGS)

@@ -367,3 +367,15 @@ async def test_the_stream_pushes_a_new_position_and_its_close(dash: World) -> No
             else:
                 positions = data
     await events.aclose()
+
+
+def test_the_shipped_vendor_files_are_the_registrys_releases() -> None:
+    """The chart library and Telegram's script in the package are byte for byte the npm
+    releases `scripts/fetch_vendor.py` names (their hashes recorded there), with their licences."""
+    import subprocess
+    import sys
+
+    done = subprocess.run(
+        [sys.executable, "scripts/fetch_vendor.py", "--offline"], capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stdout + done.stderr

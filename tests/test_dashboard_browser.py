@@ -1,0 +1,221 @@
+"""The dashboard in a real browser (Debian's chromium, driven by Playwright's Python client): a
+new user signs in by a one-time link, sees a position a webhook opened appear without reloading,
+closes it after confirming, and finds it among the trades, on a 360-px phone and on a desktop;
+another site's form cannot close a position; no request leaves the server's own host.
+
+Without a browser this test skips, saying so; `.ci/run` installs chromium and sets
+TRADEBOT_REQUIRE_BROWSER=1, which turns the skip into a failure.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+from urllib.parse import urlencode
+
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestServer
+
+from bot.resources import ASSEMBLY
+from tests.conftest import World
+from tests.test_dashboard_api import TRADER_ID, grant
+
+CHROMIUM = os.environ.get("TRADEBOT_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
+REQUIRED = os.environ.get("TRADEBOT_REQUIRE_BROWSER") == "1"
+WAIT = 15_000  # ms: the page's live stream shows a fill within the feed's refresh (2 s)
+
+
+def _browser_or_skip() -> None:
+    missing = []
+    if not os.path.exists(CHROMIUM):
+        missing.append(f"no chromium at {CHROMIUM} (apt-get install chromium)")
+    try:
+        import playwright.async_api  # noqa: F401
+    except ImportError:
+        missing.append("the playwright package is not installed (make test installs it)")
+    if missing:
+        message = "; ".join(missing)
+        if REQUIRED:
+            pytest.fail(f"TRADEBOT_REQUIRE_BROWSER=1 but {message}")
+        pytest.skip(message)
+
+
+@pytest.fixture
+async def browser() -> AsyncIterator[Any]:
+    _browser_or_skip()
+    from playwright.async_api import async_playwright
+
+    async with async_playwright() as playwright:
+        chromium = await playwright.chromium.launch(
+            executable_path=CHROMIUM, headless=True, args=["--no-sandbox"]
+        )
+        try:
+            yield chromium
+        finally:
+            await chromium.close()
+
+
+SIZES = {
+    "phone": {"viewport": {"width": 360, "height": 740}, "is_mobile": True, "has_touch": True},
+    "desktop": {"viewport": {"width": 1280, "height": 800}},
+}
+
+
+@pytest.mark.parametrize("size", list(SIZES))
+async def test_sign_in_see_a_webhook_position_live_close_it_and_find_the_trade(
+    start_world: Callable[..., Any], browser: Any, size: str
+) -> None:
+    from playwright.async_api import expect
+
+    world: World = await start_world(public_url="")
+    await world.add_bot("demo")
+    trader = await grant(world, TRADER_ID, "trader")
+    link = await world.server.app[ASSEMBLY].dashboard_auth.login_link(trader)
+    origin = world.url("/").rstrip("/")
+
+    context = await browser.new_context(**SIZES[size])
+    page = await context.new_page()
+    elsewhere: list[str] = []
+    page.on(
+        "request",
+        lambda request: None if request.url.startswith(origin) else elsewhere.append(request.url),
+    )
+    errors: list[str] = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+
+    await page.goto(world.url("/app"))
+    await expect(page.get_by_test_id("signin-help")).to_be_visible(timeout=WAIT)
+
+    await page.goto(world.url(f"/app/login/{link.token}"))
+    await page.get_by_role("button", name="Sign in").click()
+    await page.wait_for_url(world.url("/app"))
+    await expect(page.get_by_test_id("live-status")).to_have_text("live", timeout=WAIT)
+    await expect(page.get_by_test_id("position-row")).to_have_count(0)
+
+    status, answer = await world.send_alert(action="buy", price="100")
+    assert status == 200 and answer["status"] == "executed", answer
+    row = page.get_by_test_id("position-row")
+    await expect(row).to_have_count(1, timeout=WAIT)  # pushed: the page was not reloaded
+    await expect(row).to_contain_text("BTCUSDT")
+
+    if size == "phone":
+        overflow = await page.evaluate(
+            "document.scrollingElement.scrollWidth - document.documentElement.clientWidth"
+        )
+        assert overflow <= 0, f"the page is {overflow} px wider than a 360-px phone"
+    await page.screenshot(path=f"/tmp/dashboard-{size}.png", full_page=True)
+
+    await row.get_by_test_id("close-button").click()
+    await page.get_by_test_id("confirm-yes").click()
+    await expect(page.get_by_test_id("position-row")).to_have_count(0, timeout=WAIT)
+    trade = page.get_by_test_id("trade-row").first
+    await expect(trade).to_contain_text("BTCUSDT", timeout=WAIT)
+    assert await world.server.app[ASSEMBLY].control.positions() == []
+
+    await context.close()
+    assert not elsewhere, f"requests left the server's host: {elsewhere}"
+    assert not errors, errors
+
+
+async def test_another_sites_form_cannot_close_a_position(
+    start_world: Callable[..., Any], browser: Any
+) -> None:
+    """The user is signed in (the cookie is in the browser) and visits another site whose page
+    posts a form to the Close URL: refused, the position stays open."""
+    world: World = await start_world(public_url="")
+    await world.add_bot("demo")
+    trader = await grant(world, TRADER_ID, "trader")
+    link = await world.server.app[ASSEMBLY].dashboard_auth.login_link(trader)
+    await world.send_alert(action="buy", price="100")
+    [position] = await world.server.app[ASSEMBLY].control.positions()
+    close = world.url(f"/app/api/positions/{position.id}/close").replace("127.0.0.1", "localhost")
+
+    async def evil(request: web.Request) -> web.Response:
+        return web.Response(
+            text=f'<form id="f" method="post" action="{close}"></form>'
+            '<script>document.getElementById("f").submit()</script>',
+            content_type="text/html",
+        )
+
+    attacker = web.Application()
+    attacker.router.add_get("/", evil)
+    other = TestServer(attacker, host="127.0.0.1")
+    await other.start_server()
+    try:
+        context = await browser.new_context()
+        page = await context.new_page()
+        # signed in on "localhost" (the attacker's page is on 127.0.0.1: another site)
+        await page.goto(world.url(f"/app/login/{link.token}").replace("127.0.0.1", "localhost"))
+        await page.get_by_role("button", name="Sign in").click()
+        await page.wait_for_url("**/app")
+        answers: list[int] = []
+        page.on("response", lambda r: answers.append(r.status) if "/close" in r.url else None)
+        await page.goto(str(other.make_url("/")))
+        await page.wait_for_url("**/close", timeout=WAIT)
+        await page.wait_for_load_state()
+        assert answers and answers[-1] in (401, 403), answers
+        assert [p.id for p in await world.server.app[ASSEMBLY].control.positions()] == [position.id]
+        await context.close()
+    finally:
+        await other.close()
+
+
+# What a Telegram client hands a Mini App: signed initData and its theme in the URL fragment; the
+# app talks back through TelegramWebviewProxy (here: every popup is answered "ok" at once).
+TELEGRAM_CLIENT = """
+window.__telegram = [];
+window.TelegramWebviewProxy = { postEvent(type, data) {
+  window.__telegram.push(type);
+  if (type === 'web_app_open_popup') setTimeout(() =>
+    window.Telegram.WebView.receiveEvent('popup_closed', {button_id: 'ok'}), 50);
+} };
+"""
+DARK = {"bg_color": "#17212b", "text_color": "#f5f5f5", "hint_color": "#708499",
+        "button_color": "#5288c1", "button_text_color": "#ffffff",
+        "secondary_bg_color": "#232e3c", "section_bg_color": "#17212b"}  # fmt: skip
+
+
+async def test_inside_telegram_the_mini_app_signs_in_by_init_data_and_closes_natively(
+    start_world: Callable[..., Any], browser: Any
+) -> None:
+    from playwright.async_api import expect
+
+    from tests.test_dashboard_api import init_data
+
+    world: World = await start_world(telegram=True, public_url="")
+    await world.add_bot("demo")
+    await grant(world, TRADER_ID, "trader")
+
+    def fragment(data: str) -> str:
+        return urlencode(
+            {"tgWebAppData": data, "tgWebAppVersion": "8.0", "tgWebAppPlatform": "android",
+             "tgWebAppThemeParams": json.dumps(DARK)}
+        )  # fmt: skip
+
+    context = await browser.new_context(**SIZES["phone"], color_scheme="light")
+    await context.add_init_script(TELEGRAM_CLIENT)
+    page = await context.new_page()
+    stale = init_data(TRADER_ID, age=25 * 3600)
+    for forged in (init_data(TRADER_ID).replace("alice", "mallory"), stale):
+        await page.goto(world.url("/app") + "#" + fragment(forged))
+        await expect(page.get_by_test_id("signin-help")).to_be_visible(timeout=WAIT)
+        await page.goto("about:blank")  # the next differs only after '#': load it afresh
+
+    await page.goto(world.url("/app") + "#" + fragment(init_data(TRADER_ID)))
+    await expect(page.get_by_test_id("live-status")).to_have_text("live", timeout=WAIT)
+    background = await page.evaluate("getComputedStyle(document.body).backgroundColor")
+    # Telegram's dark theme (its secondary background behind the cards), not the system's light
+    assert background == "rgb(35, 46, 60)", background
+    await world.send_alert(action="buy", price="100")
+    row = page.get_by_test_id("position-row")
+    await expect(row).to_have_count(1, timeout=WAIT)
+    await row.get_by_test_id("close-button").click()  # Telegram's own confirm popup, answered ok
+    await expect(page.get_by_test_id("position-row")).to_have_count(0, timeout=WAIT)
+    assert "web_app_open_popup" in await page.evaluate("window.__telegram")
+    assert "web_app_ready" in await page.evaluate("window.__telegram")
+    assert await world.server.app[ASSEMBLY].control.positions() == []
+    await context.close()
