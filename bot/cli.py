@@ -48,6 +48,10 @@ COMMANDS = {
     "closeall": Lazy("bot.cli_positions:closeall", "Close every open position at market."),
     "data": Lazy("bot.cli_data:data", "Market data for backtests."),
     "db": Lazy("bot.cli_db:db", "Database tools: copy every row to another database."),
+    "login-link": Lazy(
+        "bot.cli_dashboard:login_link",
+        "Print a one-time sign-in link to the dashboard (10 minutes).",
+    ),
     "pnl": Lazy(
         "bot.cli_figures:pnl",
         "PnL, equity and drawdown per period; performance per bot and symbol.",

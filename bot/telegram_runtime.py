@@ -34,7 +34,7 @@ from aiogram.exceptions import (
 )
 from aiogram.methods import TelegramMethod
 from aiogram.methods.base import Response, TelegramType
-from aiogram.types import Update
+from aiogram.types import MenuButtonWebApp, Update, WebAppInfo
 from aiogram.types.update import UpdateTypeLookupError
 from aiogram.utils.token import TokenValidationError
 from aiohttp import web
@@ -48,10 +48,12 @@ from bot.notifications import install_notifications
 from bot.resources import ASSEMBLY
 from handlers.status import Status
 from handlers.telegram.commands import bot_commands
+from handlers.telegram.dashboard import dashboard_url, opens_in_telegram
 from handlers.telegram.dialogue_store import GuardedStorage
 from handlers.telegram.dispatcher import build_dispatcher
 from handlers.telegram.middlewares import InFlight
 from handlers.telegram.notifier import TelegramNotifier
+from handlers.web.inputs import expect_handler
 from handlers.web.keys import STATUS
 from handlers.web.telegram_webhook import webhook_handler
 from trading.access import AccessService
@@ -136,6 +138,7 @@ class TelegramRuntime:
         self._username = ""
         self.accepting = False
         self._connected_detail = ""
+        self._menu_told = False
         self._connect: asyncio.Task[None] | None = None
         self._polling: asyncio.Task[None] | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
@@ -187,6 +190,7 @@ class TelegramRuntime:
     async def _connect_once(self) -> None:
         me = await self.telegram.me()
         await self.telegram.set_my_commands(bot_commands())
+        await self._set_menu_button()
         if self.webhook_mode:
             if not self.settings.public_url:
                 self._set_status("down", "webhook mode needs TRADEBOT_PUBLIC_URL")
@@ -210,6 +214,25 @@ class TelegramRuntime:
         log.info("telegram connected: %s", self._connected_detail)
         await self.approvals.expire_overdue()
         await self.access.forget_old_updates()
+
+    async def _set_menu_button(self) -> None:
+        """The chat's menu button opens the dashboard as a Mini App; Telegram opens those from
+        https addresses only. A refusal here is no reason to keep the chat off."""
+        public = self.settings.public_url
+        if not opens_in_telegram(public):
+            if not self._menu_told:
+                self._menu_told = True
+                log.info(
+                    "telegram menu button left as it is: the dashboard opens inside Telegram "
+                    "only from an https TRADEBOT_PUBLIC_URL (now %s)",
+                    public or "unset",
+                )
+            return
+        button = MenuButtonWebApp(text="Dashboard", web_app=WebAppInfo(url=dashboard_url(public)))
+        try:
+            await self.telegram.set_chat_menu_button(menu_button=button)
+        except TelegramAPIError as exc:
+            log.warning("telegram menu button not set: %s", exc.message)
 
     async def stop(self) -> None:
         self.accepting = False
@@ -341,6 +364,7 @@ def telegram_services(assembly: Assembly, status: Status) -> dict[str, Any]:
         "risk": assembly.risk,
         "second_factor": assembly.second_factor,
         "research": assembly.research,
+        "dashboard_auth": assembly.dashboard_auth,
         "events": assembly.events,
         "app_status": status,
     }
@@ -367,7 +391,7 @@ def setup_telegram(app: web.Application, *, poll_always: bool = False) -> None:
     install_notifications(app, runtime.notifier)
     leadership = app[LEADERSHIP]
     if runtime.webhook_mode:
-        app.router.add_post(WEBHOOK_PATH, webhook_handler(runtime))
+        app.router.add_post(WEBHOOK_PATH, webhook_handler(runtime), expect_handler=expect_handler)
     elif poll_always:
         runtime.poll_wanted = True
     else:

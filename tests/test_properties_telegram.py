@@ -147,7 +147,7 @@ arguments = st.one_of(
 WITH_ARGS = ["bot", "close", "trades", "daily", "weekly", "alerts", "alerttemplate", "backtest",
              "chart", "users", "notify", "totp"]  # fmt: skip
 WITHOUT_ARGS = ["start", "help", "status", "positions", "closeall", "pnl", "performance",
-                "balance", "risk", "bots", "health", "app", "cancel"]  # fmt: skip
+                "balance", "risk", "bots", "health", "app", "logout", "cancel"]  # fmt: skip
 
 
 @st.composite

@@ -44,6 +44,7 @@ SPEC_COMMANDS: list[tuple[str, str]] = [
     ("/users", "Users"),
     ("/notify", "Notifications"),
     ("/app", "dashboard"),
+    ("/logout", "dashboard sessions"),
     ("/health", "Health"),
 ]
 

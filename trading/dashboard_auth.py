@@ -72,6 +72,10 @@ class LoginLink:
     user_id: int
     expires_at: datetime
 
+    def url(self, base_url: str) -> str:
+        """The link a user opens: `BASE/app/login/TOKEN` (its page redeems it by POST)."""
+        return f"{base_url.rstrip('/')}/app/login/{self.token}"
+
 
 @dataclass(frozen=True, slots=True)
 class Session:

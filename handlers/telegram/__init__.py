@@ -17,6 +17,7 @@ def routers() -> list[Router]:
         approvals,
         bots,
         common,
+        dashboard,
         errors,
         fallback,
         killswitch,
@@ -42,5 +43,6 @@ def routers() -> list[Router]:
         killswitch.router(),
         users.router(),
         research.router(),
+        dashboard.router(),
         fallback.router(),  # last: unknown commands, stale buttons
     ]

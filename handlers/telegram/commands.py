@@ -35,7 +35,8 @@ COMMANDS: list[tuple[str, str, str, Role]] = [
     ("notify", "", "Choose the notifications you get", Role.VIEWER),
     ("users", "", "Users and roles (grant / revoke)", Role.OWNER),
     ("totp", "[on | off]", "Two-factor codes for dangerous actions", Role.OWNER),
-    ("app", "", "The dashboard", Role.VIEWER),
+    ("app", "", "The dashboard: in Telegram, or a sign-in link", Role.VIEWER),
+    ("logout", "", "End all your dashboard sessions", Role.VIEWER),
     ("health", "", "Health of database, broker, Telegram", Role.VIEWER),
     ("cancel", "", "Cancel the current dialogue", Role.VIEWER),
 ]

@@ -1,4 +1,4 @@
-"""/start, /help, /cancel, /status, /health, /app."""
+"""/start, /help, /cancel, /status, /health."""
 
 from __future__ import annotations
 
@@ -43,13 +43,6 @@ async def health(message: Message, control: ControlService, app_status: Status) 
     await message.answer(format_health(await control.health(app_status.checks())))
 
 
-async def dashboard(message: Message) -> None:
-    await message.answer(
-        "🖥 The dashboard is not available yet; it comes in a later update.\n"
-        "Meanwhile: /status, /positions, /pnl."
-    )
-
-
 def router() -> Router:
     r = Router(name=__name__)
     r.message.register(cancel, Command("cancel"), StateFilter("*"))
@@ -57,5 +50,4 @@ def router() -> Router:
     r.message.register(help_command, Command("help"))
     r.message.register(status, Command("status"))
     r.message.register(health, Command("health"))
-    r.message.register(dashboard, Command("app"))
     return r
