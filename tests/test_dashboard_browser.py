@@ -9,9 +9,11 @@ TRADEBOT_REQUIRE_BROWSER=1, which turns the skip into a failure.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import shutil
+import sys
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 from urllib.parse import urlencode
@@ -63,6 +65,30 @@ SIZES = {
     "phone": {"viewport": {"width": 360, "height": 740}, "is_mobile": True, "has_touch": True},
     "desktop": {"viewport": {"width": 1280, "height": 800}},
 }
+# Outside Telegram the page follows the system's scheme: a light phone, a dark desktop.
+SCHEMES = {"phone": "light", "desktop": "dark"}
+
+
+def luminance(css: str) -> float:
+    """0 (black) to 1 (white), from `rgb(r, g, b)`."""
+    r, g, b = (int(part) for part in css[css.index("(") + 1 : css.index(")")].split(",")[:3])
+    return (0.2126 * r + 0.7152 * g + 0.0722 * b) / 255
+
+
+async def cli_login_link(world: World, origin: str) -> str:
+    """`tradebot login-link` in its own process, on the world's database and public URL."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TRADEBOT_")}
+    env |= {"TRADEBOT_DATABASE_URL": world.settings.database_url, "TRADEBOT_PUBLIC_URL": origin}
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "bot", "login-link",
+        env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    async with asyncio.timeout(120):
+        out, err = await process.communicate()
+    assert process.returncode == 0, err.decode()
+    link = out.decode().splitlines()[0]
+    assert link.startswith(f"{origin}/app/login/"), out
+    return link
 
 
 @pytest.mark.parametrize("size", list(SIZES))
@@ -73,11 +99,10 @@ async def test_sign_in_see_a_webhook_position_live_close_it_and_find_the_trade(
 
     world: World = await start_world(public_url="")
     await world.add_bot("demo")
-    trader = await grant(world, TRADER_ID, "trader")
-    link = await world.server.app[ASSEMBLY].dashboard_auth.login_link(trader)
     origin = world.url("/").rstrip("/")
+    link = await cli_login_link(world, origin)  # as the host's operator would: the local owner
 
-    context = await browser.new_context(**SIZES[size])
+    context = await browser.new_context(**SIZES[size], color_scheme=SCHEMES[size])
     page = await context.new_page()
     elsewhere: list[str] = []
     page.on(
@@ -90,11 +115,13 @@ async def test_sign_in_see_a_webhook_position_live_close_it_and_find_the_trade(
     await page.goto(world.url("/app"))
     await expect(page.get_by_test_id("signin-help")).to_be_visible(timeout=WAIT)
 
-    await page.goto(world.url(f"/app/login/{link.token}"))
+    await page.goto(link)
     await page.get_by_role("button", name="Sign in").click()
     await page.wait_for_url(world.url("/app"))
     await expect(page.get_by_test_id("live-status")).to_have_text("live", timeout=WAIT)
     await expect(page.get_by_test_id("position-row")).to_have_count(0)
+    background = await page.evaluate("getComputedStyle(document.body).backgroundColor")
+    assert (luminance(background) < 0.5) == (SCHEMES[size] == "dark"), background
 
     status, answer = await world.send_alert(action="buy", price="100")
     assert status == 200 and answer["status"] == "executed", answer
