@@ -8,6 +8,7 @@ import asyncio
 import hashlib
 import hmac
 import json
+import re
 import time
 from collections.abc import AsyncIterator, Callable
 from typing import Any
@@ -17,7 +18,9 @@ import pytest
 from aiohttp import ClientResponse, ClientSession
 
 from bot.resources import ASSEMBLY
-from tests.conftest import OWNER_ID, World
+from handlers.web.dashboard.keys import FEED
+from tests.conftest import OWNER_ID, World, _json
+from tests.waiting import until
 from trading.access import CLI, Actor
 from trading.dashboard_auth import DashboardAuth
 
@@ -43,21 +46,13 @@ class Page:
 
     async def get(self, path: str) -> tuple[int, Any]:
         async with self.world.http.get(self.world.url(path), headers=self.headers()) as r:
-            return r.status, await _body(r)
+            return r.status, await _json(r)
 
     async def post(self, path: str, csrf: bool = True, **headers: str) -> tuple[int, Any]:
         async with self.world.http.post(
             self.world.url(path), headers=self.headers(csrf, **headers)
         ) as r:
-            return r.status, await _body(r)
-
-
-async def _body(response: ClientResponse) -> Any:
-    text = await response.text()
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError:
-        return {"_text": text}
+            return r.status, await _json(r)
 
 
 def auth_of(world: World) -> DashboardAuth:
@@ -76,11 +71,11 @@ async def redeem(world: World, token: str, **headers: str) -> ClientResponse:
     )
 
 
-async def sign_in(world: World, user_id: int = OWNER_ID, header: bool = False) -> Page:
+async def sign_in(world: World, user_id: int | None = OWNER_ID, header: bool = False) -> Page:
     """Through a login link, as a browser would (the cookie), or keeping the token for the
-    header (as the Mini App does)."""
-    access = world.server.app[ASSEMBLY].access
-    link = await auth_of(world).login_link(await access.actor(user_id))
+    header (as the Mini App does). `user_id` None: the owner `tradebot login-link` picks."""
+    auth = auth_of(world)
+    link = await auth.login_link(await auth.link_owner(user_id))
     async with await redeem(world, link.token) as response:
         assert response.status == 303, await response.text()
         session = response.cookies["tradebot_session"].value
@@ -134,13 +129,18 @@ async def test_the_page_is_served_with_a_strict_policy_and_only_local_assets(das
 
 
 async def test_without_a_session_every_api_route_is_401_naming_it(dash: World) -> None:
-    for name in (*API_GETS, "stream"):
-        async with dash.http.get(dash.url(f"/app/api/{name}")) as response:
-            assert response.status == 401, name
+    from tests.test_properties_http import registered_routes
+
+    routes = [
+        (method, re.sub(r"\{id:[^}]*\}", "1", template))
+        for method, template in registered_routes(dash)
+        if template.startswith("/app/api/") and template != "/app/api/session"
+    ]
+    assert len(routes) >= 12, routes  # the JSON, the stream and the changes
+    for method, path in routes:
+        async with dash.http.request(method, dash.url(path)) as response:
+            assert response.status == 401, (method, path)
             assert (await response.json())["field"] == "session"
-    for path in ("/app/api/positions/1/close", "/app/api/bots/1/pause", "/app/api/logout"):
-        async with dash.http.post(dash.url(path)) as response:
-            assert response.status == 401, path
     stale = Page(dash, "x" * 43, "")
     assert (await stale.get("/app/api/me"))[0] == 401
 
@@ -185,7 +185,7 @@ async def test_mini_app_init_data_signs_in_and_forged_or_stale_data_is_refused(
         async with dash.http.post(
             dash.url("/app/api/session"), json={"init_data": data}
         ) as response:
-            return response.status, await _body(response)
+            return response.status, await _json(response)
 
     status, body = await session(init_data(TRADER_ID))
     assert status == 200, body
@@ -212,9 +212,18 @@ async def test_mini_app_init_data_signs_in_and_forged_or_stale_data_is_refused(
         assert body["field"] == "init_data", (label, body)
     status, body = await session(init_data(STRANGER_ID))
     assert status == 401 and "no role" in body["error"]
+    json_type = {"Content-Type": "application/json"}
     for junk in ("[]", '{"init_data": 5}', "not json", '{"other": "x"}'):
-        async with dash.http.post(dash.url("/app/api/session"), data=junk) as response:
+        async with dash.http.post(
+            dash.url("/app/api/session"), data=junk, headers=json_type
+        ) as response:
             assert response.status == 400, junk
+    # a form of another site cannot send JSON: only a JSON body is read
+    form = f'{{"init_data": "{init_data(TRADER_ID)}", "x": "'
+    async with dash.http.post(
+        dash.url("/app/api/session"), data=form, headers={"Content-Type": "text/plain"}
+    ) as response:
+        assert response.status == 415 and (await response.json())["field"] == "Content-Type"
 
 
 async def test_telegram_sign_in_is_off_without_a_bot_token(world: World) -> None:
@@ -379,3 +388,59 @@ def test_the_shipped_vendor_files_are_the_registrys_releases() -> None:
         [sys.executable, "scripts/fetch_vendor.py", "--offline"], capture_output=True, text=True
     )
     assert done.returncode == 0, done.stdout + done.stderr
+
+
+@pytest.mark.services
+async def test_on_postgres_ids_past_the_integer_range_are_404_not_500(
+    start_world: Callable[..., Any], tmp_path: Any
+) -> None:
+    from tests.processes import migrated_postgres
+
+    async with migrated_postgres("tradebot_dash_ids", tmp_path) as url:
+        world: World = await start_world(database_url=url)
+        await world.add_bot("demo")
+        page = await sign_in(world, None)  # no admins: the local owner
+        for path in (
+            "/app/api/positions/2147483648/close",
+            "/app/api/positions/9999999999/close",
+            "/app/api/bots/2147483648/pause",
+            "/app/api/bots/9999999999/resume",
+        ):
+            status, body = await page.post(path)
+            assert status == 404, (path, body)
+        assert (await page.post("/app/api/positions/99999999999/close"))[0] == 404  # no route
+        await world.server.close()
+
+
+async def test_a_stream_ends_after_logout_and_at_shutdown(
+    dash: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from handlers.web.dashboard import stream
+
+    monkeypatch.setattr(stream, "RECHECK", 0.3)
+    page = await sign_in(dash, TRADER_ID)
+    events = read_events(dash.http, dash.url("/app/api/stream"), page.headers())
+    async with asyncio.timeout(10):
+        assert (await anext(events))[0] == "positions"
+        await page.post("/app/api/logout")
+        async for _ in events:  # ends: the session is gone
+            pass
+    other = await sign_in(dash, VIEWER_ID)
+    events = read_events(dash.http, dash.url("/app/api/stream"), other.headers())
+    async with asyncio.timeout(10):
+        assert (await anext(events))[0] == "positions"
+        await dash.server.close()  # does not wait for the page to go away
+    await events.aclose()
+
+
+async def test_a_page_that_goes_away_ends_its_stream_quietly(
+    dash: World, caplog: pytest.LogCaptureFixture
+) -> None:
+    page = await sign_in(dash, TRADER_ID)
+    feed = dash.server.app[FEED]
+    async with dash.http.get(dash.url("/app/api/stream"), headers=page.headers()) as response:
+        await response.content.readline()
+        assert feed.watching == 1
+    await dash.send_alert(action="buy", price="100")  # an update for a page that left
+    await until(lambda: feed.watching == 0, "the stream of a page that left ends", 10)
+    assert not [r for r in caplog.records if r.levelname == "ERROR"], caplog.text

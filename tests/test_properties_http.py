@@ -317,7 +317,7 @@ def _fields() -> tuple[str, ...]:
         "Authorization", "X-Telegram-Bot-Api-Secret-Token", "signature", "timestamp", "body",
         "webhook key", "IP", "certificate", "limit", "bot", "passphrase", "action", "symbol",
         "price", "qty", "read API is off", "Expect", "session", "init_data", "X-Tradebot-Session",
-        "X-Tradebot-CSRF", "Origin", "role", "position",
+        "X-Tradebot-CSRF", "Origin", "role", "position", "Content-Type", "Sec-Fetch-Site",
     )  # fmt: skip
 
 

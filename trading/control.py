@@ -39,6 +39,7 @@ from trading.strategies import registry
 from trading.views import BotView, ExecutionResult, PositionView, bot_view
 
 log = logging.getLogger(__name__)
+MAX_ROW_ID = 2**31 - 1  # ids are INTEGER columns: a larger number names no row
 
 # A bot as a front end names it: its id (chat buttons) or its name (typed: CLI, commands).
 BotRef = int | str
@@ -284,6 +285,8 @@ class ControlService:
         return await self.stores.bots.bot_by_name(name)
 
     async def bot_by_id(self, bot_id: int) -> BotConfig:
+        if not 0 < bot_id <= MAX_ROW_ID:  # no such row; PostgreSQL would refuse the number
+            raise NotFound(f"no bot #{bot_id}")
         bot = await self.stores.bots.active_bot_by_id(bot_id)
         if bot is None:
             await self.stores.bots.bot_by_id(bot_id)  # NotFound when there never was one
@@ -459,6 +462,8 @@ class ControlService:
         return await self.stores.positions.list_positions(bot_name)
 
     async def position(self, position_id: int) -> PositionView:
+        if not 0 < position_id <= MAX_ROW_ID:  # no such row; PostgreSQL would refuse the number
+            raise NotFound(f"no open position #{position_id}")
         found = await self.stores.positions.list_positions(position_id=position_id)
         if not found:
             raise NotFound(f"position #{position_id} is already closed")
@@ -486,7 +491,7 @@ class ControlService:
         if target.isascii() and target.isdigit():
             if len(target) > 15:
                 raise NotFound(f"no open position #{target[:15]}…")
-            return [await self.position(int(target))]
+            return [await self.position(int(target))]  # past MAX_ROW_ID: NotFound
         bot = await self.bot(target)
         positions = await self.stores.positions.list_positions(bot.name)
         if not positions:

@@ -27,7 +27,8 @@ from trading.reports import ReportService
 log = logging.getLogger(__name__)
 
 TOPICS = ("overview", "trades", "bots", "alerts", "equity")
-# Which topics an event of this process changes (others: all of them).
+# Which topics an event of this process changes (other events change none; the loop's own reads
+# would find any change they made anyway).
 EVENT_TOPICS: dict[str, frozenset[str]] = {
     "opened": frozenset({"overview", "equity", "alerts"}),
     "added": frozenset({"overview", "equity", "alerts"}),
@@ -93,10 +94,12 @@ class DashboardFeed:
     # ------------------------------------------------------------ the event bus
 
     def publish(self, event: Event) -> None:
-        if not self._watchers:
-            return
+        """Wake the loop for an event that changes what pages show (errors, start-up and other
+        notices change nothing there)."""
         topics = EVENT_TOPICS.get(event.kind)
-        self._dirty |= set(TOPICS) if topics is None else topics
+        if not self._watchers or topics is None:
+            return
+        self._dirty |= topics
         self._wake.set()
 
     # ------------------------------------------------------------ pages
@@ -117,10 +120,11 @@ class DashboardFeed:
         finally:
             self._watchers.discard(watcher)
             if not self._watchers and self._task is not None:
-                self._task.cancel()
+                # Taken before any await: a page arriving meanwhile starts a loop of its own.
+                task, self._task = self._task, None
+                task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
-                    await self._task
-                self._task = None
+                    await task
 
     @property
     def watching(self) -> int:
@@ -132,19 +136,23 @@ class DashboardFeed:
             watcher.closed = True
             watcher.ready.set()
         if self._task is not None:
-            self._task.cancel()
+            task, self._task = self._task, None
+            task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+                await task
 
     # ------------------------------------------------------------ the loop
 
     async def _run(self) -> None:
+        failing = False
         while self._watchers:
             try:
                 await self._tick()
+                failing = False
             except Exception as exc:  # storage away: the pages keep what they have
-                log.warning("dashboard feed could not read (%s); retrying", type(exc).__name__)
+                if not failing:  # once per outage, not every tick
+                    log.warning("dashboard feed cannot read (%s); retrying", type(exc).__name__)
+                failing = True
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), self.refresh)
             self._wake.clear()

@@ -13,6 +13,7 @@ import jinja2
 from aiohttp import web
 
 from handlers.web.dashboard import api, pages, stream
+from handlers.web.dashboard.auth import api_guard
 from handlers.web.dashboard.keys import DASHBOARD, DASHBOARD_WEB, FEED, DashboardConfig
 from handlers.web.inputs import add_routes, expect_handler
 from trading.dashboard_auth import DashboardAuth
@@ -48,6 +49,7 @@ def setup_dashboard(
         pages.STATIC, HERE / "static", name="dashboard-static", expect_handler=expect_handler
     )
     app.middlewares.append(security_headers)
+    app.middlewares.append(api_guard)  # innermost: it reads the route's declared role
     app.on_shutdown.append(_end_streams)
 
 

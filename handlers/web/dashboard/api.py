@@ -17,9 +17,10 @@ from aiohttp import web
 from handlers.web.dashboard.auth import (
     clear_session_cookie,
     json_error,
+    needs,
     same_site_form,
     set_session_cookie,
-    signed_in,
+    signed_in_user,
 )
 from handlers.web.dashboard.init_data import InitDataRefused, check_init_data
 from handlers.web.dashboard.keys import DASHBOARD, DASHBOARD_WEB
@@ -28,7 +29,6 @@ from handlers.web.keys import CONTROL, REPORTS
 from trading import money
 from trading.access import Actor, Role
 from trading.dashboard_auth import SignedIn
-from trading.errors import NotFound, TradingError
 
 routes = web.RouteTableDef()
 
@@ -38,7 +38,7 @@ BOT_FIELDS = (
     "id", "name", "symbols", "strategy", "direction", "paused", "approval", "interval",
     "size", "max_entries", "sl", "tp", "trail",
 )  # fmt: skip
-ID = r"{id:\d{1,15}}"
+ID = r"{id:[0-9]{1,10}}"  # ASCII digits; ids past the INTEGER range are a 404 (ControlService)
 
 
 def _user(found: SignedIn) -> dict[str, Any]:
@@ -55,12 +55,15 @@ def _can(actor: Actor) -> dict[str, bool]:
 
 
 @routes.post("/app/api/session")
+@needs(None)
 async def session(request: web.Request) -> web.Response:
     """Sign in with a Mini App's `Telegram.WebApp.initData`: `{"init_data": "…"}`."""
     same_site_form(request)
     config = request.app[DASHBOARD_WEB]
     if not config.telegram_token:
         raise json_error(web.HTTPNotFound, "init_data", "Telegram sign-in is off here")
+    if request.content_type != "application/json":  # what the page sends; a form cannot
+        raise json_error(web.HTTPUnsupportedMediaType, "Content-Type", "application/json only")
     try:
         body = load_json(await request.read())
     except ValueError as exc:
@@ -92,7 +95,7 @@ async def session(request: web.Request) -> web.Response:
 
 @routes.get("/app/api/me")
 async def me(request: web.Request) -> web.Response:
-    found = await signed_in(request)
+    found = signed_in_user(request)
     return web.json_response(
         {"user": _user(found), "csrf": found.session.csrf, "can": _can(found.actor)}
     )
@@ -100,7 +103,7 @@ async def me(request: web.Request) -> web.Response:
 
 @routes.post("/app/api/logout")
 async def logout(request: web.Request) -> web.Response:
-    found = await signed_in(request)
+    found = signed_in_user(request)
     ended = await request.app[DASHBOARD].logout(found.actor)
     answer = web.json_response({"ended": ended})
     clear_session_cookie(answer)
@@ -109,7 +112,6 @@ async def logout(request: web.Request) -> web.Response:
 
 @routes.get("/app/api/overview")
 async def overview(request: web.Request) -> web.Response:
-    await signed_in(request)
     control, reports = request.app[CONTROL], request.app[REPORTS]
     bots = await control.bots()
     positions = await control.positions()
@@ -128,14 +130,12 @@ async def overview(request: web.Request) -> web.Response:
 
 @routes.get("/app/api/positions")
 async def positions(request: web.Request) -> web.Response:
-    await signed_in(request)
     items = await request.app[CONTROL].positions()
     return web.json_response([p.model_dump(mode="json") for p in items])
 
 
 @routes.get("/app/api/trades")
 async def trades(request: web.Request) -> web.Response:
-    await signed_in(request)
     limit = query_int(request, "limit", 50, 1, MAX_LIMIT)
     items = await request.app[REPORTS].trades(limit)
     return web.json_response([t.model_dump(mode="json") for t in items])
@@ -143,7 +143,6 @@ async def trades(request: web.Request) -> web.Response:
 
 @routes.get("/app/api/bots")
 async def bots(request: web.Request) -> web.Response:
-    await signed_in(request)
     views = await request.app[CONTROL].bot_views()
     return web.json_response([_bot_json(v.model_dump(mode="json")) for v in views])
 
@@ -154,7 +153,6 @@ def _bot_json(view: dict[str, Any]) -> dict[str, Any]:
 
 @routes.get("/app/api/alerts")
 async def alerts(request: web.Request) -> web.Response:
-    await signed_in(request)
     limit = query_int(request, "limit", 30, 1, MAX_LIMIT)
     items = await request.app[CONTROL].recent_alerts(limit)
     return web.json_response(
@@ -177,7 +175,6 @@ async def alerts(request: web.Request) -> web.Response:
 @routes.get("/app/api/equity")
 async def equity(request: web.Request) -> web.Response:
     """Each quote currency's equity with its drawdown from the running peak, in percent."""
-    await signed_in(request)
     since = datetime.now(UTC) - timedelta(days=EQUITY_DAYS)
     curves = await request.app[REPORTS].equity_curve(since=since)
     return web.json_response(
@@ -205,18 +202,17 @@ def _dec(value: Decimal) -> str:
 
 
 @routes.post(f"/app/api/positions/{ID}/close")
+@needs(Role.TRADER)
 async def close_position(request: web.Request) -> web.Response:
-    """The chat's Close (the same service call and role rule; the page asked to confirm)."""
-    found = await signed_in(request, Role.TRADER)
-    try:
-        closed = await request.app[CONTROL].close_position(
-            found.actor, int(request.match_info["id"])
-        )
-    except NotFound as exc:
-        raise json_error(web.HTTPNotFound, "position", exc.user_message) from None
-    except TradingError as exc:
-        raise json_error(web.HTTPConflict, "position", exc.user_message) from None
+    """The chat's Close (the same service call and role rule; the page asked to confirm). A
+    close that did not happen (another closer holds the position) is a 409 with its reason."""
+    actor = signed_in_user(request).actor
+    closed = await request.app[CONTROL].close_position(actor, int(request.match_info["id"]))
     position, result = closed.position, closed.result
+    if result.status != "executed":
+        raise json_error(
+            web.HTTPConflict, "position", f"{position.symbol} not closed: {result.reason}"
+        )
     order = result.order or {}
     return web.json_response(
         {
@@ -243,24 +239,19 @@ def _closed_message(bot: str, symbol: str, side: str, order: dict[str, Any], quo
 
 
 @routes.post(f"/app/api/bots/{ID}/pause")
+@needs(Role.OWNER)
 async def pause(request: web.Request) -> web.Response:
     return await _set_paused(request, True)
 
 
 @routes.post(f"/app/api/bots/{ID}/resume")
+@needs(Role.OWNER)
 async def resume(request: web.Request) -> web.Response:
     return await _set_paused(request, False)
 
 
 async def _set_paused(request: web.Request, paused: bool) -> web.Response:
-    found = await signed_in(request, Role.OWNER)
-    try:
-        bot = await request.app[CONTROL].set_paused(
-            found.actor, int(request.match_info["id"]), paused
-        )
-    except NotFound as exc:
-        raise json_error(web.HTTPNotFound, "bot", exc.user_message) from None
-    except TradingError as exc:
-        raise json_error(web.HTTPConflict, "bot", exc.user_message) from None
+    actor = signed_in_user(request).actor
+    bot = await request.app[CONTROL].set_paused(actor, int(request.match_info["id"]), paused)
     view = request.app[CONTROL].view(bot).model_dump(mode="json")
     return web.json_response({"bot": _bot_json(view)})

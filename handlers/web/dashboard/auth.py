@@ -14,6 +14,8 @@ server's own, and `Sec-Fetch-Site: cross-site` is refused outright.
 from __future__ import annotations
 
 import hmac
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
 from urllib.parse import urlsplit
 
 from aiohttp import web
@@ -22,11 +24,14 @@ from handlers.web.dashboard.keys import DASHBOARD, DASHBOARD_WEB
 from handlers.web.inputs import error_body, header_bytes
 from trading.access import Role
 from trading.dashboard_auth import SESSION_TTL, SignedIn
+from trading.errors import NotFound, TradingError
 
 COOKIE = "tradebot_session"
 SESSION_HEADER = "X-Tradebot-Session"
 CSRF_HEADER = "X-Tradebot-CSRF"
 MAX_TOKEN = 128  # our tokens are 43 characters
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+H = TypeVar("H", bound=Handler)
 
 
 def json_error(cls: type[web.HTTPException], field: str, message: str) -> web.HTTPException:
@@ -73,12 +78,62 @@ async def signed_in(request: web.Request, needed: Role = Role.VIEWER) -> SignedI
                     web.HTTPForbidden, CSRF_HEADER, "missing or wrong: reload the page"
                 )
     if not found.actor.can(needed):
+        await request.app[DASHBOARD].access.refused(
+            found.actor, f"dashboard {request.method} {request.path}"[:64], f"{needed.value} only"
+        )
         raise json_error(
             web.HTTPForbidden,
             "role",
             f"{needed.value}s only; you are {found.actor.role.value if found.actor.role else '-'}",
         )
     return found
+
+
+# ---------------------------------------------------------------- every /app/api/ route
+
+SIGNED_IN = web.RequestKey("dashboard_signed_in", SignedIn)
+_NEEDS = "_dashboard_needs"  # the role a route needs, set by `needs` (absent: any role)
+
+
+def needs(role: Role | None) -> Callable[[H], H]:
+    """Declare the role a `/app/api/` route needs (None: no session needed, e.g. signing in);
+    `api_guard` checks it before the route runs, so no route can forget to."""
+
+    def mark(handler: H) -> H:
+        setattr(handler, _NEEDS, role)
+        return handler
+
+    return mark
+
+
+def signed_in_user(request: web.Request) -> SignedIn:
+    """Who `api_guard` let in (inside a `/app/api/` route)."""
+    return request[SIGNED_IN]
+
+
+@web.middleware
+async def api_guard(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """For every `/app/api/` route: the session and role it needs (401 / 403, and the same-site
+    checks on changes), then the core's refusals as 404 / 409 naming what they are about."""
+    if not request.path.startswith("/app/api/"):
+        return await handler(request)
+    needed = getattr(handler, _NEEDS, Role.VIEWER)
+    if needed is not None:
+        request[SIGNED_IN] = await signed_in(request, needed)
+    try:
+        return await handler(request)
+    except NotFound as exc:
+        raise json_error(web.HTTPNotFound, _subject(request), exc.user_message) from None
+    except TradingError as exc:
+        raise json_error(web.HTTPConflict, _subject(request), exc.user_message) from None
+
+
+def _subject(request: web.Request) -> str:
+    """What a refusal is about: the path's kind of thing (`/app/api/positions/3/close`)."""
+    parts = request.path.split("/")
+    return {"positions": "position", "bots": "bot"}.get(
+        parts[3] if len(parts) > 3 else "", "request"
+    )
 
 
 def _same_site(request: web.Request) -> None:

@@ -209,7 +209,7 @@
   /** A failed call: 401 means the session is gone (show how to sign in), anything else is shown. */
   function failed(err, where) {
     if (err instanceof ApiError && err.status === 401) {
-      signedOut(err.message === 'sign in first' ? '' : err.message);
+      signedOut(err.field === 'session' ? '' : err.message); // "sign in first": the help says it
       return;
     }
     if (where) {
