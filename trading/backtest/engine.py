@@ -493,6 +493,7 @@ def run_backtest(
     *,
     progress: Progress | None = None,
     risk: RiskRules | None = None,
+    trade_from: int = 0,
 ) -> BacktestResult:
     """Replay `data` through `strategy` with `params` for a bot configured as `config`.
 
@@ -500,6 +501,11 @@ def run_backtest(
     `progress(done_bars, total_bars)` is called now and then on long runs. `risk`: SPEC §6a's
     rules, checked before every entry as `trading.backtest.risk_rules` describes (None: none,
     and the run is exactly what it was without them).
+
+    `trade_from`: the bars before it only warm the indicators up. The account starts flat with
+    its initial cash at that bar, no order comes before it, and the result (its `data`, equity,
+    positions, bar numbers, and so its report) covers the bars from it on: an out-of-sample
+    test whose indicators saw earlier bars only (`trading.optimize.walkforward`).
     """
     config = config or BacktestConfig()
     rule = _strategy(strategy, params)
@@ -508,6 +514,11 @@ def run_backtest(
         label = strategy_label(rule.name, rule.params.model_dump(mode="json"))
         raise TooFewBars(rule.warmup, n, label)
     signals = rule.signals(data.close)
+    if trade_from:
+        if not 0 < trade_from < n:
+            raise InvalidRequest(f"trade_from {trade_from} is outside the data's {n} bars")
+        data, signals = data.slice(trade_from), signals[trade_from:]
+        n = len(data)
     events = np.flatnonzero(signals)
     sim = _Simulation(data, config, risk)
     every = max(1, len(events) // 100)
