@@ -19,7 +19,14 @@ import os
 import subprocess
 import sys
 
-from bench import backtest_bench, idle_memory, indicators_bench, monitor_bench, webhook_bench
+from bench import (
+    backtest_bench,
+    idle_memory,
+    indicators_bench,
+    monitor_bench,
+    optimize_bench,
+    webhook_bench,
+)
 
 PEER = "backtesting==0.6.6"  # the version the figures in docs/benchmarks.md were taken with
 
@@ -41,6 +48,9 @@ def main() -> None:
     print("== backtest: RSI(14) 30/70 long-only, 1,000,000 one-minute bars ==")
     ensure_peer()
     backtest_bench.run()
+    print()
+    print("== optimisation: 50-trial RSI search over 100,000 bars, --jobs 1 and 2 ==")
+    optimize_bench.run()
     print()
     print("== position monitor: one tick with 1,000 / 10,000 / 100,000 open positions ==")
     monitor_bench.run()

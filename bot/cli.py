@@ -52,6 +52,10 @@ COMMANDS = {
         "bot.cli_dashboard:login_link",
         "Print a one-time sign-in link to the dashboard (10 minutes).",
     ),
+    "optimize": Lazy(
+        "bot.cli_optimize:optimize",
+        "Search a strategy's parameters on a CSV of bars, with walk-forward.",
+    ),
     "pnl": Lazy(
         "bot.cli_figures:pnl",
         "PnL, equity and drawdown per period; performance per bot and symbol.",

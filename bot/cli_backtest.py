@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -173,6 +174,49 @@ def _table(result: BacktestResult, console: Console) -> None:
     console.print(trades)
 
 
+_ACCOUNT_OPTIONS = (
+    click.option(
+        "--size",
+        "--qty",
+        "size",
+        default=None,
+        help=f"Order size: 0.01 (base qty), 100USDT (quote), or 10% (of equity; the default is "
+        f"{DEFAULT_SIZE}). A run staking under 1% of equity per entry is flagged.",
+    ),
+    click.option(
+        "--direction",
+        type=click.Choice(["long", "short", "both"]),
+        default=None,
+        help="Default: long.",
+    ),
+    click.option("--max-entries", type=int, default=None, help="Pyramiding: entries per position."),
+    click.option("--sl", default=None, help="Stop-loss: a price or a percentage like 2%."),
+    click.option("--tp", default=None, help="Take-profit: a price or a percentage like 4%."),
+    click.option("--trail", default=None, help="Trailing stop distance, e.g. 1%."),
+    click.option("--fee-bps", type=str, default=None, help="Fee per fill in bps (default 10)."),
+    click.option("--slippage-bps", type=str, default=None, help="Slippage in bps (default 0)."),
+    click.option("--cash", "initial_cash", type=str, default=None, help="Initial cash (10000)."),
+    click.option(
+        "--risk",
+        "risk_items",
+        multiple=True,
+        metavar="KEY=VALUE",
+        help="A risk rule checked before every entry, as `tradebot risk set` takes it: "
+        "max_position_qty, max_position_value, max_open_positions, max_exposure, daily_loss_limit, "
+        "daily_reset_hour, max_drawdown, cooldown_after_stop, stop_guard, risk_per_trade (sizes by "
+        "--sl). Repeat.",
+    ),
+)
+
+
+def account_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """The simulated account (`--size` … `--cash`) and `--risk`: what `backtest` and `optimize`
+    share, so a best run found by `optimize` replays with the very same options."""
+    for option in reversed(_ACCOUNT_OPTIONS):
+        command = option(command)
+    return command
+
+
 @click.command("backtest", context_settings=CLICK_CONTEXT)
 @click.option(
     "--strategy",
@@ -193,34 +237,7 @@ def _table(result: BacktestResult, console: Console) -> None:
     multiple=True,
     help="Strategy parameter k=v; repeat, or separate with commas: period=10,oversold=25.",
 )
-@click.option(
-    "--size",
-    "--qty",
-    "size",
-    default=None,
-    help=f"Order size: 0.01 (base qty), 100USDT (quote), or 10% (of equity; the default is "
-    f"{DEFAULT_SIZE}). A run staking under 1% of equity per entry is flagged.",
-)
-@click.option(
-    "--direction", type=click.Choice(["long", "short", "both"]), default=None, help="Default: long."
-)
-@click.option("--max-entries", type=int, default=None, help="Pyramiding: entries per position.")
-@click.option("--sl", default=None, help="Stop-loss: a price or a percentage like 2%.")
-@click.option("--tp", default=None, help="Take-profit: a price or a percentage like 4%.")
-@click.option("--trail", default=None, help="Trailing stop distance, e.g. 1%.")
-@click.option("--fee-bps", type=str, default=None, help="Fee per fill in bps (default 10).")
-@click.option("--slippage-bps", type=str, default=None, help="Slippage in bps (default 0).")
-@click.option("--cash", "initial_cash", type=str, default=None, help="Initial cash (10000).")
-@click.option(
-    "--risk",
-    "risk_items",
-    multiple=True,
-    metavar="KEY=VALUE",
-    help="A risk rule checked before every entry, as `tradebot risk set` takes it: "
-    "max_position_qty, max_position_value, max_open_positions, max_exposure, daily_loss_limit, "
-    "daily_reset_hour, max_drawdown, cooldown_after_stop, stop_guard, risk_per_trade (sizes by "
-    "--sl). Repeat.",
-)
+@account_options
 @click.option(
     "--plot",
     type=click.Path(dir_okay=False, path_type=Path),

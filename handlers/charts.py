@@ -1,6 +1,6 @@
 """Pictures for the CLI and the chat: a backtest's equity curve, drawdown and trades; a symbol's
 recent bars with a bot's entries and exits; the account's equity curve with its drawdown
-(`/pnl chart`).
+(`/pnl chart`); a parameter search's trials, heatmap and walk-forward equity (`optimize`).
 
 Everything here is synchronous CPU work that touches no shared state: each call draws on its
 own `Figure` with the Agg canvas (never pyplot, whose global figure registry is not
@@ -18,6 +18,7 @@ import io
 from dataclasses import dataclass
 from datetime import UTC
 from decimal import Decimal
+from itertools import pairwise
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -33,7 +34,11 @@ if TYPE_CHECKING:
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure
 
+    from trading.backtest.data import Ohlcv
+    from trading.backtest.engine import BacktestConfig
     from trading.backtest.indicator_lines import IndicatorLines
+    from trading.optimize import Optimization
+    from trading.risk import RiskRules
 
 GREEN = "#1a9850"
 RED = "#d73027"
@@ -336,3 +341,270 @@ def equity_photo(curves: list[EquityCurve]) -> Photo | None:
     if len(curves) > MAX_CURVES:
         lines.append(f"… and {len(curves) - MAX_CURVES} more currencies")
     return Photo(equity_chart(curves), "\n".join(lines))
+
+
+# ---------------------------------------------------------------- optimisation (SPEC §7a)
+
+ORANGE = "#e08214"
+HEAT_BINS = 10  # a numeric parameter with more values than this is binned on the heatmap
+
+
+def optimize_chart(
+    result: Optimization,
+    data: Ohlcv,
+    *,
+    config: BacktestConfig | None = None,
+    risk: RiskRules | None = None,
+    title: str = "",
+    fmt: str = "png",
+) -> bytes:
+    """`tradebot optimize --plot` and `/optimize`'s photo: one PNG (or `fmt`: svg, pdf) of
+    `optimize_figure`. `data`, `config` and `risk`: what was searched, for the best run's
+    equity when there are no walk-forward folds."""
+    return _png(optimize_figure(result, data, config=config, risk=risk, title=title), fmt)
+
+
+def optimize_figure(
+    result: Optimization,
+    data: Ohlcv,
+    *,
+    config: BacktestConfig | None = None,
+    risk: RiskRules | None = None,
+    title: str = "",
+) -> Figure:
+    """Three panels: the objective of every trial with the running best (pruned trials apart),
+    the two most important parameters as a heatmap of the mean objective (one parameter: the
+    objective along it), and the walk-forward equity (each fold's in-sample run and its
+    out-of-sample test; without folds, the best run's equity)."""
+    fig = _figure(8.5)
+    axes = fig.subplot_mosaic([["trials", "heatmap"], ["equity", "equity"]])
+    _trials_panel(axes["trials"], result)
+    _heatmap_panel(fig, axes["heatmap"], result)
+    if result.folds:
+        _folds_panel(axes["equity"], result)
+    else:
+        _best_run_panel(axes["equity"], result, data, config, risk)
+    search = result.best
+    fig.suptitle(
+        f"{title + ' · ' if title else ''}{len(search.trials)} trials · best "
+        f"{result.objective} {search.best.objective:.3f} · "
+        + " ".join(f"{k}={_shown_value(v)}" for k, v in search.best.params.items()),
+        fontsize=11,
+    )
+    for ax in (axes["trials"], axes["equity"]):
+        _style(ax)
+    _concise_dates(axes["equity"])
+    return fig
+
+
+def _concise_dates(ax: Axes) -> None:
+    from matplotlib.dates import AutoDateLocator, ConciseDateFormatter
+
+    locator = AutoDateLocator()
+    ax.xaxis.set_major_locator(locator)
+    ax.xaxis.set_major_formatter(ConciseDateFormatter(locator))
+
+
+def _shown_value(value: object) -> str:
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def _trials_panel(ax: Axes, result: Optimization) -> None:
+    trials = result.best.trials
+    done = [t for t in trials if t.state == "complete" and t.objective is not None]
+    pruned = [t for t in trials if t.state == "pruned"]
+    ax.scatter(
+        [t.number for t in done],
+        [t.objective for t in done],
+        s=16,
+        color=BLUE,
+        alpha=0.75,
+        label="trial",
+        zorder=2,
+    )
+    running: list[tuple[int, float]] = []
+    for trial in sorted(done, key=lambda t: t.number):
+        assert trial.objective is not None
+        if not running or trial.objective > running[-1][1]:
+            running.append((trial.number, trial.objective))
+    if running:
+        xs = [n for n, _ in running] + [max(t.number for t in trials)]
+        ys = [v for _, v in running] + [running[-1][1]]
+        ax.step(xs, ys, where="post", color=GREEN, linewidth=1.4, label="best so far")
+    defaults = next((t for t in done if t.number == 0), None)
+    if defaults is not None:
+        ax.scatter([0], [defaults.objective], marker="D", s=36, color=ORANGE, label="defaults")
+    if pruned:  # no objective: marked along the bottom edge
+        ax.scatter(
+            [t.number for t in pruned],
+            [0.02] * len(pruned),
+            transform=ax.get_xaxis_transform(),
+            marker="x",
+            s=18,
+            color=GREY,
+            label=f"pruned ({len(pruned)})",
+        )
+    from matplotlib.ticker import MaxNLocator
+
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.set_xlabel("trial")
+    ax.set_ylabel(result.objective)
+    ax.set_title(f"{result.objective} over trials", fontsize=10)
+    ax.legend(loc="lower right", fontsize=8, frameon=False)
+
+
+def _searched(result: Optimization) -> list[str]:
+    """Parameters that vary between trials, the most important first."""
+    trials = [t for t in result.best.trials if t.state == "complete"]
+    if not trials:
+        return []
+    varied = [k for k in trials[0].params if len({repr(t.params[k]) for t in trials}) > 1]
+    ranked = [k for k in result.best.importance if k in varied]
+    return ranked + [k for k in varied if k not in ranked]
+
+
+def _axis(values: list[object]) -> tuple[np.ndarray, list[str]]:
+    """Each trial's cell along one parameter, and the cells' labels: every value when there are
+    at most HEAT_BINS, else HEAT_BINS equal bins labelled with their range (`5–7`)."""
+    numeric = all(isinstance(v, int | float) and not isinstance(v, bool) for v in values)
+    distinct = sorted(set(values), key=lambda v: (0, v) if numeric else (1, str(v)))
+    if not numeric or len(distinct) <= HEAT_BINS:
+        where = {v: i for i, v in enumerate(distinct)}
+        return np.array([where[v] for v in values]), [_shown_value(v) for v in distinct]
+    numbers = np.array(values, dtype=float)
+    edges = np.linspace(numbers.min(), numbers.max(), HEAT_BINS + 1)
+    cells = np.clip(np.searchsorted(edges, numbers, side="right") - 1, 0, HEAT_BINS - 1)
+    if all(isinstance(v, int) for v in values):  # whole numbers: the ones each bin holds
+        lows = np.ceil(edges[:-1]).astype(int)
+        highs = np.append(np.ceil(edges[1:-1]).astype(int) - 1, int(edges[-1]))
+        labels = [f"{lo}" if lo >= hi else f"{lo}–{hi}" for lo, hi in zip(lows, highs, strict=True)]
+    else:
+        labels = [f"{lo:.3g}–{hi:.3g}" for lo, hi in pairwise(edges)]
+    return cells, labels
+
+
+def _heatmap_panel(fig: Figure, ax: Axes, result: Optimization) -> None:
+    done = [t for t in result.best.trials if t.state == "complete" and t.objective is not None]
+    names = _searched(result)
+    objective = result.objective
+    if not names:
+        ax.text(0.5, 0.5, "one set of parameters only: nothing to map", ha="center", va="center")
+        ax.set_axis_off()
+        return
+    scores = np.array([t.objective for t in done], dtype=float)
+    best = result.best.best
+    if len(names) == 1:
+        name = names[0]
+        cells, labels = _axis([t.params[name] for t in done])
+        values = [t.params[name] for t in done]
+        ordered = all(isinstance(v, int | float) and not isinstance(v, bool) for v in values)
+        filled = [i for i in range(len(labels)) if (cells == i).any()]
+        means = [float(scores[cells == i].mean()) for i in filled]
+        ax.scatter(cells, scores, s=14, color=BLUE, alpha=0.5, label="trial")
+        ax.plot(  # a line between choices (sma, ema) would suggest values between them
+            filled,
+            means,
+            color=GREEN,
+            marker="o",
+            linewidth=1.2 if ordered else 0,
+            label="mean",
+        )
+        ax.set_xlim(-0.5, len(labels) - 0.5)
+        ax.set_xticks(range(len(labels)), labels, fontsize=8, rotation=45)
+        ax.set_xlabel(name)
+        ax.set_ylabel(objective)
+        ax.set_title(f"{objective} by {name} (one parameter searched)", fontsize=10)
+        ax.legend(loc="lower right", fontsize=8, frameon=False)
+        _style(ax)
+        return
+    x_name, y_name = names[0], names[1]
+    xs, x_labels = _axis([t.params[x_name] for t in done])
+    ys, y_labels = _axis([t.params[y_name] for t in done])
+    total = np.zeros((len(y_labels), len(x_labels)))
+    count = np.zeros_like(total)
+    np.add.at(total, (ys, xs), scores)
+    np.add.at(count, (ys, xs), 1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        grid = np.where(count > 0, total / count, np.nan)
+    from matplotlib import colormaps
+
+    cmap = colormaps["RdYlGn"].with_extremes(bad="#f0f0f0")
+    image = ax.imshow(grid, origin="lower", aspect="auto", cmap=cmap, interpolation="nearest")
+    fig.colorbar(image, ax=ax, label=f"mean {objective}")
+    at = next(i for i, t in enumerate(done) if t.number == best.number)
+    ax.scatter([xs[at]], [ys[at]], marker="*", s=160, color="black")
+    ax.set_xticks(range(len(x_labels)), x_labels, fontsize=8, rotation=45)
+    ax.set_yticks(range(len(y_labels)), y_labels, fontsize=8)
+    ax.set_xlabel(x_name)
+    ax.set_ylabel(y_name)
+    ax.set_title(
+        f"mean {objective} by {x_name} × {y_name}"
+        + (" (most important)" if len(names) > 2 else "")
+        + " · ★ best",
+        fontsize=10,
+    )
+
+
+def _folds_panel(ax: Axes, result: Optimization) -> None:
+    for n, fold in enumerate(result.folds, start=1):
+        first = n == 1
+        step = _stride(len(fold.time_in))
+        ax.plot(
+            _dates(fold.time_in)[::step],
+            fold.equity_in[::step],
+            color=BLUE,
+            linewidth=0.8,
+            alpha=0.35 + 0.5 * n / len(result.folds),
+            label="in-sample (each fold's training bars)" if first else None,
+        )
+        step = _stride(len(fold.time_out))
+        ax.plot(
+            _dates(fold.time_out)[::step],
+            fold.equity_out[::step],
+            color=ORANGE,
+            linewidth=1.6,
+            label="out-of-sample (the fold's test bars)" if first else None,
+        )
+        ax.axvline(_dates(fold.time_out[:1])[0], color=GREY, linewidth=0.6, ls="--")
+        ax.annotate(
+            f"fold {n}",
+            xy=(_dates(fold.time_out[:1])[0], 0.0),
+            xycoords=("data", "axes fraction"),
+            xytext=(3, 3),
+            textcoords="offset points",
+            fontsize=7,
+            color=GREY,
+        )
+    initial = result.best.report.initial_cash
+    ax.axhline(float(initial), color=GREY, linewidth=0.6, ls=":")
+    ax.set_ylabel("equity")
+    ax.set_title(
+        f"walk-forward: {len(result.folds)} folds, each chosen on its training bars "
+        "and tested on the next segment",
+        fontsize=10,
+    )
+    ax.legend(loc="upper left", fontsize=8, frameon=False)
+
+
+def _best_run_panel(
+    ax: Axes,
+    result: Optimization,
+    data: Ohlcv,
+    config: BacktestConfig | None,
+    risk: RiskRules | None,
+) -> None:
+    search = result.best
+    run = run_backtest(data, search.report.strategy, search.best.params, config, risk=risk)
+    when = _dates(run.data.time)
+    step = _stride(len(when))
+    initial = float(run.config.initial_cash)
+    hold = initial * run.data.close / run.data.close[0]
+    ax.plot(when[::step], run.equity[::step], color=BLUE, linewidth=1.0, label="best parameters")
+    ax.plot(when[::step], hold[::step], color=GREY, linewidth=0.8, alpha=0.8, label="buy & hold")
+    ax.axhline(initial, color=GREY, linewidth=0.6, ls=":")
+    ax.set_ylabel("equity")
+    ax.set_title(
+        "the best run's equity, in-sample only (--walk-forward K tests it out of sample)",
+        fontsize=10,
+    )
+    ax.legend(loc="upper left", fontsize=8, frameon=False)

@@ -38,7 +38,7 @@ DEADLINE = 120.0  # seconds for one command in its own process (a busy machine s
 # The commands the issue and the README promise, all listed by `tradebot -h`.
 EVERY_COMMAND = {
     "alert", "alerts", "backtest", "bots", "chat", "close", "closeall", "data", "db",
-    "login-link", "migrate", "monitor", "pnl", "positions", "resume", "risk", "serve",
+    "login-link", "migrate", "monitor", "optimize", "pnl", "positions", "resume", "risk", "serve",
     "stopentry", "trades",
 }  # fmt: skip
 
