@@ -45,6 +45,7 @@ from bot.config import ConfigError, Settings
 from bot.fsm_storage import make_storage
 from bot.leadership_runtime import LEADERSHIP
 from bot.notifications import install_notifications
+from bot.optimize_runner import optimize_service
 from bot.resources import ASSEMBLY
 from handlers.status import Status
 from handlers.telegram.commands import bot_commands
@@ -364,6 +365,7 @@ def telegram_services(assembly: Assembly, status: Status) -> dict[str, Any]:
         "risk": assembly.risk,
         "second_factor": assembly.second_factor,
         "research": assembly.research,
+        "optimizer": optimize_service(assembly),
         "dashboard_auth": assembly.dashboard_auth,
         "events": assembly.events,
         "app_status": status,

@@ -22,6 +22,7 @@ def routers() -> list[Router]:
         fallback,
         killswitch,
         newbot,
+        optimize,
         positions,
         reports,
         research,
@@ -43,6 +44,7 @@ def routers() -> list[Router]:
         killswitch.router(),
         users.router(),
         research.router(),
+        optimize.router(),
         dashboard.router(),
         fallback.router(),  # last: unknown commands, stale buttons
     ]

@@ -31,6 +31,7 @@ COMMANDS: list[tuple[str, str, str, Role]] = [
     ("stopentry", "", "Kill switch: stop new entries", Role.TRADER),
     ("resume", "", "Lift the kill switch: entries again", Role.OWNER),
     ("backtest", "STRATEGY SYMBOL [k=v…]", "Backtest with an equity curve", Role.VIEWER),
+    ("optimize", "STRATEGY SYMBOL [k=lo..hi…]", "Search a strategy's parameters", Role.VIEWER),
     ("chart", "SYMBOL [BOT]", "Recent bars with a bot's trades", Role.VIEWER),
     ("notify", "", "Choose the notifications you get", Role.VIEWER),
     ("users", "", "Users and roles (grant / revoke)", Role.OWNER),
@@ -44,6 +45,9 @@ COMMANDS: list[tuple[str, str, str, Role]] = [
 
 # More forms of a command, listed by /help under it (not in the command menu).
 MORE: dict[str, list[tuple[str, str, Role]]] = {
+    "optimize": [
+        ("STRATEGY (caption of a CSV file)", "Search on your own bars", Role.VIEWER),
+    ],
     "risk": [
         ("set [BOT] KEY=VALUE…", "Change risk rules (or tap one under /risk)", Role.OWNER),
     ],

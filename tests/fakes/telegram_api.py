@@ -208,6 +208,11 @@ class FakeTelegramAPI:
         self._callback_ids = itertools.count(1)
         self._file_ids = itertools.count(1)
         self._thread_ids = itertools.count(2)
+        # Files users sent (`push_document`), by file_id, and the paths getFile gave them.
+        self.files: dict[str, bytes] = {}
+        self._file_paths: dict[str, str] = {}
+        self._downloads_open = asyncio.Event()
+        self._downloads_open.set()
         self._changed = asyncio.Event()
         self._closing = False
         self._runner: web.AppRunner | None = None
@@ -233,6 +238,7 @@ class FakeTelegramAPI:
             "setchatmenubutton": self._set_chat_menu_button,
             "getchatmenubutton": self._get_chat_menu_button,
             "getchat": self._get_chat,
+            "getfile": self._get_file,
         }
 
     # ------------------------------------------------------------------ lifecycle
@@ -243,6 +249,7 @@ class FakeTelegramAPI:
             return self.url
         app = web.Application(client_max_size=64 * 1024 * 1024)
         app.router.add_route("*", "/bot{token}/{method}", self._handle)
+        app.router.add_get("/file/bot{token}/{path:.+}", self._download)
         # handler_cancellation: a poller that disconnects (a killed process) ends its poll, as
         # Telegram sees a closed connection; it does not hold the next poller off.
         runner = web.AppRunner(
@@ -266,6 +273,7 @@ class FakeTelegramAPI:
         if self._runner is None:
             return
         self._closing = True
+        self._downloads_open.set()
         self._notify()
         runner, self._runner = self._runner, None
         await runner.cleanup()
@@ -492,6 +500,52 @@ class FakeTelegramAPI:
             "data": data,
         }
         return self.push_update({"callback_query": callback})
+
+    def push_document(
+        self,
+        user_id: int,
+        data: bytes,
+        file_name: str,
+        caption: str = "",
+        chat_id: int | None = None,
+        username: str | None = None,
+        *,
+        mime_type: str = "text/csv",
+    ) -> JSONDict:
+        """Queue an Update with a file a user sent (a command in the caption gets its entity,
+        as Telegram adds one); the bot can fetch it with getFile and the file URL."""
+        user = self._user(user_id, username=username)
+        file_id, uniq = self._file_ids_for("document")
+        self.files[file_id] = data
+        message: JSONDict = {
+            "message_id": next(self._message_ids),
+            "from": user,
+            "chat": self._chat(user_id if chat_id is None else chat_id),
+            "date": int(time.time()),
+            "document": {
+                "file_id": file_id,
+                "file_unique_id": uniq,
+                "file_name": file_name,
+                "mime_type": mime_type,
+                "file_size": len(data),
+            },
+        }
+        if caption:
+            message["caption"] = caption
+            if caption.startswith("/"):
+                command = caption.split(maxsplit=1)[0]
+                message["caption_entities"] = [
+                    {"type": "bot_command", "offset": 0, "length": _utf16_len(command)}
+                ]
+        return self.push_update({"message": message})
+
+    def hold_downloads(self) -> None:
+        """File downloads wait (recorded as `downloadFile` calls when they arrive) until
+        `release_downloads`: a test's handle on a slow upload, without sleeping."""
+        self._downloads_open.clear()
+
+    def release_downloads(self) -> None:
+        self._downloads_open.set()
 
     # ------------------------------------------------------------------ HTTP plumbing
 
@@ -904,6 +958,35 @@ class FakeTelegramAPI:
         """getChatMenuButton: what was set for the chat, else the global/default one."""
         chat_id = params.get("chat_id")
         return self.menu_buttons.get(chat_id) or self.menu_buttons.get(None) or {"type": "default"}
+
+    async def _get_file(self, params: JSONDict) -> JSONDict:
+        """getFile: a File with a `file_path` for the download URL (files from `push_document`)."""
+        file_id = str(params.get("file_id") or "")
+        if file_id not in self.files:
+            raise TelegramAPIError(400, "Bad Request: invalid file_id")
+        path = f"documents/{file_id}"
+        self._file_paths[path] = file_id
+        return {
+            "file_id": file_id,
+            "file_unique_id": f"uniq-{file_id}",
+            "file_size": len(self.files[file_id]),
+            "file_path": path,
+        }
+
+    async def _download(self, request: web.Request) -> web.Response:
+        """`GET /file/bot{token}/{file_path}`: the file's bytes, as Telegram serves them."""
+        path = request.match_info["path"]
+        self.calls.append(
+            Call("downloadFile", {"file_path": path}, None, request.match_info["token"])
+        )
+        self._notify()
+        await self._downloads_open.wait()
+        file_id = self._file_paths.get(path)
+        if file_id is None:
+            return web.json_response(
+                {"ok": False, "error_code": 404, "description": "Not Found"}, status=404
+            )
+        return web.Response(body=self.files[file_id], content_type="application/octet-stream")
 
     async def _get_chat(self, params: JSONDict) -> JSONDict:
         """getChat: a ChatFullInfo with the fields aiogram requires."""
