@@ -81,7 +81,7 @@ Examples:
     type=click.IntRange(min=1),
     default=50,
     show_default=True,
-    help="Backtests to run; the first is the strategy's defaults.",
+    help="Backtests to run; the first is the strategy's defaults (moved into the space).",
 )
 @click.option(
     "--objective",
@@ -105,7 +105,12 @@ Examples:
     help="K folds: the bars cut in K+1 equal segments, fold k chooses its parameters on "
     "segments 1..k and is scored on segment k+1 alone (out-of-sample). 0: none.",
 )
-@click.option("--seed", type=int, default=None, help="The same seed gives the same result.")
+@click.option(
+    "--seed",
+    type=click.IntRange(0, 2**32 - 1),
+    default=None,
+    help="The same seed gives the same result (0 to 4294967295).",
+)
 @click.option(
     "--jobs",
     type=click.IntRange(min=1),
@@ -379,8 +384,8 @@ def _print(result: Optimization, searched: list[str], line: str, console: Consol
     pruned = _pruned_text(search.trials)
     if pruned:
         console.print(pruned, highlight=False, soft_wrap=True)
-    defaults = next((t for t in search.trials if t.number == 0), None)
-    against = ""
+    defaults = search.defaults
+    against = " (the strategy's defaults lie outside the space)" if defaults is None else ""
     if defaults is not None and best.number != 0:
         shown = _number(defaults.objective) if defaults.state == "complete" else "pruned"
         against = f" (the defaults, trial 0: {shown})"

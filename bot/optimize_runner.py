@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import logging
 import multiprocessing
+import signal
 import time
 import traceback
 from collections.abc import Callable
@@ -110,7 +111,11 @@ def _work(out: Connection) -> None:
     `PROGRESS_EVERY` seconds) and the result out."""
     from trading.optimize.walkforward import optimize
 
-    data, job = out.recv()
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the server's: it ends this run
+    try:
+        data, job = out.recv()
+    except (EOFError, OSError):  # the server went away before sending the bars
+        return
     best: float | None = None
     last = 0.0
 
@@ -144,10 +149,17 @@ def _work(out: Connection) -> None:
         )
     except (TradingError, ValueError) as exc:  # the core's one-line refusals
         message = exc.user_message if isinstance(exc, TradingError) else str(exc)
-        out.send(("refused", message))
+        _tell(out, ("refused", message))
+    except (BrokenPipeError, ConnectionResetError):  # the server went away: nobody to tell
+        return
     except Exception:
-        out.send(("crashed", traceback.format_exc()))
+        _tell(out, ("crashed", traceback.format_exc()))
     else:
-        out.send(("done", result))
+        _tell(out, ("done", result))
     finally:
         out.close()
+
+
+def _tell(out: Connection, message: tuple[object, ...]) -> None:
+    with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+        out.send(message)

@@ -431,8 +431,8 @@ def _trials_panel(ax: Axes, result: Optimization) -> None:
         xs = [n for n, _ in running] + [max(t.number for t in trials)]
         ys = [v for _, v in running] + [running[-1][1]]
         ax.step(xs, ys, where="post", color=GREEN, linewidth=1.4, label="best so far")
-    defaults = next((t for t in done if t.number == 0), None)
-    if defaults is not None:
+    defaults = result.best.defaults
+    if defaults is not None and defaults.objective is not None:
         ax.scatter([0], [defaults.objective], marker="D", s=36, color=ORANGE, label="defaults")
     if pruned:  # no objective: marked along the bottom edge
         ax.scatter(

@@ -8,6 +8,7 @@ matter and trade often enough; each search runs 12 trials to stay fast."""
 from __future__ import annotations
 
 import json
+import os
 import shlex
 from collections.abc import Callable
 from pathlib import Path
@@ -198,6 +199,10 @@ BAD_OPTIONS = [
     (["--plot", "search.gif"], "'--plot'"),
     (["--risk", "bogus=1"], "'--risk'"),
     (["--size", "lots"], "'--size'"),
+    (["--seed", "-1"], "'--seed'"),
+    (["--seed", "4294967296"], "'--seed'"),
+    (["--space", "period=1_0..20"], "--space period=1_0..20"),
+    (["--space", "period=٥..١٠"], "--space period=٥..١٠"),
 ]
 
 
@@ -233,3 +238,59 @@ def test_the_help_examples_parse(cli: Cli) -> None:
     for words in examples:
         code, output = cli(*words[1:], "-h")
         assert code == 0, (words, output)
+
+
+def test_defaults_outside_the_space_are_not_called_the_defaults(cli: Cli, bars: Path) -> None:
+    code, output = cli(
+        "optimize", "--strategy", "rsi", "--csv", "bars.csv", "--trials", "5", "--seed", "3",
+        "--space", "period=20..40", "--space", "oversold=35,40",
+    )  # fmt: skip
+    assert code == 0, output
+    assert "the strategy's defaults lie outside the space" in output
+    assert "(the defaults, trial 0" not in output
+
+
+async def test_killing_the_command_leaves_no_worker_process(bars: Path) -> None:
+    """`--jobs 2` workers die with their parent (a killed search leaves nothing running)."""
+    import asyncio
+    import signal
+    import sys
+
+    from tests.processes import stop_processes
+    from tests.waiting import until
+
+    parent = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "bot", "optimize", "--strategy", "rsi", "--csv", str(bars),
+        "--space", "period=5..30", "--space", "oversold=5..45", "--trials", "100000",
+        "--jobs", "2", "--json",
+        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        children = await until(lambda: _children(parent.pid), "two worker processes", 60)
+        os.kill(parent.pid, signal.SIGKILL)
+        await parent.wait()
+        await until(lambda: not [c for c in children if _alive(c)], "the workers to end", 30)
+    finally:
+        await stop_processes([parent])
+
+
+def _children(pid: int) -> list[int]:
+    found = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as stat:
+                    fields = stat.read().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[1]) == pid:
+                found.append(int(entry))
+    return found if len(found) >= 2 else []
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False

@@ -249,8 +249,8 @@ def report_text(result: Optimization, job: OptimizeJob, bars: Bars) -> str:
         f"Return {_pct(report.total_return_pct)} · max DD {_pct(report.max_drawdown_pct)} · "
         f"{report.trades} trades · PF {report.profit_factor_text()}",
     ]
-    first = search.trials[0] if search.trials else None
-    if first is not None and first.params == default_params(job.strategy):
+    first = search.defaults
+    if first is not None:
         shown = (
             f"{job.objective} {_figure(first.objective)}"
             if first.state == "complete"

@@ -24,14 +24,19 @@ Optuna is imported when a search runs, not when a front end parses a space.
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
 import json
 import multiprocessing
 import multiprocessing.context
+import os
+import signal
 import sys
 import threading
 import warnings
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -78,6 +83,15 @@ class SearchResult:
     report: Report  # the best trial's report, on the bars searched
     trials: list[Trial]  # every trial, by number
     importance: dict[str, float] = field(default_factory=dict)  # parameter → share, largest first
+
+    @property
+    def defaults(self) -> Trial | None:
+        """Trial 0 when it ran the strategy's own defaults; None when they lie outside the
+        space (trial 0 then ran them moved into it, and is no "defaults" to compare with)."""
+        first = next((t for t in self.trials if t.number == 0), None)
+        if first is None or first.params != default_params(self.report.strategy):
+            return None
+        return first
 
     def top(self, n: int = 10) -> list[Trial]:
         """The `n` best completed trials, best first (the earlier trial first on a tie)."""
@@ -151,14 +165,25 @@ def _undefined(objective: str, trades: int) -> str:
     }.get(objective, "not a finite number")
 
 
+PR_SET_PDEATHSIG = 1  # prctl(2): the signal a process gets when its parent dies
+
 # A worker process's bars, set once by the pool's initializer (`_start_worker`): sending
 # 100,000 bars with every trial would cost more than some backtests.
 _worker_data: Ohlcv | None = None
 
 
 def _start_worker(data: Ohlcv) -> None:
+    """A pool worker: keeps the bars, leaves Ctrl-C to the parent (which stops the pool), and on
+    Linux dies with the parent (a killed `tradebot optimize` leaves no worker behind)."""
     global _worker_data
     _worker_data = data
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if sys.platform.startswith("linux"):
+        with contextlib.suppress(OSError, AttributeError):
+            libc = ctypes.CDLL(None, use_errno=True)
+            libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+        if os.getppid() == 1:  # the parent died before prctl took effect
+            os._exit(1)
 
 
 def _run_in_worker(task: TrialTask) -> TrialOutcome:
@@ -297,7 +322,13 @@ class _Run:
                 finished, _ = wait(running, return_when=FIRST_COMPLETED)
                 for future in sorted(finished, key=lambda f: running[f][0].number):
                     trial, key = running.pop(future)
-                    self.tell(trial, future.result(), key)
+                    try:
+                        outcome = future.result()
+                    except BrokenProcessPool:
+                        raise SearchFailed(
+                            "a trial's worker process died (out of memory?): try fewer --jobs"
+                        ) from None
+                    self.tell(trial, outcome, key)
         finally:
             pool.shutdown(wait=True, cancel_futures=True)
 

@@ -18,13 +18,14 @@ from __future__ import annotations
 import typing
 from collections.abc import Sequence
 from dataclasses import dataclass
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Annotated, Any, Literal
 
 from pydantic import TypeAdapter, ValidationError
 from pydantic.fields import FieldInfo
 
 from trading.errors import InvalidRequest
+from trading.numbers import parse_number
 from trading.strategies import registry
 from trading.strategies.base import IndicatorStrategy
 
@@ -231,9 +232,9 @@ def _choices(key: str, value: str, options: tuple[Any, ...]) -> tuple[Any, ...]:
 
 
 def _decimal(key: str, text: str, name: str) -> Decimal:
-    try:
-        number = Decimal(text.strip())
-    except (InvalidOperation, ValueError):
+    try:  # the product's one number grammar (no "1_0", no other scripts' digits)
+        number: Decimal | None = parse_number(text.strip())
+    except ValueError:
         number = None
     if number is None or not number.is_finite():
         raise SpaceError(f"{name} must be a number, got {_shown(text.strip())!r}")
