@@ -20,6 +20,15 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 import asyncpg
 
 log = logging.getLogger(__name__)
+# What a check of a session the server ended may raise: the server's FATAL message can arrive
+# while the check is being sent (asyncpg then says "cannot switch to state …").
+LOST = (
+    OSError,
+    asyncpg.PostgresError,
+    asyncpg.InterfaceError,
+    asyncpg.InternalClientError,
+    TimeoutError,
+)
 
 LEADER_KEY_NAME = "tradebot leader"
 IDLE_SESSION_TIMEOUT = 30.0  # seconds; see the module's docstring
@@ -106,7 +115,7 @@ class AdvisoryLock:
         try:
             # The lock is the session's: the session alive is the lock held.
             await connection.fetchval("SELECT 1", timeout=self.interval)
-        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError) as exc:
+        except LOST as exc:
             log.warning("leader lock check failed: %s", type(exc).__name__)
             return False
         return True

@@ -44,7 +44,10 @@ def _strategy(annotation: Any) -> st.SearchStrategy[Any]:
         bool: st.booleans(),
         float: st.floats(allow_nan=False, allow_infinity=False),
         Decimal: DECIMALS,
-        datetime: st.datetimes(timezones=OFFSETS),
+        # Any instant the codec's UTC form can hold (year 1 at +02:00 is year 0 in UTC: none).
+        datetime: st.datetimes(
+            min_value=datetime(2, 1, 1), max_value=datetime(9998, 12, 31), timezones=OFFSETS
+        ),
     }
     return simple[annotation]
 
