@@ -36,18 +36,6 @@ if TYPE_CHECKING:
     from trading.optimize.search import Progress
 
 TOP = 10  # trials in the results table
-# The account options as `tradebot backtest` spells them, by their click parameter names.
-ACCOUNT_FLAGS = {
-    "size": "--size",
-    "direction": "--direction",
-    "max_entries": "--max-entries",
-    "sl": "--sl",
-    "tp": "--tp",
-    "trail": "--trail",
-    "fee_bps": "--fee-bps",
-    "slippage_bps": "--slippage-bps",
-    "initial_cash": "--cash",
-}
 
 
 @click.command(
@@ -273,9 +261,12 @@ def backtest_line(
     words = ["tradebot", "backtest", "--strategy", strategy, "--csv", str(csv_path)]
     for key, value in params.items():
         words += ["--param", f"{key}={_value(value)}"]
-    for name, flag in ACCOUNT_FLAGS.items():
-        if account.get(name) is not None:
-            words += [flag, str(account[name])]
+    # Spelt as the options themselves are (the very options `backtest` has: `account_options`),
+    # so an account option added there is carried into this line too.
+    flags = {p.name: p.opts[0] for p in click.get_current_context().command.params}
+    for name, value in account.items():
+        if value is not None:
+            words += [flags[name], str(value)]
     for item in risk_items:
         words += ["--risk", item]
     return shlex.join(words)
