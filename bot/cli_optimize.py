@@ -104,8 +104,8 @@ Examples:
     type=click.IntRange(min=1),
     default=1,
     show_default=True,
-    help="Trials run at once, each in a process of its own (with more than 1, the order of "
-    "trials, and so the result, may vary from run to run).",
+    help="Trials run at once, each in a process of its own, at most one per core (with more "
+    "than 1, the order of trials, and so the result, may vary from run to run).",
 )
 @account_options
 @click.option(

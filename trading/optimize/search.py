@@ -300,8 +300,10 @@ class _Run:
             self.tell(trial, outcome, key)
 
     def in_processes(self, jobs: int) -> None:
+        # More processes than cores only share the cores (and each holds a copy of the bars).
+        jobs = min(jobs, self.total, os.cpu_count() or 1)
         pool = ProcessPoolExecutor(
-            max_workers=min(jobs, self.total),
+            max_workers=jobs,
             mp_context=_pool_context(),
             initializer=_start_worker,
             initargs=(self.data,),
