@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 import click
 
 from bot.cli_common import CLICK_CONTEXT, Mistake, print_json, with_services
+from trading.access import CLI
 from trading.errors import InvalidRequest, NotFound
 
 if TYPE_CHECKING:
@@ -44,7 +45,7 @@ async def login_link(services: Assembly, user_id: int | None, as_json: bool) -> 
     except (InvalidRequest, NotFound) as exc:
         where = "" if user_id is None else f"--user {user_id}: "
         raise Mistake(where + exc.user_message) from None
-    link = await auth.login_link(actor)
+    link = await auth.login_link(actor, by=CLI)
     url = link.url(services.control.base_url)
     role = actor.role.value if actor.role else "-"
     who = actor.name or f"user {link.user_id}"

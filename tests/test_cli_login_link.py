@@ -73,6 +73,8 @@ def test_user_signs_in_with_their_own_role(cli, monkeypatch: pytest.MonkeyPatch)
     assert "(viewer)" in out
     signed_in = redeem(token_of(out))
     assert (signed_in.actor.user_id, signed_in.actor.role) == (222, Role.VIEWER)
+    made = on_the_server("stores.audit.last_audit", ("dashboard.link",))
+    assert (made.actor, made.target) == ("cli", "222")  # type: ignore[attr-defined]
 
 
 @pytest.mark.parametrize("user", ["999", "abc", "0"])

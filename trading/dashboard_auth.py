@@ -135,14 +135,16 @@ class DashboardAuth:
 
     # ------------------------------------------------------------ signing in
 
-    async def login_link(self, actor: Actor) -> LoginLink:
-        """A one-time link for the actor themself, valid for LINK_TTL."""
+    async def login_link(self, actor: Actor, by: Actor | None = None) -> LoginLink:
+        """A one-time link that signs `actor` in, valid for LINK_TTL; audited as made by `by`
+        (the host's operator for `tradebot login-link`), else by the actor themself."""
         user_id = _signable(actor)
         token, now = new_token(), self.clock()
         expires_at = now + LINK_TTL
+        maker = by or actor
         await self.stores.dashboard.add_link(hash_token(token), user_id, now, expires_at)
-        await self.stores.audit.audit(actor.key, "dashboard.link", str(user_id))
-        log.info("dashboard sign-in link made actor=%s user=%s", actor.key, user_id)
+        await self.stores.audit.audit(maker.key, "dashboard.link", str(user_id))
+        log.info("dashboard sign-in link made actor=%s user=%s", maker.key, user_id)
         return LoginLink(token, user_id, expires_at)
 
     async def redeem(self, token: str) -> SignedIn:
