@@ -232,6 +232,16 @@ async def test_inside_telegram_the_mini_app_signs_in_by_init_data_and_closes_nat
              "tgWebAppThemeParams": json.dumps(DARK)}
         )  # fmt: skip
 
+    # A plain browser opening a link that carries someone's sign-in data: ignored, not signed in.
+    plain = await browser.new_context()
+    tab = await plain.new_page()
+    posted: list[str] = []
+    tab.on("request", lambda r: posted.append(r.url) if r.url.endswith("/session") else None)
+    await tab.goto(world.url("/app") + "#" + fragment(init_data(TRADER_ID)))
+    await expect(tab.get_by_test_id("signin-help")).to_be_visible(timeout=WAIT)
+    assert not posted, posted
+    await plain.close()
+
     context = await browser.new_context(**SIZES["phone"], color_scheme="light")
     await context.add_init_script(TELEGRAM_CLIENT)
     page = await context.new_page()

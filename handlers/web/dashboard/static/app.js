@@ -20,9 +20,20 @@
 
   const tg = window.Telegram && window.Telegram.WebApp ? window.Telegram.WebApp : null;
   const hash = new URLSearchParams(location.hash.slice(1));
-  const inTelegram = Boolean(
-    (tg && (tg.initData || (tg.platform && tg.platform !== 'unknown'))) || hash.get('tgWebAppData'),
+  // A Telegram client gives the page a way to talk back (mobile: TelegramWebviewProxy, desktop:
+  // external.notify, Telegram Web: a parent frame). A plain browser has none: there, sign-in data in
+  // a link's '#tgWebAppData=' is someone else's and is ignored (it would sign this tab in as them).
+  const telegramClient = Boolean(
+    window.TelegramWebviewProxy ||
+      window.parent !== window ||
+      (window.external && 'notify' in window.external),
   );
+  const inTelegram =
+    telegramClient &&
+    Boolean(
+      (tg && (tg.initData || (tg.platform && tg.platform !== 'unknown'))) ||
+        hash.get('tgWebAppData'),
+    );
 
   const state = {
     session: loadSession(),
@@ -223,6 +234,7 @@
   // ------------------------------------------------------------------ sign-in
 
   function telegramInitData() {
+    if (!telegramClient) return '';
     if (tg && tg.initData) return tg.initData;
     return hash.get('tgWebAppData') || '';
   }
