@@ -460,7 +460,8 @@ async def choose_bot(
     await query.message.answer(
         f"🔧 Set <code>{escape(_params(found.params))}</code> "
         f"({escape(found.strategy)}, best {found.objective} {_figure(found.value)} on "
-        f"{escape(found.source)}) on which bot?",
+        f"{escape(found.source)}) on which bot? The search used the backtest's account "
+        "(its size, direction and stops), not the bot's: its figures may differ on the bot.",
         reply_markup=builder.as_markup(),
     )
     await query.answer()
