@@ -262,6 +262,10 @@ def _serve(settings: Settings, sockets: list[socket.socket]) -> None:
         f"Tradebot listening on {where}; database {shown_url(settings.database_url)}, "
         f"broker {settings.broker}"
     )
+    click.echo(
+        f"Dashboard: {base}/app (sign in with the link `{_tradebot_here()} login-link` prints, "
+        "or /app in the chat)"
+    )
     if not settings.telegram_enabled:
         click.echo(
             "Telegram is off: set TRADEBOT_TELEGRAM_TOKEN (and TRADEBOT_TELEGRAM_ADMINS) "

@@ -248,6 +248,7 @@ async def test_serve_on_an_exchange_creates_no_demo_bot_and_shows_where_it_liste
                     await server.wait()
     printed = log.read_text()
     assert f"Tradebot listening on {base};" in printed, printed
+    assert "Dashboard: " in printed and "/app (sign in with" in printed, printed
     assert "broker ccxt" in printed
     assert "Created bot" not in printed and "Traceback" not in printed, printed
     listing = await asyncio.create_subprocess_exec(
