@@ -5,11 +5,13 @@ reading) reaches them; events that change nothing on the page wake nothing."""
 from __future__ import annotations
 
 import asyncio
+from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Any, cast
 
 from trading.control import ControlService
 from trading.dashboard_feed import DashboardFeed
-from trading.events import ErrorEvent
+from trading.events import ErrorEvent, PositionClosed
 from trading.reports import ReportService
 
 
@@ -42,6 +44,16 @@ class Row:
 
     def model_dump(self, mode: str) -> dict[str, Any]:
         return dict(self.data)
+
+
+def closed_event() -> PositionClosed:
+    now = datetime.now(UTC)
+    one = Decimal(1)
+    return PositionClosed(
+        bot="demo", symbol="BTCUSDT", quote="USDT", side="long", qty=one, entry_price=one,
+        exit_price=one, pnl=Decimal(0), fees=Decimal(0), entries=1, opened_at=now,
+        closed_at=now, reason="signal",
+    )  # fmt: skip
 
 
 def feed_on(storage: Storage) -> DashboardFeed:
@@ -83,21 +95,18 @@ async def test_many_pages_share_one_loop_and_it_stops_with_the_last() -> None:
         await next_positions(second)
         storage.open = [{"id": 7}]
         assert await next_positions(first) == await next_positions(second) == [{"id": 7}]
-    reads = storage.reads
-    await asyncio.sleep(0.2)
-    assert storage.reads == reads  # nobody watches: nothing is read
+        assert feed.running
+    assert not feed.running  # nobody watches: nothing is read
 
 
 async def test_an_error_event_wakes_nothing_and_close_ends_every_watcher() -> None:
     storage = Storage()
     feed = feed_on(storage)
-    feed.refresh = 3600  # only events could wake it
     async with feed.watch() as watcher:
         await next_positions(watcher)
-        await asyncio.sleep(0.05)
-        reads = storage.reads
         feed.publish(ErrorEvent(where="test", message="boom"))
-        await asyncio.sleep(0.05)
-        assert storage.reads == reads
+        assert feed.pending == frozenset()  # nothing on the page to read again
+        feed.publish(closed_event())
+        assert {"trades", "overview", "equity"} <= feed.pending
         await feed.close()
         assert watcher.closed and await watcher.next() == []

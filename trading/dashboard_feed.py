@@ -130,6 +130,16 @@ class DashboardFeed:
     def watching(self) -> int:
         return len(self._watchers)
 
+    @property
+    def running(self) -> bool:
+        """The loop is alive (it is only while a page watches)."""
+        return self._task is not None and not self._task.done()
+
+    @property
+    def pending(self) -> frozenset[str]:
+        """The topics events have marked for the loop's next pass."""
+        return frozenset(self._dirty)
+
     async def close(self) -> None:
         """At shutdown: every watcher is told to end (a stream must not hold the server up)."""
         for watcher in self._watchers:
