@@ -109,8 +109,6 @@ async def _stop(worker: multiprocessing.process.BaseProcess) -> None:
 def _work(out: Connection) -> None:
     """The worker process: the bars and the job in, progress (at most every
     `PROGRESS_EVERY` seconds) and the result out."""
-    from trading.optimize.walkforward import optimize
-
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the server's: it ends this run
     try:
         data, job = out.recv()
@@ -134,19 +132,7 @@ def _work(out: Connection) -> None:
             out.send(("progress", done, total, best))
 
     try:
-        result = optimize(
-            data,
-            job.strategy,
-            list(job.space),
-            walk_forward=job.walk_forward,
-            trials=job.trials,
-            objective=job.objective,
-            min_trades=job.min_trades,
-            seed=job.seed,
-            jobs=1,
-            config=job.config,
-            progress=progress,
-        )
+        result = job.run(data, progress)
     except (TradingError, ValueError) as exc:  # the core's one-line refusals
         message = exc.user_message if isinstance(exc, TradingError) else str(exc)
         _tell(out, ("refused", message))

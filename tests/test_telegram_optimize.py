@@ -33,7 +33,7 @@ from trading.backtest.history import SAMPLE
 from trading.bots import BotSpec
 from trading.brokers.paper import PaperBroker
 from trading.errors import InvalidRequest, NotFound
-from trading.optimize import optimize, parse_space
+from trading.optimize import parse_space
 from trading.optimize_runs import OptimizeJob, OptimizeService, Progress, Run
 
 VIEWER = 222
@@ -248,16 +248,7 @@ async def in_this_process(
     data: Ohlcv, job: OptimizeJob, on_progress: Callable[[Progress], None]
 ) -> Any:
     """`execute` without a worker process: the same search, here."""
-    return optimize(
-        data,
-        job.strategy,
-        list(job.space),
-        walk_forward=job.walk_forward,
-        trials=job.trials,
-        objective=job.objective,
-        min_trades=job.min_trades,
-        seed=job.seed,
-    )
+    return job.run(data)
 
 
 async def test_a_result_can_be_applied_for_an_hour_and_only_to_its_strategy() -> None:

@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from trading.backtest.engine import BacktestConfig
     from trading.bots import BotConfig
     from trading.control import ControlService
+    from trading.optimize.search import Progress as SearchProgress
     from trading.optimize.space import Dimension
     from trading.optimize.walkforward import Optimization
 
@@ -45,6 +46,24 @@ class OptimizeJob:
     min_trades: int
     config: BacktestConfig | None = None
     seed: int | None = None
+
+    def run(self, data: Ohlcv, progress: SearchProgress | None = None) -> Optimization:
+        """The search itself, with one job (wherever it runs: the chat's worker process)."""
+        from trading.optimize.walkforward import optimize
+
+        return optimize(
+            data,
+            self.strategy,
+            list(self.space),
+            walk_forward=self.walk_forward,
+            trials=self.trials,
+            objective=self.objective,
+            min_trades=self.min_trades,
+            seed=self.seed,
+            jobs=1,
+            config=self.config,
+            progress=progress,
+        )
 
 
 @dataclass(frozen=True, slots=True)
