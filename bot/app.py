@@ -23,7 +23,7 @@ from bot.retention import setup_periodic_jobs
 from handlers.web import api, health, tradingview
 from handlers.web.dashboard import setup_dashboard
 from handlers.web.dashboard.keys import DashboardConfig
-from handlers.web.inputs import add_routes
+from handlers.web.inputs import add_routes, add_unmatched
 from handlers.web.keys import EVENTS, INTAKE, STATUS, TRADING
 from trading.brokers.base import BaseBroker
 from trading.dashboard_feed import DashboardFeed
@@ -71,6 +71,7 @@ def create_app(
     add_routes(app, api.routes)
     add_routes(app, health.routes)
     install_dashboard(app)
+    add_unmatched(app)  # last: whatever no route above serves
     return app
 
 

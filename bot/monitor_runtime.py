@@ -29,7 +29,7 @@ from bot.leadership_runtime import LEADERSHIP, leadership_context, setup_leaders
 from bot.resources import ASSEMBLY, broker_context, database_context, install
 from bot.retention import setup_periodic_jobs
 from handlers.web import health
-from handlers.web.inputs import add_routes
+from handlers.web.inputs import add_routes, add_unmatched
 from handlers.web.keys import STATUS
 from trading.brokers.base import BaseBroker
 from trading.monitor import Monitor
@@ -150,6 +150,7 @@ def create_monitor_app(
     setup_periodic_jobs(app)
     app.cleanup_ctx.append(leadership_context)  # last: its duties stop first at shutdown
     add_routes(app, health.routes)
+    add_unmatched(app)
     return app
 
 

@@ -50,6 +50,25 @@ def add_routes(app: web.Application, table: web.RouteTableDef) -> None:
     )
 
 
+def add_unmatched(app: web.Application) -> None:
+    """Last of every app's routes: a path no route serves is a 404 (or 405 when another method
+    is served there) through our `expect_handler` too. Without it aiohttp answers such a request
+    itself, with its own Expect handling (a 500 on an undecodable `Expect`)."""
+    app.router.add_route("*", "/{unmatched:.*}", _unmatched, expect_handler=expect_handler)
+
+
+async def _unmatched(request: web.Request) -> web.StreamResponse:
+    allowed: set[str] = set()
+    for resource in request.app.router.resources():
+        if resource is request.match_info.route.resource:
+            continue
+        _, methods = await resource.resolve(request)
+        allowed |= methods
+    if allowed:
+        raise web.HTTPMethodNotAllowed(request.method, allowed)
+    raise web.HTTPNotFound()
+
+
 def clean_text(value: str) -> str:
     """`value` as storable text: undecodable bytes, lone surrogates and NUL become U+FFFD."""
     if value.isascii() and "\x00" not in value:
